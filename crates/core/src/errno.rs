@@ -1,0 +1,1 @@
+//! errno → code names (filled by the sockets work).

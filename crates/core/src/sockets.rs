@@ -1,0 +1,1 @@
+//! Helpers that make and inspect descriptors (filled by the sockets work).

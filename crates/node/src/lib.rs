@@ -1,0 +1,4 @@
+//! napi binding of reactor-core: a thin layer; all I/O happens in the core.
+
+mod error;
+mod sockets;
