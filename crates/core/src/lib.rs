@@ -1,6 +1,32 @@
 //! reactor-core: adopts socket descriptors made elsewhere into a mio event loop.
 //! Free of napi so that `cargo test` exercises it alone.
+//!
+//! Flow: an fd is validated (`validate`), duplicated (`fd`), registered (`state`); the loop
+//! (`engine`, run by a `driver`) reads into a `batch`; the consumer is told a batch is ready
+//! through `Notify` and takes it with `Reactor::take_batch`.
 
 pub mod address;
+pub mod batch;
+mod datagram;
+mod driver;
+mod engine;
 pub mod errno;
+mod fd;
+mod listener;
+mod reactor;
+mod shared;
 pub mod sockets;
+mod state;
+mod stream;
+pub mod validate;
+mod write_queue;
+
+pub use reactor::{Adopt, Reactor};
+pub use socket2;
+pub use validate::{AdoptError, Expect};
+
+/// Told (from the I/O thread) that a batch is ready. At most one announcement is outstanding:
+/// the next comes only after `take_batch` has returned None.
+pub trait Notify: Send + 'static {
+    fn batch_ready(&self);
+}

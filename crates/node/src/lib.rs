@@ -1,4 +1,7 @@
 //! napi binding of reactor-core: a thin layer; all I/O happens in the core.
 
 mod error;
+mod notify;
+mod reactor;
 mod sockets;
+mod teardown;

@@ -1,0 +1,107 @@
+//! Events of one or more loop turns, gathered for a single hand-over to the consumer (JS).
+//!
+//! `events` holds fixed-size records `[kind, id, a, b]`; `data` holds the bytes they point into
+//! (payloads and address records). One batch is handed over per call, never one call per event.
+
+/// Kinds of event records; the meaning of `a` and `b` is given per kind.
+pub mod kind {
+    /// id = listening port; a = new connection id; b = offset of the peer's address record.
+    pub const ACCEPT: u32 = 1;
+    /// id = connection; a = offset; b = length.
+    pub const DATA: u32 = 2;
+    /// id = connection: the peer sent FIN; the core stopped reading it.
+    pub const EOF: u32 = 3;
+    /// id = connection: closed by the core; a = errno (0: orderly close after a flush).
+    pub const CLOSED: u32 = 4;
+    /// id = connection: its write queue became empty.
+    pub const DRAINED: u32 = 5;
+    /// id = connection: FIN sent once the queue drained after a shutdown_write.
+    pub const WRITE_CLOSED: u32 = 6;
+    /// id = datagram port; a = offset of the sender's address record; b = payload length
+    /// (the payload follows the record).
+    pub const DATAGRAM: u32 = 7;
+    /// id = datagram port; a = errno from a receive.
+    pub const DATAGRAM_ERROR: u32 = 8;
+}
+
+pub const STRIDE: usize = 4;
+/// Past this many bytes the loop stops reading streams until the consumer takes the batch.
+pub const DATA_CAP: usize = 1 << 20;
+/// Past this many records, likewise (bounds the events array for tiny datagrams).
+pub const EVENT_CAP: usize = 16 * 1024;
+
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<u32>,
+    pub data: Vec<u8>,
+}
+
+impl Batch {
+    pub fn with_capacity() -> Batch {
+        Batch { events: Vec::with_capacity(1024 * STRIDE), data: Vec::with_capacity(DATA_CAP + 64 * 1024) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len() / STRIDE
+    }
+
+    /// No room for more reads: the consumer must take this batch first.
+    pub fn is_full(&self) -> bool {
+        self.data.len() >= DATA_CAP || self.events.len() >= EVENT_CAP * STRIDE
+    }
+
+    pub fn push(&mut self, kind: u32, id: u32, a: u32, b: u32) {
+        self.events.extend_from_slice(&[kind, id, a, b]);
+    }
+
+    /// Records `len` bytes just appended at `offset` for `id`, merging with the previous record
+    /// when it is data of the same connection that ends where this begins.
+    pub fn push_data(&mut self, id: u32, offset: usize, len: usize) {
+        let n = self.events.len();
+        if n >= STRIDE {
+            let last = &mut self.events[n - STRIDE..];
+            if last[0] == kind::DATA && last[1] == id && (last[2] + last[3]) as usize == offset {
+                last[3] += len as u32;
+                return;
+            }
+        }
+        self.push(kind::DATA, id, offset as u32, len as u32);
+    }
+
+    /// Moves the contents out for delivery: the events vector is handed over whole; the bytes are
+    /// copied into an exactly-sized vector so the large read buffer stays here for reuse.
+    pub fn take(&mut self) -> Batch {
+        let events = std::mem::replace(&mut self.events, Vec::with_capacity(1024 * STRIDE));
+        let data = self.data.as_slice().to_vec();
+        self.data.clear();
+        Batch { events, data }
+    }
+
+    /// Iterates over records as `(kind, id, a, b)`.
+    pub fn records(&self) -> impl Iterator<Item = (u32, u32, u32, u32)> + '_ {
+        self.events.chunks_exact(STRIDE).map(|r| (r[0], r[1], r[2], r[3]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contiguous_data_merges() {
+        let mut b = Batch::default();
+        b.data.extend_from_slice(b"hello world");
+        b.push_data(7, 0, 5);
+        b.push_data(7, 5, 6);
+        b.push_data(8, 11, 0);
+        let r: Vec<_> = b.records().collect();
+        assert_eq!(r, vec![(kind::DATA, 7, 0, 11), (kind::DATA, 8, 11, 0)]);
+        let out = b.take();
+        assert_eq!(out.data.capacity(), 11);
+        assert!(b.is_empty() && b.data.is_empty());
+    }
+}

@@ -1,0 +1,82 @@
+//! One turn of the loop: poll, service what is ready, continue deferred work, and say whether a
+//! batch should be announced. Who calls `turn` (a dedicated thread, or the host's own loop) is
+//! the driver's business; see `driver`.
+
+use crate::shared::Shared;
+use crate::state::Ready;
+use mio::{Events, Poll, Token};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const WAKER: Token = Token(usize::MAX);
+/// How long a listener that ran out of descriptors waits before trying again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+pub struct Engine {
+    poll: Poll,
+    events: Events,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// Nothing for the consumer (or a batch is already announced).
+    Quiet,
+    /// A batch is ready and no announcement is in flight: announce it.
+    Announce,
+    /// The reactor is closing: leave the loop.
+    Stop,
+}
+
+impl Engine {
+    pub fn new(poll: Poll, shared: Arc<Shared>) -> Engine {
+        Engine { poll, events: Events::with_capacity(1024), shared }
+    }
+
+    pub fn turn(&mut self, timeout: Option<Duration>) -> io::Result<Turn> {
+        let timeout = {
+            let st = self.shared.lock();
+            if st.stopping {
+                return Ok(Turn::Stop);
+            }
+            if !st.deferred.is_empty() && !st.batch.is_full() {
+                Some(Duration::ZERO)
+            } else if st.retry_accept {
+                Some(timeout.map_or(ACCEPT_RETRY, |t| t.min(ACCEPT_RETRY)))
+            } else {
+                timeout
+            }
+        };
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.events.clear(),
+            Err(e) => return Err(e),
+        }
+        let registry = self.poll.registry();
+        let mut st = self.shared.lock();
+        if st.stopping {
+            return Ok(Turn::Stop);
+        }
+        for ev in self.events.iter() {
+            if ev.token() == WAKER {
+                continue;
+            }
+            let ready = Ready {
+                readable: ev.is_readable() || ev.is_read_closed(),
+                writable: ev.is_writable() || ev.is_write_closed(),
+                error: ev.is_error(),
+            };
+            st.on_event(registry, ev.token().0 as u32, ready);
+        }
+        if st.retry_accept && self.events.is_empty() {
+            st.retry_listeners();
+        }
+        st.run_deferred(registry);
+        if !st.in_flight && !st.batch.is_empty() {
+            st.in_flight = true;
+            return Ok(Turn::Announce);
+        }
+        Ok(Turn::Quiet)
+    }
+}

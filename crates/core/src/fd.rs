@@ -1,0 +1,43 @@
+//! The reactor's own duplicate of an adopted descriptor, and raw calls socket2 lacks.
+
+use socket2::{SockAddr, Socket};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Duplicates `fd` (close-on-exec) and makes the socket non-blocking. O_NONBLOCK lives on the open
+/// file description, so the caller's fd becomes non-blocking too (as in Go and Twisted).
+pub fn duplicate_nonblocking(fd: RawFd) -> io::Result<Socket> {
+    // SAFETY: F_DUPFD_CLOEXEC creates a new descriptor or fails; it never touches `fd` itself.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` was just returned by fcntl and is owned by nobody else.
+    let sock = Socket::from(unsafe { OwnedFd::from_raw_fd(dup) });
+    sock.set_nonblocking(true)?; // on error `sock` drops and closes the duplicate
+    Ok(sock)
+}
+
+/// `accept4` with SOCK_NONBLOCK | SOCK_CLOEXEC in one call (socket2's accept sets only CLOEXEC).
+pub fn accept_nonblocking(listener: RawFd) -> io::Result<(Socket, SockAddr)> {
+    let mut fd: RawFd = -1;
+    // SAFETY: try_init hands us storage of `len` bytes for accept4 to fill; accept4 writes at
+    // most `len` bytes and updates `len`; the returned fd is owned by us alone.
+    let (_, addr) = unsafe {
+        SockAddr::try_init(|storage, len| {
+            fd = libc::accept4(
+                listener,
+                storage as *mut libc::sockaddr,
+                len,
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            );
+            if fd < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        })?
+    };
+    // SAFETY: accept4 succeeded, so `fd` is a new descriptor nobody else owns.
+    Ok((Socket::from(unsafe { OwnedFd::from_raw_fd(fd) }), addr))
+}

@@ -1,0 +1,181 @@
+//! The public face of the core: adopt descriptors, take batches, act on sockets by id.
+
+use crate::batch::Batch;
+use crate::datagram::Datagram;
+use crate::driver;
+use crate::engine::{Engine, WAKER};
+use crate::fd::duplicate_nonblocking;
+use crate::listener::Listener;
+use crate::shared::Shared;
+use crate::state::{Entry, State};
+use crate::stream::Stream;
+use crate::validate::{validate, AdoptError, Expect};
+use crate::Notify;
+use mio::{Poll, Waker};
+use socket2::{SockAddr, Socket};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// What to adopt an fd as.
+#[derive(Debug, Clone, Copy)]
+pub enum Adopt {
+    Listener,
+    Connection,
+    Datagram { max_packet: usize },
+}
+
+impl Adopt {
+    fn expect(self) -> Expect {
+        match self {
+            Adopt::Listener => Expect::Listener,
+            Adopt::Connection => Expect::Connected,
+            Adopt::Datagram { .. } => Expect::Datagram,
+        }
+    }
+}
+
+pub struct Reactor {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn unknown_id() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
+}
+
+impl Reactor {
+    /// Creates the poller and starts the I/O thread. Opens three descriptors (epoll, eventfd and
+    /// one held in reserve for running out of descriptors).
+    pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let shared = Arc::new(Shared::new(State::new()?, poll.registry().try_clone()?, waker));
+        let thread = driver::thread::spawn(Engine::new(poll, shared.clone()), notify)?;
+        Ok(Reactor { shared, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Validates `fd` (SPEC order 3–6), duplicates it and starts serving the duplicate.
+    pub fn adopt(&self, fd: RawFd, family: i32, what: Adopt) -> Result<u32, AdoptError> {
+        validate(fd, family, what.expect())?;
+        let sock = duplicate_nonblocking(fd)?;
+        let entry = match what {
+            Adopt::Listener => Entry::Listener(Listener::new(sock)),
+            Adopt::Connection => Entry::Stream(Stream::new(sock)),
+            Adopt::Datagram { max_packet } => Entry::Datagram(Datagram::new(sock, max_packet)),
+        };
+        let id = self.shared.lock().insert(&self.shared.registry, entry)?;
+        self.shared.wake(); // the loop looks at the new socket once
+        Ok(id)
+    }
+
+    /// The next batch, or None: then the next announcement says when there is more.
+    pub fn take_batch(&self) -> Option<Batch> {
+        let mut st = self.shared.lock();
+        if st.batch.is_empty() {
+            st.in_flight = false;
+            return None;
+        }
+        let batch = st.batch.take();
+        if std::mem::take(&mut st.stalled) {
+            self.shared.wake();
+        }
+        Some(batch)
+    }
+
+    /// Runs `f` on the state and wakes the loop if `f` left events to announce.
+    fn act<R>(&self, f: impl FnOnce(&mut State, &mio::Registry) -> R) -> R {
+        let mut st = self.shared.lock();
+        let r = f(&mut st, &self.shared.registry);
+        if !st.in_flight && !st.batch.is_empty() {
+            self.shared.wake();
+        }
+        r
+    }
+
+    /// Writes to a stream; returns the bytes still queued. Unknown ids (closed) drop the bytes.
+    pub fn write(&self, id: u32, bytes: &[u8]) -> usize {
+        self.act(|st, reg| st.write(reg, id, &[bytes]))
+    }
+
+    pub fn write_vectored(&self, id: u32, chunks: &[&[u8]]) -> usize {
+        self.act(|st, reg| st.write(reg, id, chunks))
+    }
+
+    pub fn buffer_size(&self, id: u32) -> usize {
+        self.shared.lock().stream(id).map_or(0, |s| s.queue.len())
+    }
+
+    pub fn pause(&self, id: u32) {
+        if let Some(s) = self.shared.lock().stream(id) {
+            s.paused = true;
+        }
+    }
+
+    pub fn resume(&self, id: u32) {
+        if self.shared.lock().resume(id) {
+            self.shared.wake();
+        }
+    }
+
+    /// Closes after the queue drains; true when that happened at once.
+    pub fn lose_connection(&self, id: u32) -> bool {
+        self.act(|st, reg| st.lose_connection(reg, id))
+    }
+
+    /// Sends FIN after the queue drains; true when that happened at once.
+    pub fn shutdown_write(&self, id: u32) -> bool {
+        self.act(|st, reg| st.shutdown_write(reg, id))
+    }
+
+    pub fn abort(&self, id: u32) {
+        self.act(|st, reg| st.abort(reg, id))
+    }
+
+    /// Stops a listening or datagram port: closes the duplicate without shutdown().
+    pub fn close_port(&self, id: u32) {
+        self.act(|st, reg| {
+            if matches!(st.entries.get(&id), Some(Entry::Listener(_) | Entry::Datagram(_))) {
+                st.remove(reg, id);
+            }
+        })
+    }
+
+    /// Runs `f` on the socket behind `id` (EBADF if there is none).
+    pub fn with_socket<R>(&self, id: u32, f: impl FnOnce(&Socket) -> io::Result<R>) -> io::Result<R> {
+        let st = self.shared.lock();
+        let entry = st.entries.get(&id).ok_or_else(unknown_id)?;
+        f(entry.socket())
+    }
+
+    pub fn local_address(&self, id: u32) -> io::Result<SockAddr> {
+        self.with_socket(id, |s| s.local_addr())
+    }
+
+    pub fn peer_address(&self, id: u32) -> io::Result<SockAddr> {
+        self.with_socket(id, |s| s.peer_addr())
+    }
+
+    pub fn dropped_datagrams(&self, id: u32) -> u64 {
+        self.shared.lock().datagram(id).map_or(0, |d| d.dropped)
+    }
+
+    /// Stops the loop, joins the I/O thread and closes every socket. Idempotent.
+    pub fn close(&self) {
+        self.shared.lock().stopping = true;
+        self.shared.wake();
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+        let mut st = self.shared.lock();
+        st.clear(&self.shared.registry);
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,349 @@
+//! Everything the loop and the consumer share, behind one lock: adopted sockets by id, the batch
+//! being filled, and the list of sockets that still have work (edge-triggered fairness).
+
+use crate::address;
+use crate::batch::{kind, Batch};
+use crate::datagram::Datagram;
+use crate::listener::{Accepted, Listener, SpareFd};
+use crate::stream::{ReadState, Stream};
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use socket2::Socket;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::AsRawFd;
+
+#[derive(Debug)]
+pub enum Entry {
+    Listener(Listener),
+    Stream(Stream),
+    Datagram(Datagram),
+}
+
+impl Entry {
+    pub fn socket(&self) -> &Socket {
+        match self {
+            Entry::Listener(l) => &l.sock,
+            Entry::Stream(s) => &s.sock,
+            Entry::Datagram(d) => &d.sock,
+        }
+    }
+
+    fn interest(&self) -> Interest {
+        match self {
+            Entry::Stream(_) => Interest::READABLE | Interest::WRITABLE,
+            _ => Interest::READABLE,
+        }
+    }
+}
+
+/// Readiness reported by one poll event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ready {
+    pub readable: bool,
+    pub writable: bool,
+    pub error: bool,
+}
+
+pub struct State {
+    pub entries: HashMap<u32, Entry>,
+    next_id: u32,
+    pub batch: Batch,
+    /// A batch was announced to the consumer and it has not yet found the batch empty.
+    pub in_flight: bool,
+    /// The loop stopped reading because the batch was full; taking the batch must wake it.
+    pub stalled: bool,
+    /// Sockets with work left over from an earlier turn.
+    pub deferred: VecDeque<u32>,
+    /// A listener ran out of descriptors with none to shed: poll with a timeout to retry.
+    pub retry_accept: bool,
+    pub stopping: bool,
+    spare: SpareFd,
+    scratch: Vec<u8>,
+}
+
+impl State {
+    pub fn new() -> io::Result<State> {
+        Ok(State {
+            entries: HashMap::new(),
+            next_id: 1,
+            batch: Batch::with_capacity(),
+            in_flight: false,
+            stalled: false,
+            deferred: VecDeque::new(),
+            retry_accept: false,
+            stopping: false,
+            spare: SpareFd::open()?,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Registers a socket and returns its id; ids are never reused, so a stale id finds nothing.
+    pub fn insert(&mut self, registry: &Registry, entry: Entry) -> io::Result<u32> {
+        let id = self.next_id;
+        let fd = entry.socket().as_raw_fd();
+        registry.register(&mut SourceFd(&fd), Token(id as usize), entry.interest())?;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.entries.insert(id, entry);
+        // Bytes or clients may have arrived before registration: look once.
+        self.deferred.push_back(id);
+        Ok(id)
+    }
+
+    /// Deregisters (before the close: epoll tracks the open file, which the caller's fd may keep
+    /// alive) and closes the reactor's duplicate.
+    pub fn remove(&mut self, registry: &Registry, id: u32) -> Option<Entry> {
+        let entry = self.entries.remove(&id)?;
+        let _ = registry.deregister(&mut SourceFd(&entry.socket().as_raw_fd()));
+        Some(entry)
+    }
+
+    pub fn stream(&mut self, id: u32) -> Option<&mut Stream> {
+        match self.entries.get_mut(&id) {
+            Some(Entry::Stream(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn datagram(&mut self, id: u32) -> Option<&mut Datagram> {
+        match self.entries.get_mut(&id) {
+            Some(Entry::Datagram(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Handles one poll event.
+    pub fn on_event(&mut self, registry: &Registry, id: u32, ready: Ready) {
+        match self.entries.get_mut(&id) {
+            Some(Entry::Stream(_)) => self.service_stream(registry, id, ready),
+            Some(Entry::Listener(l)) => {
+                l.pending = true;
+                self.service_listener(registry, id);
+            }
+            Some(Entry::Datagram(d)) => {
+                d.pending = true;
+                self.service_datagram(id);
+            }
+            None => {}
+        }
+    }
+
+    /// Continues work left over from earlier turns, in arrival order.
+    pub fn run_deferred(&mut self, registry: &Registry) {
+        for _ in 0..self.deferred.len() {
+            if self.batch.is_full() {
+                self.stalled = true;
+                return;
+            }
+            let Some(id) = self.deferred.pop_front() else { return };
+            match self.entries.get(&id) {
+                Some(Entry::Stream(_)) => self.service_stream(registry, id, Ready::default()),
+                Some(Entry::Listener(_)) => self.service_listener(registry, id),
+                Some(Entry::Datagram(_)) => self.service_datagram(id),
+                None => {}
+            }
+        }
+    }
+
+    /// Listeners that ran out of descriptors get another try.
+    pub fn retry_listeners(&mut self) {
+        self.retry_accept = false;
+        let waiting: Vec<u32> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Listener(l) if l.pending))
+            .map(|(id, _)| *id)
+            .collect();
+        self.deferred.extend(waiting);
+    }
+
+    fn defer(&mut self, id: u32) {
+        if !self.deferred.contains(&id) {
+            self.deferred.push_back(id);
+        }
+    }
+
+    fn service_stream(&mut self, registry: &Registry, id: u32, ready: Ready) {
+        let Some(Entry::Stream(s)) = self.entries.get_mut(&id) else { return };
+        if (ready.writable || ready.error) && !s.queue.is_empty() {
+            match s.flush() {
+                Ok(true) => {
+                    if !self.after_drain(registry, id) {
+                        return;
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => return self.fail(registry, id, e),
+            }
+        }
+        let Some(Entry::Stream(s)) = self.entries.get_mut(&id) else { return };
+        if ready.readable {
+            s.readable = true;
+        }
+        if s.wants_read() {
+            if self.batch.is_full() {
+                self.stalled = true;
+                return self.defer(id);
+            }
+            match s.read_into(id, &mut self.batch) {
+                Ok(ReadState::More) => {
+                    if self.batch.is_full() {
+                        self.stalled = true;
+                    }
+                    return self.defer(id);
+                }
+                Ok(_) => {}
+                Err(e) => return self.fail(registry, id, e),
+            }
+        }
+        if ready.error {
+            // A reset on a socket we are not reading (paused) still ends the connection.
+            if let Some(Entry::Stream(s)) = self.entries.get(&id) {
+                if let Ok(Some(e)) = s.sock.take_error() {
+                    self.fail(registry, id, e);
+                }
+            }
+        }
+    }
+
+    /// The queue just emptied: finish a pending close or half-close, tell the consumer.
+    /// Returns false when the connection is gone.
+    fn after_drain(&mut self, registry: &Registry, id: u32) -> bool {
+        let Some(s) = self.stream(id) else { return false };
+        if s.closing {
+            s.shutdown_both();
+            self.remove(registry, id);
+            self.batch.push(kind::CLOSED, id, 0, 0);
+            return false;
+        }
+        if std::mem::take(&mut s.want_drain) {
+            self.batch.push(kind::DRAINED, id, 0, 0);
+        }
+        let Some(s) = self.stream(id) else { return false };
+        if s.shutdown_write_pending {
+            if let Err(e) = s.shutdown_write() {
+                self.fail(registry, id, e);
+                return false;
+            }
+            self.batch.push(kind::WRITE_CLOSED, id, 0, 0);
+        }
+        true
+    }
+
+    /// Ends a connection on an error: closes the duplicate, reports the errno.
+    pub fn fail(&mut self, registry: &Registry, id: u32, err: io::Error) {
+        if self.remove(registry, id).is_some() {
+            let errno = err.raw_os_error().unwrap_or(libc::EIO);
+            self.batch.push(kind::CLOSED, id, errno as u32, 0);
+        }
+    }
+
+    fn service_listener(&mut self, registry: &Registry, id: u32) {
+        let mut count = 0;
+        loop {
+            if self.batch.is_full() {
+                self.stalled = true;
+                return self.defer(id);
+            }
+            let Some(Entry::Listener(l)) = self.entries.get_mut(&id) else { return };
+            if !l.pending {
+                return;
+            }
+            match l.accept(count, &mut self.spare) {
+                Accepted::Connection(sock, peer) => {
+                    count += 1;
+                    // A registration failure drops (closes) the new socket: the client sees a close.
+                    if let Ok(conn) = self.insert(registry, Entry::Stream(Stream::new(sock))) {
+                        let record = address::encode(&peer, &mut self.batch.data);
+                        self.batch.push(kind::ACCEPT, id, conn, record as u32);
+                    }
+                }
+                Accepted::Stop { more } => {
+                    if more {
+                        self.defer(id);
+                    }
+                    return;
+                }
+                Accepted::OutOfDescriptors => {
+                    self.retry_accept = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn service_datagram(&mut self, id: u32) {
+        let Some(Entry::Datagram(d)) = self.entries.get_mut(&id) else { return };
+        if d.pending && d.recv_into(id, &mut self.batch, &mut self.scratch) {
+            self.defer(id);
+        }
+    }
+
+    // ---- called from the consumer's thread ----
+
+    pub fn write(&mut self, registry: &Registry, id: u32, chunks: &[&[u8]]) -> usize {
+        let Some(s) = self.stream(id) else { return 0 };
+        match s.write_vectored(chunks) {
+            Ok(n) => n,
+            Err(e) => {
+                self.fail(registry, id, e);
+                0
+            }
+        }
+    }
+
+    pub fn resume(&mut self, id: u32) -> bool {
+        let Some(s) = self.stream(id) else { return false };
+        s.paused = false;
+        if s.wants_read() {
+            self.defer(id);
+            return true;
+        }
+        false
+    }
+
+    /// Stops reading; closes now when nothing is queued (true), else once the queue drains.
+    pub fn lose_connection(&mut self, registry: &Registry, id: u32) -> bool {
+        let Some(s) = self.stream(id) else { return true };
+        s.read_done = true;
+        if s.queue.is_empty() {
+            s.shutdown_both();
+            self.remove(registry, id);
+            return true;
+        }
+        s.closing = true;
+        false
+    }
+
+    /// Half-close: FIN now when nothing is queued (true), else once the queue drains.
+    pub fn shutdown_write(&mut self, registry: &Registry, id: u32) -> bool {
+        let Some(s) = self.stream(id) else { return true };
+        if s.write_done {
+            return true;
+        }
+        if s.queue.is_empty() {
+            if let Err(e) = s.shutdown_write() {
+                self.fail(registry, id, e);
+            }
+            return true;
+        }
+        s.shutdown_write_pending = true;
+        false
+    }
+
+    pub fn abort(&mut self, registry: &Registry, id: u32) {
+        if let Some(s) = self.stream(id) {
+            s.prepare_abort();
+            self.remove(registry, id);
+        }
+    }
+
+    /// Closes everything (reactor shutdown).
+    pub fn clear(&mut self, registry: &Registry) {
+        let ids: Vec<u32> = self.entries.keys().copied().collect();
+        for id in ids {
+            self.remove(registry, id);
+        }
+        self.deferred.clear();
+    }
+}

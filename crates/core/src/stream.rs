@@ -1,0 +1,159 @@
+//! An adopted or accepted stream connection: its socket, write queue and reading state.
+
+use crate::batch::{kind, Batch};
+use crate::write_queue::{send_now, Flush, WriteQueue};
+use socket2::Socket;
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::Shutdown;
+
+/// Bytes asked of the kernel per read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per connection per loop turn before others get a go (fairness under edge triggering).
+const READS_PER_TURN: usize = 4;
+
+#[derive(Debug)]
+pub struct Stream {
+    pub sock: Socket,
+    pub queue: WriteQueue,
+    /// An edge said there may be bytes to read, and no read has drained them since.
+    pub readable: bool,
+    pub paused: bool,
+    /// Peer EOF seen, or we stopped reading for a close: never read again.
+    pub read_done: bool,
+    /// loseConnection: close once the queue drains.
+    pub closing: bool,
+    /// shutdown(SHUT_WR) once the queue drains.
+    pub shutdown_write_pending: bool,
+    pub write_done: bool,
+    /// The consumer wants a DRAINED event when the queue empties.
+    pub want_drain: bool,
+}
+
+/// What reading left behind.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadState {
+    /// Nothing more to read until the next edge.
+    Idle,
+    /// More may be waiting: the turn's budget or the batch ran out.
+    More,
+    /// The peer sent FIN (an EOF record was pushed).
+    Eof,
+}
+
+impl Stream {
+    pub fn new(sock: Socket) -> Stream {
+        Stream {
+            sock,
+            queue: WriteQueue::default(),
+            readable: true, // data may have arrived before registration
+            paused: false,
+            read_done: false,
+            closing: false,
+            shutdown_write_pending: false,
+            write_done: false,
+            want_drain: false,
+        }
+    }
+
+    pub fn wants_read(&self) -> bool {
+        self.readable && !self.paused && !self.read_done
+    }
+
+    /// Reads into the batch until the kernel is drained, the batch is full or the budget is spent.
+    pub fn read_into(&mut self, id: u32, batch: &mut Batch) -> io::Result<ReadState> {
+        for _ in 0..READS_PER_TURN {
+            if batch.is_full() {
+                return Ok(ReadState::More);
+            }
+            batch.data.reserve(READ_CHUNK);
+            let offset = batch.data.len();
+            let spare = &mut batch.data.spare_capacity_mut()[..READ_CHUNK];
+            match recv(&self.sock, spare) {
+                Ok(0) => {
+                    self.readable = false;
+                    self.read_done = true;
+                    batch.push(kind::EOF, id, 0, 0);
+                    return Ok(ReadState::Eof);
+                }
+                Ok(n) => {
+                    // SAFETY: recv initialised the first `n` bytes of the spare capacity.
+                    unsafe { batch.data.set_len(offset + n) };
+                    batch.push_data(id, offset, n);
+                    if n < READ_CHUNK {
+                        // A short read drained the socket; new bytes or a FIN raise a new edge.
+                        self.readable = false;
+                        return Ok(ReadState::Idle);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Ok(ReadState::Idle);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ReadState::More)
+    }
+
+    /// `write` from the consumer: straight to the socket when nothing is queued, queued otherwise.
+    /// Returns the bytes queued afterwards. Writes after the write side closed are dropped.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.write_done || self.shutdown_write_pending {
+            return Ok(self.queue.len());
+        }
+        let sent = if self.queue.is_empty() { send_now(&self.sock, bytes)? } else { 0 };
+        if sent < bytes.len() {
+            self.queue.push(&bytes[sent..]);
+            self.want_drain = true;
+        }
+        Ok(self.queue.len())
+    }
+
+    pub fn write_vectored(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
+        for chunk in chunks {
+            // Each chunk takes the direct path while the queue stays empty.
+            self.write(chunk)?;
+        }
+        Ok(self.queue.len())
+    }
+
+    /// Sends queued bytes after a writable edge; returns true when the queue is now empty.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        if self.queue.is_empty() {
+            return Ok(true);
+        }
+        Ok(matches!(self.queue.flush(&self.sock)?, Flush::Done))
+    }
+
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown_write_pending = false;
+        self.write_done = true;
+        ignore_not_connected(self.sock.shutdown(Shutdown::Write))
+    }
+
+    /// Orderly close: SHUT_RDWR so the peer sees EOF even while another fd holds the socket.
+    pub fn shutdown_both(&self) {
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+
+    /// Abortive close: discard queued bytes; the close that follows (dropping `sock`) sends RST when
+    /// this duplicate is the socket's last reference.
+    pub fn prepare_abort(&mut self) {
+        self.queue.clear();
+        let _ = self.sock.set_linger(Some(std::time::Duration::ZERO));
+        self.shutdown_both();
+    }
+}
+
+fn recv(sock: &Socket, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    sock.recv(buf)
+}
+
+fn ignore_not_connected(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+        other => other,
+    }
+}
