@@ -109,7 +109,8 @@ export interface NativeSockets {
 }
 
 export interface NativeBinding {
-  NativeReactor: new (onReady: () => void) => NativeReactor
+  /** thread: true (default) runs the loop on an I/O thread; false lets Node's loop drive it (uv_poll). */
+  NativeReactor: new (onReady: () => void, thread?: boolean) => NativeReactor
   sockets: NativeSockets
 }
 

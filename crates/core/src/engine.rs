@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub const WAKER: Token = Token(usize::MAX);
 /// How long a listener that ran out of descriptors waits before trying again.
-const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 pub struct Engine {
     poll: Poll,
@@ -32,6 +32,11 @@ pub enum Turn {
 impl Engine {
     pub fn new(poll: Poll, shared: Arc<Shared>) -> Engine {
         Engine { poll, events: Events::with_capacity(1024), shared }
+    }
+
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.poll.as_raw_fd()
     }
 
     pub fn turn(&mut self, timeout: Option<Duration>) -> io::Result<Turn> {

@@ -1,6 +1,9 @@
 //! reactor-core: adopts socket descriptors made elsewhere into a mio event loop.
 //! Free of napi so that `cargo test` exercises it alone.
 //!
+//! The loop runs on a dedicated thread (`Reactor::start`) or is driven by the host's own event
+//! loop (`Reactor::start_hosted`): the same engine, only the driver differs.
+//!
 //! Flow: an fd is validated (`validate`), duplicated (`fd`), registered (`state`); the loop
 //! (`engine`, run by a `driver`) reads into a `batch`; the consumer is told a batch is ready
 //! through `Notify` and takes it with `Reactor::take_batch`.
@@ -21,6 +24,7 @@ mod stream;
 pub mod validate;
 mod write_queue;
 
+pub use engine::Turn;
 pub use reactor::{Adopt, Reactor};
 pub use socket2;
 pub use validate::{AdoptError, Expect};

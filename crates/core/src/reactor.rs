@@ -3,7 +3,7 @@
 use crate::batch::Batch;
 use crate::datagram::Datagram;
 use crate::driver;
-use crate::engine::{Engine, WAKER};
+use crate::engine::{Engine, Turn, WAKER};
 use crate::fd::duplicate_nonblocking;
 use crate::listener::Listener;
 use crate::shared::Shared;
@@ -38,7 +38,11 @@ impl Adopt {
 
 pub struct Reactor {
     shared: Arc<Shared>,
+    /// Set when the loop runs on its own thread.
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set when the host drives the loop (`start_hosted`): the host calls `turn_now` whenever
+    /// the poller's fd is readable.
+    hosted: Mutex<Option<Engine>>,
 }
 
 fn unknown_id() -> io::Error {
@@ -49,11 +53,48 @@ impl Reactor {
     /// Creates the poller and starts the I/O thread. Opens three descriptors (epoll, eventfd and
     /// one held in reserve for running out of descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
+        let (poll, shared) = Self::poller()?;
+        let thread = driver::thread::spawn(Engine::new(poll, shared.clone()), notify)?;
+        Ok(Reactor { shared, thread: Mutex::new(Some(thread)), hosted: Mutex::new(None) })
+    }
+
+    /// Creates the poller without a thread: the host watches `poll_fd()` for readability (e.g.
+    /// with libuv's `uv_poll`) and calls `turn_now()`, on its own thread, each time it fires.
+    pub fn start_hosted() -> io::Result<Reactor> {
+        let (poll, shared) = Self::poller()?;
+        let engine = Engine::new(poll, shared.clone());
+        Ok(Reactor { shared, thread: Mutex::new(None), hosted: Mutex::new(Some(engine)) })
+    }
+
+    fn poller() -> io::Result<(Poll, Arc<Shared>)> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let shared = Arc::new(Shared::new(State::new()?, poll.registry().try_clone()?, waker));
-        let thread = driver::thread::spawn(Engine::new(poll, shared.clone()), notify)?;
-        Ok(Reactor { shared, thread: Mutex::new(Some(thread)) })
+        Ok((poll, shared))
+    }
+
+    /// The epoll fd of a hosted reactor (readable whenever a turn has work).
+    pub fn poll_fd(&self) -> Option<RawFd> {
+        self.hosted.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(Engine::fd)
+    }
+
+    /// One non-blocking turn of a hosted reactor. Work left over for later turns (fairness, or a
+    /// listener out of descriptors) re-arms the poller's fd through the waker, so the host comes
+    /// back without spinning in here.
+    pub fn turn_now(&self) -> io::Result<Turn> {
+        let mut hosted = self.hosted.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(engine) = hosted.as_mut() else { return Ok(Turn::Stop) };
+        let turn = engine.turn(Some(std::time::Duration::ZERO))?;
+        let st = self.shared.lock();
+        if !st.deferred.is_empty() && !st.batch.is_full() {
+            self.shared.wake();
+        }
+        Ok(turn)
+    }
+
+    /// A hosted reactor whose listener ran out of descriptors wants a turn after this delay.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.shared.lock().retry_accept.then_some(crate::engine::ACCEPT_RETRY)
     }
 
     /// Validates `fd` (SPEC order 3–6), duplicates it and starts serving the duplicate.
@@ -171,6 +212,9 @@ impl Reactor {
         }
         let mut st = self.shared.lock();
         st.clear(&self.shared.registry);
+        drop(st);
+        // Closes the hosted poller's fd; the host must have stopped watching it.
+        self.hosted.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 

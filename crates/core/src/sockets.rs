@@ -227,12 +227,15 @@ mod tests {
     const NEVER_OPEN: RawFd = RawFd::MAX;
 
     /// An fd number that was open a moment ago. Taken high (F_DUPFD picks the lowest free number
-    /// at or above the floor) so tests opening fds on other threads do not get it back meanwhile.
+    /// at or above the floor) so tests opening fds on other threads do not get it back meanwhile,
+    /// and from a fresh floor on each call so two tests never share one.
     fn just_closed_fd() -> RawFd {
+        static NEXT_FLOOR: AtomicUsize = AtomicUsize::new(900);
+        let floor = NEXT_FLOOR.fetch_add(10, Ordering::Relaxed) as RawFd;
         let file = std::fs::File::open("/dev/null").unwrap();
         // SAFETY: F_DUPFD_CLOEXEC makes a new fd from an open one; we close it right after.
-        let high = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
-        assert!(high >= 900, "{}", io::Error::last_os_error());
+        let high = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) };
+        assert!(high >= floor, "{}", io::Error::last_os_error());
         close(high).unwrap();
         high
     }

@@ -2,7 +2,11 @@
 //! every socket operation is the core's.
 
 use crate::error::{coded_error, os_error};
+use crate::hosted::HostedDriver;
 use crate::notify::{BatchReady, TsfnNotify};
+use crate::teardown;
+use std::cell::RefCell;
+use std::rc::Rc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use reactor_core::socket2::{SockAddr, Socket};
@@ -28,10 +32,19 @@ pub struct AdoptResult {
     pub actual_family: Option<i32>,
 }
 
+/// How batches reach JS: announced from the I/O thread through a threadsafe function, or by the
+/// hosted driver calling JS directly from Node's loop.
+enum Delivery {
+    Threaded(Arc<BatchReady>),
+    Hosted { on_ready: FunctionRef<(), ()>, driver: Rc<RefCell<Option<HostedDriver>>> },
+}
+
 #[napi]
 pub struct NativeReactor {
-    ready: Arc<BatchReady>,
+    delivery: Delivery,
     core: Option<Arc<Reactor>>,
+    /// Whether JS wants Node's loop held open (applied to the driver once there is one).
+    held: bool,
     closed: bool,
 }
 
@@ -119,14 +132,57 @@ impl NativeReactor {
             if let Err(e) = reactor_core::validate::validate(fd, family, expect) {
                 return Ok(refused(e));
             }
-            let notify = TsfnNotify::new(self.ready.clone());
-            let core = Arc::new(Reactor::start(Box::new(notify)).map_err(|e| os_error(e, "epoll_create"))?);
-            crate::teardown::close_at_exit(env, &core)?;
-            self.core = Some(core);
+            self.core = Some(self.start_core(env)?);
         }
         match self.core()?.adopt(fd, family, what) {
             Ok(id) => Ok(AdoptResult { id: Some(id), ..Default::default() }),
             Err(e) => Ok(refused(e)),
+        }
+    }
+
+    fn start_core(&mut self, env: &Env) -> Result<Arc<Reactor>> {
+        let started = |e| os_error(e, "epoll_create");
+        match &self.delivery {
+            Delivery::Threaded(ready) => {
+                let core = Arc::new(Reactor::start(Box::new(TsfnNotify::new(ready.clone()))).map_err(started)?);
+                let weak = Arc::downgrade(&core);
+                teardown::at_exit(env, move || {
+                    if let Some(core) = weak.upgrade() {
+                        core.close();
+                    }
+                })?;
+                Ok(core)
+            }
+            Delivery::Hosted { on_ready, driver } => {
+                let core = Arc::new(Reactor::start_hosted().map_err(started)?);
+                let hosted = HostedDriver::start(env, core.clone(), &on_ready.borrow_back(env)?)?;
+                hosted.hold(self.held);
+                *driver.borrow_mut() = Some(hosted);
+                let (weak, driver) = (Arc::downgrade(&core), driver.clone());
+                teardown::at_exit(env, move || {
+                    // Stop watching before the core closes the fd being watched.
+                    if let Some(d) = driver.borrow_mut().take() {
+                        d.stop();
+                    }
+                    if let Some(core) = weak.upgrade() {
+                        core.close();
+                    }
+                })?;
+                Ok(core)
+            }
+        }
+    }
+
+    fn hold(&mut self, env: &Env, on: bool) -> Result<()> {
+        self.held = on;
+        match &self.delivery {
+            Delivery::Threaded(ready) => ready.hold(env, on),
+            Delivery::Hosted { driver, .. } => {
+                if let Some(d) = driver.borrow().as_ref() {
+                    d.hold(on);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -137,11 +193,17 @@ impl NativeReactor {
 
 #[napi]
 impl NativeReactor {
-    /// `on_ready` is called (no arguments) on the JS thread when a batch can be taken.
+    /// `on_ready` is called (no arguments) on the JS thread when a batch can be taken. `thread`
+    /// (default true) runs the loop on its own I/O thread; false lets Node's loop drive it.
+    /// Nothing is opened here: the poller starts with the first successful adoption.
     #[napi(constructor)]
-    pub fn new(env: Env, on_ready: Function<(), ()>) -> Result<Self> {
-        let ready = Arc::new(BatchReady::new(&env, on_ready)?);
-        Ok(NativeReactor { ready, core: None, closed: false })
+    pub fn new(env: Env, on_ready: Function<(), ()>, thread: Option<bool>) -> Result<Self> {
+        let delivery = if thread.unwrap_or(true) {
+            Delivery::Threaded(Arc::new(BatchReady::new(&env, on_ready)?))
+        } else {
+            Delivery::Hosted { on_ready: on_ready.create_ref()?, driver: Rc::new(RefCell::new(None)) }
+        };
+        Ok(NativeReactor { delivery, core: None, held: false, closed: false })
     }
 
     #[napi]
@@ -370,23 +432,29 @@ impl NativeReactor {
 
     /// Holds Node's event loop open (JS calls this when its count of ref'd handles goes 0 → 1).
     #[napi(js_name = "ref")]
-    pub fn hold(&self, env: Env) -> Result<()> {
-        self.ready.hold(&env, true)
+    pub fn hold_loop(&mut self, env: Env) -> Result<()> {
+        self.hold(&env, true)
     }
 
     #[napi]
-    pub fn unref(&self, env: Env) -> Result<()> {
-        self.ready.hold(&env, false)
+    pub fn unref(&mut self, env: Env) -> Result<()> {
+        self.hold(&env, false)
     }
 
     /// Stops the I/O thread and closes every socket still held. Idempotent.
     #[napi]
     pub fn close(&mut self, env: Env) -> Result<()> {
+        self.hold(&env, false)?;
         self.closed = true;
+        if let Delivery::Hosted { driver, .. } = &self.delivery {
+            if let Some(d) = driver.borrow_mut().take() {
+                d.stop(); // before the core closes the fd it watches
+            }
+        }
         if let Some(core) = self.core.take() {
             core.close();
         }
-        self.ready.hold(&env, false)
+        Ok(())
     }
 }
 

@@ -1,16 +1,10 @@
-//! Environment teardown (process exit, worker exit): stop the I/O thread before Node frees the
-//! threadsafe function it calls (Node 20 has a race there; see FIELD-NOTES).
+//! Environment teardown (process exit, worker exit): stop the I/O thread (or the uv watcher)
+//! before Node frees what it calls (Node 20 has a race there; see FIELD-NOTES).
 
 use napi::bindgen_prelude::*;
-use reactor_core::Reactor;
-use std::sync::{Arc, Weak};
 
-pub fn close_at_exit(env: &Env, core: &Arc<Reactor>) -> Result<()> {
-    let weak: Weak<Reactor> = Arc::downgrade(core);
-    env.add_env_cleanup_hook(weak, |weak| {
-        if let Some(core) = weak.upgrade() {
-            core.close();
-        }
-    })?;
+/// Runs `stop` on the JS thread when the environment is torn down.
+pub fn at_exit(env: &Env, stop: impl FnOnce() + 'static) -> Result<()> {
+    env.add_env_cleanup_hook((), move |_| stop())?;
     Ok(())
 }

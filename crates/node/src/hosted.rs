@@ -1,0 +1,166 @@
+//! `thread: false`: Node's own loop drives the core. libuv watches the core's epoll fd
+//! (`uv_poll`); when it is readable the core runs one turn on the JS thread and the batch goes to
+//! JS directly, with no thread hop and no threadsafe function.
+
+use crate::uv;
+use napi::bindgen_prelude::*;
+use napi::sys;
+use reactor_core::{Reactor, Turn};
+use std::os::raw::{c_int, c_void};
+use std::ptr;
+use std::sync::Arc;
+
+/// Lives on the heap at a fixed address (the uv handles point at it) until both handles closed.
+struct Driver {
+    env: sys::napi_env,
+    core: Arc<Reactor>,
+    on_ready: sys::napi_ref,
+    context: sys::napi_async_context,
+    poll: *mut uv::Handle,
+    timer: *mut uv::Handle,
+    /// Handles still open; the driver is freed when this reaches 0.
+    open_handles: u8,
+}
+
+/// The JS side's handle on a running driver.
+pub struct HostedDriver {
+    driver: *mut Driver,
+}
+
+// A Driver is created, used and freed on the JS thread of its env only: uv callbacks run on the
+// loop's thread, and HostedDriver is neither Send nor Sync (it holds a raw pointer).
+
+impl HostedDriver {
+    /// Starts watching `core`'s poller; `on_ready` is called (no arguments) when a batch is ready.
+    pub fn start(env: &Env, core: Arc<Reactor>, on_ready: &Function<(), ()>) -> Result<HostedDriver> {
+        let fd = core.poll_fd().ok_or_else(|| Error::from_reason("reactor is not hosted"))?;
+        let raw_env = env.raw();
+        let mut on_ready_ref = ptr::null_mut();
+        let mut context = ptr::null_mut();
+        let mut name = ptr::null_mut();
+        let mut loop_ = ptr::null_mut();
+        // SAFETY: plain napi calls on the JS thread with valid out-pointers.
+        unsafe {
+            check(sys::napi_create_reference(raw_env, on_ready.raw(), 1, &mut on_ready_ref))?;
+            check(sys::napi_create_string_utf8(raw_env, c"reactor-socket".as_ptr(), 14, &mut name))?;
+            check(sys::napi_async_init(raw_env, ptr::null_mut(), name, &mut context))?;
+            check(sys::napi_get_uv_event_loop(raw_env, &mut loop_))?;
+        }
+        let poll = uv::alloc_handle(uv::UV_POLL);
+        let timer = uv::alloc_handle(uv::UV_TIMER);
+        let driver = Box::into_raw(Box::new(Driver {
+            env: raw_env,
+            core,
+            on_ready: on_ready_ref,
+            context,
+            poll,
+            timer,
+            open_handles: 2,
+        }));
+        // SAFETY: `poll` and `timer` are fresh handle memory of the right size; `driver` outlives
+        // both handles (freed only after both close callbacks ran). Both start unref'd: JS decides
+        // liveness through `hold`.
+        unsafe {
+            if uv::uv_poll_init(loop_, poll, fd) != 0 || uv::uv_timer_init(loop_, timer) != 0 {
+                return Err(Error::from_reason("uv_poll_init failed"));
+            }
+            uv::set_data(poll, driver as *mut c_void);
+            uv::set_data(timer, driver as *mut c_void);
+            uv::uv_unref(poll);
+            uv::uv_unref(timer);
+            if uv::uv_poll_start(poll, uv::UV_READABLE, on_poll) != 0 {
+                return Err(Error::from_reason("uv_poll_start failed"));
+            }
+        }
+        Ok(HostedDriver { driver })
+    }
+
+    /// Whether the poll handle keeps Node's loop alive.
+    pub fn hold(&self, on: bool) {
+        // SAFETY: JS thread; the driver is alive until `stop`.
+        unsafe {
+            let d = &*self.driver;
+            if on {
+                uv::uv_ref(d.poll)
+            } else {
+                uv::uv_unref(d.poll)
+            }
+        }
+    }
+
+    /// Stops watching and closes both handles; the driver is freed once libuv is done with them.
+    /// The core must be closed only after this (it closes the fd being watched).
+    pub fn stop(self) {
+        // SAFETY: JS thread; the handles are open (stop consumes the only HostedDriver).
+        unsafe {
+            let d = &*self.driver;
+            uv::uv_poll_stop(d.poll);
+            uv::uv_timer_stop(d.timer);
+            uv::uv_close(d.poll, Some(on_close));
+            uv::uv_close(d.timer, Some(on_close));
+        }
+    }
+}
+
+fn check(status: sys::napi_status) -> Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(Error::from_reason(format!("napi call failed with status {status}")))
+    }
+}
+
+unsafe extern "C" fn on_poll(handle: *mut uv::Handle, _status: c_int, _events: c_int) {
+    run_turn(uv::data(handle) as *mut Driver);
+}
+
+unsafe extern "C" fn on_timer(handle: *mut uv::Handle) {
+    run_turn(uv::data(handle) as *mut Driver);
+}
+
+unsafe extern "C" fn on_close(handle: *mut uv::Handle) {
+    let driver = uv::data(handle) as *mut Driver;
+    let kind = if handle == (*driver).poll { uv::UV_POLL } else { uv::UV_TIMER };
+    uv::free_handle(handle, kind);
+    (*driver).open_handles -= 1;
+    if (*driver).open_handles == 0 {
+        let d = Box::from_raw(driver);
+        sys::napi_delete_reference(d.env, d.on_ready);
+        sys::napi_async_destroy(d.env, d.context);
+    }
+}
+
+/// One turn on the JS thread; announces a ready batch by calling JS directly.
+unsafe fn run_turn(driver: *mut Driver) {
+    let d = &*driver;
+    let turn = d.core.turn_now();
+    if let Some(delay) = d.core.retry_after() {
+        uv::uv_timer_start(d.timer, on_timer, delay.as_millis() as u64, 0);
+    }
+    if matches!(turn, Ok(Turn::Announce)) {
+        call_on_ready(d);
+    }
+}
+
+/// Calls JS the way Node calls into JS from its own I/O callbacks (MakeCallback): a handle scope,
+/// an async context, and nextTick/microtask processing afterwards. A throw becomes an uncaught
+/// exception, as it would from a Node socket's callback.
+unsafe fn call_on_ready(d: &Driver) {
+    let env = d.env;
+    let mut scope = ptr::null_mut();
+    if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+        return;
+    }
+    let mut func = ptr::null_mut();
+    let mut recv = ptr::null_mut();
+    let mut result = ptr::null_mut();
+    sys::napi_get_reference_value(env, d.on_ready, &mut func);
+    sys::napi_get_global(env, &mut recv); // MakeCallback wants an object as `this`
+    let status = sys::napi_make_callback(env, d.context, recv, func, 0, ptr::null(), &mut result);
+    if status == sys::Status::napi_pending_exception {
+        let mut err = ptr::null_mut();
+        sys::napi_get_and_clear_last_exception(env, &mut err);
+        sys::napi_fatal_exception(env, err);
+    }
+    sys::napi_close_handle_scope(env, scope);
+}
