@@ -67,7 +67,8 @@ export interface NativeReactor {
   shutdownWrite(id: number): boolean
   /** SO_LINGER 0, shutdown, close: now. Queued data is discarded. */
   abort(id: number): void
-  /** Listening or datagram port: deregister and close the duplicate (no shutdown). */
+  /** Deregister and close the duplicate, without shutdown: stops a port, or lets go of a
+   *  connection (queued bytes are discarded; the caller's fd still holds it). */
   closePort(id: number): void
   localAddress(id: number): Buffer | null
   peerAddress(id: number): Buffer | null

@@ -174,12 +174,12 @@ impl Reactor {
         self.act(|st, reg| st.abort(reg, id))
     }
 
-    /// Stops a listening or datagram port: closes the duplicate without shutdown().
+    /// Closes the reactor's duplicate without shutdown(): stops a listening or datagram port (the
+    /// caller's fd keeps listening or receiving) or lets go of a connection (queued bytes are
+    /// discarded; the caller's fd still holds the connection).
     pub fn close_port(&self, id: u32) {
         self.act(|st, reg| {
-            if matches!(st.entries.get(&id), Some(Entry::Listener(_) | Entry::Datagram(_))) {
-                st.remove(reg, id);
-            }
+            st.remove(reg, id);
         })
     }
 

@@ -91,9 +91,17 @@ impl HostedDriver {
     /// Stops watching and closes both handles; the driver is freed once libuv is done with them.
     /// The core must be closed only after this (it closes the fd being watched).
     pub fn stop(self) {
-        // SAFETY: JS thread; the handles are open (stop consumes the only HostedDriver).
+        // SAFETY: JS thread; the handles are open (stop consumes the only HostedDriver). The napi
+        // objects are released here, inside a handle scope, and not in the close callbacks: those
+        // may run while the environment is being freed, when V8 can no longer be entered.
         unsafe {
             let d = &*self.driver;
+            let mut scope = ptr::null_mut();
+            if sys::napi_open_handle_scope(d.env, &mut scope) == sys::Status::napi_ok {
+                sys::napi_async_destroy(d.env, d.context);
+                sys::napi_delete_reference(d.env, d.on_ready);
+                sys::napi_close_handle_scope(d.env, scope);
+            }
             uv::uv_poll_stop(d.poll);
             uv::uv_timer_stop(d.timer);
             uv::uv_close(d.poll, Some(on_close));
@@ -124,9 +132,7 @@ unsafe extern "C" fn on_close(handle: *mut uv::Handle) {
     uv::free_handle(handle, kind);
     (*driver).open_handles -= 1;
     if (*driver).open_handles == 0 {
-        let d = Box::from_raw(driver);
-        sys::napi_delete_reference(d.env, d.on_ready);
-        sys::napi_async_destroy(d.env, d.context);
+        drop(Box::from_raw(driver));
     }
 }
 

@@ -1,0 +1,203 @@
+//! `connect`: `conns` concurrent loops, each doing non-blocking connect → write a
+//! `size`-byte message → read and verify its echo → close, and starting over at once.
+//! Measures accept + short-lived-connection cost. Refused or reset connections are
+//! counted as errors and the slot simply starts a new connection.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::tcp::{self, invalid};
+use super::Workload;
+use crate::args::Config;
+use crate::pattern::Pattern;
+use crate::schedule::Schedule;
+use crate::stats::{micros, Stats};
+
+/// How soon a slot whose `connect()` failed outright (e.g. no ephemeral port left) tries again.
+const RETRY: Duration = Duration::from_millis(1);
+
+pub struct Connect {
+    addr: SocketAddr,
+    size: usize,
+    slots: Vec<Slot>,
+    scratch: Vec<u8>,
+}
+
+struct Slot {
+    sock: Option<TcpStream>,
+    connected: bool,
+    pattern: Pattern,
+    msg: Vec<u8>,
+    wpos: usize,
+    got: usize,
+    /// Connections this slot has started; the message bytes differ per connection, so
+    /// an echo from a previous connection on a reused port cannot pass.
+    round: u64,
+    started: Instant,
+}
+
+impl Connect {
+    pub fn new(cfg: &Config) -> Connect {
+        let slots = (0..cfg.conns)
+            .map(|i| Slot {
+                sock: None,
+                connected: false,
+                pattern: Pattern::new(i as u64),
+                msg: vec![0; cfg.size],
+                wpos: 0,
+                got: 0,
+                round: 0,
+                started: Instant::now(),
+            })
+            .collect();
+        Connect {
+            addr: cfg.addr,
+            size: cfg.size,
+            slots,
+            scratch: vec![0; 64 * 1024],
+        }
+    }
+
+    /// Starts slot `i`'s next connection; a failure is counted and retried from `on_tick`.
+    fn open(&mut self, registry: &Registry, i: usize, stats: &mut Stats) {
+        let s = &mut self.slots[i];
+        let res = tcp::connect(self.addr).and_then(|mut sock| {
+            registry.register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+            Ok(sock)
+        });
+        match res {
+            Ok(sock) => {
+                s.sock = Some(sock);
+                s.connected = false;
+                s.pattern.fill(s.round * self.size as u64, &mut s.msg);
+                s.round += 1;
+                s.wpos = 0;
+                s.got = 0;
+                s.started = Instant::now();
+            }
+            Err(e) => stats.error(format_args!("connect slot {i}: {e}")),
+        }
+    }
+
+    fn close(&mut self, registry: &Registry, i: usize) {
+        if let Some(mut sock) = self.slots[i].sock.take() {
+            let _ = registry.deregister(&mut sock);
+        }
+    }
+
+    /// Advances slot `i`; `Ok(true)` when its connection completed its echo.
+    fn service(&mut self, i: usize) -> io::Result<bool> {
+        let s = &mut self.slots[i];
+        let Some(sock) = s.sock.as_mut() else {
+            return Ok(false);
+        };
+        if !s.connected {
+            if !tcp::is_connected(sock)? {
+                return Ok(false);
+            }
+            s.connected = true;
+        }
+        tcp::write_pending(sock, &s.msg, &mut s.wpos)?;
+        while let Some(n) = tcp::read_once(sock, &mut self.scratch)? {
+            if n == 0 {
+                return Err(invalid(format!(
+                    "server closed after echoing {} of {} bytes",
+                    s.got, self.size
+                )));
+            }
+            if s.got + n > s.wpos {
+                return Err(invalid(format!(
+                    "server echoed {} bytes, only {} were sent",
+                    s.got + n,
+                    s.wpos
+                )));
+            }
+            let offset = (s.round - 1) * self.size as u64 + s.got as u64;
+            s.pattern
+                .verify(offset, &self.scratch[..n])
+                .map_err(|m| invalid(format!("echo mismatch: {m}")))?;
+            s.got += n;
+            if s.got == self.size {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Workload for Connect {
+    fn start(
+        &mut self,
+        registry: &Registry,
+        _sched: &Schedule,
+        stats: &mut Stats,
+    ) -> io::Result<()> {
+        stats.latencies_us.reserve(1 << 16);
+        for i in 0..self.slots.len() {
+            self.open(registry, i, stats);
+        }
+        Ok(())
+    }
+
+    fn on_event(
+        &mut self,
+        registry: &Registry,
+        event: &Event,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) {
+        let i = event.token().0;
+        let done = match self.service(i) {
+            Ok(false) => return,
+            Ok(true) => true,
+            Err(e) => {
+                stats.error(format_args!("connect slot {i}: {e}"));
+                false
+            }
+        };
+        let now = Instant::now();
+        if done && sched.counting(now) {
+            stats.ops += 1;
+            stats.bytes += self.size as u64;
+            stats.latencies_us.push(micros(now - self.slots[i].started));
+        }
+        self.close(registry, i);
+        if sched.issuing(now) {
+            self.open(registry, i, stats);
+        }
+    }
+
+    fn on_tick(
+        &mut self,
+        registry: &Registry,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) -> Option<Instant> {
+        let now = Instant::now();
+        if !sched.issuing(now) {
+            return None;
+        }
+        let mut retry = None;
+        for i in 0..self.slots.len() {
+            if self.slots[i].sock.is_none() {
+                self.open(registry, i, stats);
+                if self.slots[i].sock.is_none() {
+                    retry = Some(now + RETRY);
+                }
+            }
+        }
+        retry
+    }
+
+    fn outstanding(&self) -> (u64, &'static str) {
+        (
+            self.slots.iter().filter(|s| s.sock.is_some()).count() as u64,
+            "connections",
+        )
+    }
+}

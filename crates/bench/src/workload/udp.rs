@@ -1,0 +1,319 @@
+//! `udp`: each socket (one by default), connected to the server, keeps `inflight`
+//! datagrams outstanding. A datagram is an 8-byte little-endian sequence number followed
+//! by pattern bytes that depend on it; every echo is verified and replaced by a new one.
+//!
+//! UDP may drop datagrams. A lost datagram would silently shrink the window (and a run
+//! that lost all of them would stall), so a datagram not echoed within `LOSS_TIMEOUT` is
+//! counted as lost and replaced. In particular, when no echo arrives for `LOSS_TIMEOUT`
+//! the whole window is counted lost and refilled. Late echoes of datagrams already
+//! counted as lost are ignored.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+
+use super::Workload;
+use crate::args::Config;
+use crate::pattern::Pattern;
+use crate::schedule::Schedule;
+use crate::stats::Stats;
+
+const LOSS_TIMEOUT: Duration = Duration::from_millis(50);
+const SEQ_LEN: usize = 8;
+
+pub struct Udp {
+    addr: SocketAddr,
+    socks_wanted: usize,
+    size: usize,
+    inflight: usize,
+    socks: Vec<Sock>,
+    pattern: Pattern,
+    dgram: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+struct Sock {
+    sock: UdpSocket,
+    win: Window,
+    /// Datagrams owed to the window (not sent yet because the socket would block).
+    to_send: usize,
+}
+
+/// The datagrams of one socket that are in flight.
+#[derive(Default)]
+struct Window {
+    /// Send times of sequence numbers `base..next_seq`; `None` once echoed or lost.
+    /// Sequence numbers are sent in order, so the oldest (first to time out) is in front.
+    sent: VecDeque<Option<Instant>>,
+    base: u64,
+    next_seq: u64,
+    /// Datagrams sent and not yet echoed or counted lost.
+    outstanding: usize,
+}
+
+impl Window {
+    /// Records that datagram `next_seq` was sent at `at`.
+    fn sent(&mut self, at: Instant) {
+        self.sent.push_back(Some(at));
+        self.next_seq += 1;
+        self.outstanding += 1;
+    }
+
+    /// Send time of the oldest datagram in flight.
+    fn oldest(&self) -> Option<Instant> {
+        self.sent.iter().flatten().next().copied()
+    }
+
+    /// Marks `seq` answered; false if it is not outstanding (late, duplicate).
+    fn answer(&mut self, seq: u64) -> bool {
+        let Some(slot) = seq
+            .checked_sub(self.base)
+            .and_then(|i| self.sent.get_mut(i as usize))
+        else {
+            return false;
+        };
+        if slot.take().is_none() {
+            return false;
+        }
+        self.outstanding -= 1;
+        while let Some(None) = self.sent.front() {
+            self.sent.pop_front();
+            self.base += 1;
+        }
+        true
+    }
+
+    /// Gives up on datagrams sent before `cutoff`; returns how many.
+    fn expire(&mut self, cutoff: Instant) -> usize {
+        let mut lost = 0;
+        while let Some(&front) = self.sent.front() {
+            match front {
+                Some(t) if t > cutoff => break,
+                Some(_) => lost += 1,
+                None => {}
+            }
+            self.sent.pop_front();
+            self.base += 1;
+        }
+        self.outstanding -= lost;
+        lost
+    }
+}
+
+impl Udp {
+    pub fn new(cfg: &Config) -> Udp {
+        Udp {
+            addr: cfg.addr,
+            socks_wanted: cfg.conns,
+            size: cfg.size,
+            inflight: cfg.inflight,
+            socks: Vec::new(),
+            // One pattern for all sockets: the sequence numbers are per socket, but the
+            // bytes after them depend on the number, so a stray datagram still fails
+            // unless it is an exact copy of one this socket sent.
+            pattern: Pattern::new(0),
+            dgram: vec![0; cfg.size],
+            scratch: vec![0; 65_536],
+        }
+    }
+
+    fn payload_offset(&self, seq: u64) -> u64 {
+        seq.wrapping_mul(self.size as u64) + SEQ_LEN as u64
+    }
+
+    /// Sends what the window is owed, until the socket would block.
+    fn send_owed(&mut self, i: usize, sched: &Schedule, stats: &mut Stats) {
+        if !sched.issuing(Instant::now()) {
+            return;
+        }
+        while self.socks[i].to_send > 0 {
+            let seq = self.socks[i].win.next_seq;
+            self.dgram[..SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
+            let off = self.payload_offset(seq);
+            self.pattern.fill(off, &mut self.dgram[SEQ_LEN..]);
+            let s = &mut self.socks[i];
+            match s.sock.send(&self.dgram) {
+                Ok(n) if n == self.size => {
+                    s.win.sent(Instant::now());
+                    s.to_send -= 1;
+                }
+                Ok(n) => {
+                    stats.error(format_args!(
+                        "udp socket {i}: sent {n} of {} bytes",
+                        self.size
+                    ));
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // E.g. ECONNREFUSED reported from an earlier ICMP error: retried on the timer.
+                Err(e) => {
+                    stats.error(format_args!("udp socket {i}: send: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, i: usize, sched: &Schedule, stats: &mut Stats) {
+        loop {
+            let n = match self.socks[i].sock.recv(&mut self.scratch) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Pending ICMP errors surface here once each; keep draining.
+                    stats.error(format_args!("udp socket {i}: recv: {e}"));
+                    continue;
+                }
+            };
+            let data = &self.scratch[..n];
+            if n != self.size {
+                stats.error(format_args!(
+                    "udp socket {i}: echo of {n} bytes, expected {}",
+                    self.size
+                ));
+                continue;
+            }
+            let seq = u64::from_le_bytes(data[..SEQ_LEN].try_into().expect("8 bytes"));
+            let s = &self.socks[i];
+            if seq >= s.win.next_seq {
+                stats.error(format_args!(
+                    "udp socket {i}: echo with sequence {seq}, never sent"
+                ));
+                continue;
+            }
+            if let Err(m) = self
+                .pattern
+                .verify(self.payload_offset(seq), &data[SEQ_LEN..])
+            {
+                stats.error(format_args!(
+                    "udp socket {i}: echo mismatch in datagram {seq}: {m}"
+                ));
+                continue;
+            }
+            let s = &mut self.socks[i];
+            if !s.win.answer(seq) {
+                continue; // late (already counted lost) or duplicated: neither counted nor an error
+            }
+            if sched.counting(Instant::now()) {
+                stats.ops += 1;
+                stats.bytes += n as u64;
+            }
+            s.to_send += 1;
+        }
+    }
+}
+
+impl Workload for Udp {
+    fn start(
+        &mut self,
+        registry: &Registry,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) -> io::Result<()> {
+        let any: SocketAddr = match self.addr {
+            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        for i in 0..self.socks_wanted {
+            let mut sock = UdpSocket::bind(any)?;
+            sock.connect(self.addr)?;
+            registry.register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+            self.socks.push(Sock {
+                sock,
+                win: Window::default(),
+                to_send: self.inflight,
+            });
+            self.send_owed(i, sched, stats);
+        }
+        Ok(())
+    }
+
+    fn on_event(
+        &mut self,
+        _registry: &Registry,
+        event: &Event,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) {
+        let i = event.token().0;
+        if event.is_readable() {
+            self.receive(i, sched, stats);
+        }
+        self.send_owed(i, sched, stats);
+    }
+
+    fn on_tick(
+        &mut self,
+        _registry: &Registry,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) -> Option<Instant> {
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for i in 0..self.socks.len() {
+            let lost = now
+                .checked_sub(LOSS_TIMEOUT)
+                .map_or(0, |cutoff| self.socks[i].win.expire(cutoff));
+            if lost > 0 {
+                if sched.counting(now) {
+                    stats.lost += lost as u64;
+                }
+                self.socks[i].to_send += lost;
+            }
+            // Also retries sends that failed or would have blocked.
+            self.send_owed(i, sched, stats);
+            let s = &self.socks[i];
+            let due = match s.win.oldest() {
+                Some(oldest) => oldest + LOSS_TIMEOUT,
+                // Nothing in flight (every send failed): retry after a timeout's pause.
+                None if s.to_send > 0 => now + LOSS_TIMEOUT,
+                None => continue,
+            };
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
+        next
+    }
+
+    fn outstanding(&self) -> (u64, &'static str) {
+        (
+            self.socks.iter().map(|s| s.win.outstanding as u64).sum(),
+            "datagrams",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_answers_expires_and_ignores_late_echoes() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut w = Window::default();
+        for n in 0..4 {
+            w.sent(ms(n)); // seq n sent at t0 + n ms
+        }
+        assert_eq!(w.outstanding, 4);
+        assert!(w.answer(1));
+        assert!(!w.answer(1), "duplicate");
+        assert!(!w.answer(9), "never sent");
+        assert_eq!(w.oldest(), Some(ms(0)));
+        // Seq 0 and 2 were sent by t0 + 2 ms; 1 is already answered.
+        assert_eq!(w.expire(ms(2)), 2);
+        assert_eq!((w.outstanding, w.base, w.oldest()), (1, 3, Some(ms(3))));
+        assert!(!w.answer(0), "late echo of a lost datagram");
+        assert!(w.answer(3));
+        assert_eq!((w.outstanding, w.oldest(), w.sent.len()), (0, None, 0));
+        w.sent(ms(10));
+        assert_eq!(w.next_seq, 5);
+        assert!(w.answer(4));
+    }
+}

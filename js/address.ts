@@ -1,0 +1,129 @@
+// Address classes (Twisted's) and the decoder of the core's address records (layout in native.ts).
+import { AddressFamily } from './constants'
+import { UnsupportedAddressFamily } from './errors'
+import { ADDRESS_RECORD_HEADER } from './native'
+
+/** 'TCP' for stream sockets, 'UDP' for datagram sockets. */
+export type IPAddressType = 'TCP' | 'UDP'
+
+export class IPv4Address {
+  constructor(
+    readonly type: IPAddressType,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  toString(): string {
+    return `IPv4Address(${this.type}, ${this.host}, ${this.port})`
+  }
+}
+
+export class IPv6Address {
+  constructor(
+    readonly type: IPAddressType,
+    /** Link-local hosts carry `%<interface>`. */
+    readonly host: string,
+    readonly port: number,
+    readonly flowInfo = 0,
+    /** The interface index of a scoped (link-local) address, else 0. */
+    readonly scopeID = 0,
+  ) {}
+
+  toString(): string {
+    return `IPv6Address(${this.type}, ${this.host}, ${this.port}, ${this.flowInfo}, ${this.scopeID})`
+  }
+}
+
+export class UNIXAddress {
+  constructor(
+    /** The socket's path (abstract names start with "\0"), or null for an unnamed socket. */
+    readonly name: string | null,
+  ) {}
+
+  toString(): string {
+    return `UNIXAddress(${this.name === null ? 'null' : JSON.stringify(this.name)})`
+  }
+}
+
+export type IPAddress = IPv4Address | IPv6Address
+export type Address = IPv4Address | IPv6Address | UNIXAddress
+
+/** Bytes the record at `offset` takes, header included. */
+export function addressRecordLength(record: Buffer, offset: number): number {
+  return ADDRESS_RECORD_HEADER + record[offset + 1]
+}
+
+/**
+ * Decodes the record at `offset`. `ipType` is the type IP addresses get. Decoded addresses are
+ * frozen because the datagram path shares one instance between datagrams from the same sender.
+ */
+export function decodeAddress(record: Buffer, offset: number, ipType: IPAddressType): Address {
+  const family = record[offset]
+  const hostStart = offset + ADDRESS_RECORD_HEADER
+  const hostEnd = hostStart + record[offset + 1]
+  switch (family) {
+    case AddressFamily.INET:
+      return Object.freeze(
+        new IPv4Address(ipType, record.toString('latin1', hostStart, hostEnd), record.readUInt16LE(offset + 2)),
+      )
+    case AddressFamily.INET6:
+      return Object.freeze(
+        new IPv6Address(
+          ipType,
+          record.toString('latin1', hostStart, hostEnd),
+          record.readUInt16LE(offset + 2),
+          record.readUInt32LE(offset + 4),
+          record.readUInt32LE(offset + 8),
+        ),
+      )
+    case AddressFamily.UNIX:
+      return Object.freeze(new UNIXAddress(hostEnd === hostStart ? null : record.toString('utf8', hostStart, hostEnd)))
+    default:
+      throw new UnsupportedAddressFamily(family, undefined, `the core reported an address of family ${family}`)
+  }
+}
+
+/** Decodes a standalone record (localAddress/peerAddress/info), or null when there is none. */
+export function decodeRecord(record: Buffer | null, ipType: IPAddressType): Address | null {
+  return record === null || record.length < ADDRESS_RECORD_HEADER ? null : decodeAddress(record, 0, ipType)
+}
+
+/**
+ * Like decodeRecord, for a socket of a known family: a UNIX socket without a record is unnamed (so
+ * callers always get an address object for UNIX sockets).
+ */
+export function decodeSocketAddress(record: Buffer | null, family: number, ipType: IPAddressType): Address | null {
+  const address = decodeRecord(record, ipType)
+  return address === null && family === AddressFamily.UNIX ? UNNAMED : address
+}
+
+const UNNAMED = Object.freeze(new UNIXAddress(null))
+
+const MAX_RECORD = ADDRESS_RECORD_HEADER + 255
+
+/**
+ * Decodes datagram senders. Peers tend to send many datagrams in a row, so the last record's bytes
+ * are kept and a record equal to them gives the last address again, without decoding or allocating.
+ */
+export class SenderAddressCache {
+  private readonly lastRecord = Buffer.alloc(MAX_RECORD)
+  private lastLength = 0
+  private lastAddress: IPAddress | null = null
+
+  decode(data: Buffer, offset: number): IPAddress {
+    const length = addressRecordLength(data, offset)
+    if (
+      this.lastAddress !== null &&
+      length === this.lastLength &&
+      data.compare(this.lastRecord, 0, length, offset, offset + length) === 0
+    ) {
+      return this.lastAddress
+    }
+    // A datagram socket's sender is an IP address: adoptDatagramPort accepts INET and INET6 only.
+    const address = decodeAddress(data, offset, 'UDP') as IPAddress
+    data.copy(this.lastRecord, 0, offset, offset + length)
+    this.lastLength = length
+    this.lastAddress = address
+    return address
+  }
+}

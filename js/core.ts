@@ -1,0 +1,161 @@
+// The live side of a reactor: the native core, the registry of live handles by id, the dispatch of
+// event batches to them, and Node-loop liveness (the core holds the loop while a ref'd handle lives).
+import type { Address } from './address'
+import type { DatagramPort } from './datagram'
+import { nextTurn, type Handle, type HandleHost } from './handle'
+import type { IProtocol } from './interfaces'
+import {
+  EV_ACCEPT,
+  EV_CLOSED,
+  EV_DATA,
+  EV_DATAGRAM,
+  EV_DATAGRAM_ERROR,
+  EV_DRAINED,
+  EV_EOF,
+  EV_WRITE_CLOSED,
+  EVENT_STRIDE,
+  type NativeBatch,
+  type NativeReactor,
+} from './native'
+import type { ListeningPort } from './port'
+import { StreamTransport } from './transport'
+
+export type ErrorReporter = (err: unknown) => void
+
+export class ReactorCore implements HandleHost {
+  readonly native: NativeReactor
+  readonly connections = new Map<number, StreamTransport>()
+  readonly ports = new Map<number, ListeningPort>()
+  readonly datagramPorts = new Map<number, DatagramPort>()
+  private refdHandles = 0
+  private dispatching = false
+  private closed = false
+
+  /** `openNative` makes the native reactor that calls back `onReady` when batches are pending. */
+  constructor(
+    openNative: (onReady: () => void) => NativeReactor,
+    readonly report: ErrorReporter,
+  ) {
+    this.native = openNative(() => this.onReady())
+  }
+
+  // ---- HandleHost ----------------------------------------------------------------------------
+
+  hold(): void {
+    if (++this.refdHandles === 1 && !this.closed) this.native.ref()
+  }
+
+  release(): void {
+    if (--this.refdHandles === 0 && !this.closed) this.native.unref()
+  }
+
+  forget(handle: Handle): void {
+    const id = handle.id
+    if (this.connections.get(id) === handle) this.connections.delete(id)
+    else if (this.ports.get(id) === handle) this.ports.delete(id)
+    else if (this.datagramPorts.get(id) === handle) this.datagramPorts.delete(id)
+  }
+
+  acceptConnection(id: number, family: number, protocol: IProtocol, peer: Address): void {
+    this.addConnection(id, family, protocol, peer).start()
+  }
+
+  // ---- Registration of adopted handles (the reactor undoes them if an adopt callback throws) --
+
+  addConnection(id: number, family: number, protocol: IProtocol, peer: Address): StreamTransport {
+    const transport = new StreamTransport(this, id, family, protocol, peer)
+    this.connections.set(id, transport)
+    return transport
+  }
+
+  addPort(port: ListeningPort): void {
+    this.ports.set(port.id, port)
+  }
+
+  addDatagramPort(port: DatagramPort): void {
+    this.datagramPorts.set(port.id, port)
+  }
+
+  // ---- Dispatch ------------------------------------------------------------------------------
+
+  /** Called by the core (no arguments) when batches are pending: take them until there are none. */
+  private onReady(): void {
+    if (this.dispatching) return // the outer loop takes what is pending
+    this.dispatching = true
+    try {
+      let batch: NativeBatch | null
+      while (!this.closed && (batch = this.native.takeBatch()) !== null) this.dispatch(batch)
+    } catch (err) {
+      this.report(err) // a failing takeBatch: never let it reach the native caller
+    } finally {
+      this.dispatching = false
+    }
+  }
+
+  /**
+   * Events are [kind, id, a, b] records. Each handle guards its own callbacks, so one misbehaving
+   * protocol never stops the batch for the others; anything else that throws is reported and the
+   * batch goes on with the next event (an exception must never reach the native caller).
+   */
+  private dispatch(batch: NativeBatch): void {
+    const events = batch.events
+    const data = batch.data
+    for (let i = 0; i + EVENT_STRIDE <= events.length && !this.closed; i += EVENT_STRIDE) {
+      try {
+        this.dispatchEvent(events, data, i)
+      } catch (err) {
+        this.report(err)
+      }
+    }
+  }
+
+  /** Events for ids JS already closed are ignored, except an accept on a stopped port, whose new
+   *  connection is closed so that nothing leaks. */
+  private dispatchEvent(events: Uint32Array, data: Buffer, i: number): void {
+    const id = events[i + 1]
+    switch (events[i]) {
+      case EV_DATA:
+        this.connections.get(id)?.onData(data, events[i + 2], events[i + 3])
+        break
+      case EV_DATAGRAM:
+        this.datagramPorts.get(id)?.onDatagram(data, events[i + 2], events[i + 3])
+        break
+      case EV_ACCEPT: {
+        const port = this.ports.get(id)
+        if (port !== undefined) port.onAccept(events[i + 2], data, events[i + 3])
+        else this.native.loseConnection(events[i + 2])
+        break
+      }
+      case EV_DRAINED:
+        this.connections.get(id)?.onDrained()
+        break
+      case EV_EOF:
+        this.connections.get(id)?.onEof()
+        break
+      case EV_WRITE_CLOSED:
+        this.connections.get(id)?.onWriteClosed()
+        break
+      case EV_CLOSED:
+        this.connections.get(id)?.onClosed(events[i + 2])
+        break
+      case EV_DATAGRAM_ERROR:
+        this.datagramPorts.get(id)?.onDatagramError(events[i + 2])
+        break
+      default:
+        break // an event kind this layer does not know: ignore it
+    }
+  }
+
+  // ---- Close ---------------------------------------------------------------------------------
+
+  /** Aborts every connection, stops every port, then closes the core (joins its thread). */
+  close(): Promise<void> {
+    const connections = Array.from(this.connections.values())
+    const ports: Array<ListeningPort | DatagramPort> = [...this.ports.values(), ...this.datagramPorts.values()]
+    for (const connection of connections) connection.abortConnection()
+    const stops = ports.map((port) => port.stopListening())
+    this.closed = true
+    this.native.close()
+    return Promise.all([...stops, nextTurn()]).then(() => undefined)
+  }
+}

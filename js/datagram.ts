@@ -1,0 +1,287 @@
+// A datagram port (UDP over IPv4 or IPv6): Twisted's udp.Port, the transport of a DatagramProtocol.
+import { constants } from 'node:os'
+import { addressRecordLength, decodeRecord, SenderAddressCache, type IPAddress } from './address'
+import { toByteChunks, toBytes } from './bytes'
+import {
+  codeOf,
+  errnoError,
+  fromNativeError,
+  InvalidAddressError,
+  invalidArgType,
+  MessageLengthError,
+  outOfRange,
+} from './errors'
+import { Handle, nextTurn, type HandleHost } from './handle'
+import type { IDatagramProtocol, IDatagramTransport } from './interfaces'
+import type { NativeReactor } from './native'
+
+/** `[host, port]`: host an IP literal of the port's family. */
+export type DatagramAddress = readonly [host: string, port: number]
+
+const ECONNREFUSED = constants.errno.ECONNREFUSED
+
+export class DatagramPort extends Handle implements IDatagramTransport {
+  private listening = true
+  private connectedTo: DatagramAddress | null = null
+  private stopped: Promise<void> | null = null
+  /** Set when the adopt call is undone: `doStop` must not follow. */
+  private abandoned = false
+  private readonly senders = new SenderAddressCache()
+  private lastDropped = 0
+
+  /** @internal Made by the reactor. */
+  constructor(
+    host: HandleHost,
+    id: number,
+    readonly family: number,
+    readonly protocol: IDatagramProtocol,
+    /** Longer datagrams are delivered truncated to this many bytes. */
+    readonly maxPacketSize: number,
+    /** Kept so that `getHost()` still answers after the stop. */
+    private lastHost: IPAddress,
+  ) {
+    super(host, id)
+  }
+
+  // ---- Sending -------------------------------------------------------------------------------
+
+  /** Sends one datagram; `addr` may be omitted only when the port is connected. */
+  write(packet: Uint8Array | string, addr?: DatagramAddress): void {
+    this.send(toBytes(packet, 'write'), addr)
+  }
+
+  /** Sends the chunks as one datagram. */
+  writeSequence(chunks: Iterable<Uint8Array | string>, addr?: DatagramAddress): void {
+    this.send(Buffer.concat(toByteChunks(chunks, 'writeSequence')), addr)
+  }
+
+  private send(packet: Uint8Array, addr: DatagramAddress | undefined | null): void {
+    this.checkListening('write')
+    if (addr === undefined || addr === null) {
+      if (this.connectedTo === null) {
+        throw new InvalidAddressError('write: an address is required unless the port is connected')
+      }
+      try {
+        this.host.native.send(this.id, packet)
+      } catch (err) {
+        this.sendFailed(err, addr)
+      }
+      return
+    }
+    const [host, port] = checkAddress(addr, 'write')
+    try {
+      this.host.native.sendTo(this.id, packet, host, port)
+    } catch (err) {
+      this.sendFailed(err, addr)
+    }
+  }
+
+  /** Maps a failed send as Twisted does. */
+  private sendFailed(err: unknown, addr: unknown): void {
+    switch (codeOf(err)) {
+      case 'ERR_INVALID_ADDRESS':
+      case 'EAFNOSUPPORT': // an address of the other family, if the kernel caught it first
+        throw new InvalidAddressError(messageOf(err, 'write: invalid address'), addr ?? undefined)
+      case 'EMSGSIZE':
+        throw new MessageLengthError(messageOf(err, 'write: message too long for the socket'))
+      case 'ECONNREFUSED':
+        // A refusal reported on a later send. Unconnected ports ignore it (Twisted does too).
+        if (this.connectedTo !== null) this.protocol.connectionRefused?.()
+        return
+      case 'EAGAIN':
+      case 'EWOULDBLOCK':
+      case 'ENOBUFS':
+        return // the socket's send buffer is full: the datagram is dropped, as UDP may do
+      default:
+        throw fromNativeError(err)
+    }
+  }
+
+  /** Connects the port to one peer: later writes may omit the address; refusals are reported. */
+  connect(host: string, port: number): void {
+    this.checkListening('connect')
+    if (this.connectedTo !== null) {
+      throw errnoError('EISCONN', 'connect: the port is already connected; reconnecting is not supported')
+    }
+    const addr = checkAddress([host, port], 'connect')
+    try {
+      this.host.native.connect(this.id, addr[0], addr[1])
+    } catch (err) {
+      throw isAddressError(err)
+        ? new InvalidAddressError(messageOf(err, 'connect: invalid address'), addr)
+        : fromNativeError(err)
+    }
+    this.connectedTo = addr
+  }
+
+  // ---- State ---------------------------------------------------------------------------------
+
+  /** The bound address (port 0 while an unbound socket has not sent yet). */
+  getHost(): IPAddress {
+    if (this.listening) {
+      const host = decodeRecord(this.host.native.localAddress(this.id), 'UDP')
+      if (host !== null) this.lastHost = host as IPAddress
+    }
+    return this.lastHost
+  }
+
+  /** Datagrams the core had to drop (its queue to JS was full). */
+  get droppedDatagrams(): number {
+    return this.listening ? this.host.native.droppedDatagrams(this.id) : this.lastDropped
+  }
+
+  /**
+   * Closes the reactor's duplicate now (no shutdown: a caller's fd still receives), then on a later
+   * turn runs the protocol's `doStop` (→ `stopProtocol`) and resolves. Every call resolves, each on a
+   * later turn; never re-entrant, even when called inside `startProtocol`.
+   */
+  stopListening(): Promise<void> {
+    if (this.stopped !== null) return this.stopped.then(nextTurn)
+    this.close()
+    this.stopped = nextTurn().then(() => this.runDoStop())
+    return this.stopped
+  }
+
+  // ---- Options -------------------------------------------------------------------------------
+
+  setBroadcastAllowed(on: boolean): void {
+    this.option('setBroadcastAllowed', (native, id) => native.setBroadcast(id, Boolean(on)))
+  }
+
+  getBroadcastAllowed(): boolean {
+    return this.option('getBroadcastAllowed', (native, id) => native.getBroadcast(id))
+  }
+
+  joinGroup(addr: string, iface?: string): void {
+    checkString(addr, 'joinGroup', 'addr')
+    if (iface !== undefined && iface !== null) checkString(iface, 'joinGroup', 'iface')
+    this.option('joinGroup', (native, id) => native.joinGroup(id, addr, iface ?? null))
+  }
+
+  leaveGroup(addr: string, iface?: string): void {
+    checkString(addr, 'leaveGroup', 'addr')
+    if (iface !== undefined && iface !== null) checkString(iface, 'leaveGroup', 'iface')
+    this.option('leaveGroup', (native, id) => native.leaveGroup(id, addr, iface ?? null))
+  }
+
+  setTTL(ttl: number): void {
+    if (!Number.isInteger(ttl)) throw invalidArgType(`setTTL: ttl must be an integer, not ${String(ttl)}`)
+    if (ttl < 0 || ttl > 255) throw outOfRange(`setTTL: ttl must be in 0..255, not ${ttl}`)
+    this.option('setTTL', (native, id) => native.setTtl(id, ttl))
+  }
+
+  getTTL(): number {
+    return this.option('getTTL', (native, id) => native.getTtl(id))
+  }
+
+  setLoopbackMode(on: boolean): void {
+    this.option('setLoopbackMode', (native, id) => native.setLoopback(id, Boolean(on)))
+  }
+
+  getLoopbackMode(): boolean {
+    return this.option('getLoopbackMode', (native, id) => native.getLoopback(id))
+  }
+
+  setOutgoingInterface(addr: string): void {
+    checkString(addr, 'setOutgoingInterface', 'addr')
+    this.option('setOutgoingInterface', (native, id) => native.setOutgoingInterface(id, addr))
+  }
+
+  getOutgoingInterface(): string {
+    return this.option('getOutgoingInterface', (native, id) => native.getOutgoingInterface(id))
+  }
+
+  /** Runs a socket-option call; failures are Errors with `code` (InvalidAddressError for addresses). */
+  private option<T>(method: string, call: (native: NativeReactor, id: number) => T): T {
+    this.checkListening(method)
+    try {
+      return call(this.host.native, this.id)
+    } catch (err) {
+      throw codeOf(err) === 'ERR_INVALID_ADDRESS'
+        ? new InvalidAddressError(messageOf(err, `${method}: invalid address`))
+        : fromNativeError(err)
+    }
+  }
+
+  private checkListening(method: string): void {
+    if (!this.listening) throw errnoError('EBADF', `${method}: the port is not listening`)
+  }
+
+  // ---- Events from the core (called by the reactor's dispatch) -------------------------------
+
+  /** @internal EV_DATAGRAM: sender record at `offset`, the payload (`length` bytes) right after it. */
+  onDatagram(data: Buffer, offset: number, length: number): void {
+    const addr = this.senders.decode(data, offset)
+    const start = offset + addressRecordLength(data, offset)
+    try {
+      this.protocol.datagramReceived(data.subarray(start, start + length), addr)
+    } catch (err) {
+      this.host.report(err) // the port keeps receiving
+    }
+  }
+
+  /** @internal EV_DATAGRAM_ERROR: a receive reported `errno`. */
+  onDatagramError(errno: number): void {
+    // Only a refusal means something to the protocol, and only in connected mode (Twisted's rule);
+    // other receive errors are transient for a datagram socket.
+    if (errno !== ECONNREFUSED || this.connectedTo === null) return
+    try {
+      this.protocol.connectionRefused?.()
+    } catch (err) {
+      this.host.report(err)
+    }
+  }
+
+  /**
+   * @internal Undoes the adoption when `startProtocol` threw inside the adopt call: closes the
+   * duplicate; no `stopProtocol` follows, and the protocol's transport is cleared.
+   */
+  abandon(): void {
+    this.abandoned = true
+    this.close()
+    const protocol = this.protocol as { transport?: unknown }
+    if (protocol.transport === this) protocol.transport = null
+  }
+
+  private close(): void {
+    if (!this.listening) return
+    this.listening = false
+    this.lastDropped = this.host.native.droppedDatagrams(this.id)
+    this.host.native.closePort(this.id)
+    this.detach()
+  }
+
+  private runDoStop(): void {
+    if (this.abandoned) return
+    try {
+      this.protocol.doStop()
+    } catch (err) {
+      this.host.report(err)
+    }
+  }
+}
+
+/** Checks an `[host, port]` pair's shape; the core checks that host is an IP literal of our family. */
+function checkAddress(addr: unknown, method: string): DatagramAddress {
+  if (Array.isArray(addr) && addr.length >= 2) {
+    const host: unknown = addr[0]
+    const port: unknown = addr[1]
+    if (typeof host === 'string' && Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535) {
+      return addr as unknown as DatagramAddress
+    }
+  }
+  throw new InvalidAddressError(`${method}: the address must be [host: string, port: 0..65535]`, addr)
+}
+
+function isAddressError(err: unknown): boolean {
+  const code = codeOf(err)
+  return code === 'ERR_INVALID_ADDRESS' || code === 'EAFNOSUPPORT'
+}
+
+function checkString(value: unknown, method: string, name: string): void {
+  if (typeof value !== 'string') throw invalidArgType(`${method}: ${name} must be a string, not ${typeof value}`)
+}
+
+function messageOf(err: unknown, fallback: string): string {
+  return err instanceof Error && err.message !== '' ? err.message : fallback
+}

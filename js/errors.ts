@@ -1,0 +1,196 @@
+// The package's error classes (Twisted's names) and the helpers that give syscall errors Node's shape:
+// `code` ('EBADF') and a negative `errno` (-9), as Node's own SystemErrors have.
+import { constants } from 'node:os'
+import { getSystemErrorMap, getSystemErrorName } from 'node:util'
+
+/** An Error that came from a syscall (or is reported like one). */
+export interface ErrnoError extends Error {
+  code: string
+  errno?: number
+}
+
+/** The family argument is not one the method supports, or differs from the socket's actual family. */
+export class UnsupportedAddressFamily extends Error {
+  static {
+    this.prototype.name = 'UnsupportedAddressFamily'
+  }
+  /** The family argument given. */
+  readonly family: number
+  /** The socket's own family, when the error is a mismatch between the two. */
+  declare readonly actualFamily?: number
+
+  constructor(family: number, actualFamily?: number, message?: string) {
+    super(
+      message ??
+        (actualFamily === undefined
+          ? `address family ${family} is not supported here`
+          : `the socket's address family is ${actualFamily}, not ${family} as given`),
+    )
+    this.family = family
+    if (actualFamily !== undefined) this.actualFamily = actualFamily
+  }
+}
+
+/** The socket's type (SO_TYPE) is not the one the method needs. */
+export class UnsupportedSocketType extends Error {
+  static {
+    this.prototype.name = 'UnsupportedSocketType'
+  }
+  /** The socket's actual SO_TYPE number. */
+  readonly socketType: number
+
+  constructor(socketType: number, message?: string) {
+    super(message ?? `socket type ${socketType} is not supported here`)
+    this.socketType = socketType
+  }
+}
+
+/** A datagram address that is malformed, not an IP literal, or of the other family than the port. */
+export class InvalidAddressError extends Error {
+  static {
+    this.prototype.name = 'InvalidAddressError'
+  }
+  readonly code = 'ERR_INVALID_ADDRESS'
+  /** The address as given, when there was one. */
+  declare readonly address?: unknown
+
+  constructor(message: string, address?: unknown) {
+    super(message)
+    if (address !== undefined) this.address = address
+  }
+}
+
+/** A datagram too large for the socket (EMSGSIZE). */
+export class MessageLengthError extends Error implements ErrnoError {
+  static {
+    this.prototype.name = 'MessageLengthError'
+  }
+  code = 'EMSGSIZE'
+  errno = errnoOf('EMSGSIZE')
+
+  constructor(message = 'message too long for the socket') {
+    super(message)
+  }
+}
+
+/** Base of the reasons given to `connectionLost`. */
+export class ConnectionClosed extends Error {
+  static {
+    this.prototype.name = 'ConnectionClosed'
+  }
+  constructor(message = 'connection closed') {
+    super(message)
+  }
+}
+
+/** An orderly close: the peer's EOF, or our own `loseConnection()`. */
+export class ConnectionDone extends ConnectionClosed {
+  static {
+    this.prototype.name = 'ConnectionDone'
+  }
+  constructor(message = 'connection was closed cleanly') {
+    super(message)
+  }
+}
+
+/** A close that was not orderly; `code`/`errno` say why when a syscall reported it. */
+export class ConnectionLost extends ConnectionClosed {
+  static {
+    this.prototype.name = 'ConnectionLost'
+  }
+  declare readonly code?: string
+  declare readonly errno?: number
+
+  constructor(message = 'connection was lost in a non-clean fashion', code?: string) {
+    super(message)
+    if (code !== undefined) {
+      this.code = code
+      const errno = errnoOf(code)
+      if (errno !== undefined) this.errno = errno
+    }
+  }
+
+  /** The reason for a close the core reported with a (positive) errno. */
+  static fromErrno(errno: number): ConnectionLost {
+    const code = errnoName(errno)
+    return new ConnectionLost(`connection lost: ${code} (${errnoMessage(errno)})`, code)
+  }
+}
+
+/** Our own `abortConnection()` (or `reactor.close()`) ended the connection. */
+export class ConnectionAborted extends ConnectionLost {
+  static {
+    this.prototype.name = 'ConnectionAborted'
+  }
+  constructor(message = 'connection was aborted') {
+    super(message)
+  }
+}
+
+/** Node's errno for a code: negative, e.g. -9 for 'EBADF'; undefined for a code that is no errno. */
+export function errnoOf(code: string): number | undefined {
+  const value = (constants.errno as Record<string, number | undefined>)[code]
+  return value === undefined ? undefined : -value
+}
+
+/** The code for a positive errno from the core, e.g. 104 → 'ECONNRESET'. */
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno)
+  } catch {
+    return `E${errno}` // not a valid errno at all; keep something printable
+  }
+}
+
+let systemErrorMap: Map<number, [string, string]> | null = null
+
+function errnoMessage(errno: number): string {
+  systemErrorMap ??= getSystemErrorMap()
+  return systemErrorMap.get(-errno)?.[1] ?? `errno ${errno}`
+}
+
+/** An Error with `code` and `errno`, as Node's SystemErrors have. */
+export function errnoError(code: string, message: string): ErrnoError {
+  const err = new Error(message) as ErrnoError
+  err.code = code
+  const errno = errnoOf(code)
+  if (errno !== undefined) err.errno = errno
+  return err
+}
+
+/** An Error for a positive errno the core reported in an event (EV_CLOSED, EV_DATAGRAM_ERROR). */
+export function errorFromErrno(errno: number, context?: string): ErrnoError {
+  const code = errnoName(errno)
+  const text = `${code}: ${errnoMessage(errno)}`
+  return errnoError(code, context === undefined ? text : `${context}: ${text}`)
+}
+
+/** The code of something the native side threw, if it has one. */
+export function codeOf(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' ? code : undefined
+}
+
+/**
+ * Gives an error the native side threw Node's shape: an errno code ('EBADF') gets the matching
+ * negative `errno`. Native errors are fresh objects, so they are completed in place.
+ */
+export function fromNativeError(err: unknown): unknown {
+  const code = codeOf(err)
+  if (code !== undefined) {
+    const errno = errnoOf(code)
+    if (errno !== undefined) (err as ErrnoError).errno = errno
+  }
+  return err
+}
+
+/** A TypeError with Node's code for a bad argument type. */
+export function invalidArgType(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' })
+}
+
+/** A RangeError with Node's code for an argument out of range. */
+export function outOfRange(message: string): RangeError {
+  return Object.assign(new RangeError(message), { code: 'ERR_OUT_OF_RANGE' })
+}

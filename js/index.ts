@@ -1,0 +1,38 @@
+// reactor-socket: adopt socket descriptors made elsewhere into a Rust event loop, with Twisted's
+// IReactorSocket semantics.
+import { Reactor } from './reactor'
+
+/** The default reactor. Constructing it opens nothing; its core starts with the first adoption. */
+export const reactor = new Reactor()
+
+export { Reactor, type ReactorOptions } from './reactor'
+export { AddressFamily, SocketType } from './constants'
+export { Protocol, ServerFactory, DatagramProtocol, type ProtocolClass } from './protocol'
+export {
+  UnsupportedAddressFamily,
+  UnsupportedSocketType,
+  InvalidAddressError,
+  MessageLengthError,
+  ConnectionClosed,
+  ConnectionDone,
+  ConnectionLost,
+  ConnectionAborted,
+  type ErrnoError,
+} from './errors'
+export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'
+export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions } from './sockets'
+
+// Classes of what adopt calls return (exported for `instanceof` and types; the reactor makes them).
+export { ListeningPort } from './port'
+export { DatagramPort, type DatagramAddress } from './datagram'
+export { StreamTransport } from './transport'
+export type {
+  IProducer,
+  IPushProducer,
+  IPullProducer,
+  IStreamTransport,
+  IProtocol,
+  IProtocolFactory,
+  IDatagramTransport,
+  IDatagramProtocol,
+} from './interfaces'

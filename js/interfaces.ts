@@ -1,0 +1,92 @@
+// The shapes of what the reactor calls and what it hands out (Twisted's interfaces, as TS types).
+import type { Address, IPAddress } from './address'
+
+/** Something that produces data for a consumer until told to stop. */
+export interface IProducer {
+  stopProducing(): void
+}
+
+/** A producer that writes on its own and is paused/resumed by the consumer (`streaming === true`). */
+export interface IPushProducer extends IProducer {
+  pauseProducing(): void
+  resumeProducing(): void
+}
+
+/** A producer that writes one chunk per `resumeProducing()` call (`streaming === false`). */
+export interface IPullProducer extends IProducer {
+  resumeProducing(): void
+}
+
+/** A stream connection's transport, as `protocol.transport`. */
+export interface IStreamTransport extends IPushProducer {
+  readonly connected: boolean
+  readonly disconnecting: boolean
+  /** Bytes `write` accepted that the kernel has not taken yet. */
+  readonly bufferSize: number
+  write(data: Uint8Array | string): void
+  writeSequence(chunks: Iterable<Uint8Array | string>): void
+  loseConnection(): void
+  loseWriteConnection(): void
+  abortConnection(): void
+  getHost(): Address
+  getPeer(): Address
+  setTcpNoDelay(on: boolean): void
+  getTcpNoDelay(): boolean
+  setTcpKeepAlive(on: boolean): void
+  getTcpKeepAlive(): boolean
+  registerProducer(producer: IPushProducer | IPullProducer, streaming: boolean): void
+  unregisterProducer(): void
+  ref(): this
+  unref(): this
+}
+
+/** What the reactor needs of a stream protocol. */
+export interface IProtocol {
+  makeConnection(transport: IStreamTransport): void
+  dataReceived(data: Buffer): void
+  connectionLost(reason: Error): void
+  /** Defining this opts into half-close: called on the peer's EOF instead of closing. */
+  readConnectionLost?(): void
+  /** Called once our FIN went out after `loseWriteConnection()`. */
+  writeConnectionLost?(): void
+}
+
+/** Any object with `buildProtocol` is a factory; `doStart`/`doStop` are called when present (ports only). */
+export interface IProtocolFactory<P extends IProtocol = IProtocol> {
+  buildProtocol(addr: Address): P | null | undefined
+  doStart?(): void
+  doStop?(): void
+}
+
+/** A datagram port, as `protocol.transport`. */
+export interface IDatagramTransport {
+  write(packet: Uint8Array | string, addr?: readonly [host: string, port: number]): void
+  writeSequence(chunks: Iterable<Uint8Array | string>, addr?: readonly [host: string, port: number]): void
+  connect(host: string, port: number): void
+  getHost(): IPAddress
+  stopListening(): Promise<void>
+  setBroadcastAllowed(on: boolean): void
+  getBroadcastAllowed(): boolean
+  joinGroup(addr: string, iface?: string): void
+  leaveGroup(addr: string, iface?: string): void
+  setTTL(ttl: number): void
+  getTTL(): number
+  setLoopbackMode(on: boolean): void
+  getLoopbackMode(): boolean
+  setOutgoingInterface(addr: string): void
+  getOutgoingInterface(): string
+  readonly droppedDatagrams: number
+  ref(): this
+  unref(): this
+}
+
+/** What the reactor needs of a datagram protocol (DatagramProtocol provides all of it). */
+export interface IDatagramProtocol {
+  /** Sets `transport` and starts the protocol (`doStart` → `startProtocol`). */
+  makeConnection(transport: IDatagramTransport): void
+  /** Stops the protocol (`stopProtocol` on the last port) and clears `transport`. */
+  doStop(): void
+  datagramReceived(data: Buffer, addr: IPAddress): void
+  /** Called in connected mode when the kernel reports a refusal. */
+  connectionRefused?(): void
+}

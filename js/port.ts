@@ -1,0 +1,80 @@
+// A listening stream port: accepts connections and builds a protocol for each with its factory.
+import { decodeAddress, type Address } from './address'
+import { Handle, nextTurn, type HandleHost } from './handle'
+import type { IProtocol, IProtocolFactory } from './interfaces'
+
+export class ListeningPort extends Handle {
+  private stopped: Promise<void> | null = null
+  /** Set when the adopt call is undone: `doStop` must not follow. */
+  private abandoned = false
+
+  /** @internal Made by the reactor. */
+  constructor(
+    host: HandleHost,
+    id: number,
+    /** The socket's family; accepted connections have the same. */
+    readonly family: number,
+    readonly factory: IProtocolFactory,
+    /** Decoded once at adoption, so it still answers after the stop. */
+    private readonly address: Address,
+  ) {
+    super(host, id)
+  }
+
+  getHost(): Address {
+    return this.address
+  }
+
+  /**
+   * Closes the reactor's duplicate now (no shutdown: a caller's fd still listens), then on a later
+   * turn runs `factory.doStop()` and resolves. Every call resolves, each on a later turn.
+   */
+  stopListening(): Promise<void> {
+    if (this.stopped !== null) return this.stopped.then(nextTurn)
+    if (this.isLive) {
+      this.host.native.closePort(this.id)
+      this.detach()
+    }
+    this.stopped = nextTurn().then(() => this.runDoStop())
+    return this.stopped
+  }
+
+  /** @internal EV_ACCEPT: `id` is the new connection, its peer's record is at `offset` in `data`. */
+  onAccept(id: number, data: Buffer, offset: number): void {
+    let protocol: IProtocol | null | undefined = null
+    let peer: Address | null = null
+    try {
+      peer = decodeAddress(data, offset, 'TCP')
+      protocol = this.factory.buildProtocol(peer)
+    } catch (err) {
+      this.host.report(err) // reported; that connection is closed below, the port keeps accepting
+      protocol = null
+    }
+    if (protocol === null || protocol === undefined || peer === null) {
+      this.host.native.loseConnection(id) // declined: close that connection, keep accepting
+      return
+    }
+    this.host.acceptConnection(id, this.family, protocol, peer)
+  }
+
+  /**
+   * @internal Undoes the adoption when `doStart` threw inside the adopt call: closes the duplicate,
+   * and no `doStop` follows.
+   */
+  abandon(): void {
+    this.abandoned = true
+    if (this.isLive) {
+      this.host.native.closePort(this.id)
+      this.detach()
+    }
+  }
+
+  private runDoStop(): void {
+    if (this.abandoned || typeof this.factory.doStop !== 'function') return
+    try {
+      this.factory.doStop()
+    } catch (err) {
+      this.host.report(err)
+    }
+  }
+}

@@ -1,0 +1,270 @@
+// The public Reactor: Twisted's IReactorSocket (adoptStreamPort, adoptStreamConnection,
+// adoptDatagramPort). It checks arguments in the contract's order, has the core validate and adopt,
+// and undoes an adoption whose callbacks throw inside the adopt call.
+import { decodeRecord, decodeSocketAddress, type Address, type IPAddress } from './address'
+import { AddressFamily, SocketType } from './constants'
+import { ReactorCore, type ErrorReporter } from './core'
+import { DatagramPort } from './datagram'
+import {
+  errnoError,
+  fromNativeError,
+  invalidArgType,
+  outOfRange,
+  UnsupportedAddressFamily,
+  UnsupportedSocketType,
+} from './errors'
+import { nextTurn } from './handle'
+import type { IDatagramProtocol, IProtocol, IProtocolFactory } from './interfaces'
+import { binding, type AdoptResult, type NativeReactor } from './native'
+import { ListeningPort } from './port'
+
+export interface ReactorOptions {
+  /** Where exceptions thrown by protocol callbacks are reported (stderr by default). */
+  onError?(err: unknown): void
+  /** true (default): the core's loop runs on its own I/O thread. false: driven from Node's loop. */
+  thread?: boolean
+}
+
+const STREAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6, AddressFamily.UNIX]
+const DATAGRAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6]
+const DEFAULT_MAX_PACKET_SIZE = 8192
+const MAX_FD = 0x7fffffff
+
+export class Reactor {
+  private core: ReactorCore | null = null
+  private closing: Promise<void> | null = null
+  private readonly report: ErrorReporter
+  private readonly thread: boolean
+
+  constructor(options: ReactorOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalidArgType('Reactor: options must be an object')
+    const { onError, thread = true } = options
+    if (onError !== undefined && typeof onError !== 'function') {
+      throw invalidArgType('Reactor: options.onError must be a function')
+    }
+    if (typeof thread !== 'boolean') throw invalidArgType('Reactor: options.thread must be a boolean')
+    this.thread = thread
+    this.report = onError === undefined ? reportToStderr : guardReporter(onError.bind(options))
+  }
+
+  /**
+   * Adopts a bound, listening SOCK_STREAM fd (INET, INET6 or UNIX). Calls `factory.doStart()` and
+   * starts accepting; each connection gets `factory.buildProtocol(peer)`. The caller keeps its fd.
+   */
+  adoptStreamPort(fd: number, family: number, factory: IProtocolFactory): ListeningPort {
+    this.checkOpen()
+    checkFd(fd)
+    checkFamily(family, STREAM_FAMILIES, 'adoptStreamPort')
+    checkFdRange(fd)
+    const core = this.openCore()
+    const id = adopted(core.native.adoptListener(fd, family), fd, family)
+    let port: ListeningPort
+    try {
+      const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
+      if (address === null) throw errnoError('EBADF', `adoptStreamPort: fd ${fd} has no local address`)
+      port = new ListeningPort(core, id, family, factory, address)
+    } catch (err) {
+      core.native.closePort(id)
+      throw err
+    }
+    core.addPort(port)
+    try {
+      factory.doStart?.()
+    } catch (err) {
+      port.abandon()
+      throw err
+    }
+    return port
+  }
+
+  /**
+   * Adopts a connected SOCK_STREAM fd (INET, INET6 or UNIX): builds its protocol with
+   * `factory.buildProtocol(peer)` and runs `connectionMade()` inside this call. Returns the protocol,
+   * or undefined when the factory declined (then only the reactor's duplicate is closed).
+   */
+  adoptStreamConnection<P extends IProtocol>(fd: number, family: number, factory: IProtocolFactory<P>): P | undefined {
+    this.checkOpen()
+    checkFd(fd)
+    checkFamily(family, STREAM_FAMILIES, 'adoptStreamConnection')
+    checkFdRange(fd)
+    const core = this.openCore()
+    const id = adopted(core.native.adoptConnection(fd, family), fd, family)
+    // Until the connection is made, undoing closes the duplicate without shutdown: the caller's fd
+    // still holds the connection.
+    let protocol: P | null | undefined
+    let peer: Address | null
+    try {
+      peer = decodeSocketAddress(core.native.peerAddress(id), family, 'TCP')
+      if (peer === null) throw errnoError('ENOTCONN', `adoptStreamConnection: fd ${fd} is not connected`)
+      protocol = factory.buildProtocol(peer)
+    } catch (err) {
+      core.native.closePort(id)
+      throw err
+    }
+    if (protocol === null || protocol === undefined) {
+      core.native.closePort(id)
+      return undefined
+    }
+    const transport = core.addConnection(id, family, protocol, peer)
+    try {
+      protocol.makeConnection(transport)
+    } catch (err) {
+      transport.discard() // no connectionLost follows, onError is not called
+      throw err
+    }
+    return protocol
+  }
+
+  /**
+   * Adopts a SOCK_DGRAM fd (INET or INET6, bound or not). The port becomes `protocol.transport` and
+   * `startProtocol()` runs inside this call. Datagrams longer than `maxPacketSize` arrive truncated.
+   */
+  adoptDatagramPort(fd: number, family: number, protocol: IDatagramProtocol, maxPacketSize: number = DEFAULT_MAX_PACKET_SIZE): DatagramPort {
+    this.checkOpen()
+    checkFd(fd)
+    checkFamily(family, DATAGRAM_FAMILIES, 'adoptDatagramPort')
+    checkFdRange(fd)
+    const sizeError = packetSizeError(maxPacketSize)
+    if (sizeError !== null) {
+      // The contract orders the fd's checks (EBADF/ENOTSOCK, type, family) before maxPacketSize, and
+      // the native adopt would adopt on success. So run those checks on the fd here, without
+      // adopting (and without opening the core), then report the size.
+      checkDatagramFd(fd, family)
+      throw sizeError
+    }
+    const core = this.openCore()
+    const id = adopted(core.native.adoptDatagram(fd, family, maxPacketSize), fd, family)
+    let port: DatagramPort
+    try {
+      const host = decodeRecord(core.native.localAddress(id), 'UDP')
+      if (host === null) throw errnoError('EBADF', `adoptDatagramPort: fd ${fd} has no local address`)
+      port = new DatagramPort(core, id, family, protocol, maxPacketSize, host as IPAddress)
+    } catch (err) {
+      core.native.closePort(id)
+      throw err
+    }
+    core.addDatagramPort(port)
+    try {
+      protocol.makeConnection(port)
+    } catch (err) {
+      port.abandon() // no stopProtocol follows, onError is not called
+      throw err
+    }
+    return port
+  }
+
+  /**
+   * Aborts every connection (ConnectionAborted), stops every port, and closes the core (joining its
+   * thread). Idempotent; resolves on a later turn. Afterwards adopt calls throw ERR_REACTOR_CLOSED.
+   */
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.core === null ? nextTurn() : this.core.close()
+    return this.closing
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== null) {
+      throw Object.assign(new Error('the reactor is closed'), { code: 'ERR_REACTOR_CLOSED' })
+    }
+  }
+
+  /** The core is made by the first adopt call whose arguments pass (the native side opens nothing
+   *  until its first successful adoption). */
+  private openCore(): ReactorCore {
+    this.core ??= new ReactorCore((onReady) => openNative(onReady, this.thread), this.report)
+    return this.core
+  }
+}
+
+/**
+ * The one place that knows how the core is driven. The native constructor opens nothing (its poller
+ * and thread start with the first successful adoption).
+ */
+function openNative(onReady: () => void, thread: boolean): NativeReactor {
+  // thread: false → the core's poller is watched by Node's own loop (uv_poll): no I/O thread.
+  return new binding.NativeReactor(onReady, thread)
+}
+
+// ---- Argument checks, in the contract's order ------------------------------------------------
+
+function checkFd(fd: unknown): asserts fd is number {
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+    throw invalidArgType(`fd must be a non-negative integer, not ${String(fd)}`)
+  }
+}
+
+function checkFamily(family: unknown, supported: readonly number[], method: string): asserts family is number {
+  if (typeof family !== 'number') throw invalidArgType(`${method}: family must be a number, not ${typeof family}`)
+  if (!supported.includes(family)) {
+    throw new UnsupportedAddressFamily(family, undefined, `${method}: address family ${family} is not supported`)
+  }
+}
+
+/** A number no fd can have (fds are C ints) is, like any number no open fd has, EBADF. */
+function checkFdRange(fd: number): void {
+  if (fd > MAX_FD) throw errnoError('EBADF', `fd ${fd} is not open`)
+}
+
+/** The id of a successful adoption, or the contract's error for the native checks 3–6. */
+function adopted(result: AdoptResult, fd: number, family: number): number {
+  if (result.id !== undefined && result.error === undefined) return result.id
+  switch (result.error) {
+    case 'ERR_SOCKET_TYPE':
+      throw new UnsupportedSocketType(result.socketType ?? -1, `fd ${fd} has socket type ${result.socketType}, not the one this method needs`)
+    case 'ERR_ADDRESS_FAMILY':
+      throw new UnsupportedAddressFamily(family, result.actualFamily)
+    case 'EINVAL':
+      throw errnoError('EINVAL', `fd ${fd} is not a listening socket (listen() was not called on it)`)
+    case 'ENOTCONN':
+      throw errnoError('ENOTCONN', `fd ${fd} is not connected`)
+    case 'EBADF':
+      throw errnoError('EBADF', `fd ${fd} is not open`)
+    case 'ENOTSOCK':
+      throw errnoError('ENOTSOCK', `fd ${fd} is not a socket`)
+    case undefined:
+      throw new Error('the native adopt call returned neither an id nor an error')
+    default:
+      throw errnoError(result.error, `adopting fd ${fd} failed: ${result.error}`)
+  }
+}
+
+/** The maxPacketSize error (checked after the fd's rules), or null when the size is fine. */
+function packetSizeError(size: unknown): Error | null {
+  if (typeof size !== 'number' || !Number.isInteger(size)) {
+    return invalidArgType(`adoptDatagramPort: maxPacketSize must be an integer, not ${String(size)}`)
+  }
+  if (size < 1 || size > 65535) return outOfRange(`adoptDatagramPort: maxPacketSize must be in 1..65535, not ${size}`)
+  return null
+}
+
+/** Rules 3–5 for a datagram fd, in JS (sockets.info opens nothing). Throws the first that fails. */
+function checkDatagramFd(fd: number, family: number): void {
+  let info
+  try {
+    info = binding.sockets.info(fd)
+  } catch (err) {
+    throw fromNativeError(err)
+  }
+  if (info.type !== SocketType.DGRAM) {
+    throw new UnsupportedSocketType(info.type, `fd ${fd} has socket type ${info.type}, not the one this method needs`)
+  }
+  if (info.family !== family) throw new UnsupportedAddressFamily(family, info.family)
+}
+
+// ---- Error reporting -------------------------------------------------------------------------
+
+function reportToStderr(err: unknown): void {
+  console.error('reactor-socket: a protocol callback threw:', err)
+}
+
+/** An onError that throws must not break the dispatch: fall back to stderr. */
+function guardReporter(onError: (err: unknown) => void): ErrorReporter {
+  return (err) => {
+    try {
+      onError(err)
+    } catch (reporterError) {
+      reportToStderr(err)
+      console.error('reactor-socket: options.onError threw too:', reporterError)
+    }
+  }
+}

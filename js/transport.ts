@@ -1,0 +1,418 @@
+// The transport of a stream connection (TCP or UNIX): Twisted's ITCPTransport, IConsumer, IPushProducer
+// and IHalfCloseableDescriptor, on top of a connection id in the core.
+import { decodeSocketAddress, type Address } from './address'
+import { toByteChunks, toBytes } from './bytes'
+import { AddressFamily } from './constants'
+import { ConnectionAborted, ConnectionDone, ConnectionLost, errnoError, fromNativeError } from './errors'
+import { Handle, type HandleHost } from './handle'
+import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
+import type { NativeReactor } from './native'
+
+/** The write buffer is full (a streaming producer is paused) when it holds more than this. */
+export const WRITE_BUFFER_FULL = 65536
+
+type Producer = IPullProducer & { pauseProducing?(): void }
+
+export class StreamTransport extends Handle implements IStreamTransport {
+  private isConnected = true
+  private isDisconnecting = false
+
+  // Reading. Data that arrives while paused (or before data held earlier was delivered) is held in
+  // order; so is the peer's EOF, which must not overtake held data.
+  private paused = false
+  private held: Buffer[] | null = null
+  private heldIndex = 0
+  private eofHeld = false
+  private flushScheduled = false
+
+  // Half-close.
+  private readClosed = false
+  private writeClosing = false
+  private writeClosed = false
+
+  // Consumer side.
+  private producer: Producer | null = null
+  private streamingProducer = false
+  private producerPaused = false
+  /** A write was queued and its EV_DRAINED has not arrived yet. */
+  private drainPending = false
+  private pullTimer: NodeJS.Immediate | null = null
+
+  /** Set once connectionLost ran (exactly once), or when an adopt call is undone: nothing more
+   *  reaches the protocol. */
+  private silenced = false
+  private local: Address | null = null
+
+  /** @internal Made by the reactor. */
+  constructor(
+    host: HandleHost,
+    id: number,
+    private readonly family: number,
+    readonly protocol: IProtocol,
+    private readonly peer: Address,
+  ) {
+    super(host, id)
+  }
+
+  /** True until the connection is lost. */
+  get connected(): boolean {
+    return this.isConnected
+  }
+
+  /** True once `loseConnection()` was called (the connection flushes, then closes). */
+  get disconnecting(): boolean {
+    return this.isDisconnecting
+  }
+
+  /** Bytes that `write` accepted and the kernel has not taken yet. */
+  get bufferSize(): number {
+    return this.isConnected ? this.host.native.bufferSize(this.id) : 0
+  }
+
+  // ---- Writing -------------------------------------------------------------------------------
+
+  write(data: Uint8Array | string): void {
+    const bytes = toBytes(data, 'write')
+    if (!this.isConnected || this.writeClosing || bytes.length === 0) return // dropped, as in Twisted
+    this.afterWrite(this.host.native.write(this.id, bytes))
+  }
+
+  writeSequence(chunks: Iterable<Uint8Array | string>): void {
+    const list = toByteChunks(chunks, 'writeSequence')
+    if (!this.isConnected || this.writeClosing || list.length === 0) return
+    this.afterWrite(this.host.native.writev(this.id, list))
+  }
+
+  /** Stops reading, flushes what was written, then closes; `connectionLost(ConnectionDone)` follows. */
+  loseConnection(): void {
+    if (!this.isConnected || this.isDisconnecting) return
+    this.isDisconnecting = true
+    this.dropHeld() // "stop reading": nothing more is delivered
+    if (this.host.native.loseConnection(this.id)) this.finish(new ConnectionDone(), true)
+    // else the core closes once the queue is flushed and reports EV_CLOSED
+  }
+
+  /** Sends FIN once pending data is written, then calls the protocol's `writeConnectionLost()`. */
+  loseWriteConnection(): void {
+    if (!this.isConnected || this.isDisconnecting || this.writeClosing) return
+    this.writeClosing = true
+    if (this.host.native.shutdownWrite(this.id)) process.nextTick(() => this.onWriteClosed())
+    // else EV_WRITE_CLOSED follows once the queue is flushed
+  }
+
+  /** Discards pending data and closes now; `connectionLost(ConnectionAborted)` follows. */
+  abortConnection(): void {
+    if (!this.isConnected) return
+    this.host.native.abort(this.id)
+    this.finish(new ConnectionAborted(), true)
+  }
+
+  // ---- Addresses and options -----------------------------------------------------------------
+
+  getHost(): Address {
+    // Asked of the kernel once (as Twisted would, it fails once the socket is closed), then cached.
+    if (this.local === null) {
+      const local = this.isConnected
+        ? decodeSocketAddress(this.host.native.localAddress(this.id), this.family, 'TCP')
+        : null
+      if (local === null) throw errnoError('EBADF', 'getHost: the connection is closed')
+      this.local = local
+    }
+    return this.local
+  }
+
+  getPeer(): Address {
+    return this.peer
+  }
+
+  setTcpNoDelay(on: boolean): void {
+    this.tcpOption('setTcpNoDelay', (native, id) => native.setNoDelay(id, Boolean(on)))
+  }
+
+  getTcpNoDelay(): boolean {
+    return this.tcpOption('getTcpNoDelay', (native, id) => native.getNoDelay(id))
+  }
+
+  setTcpKeepAlive(on: boolean): void {
+    this.tcpOption('setTcpKeepAlive', (native, id) => native.setKeepAlive(id, Boolean(on)))
+  }
+
+  getTcpKeepAlive(): boolean {
+    return this.tcpOption('getTcpKeepAlive', (native, id) => native.getKeepAlive(id))
+  }
+
+  /**
+   * Runs a TCP socket-option call. TCP options need a TCP socket: on a UNIX socket they fail as
+   * setsockopt would (ENOTSUP); on a closed connection with EBADF.
+   */
+  private tcpOption<T>(method: string, call: (native: NativeReactor, id: number) => T): T {
+    if (this.family === AddressFamily.UNIX) {
+      throw errnoError('ENOTSUP', `${method}: TCP options are not supported on a UNIX socket`)
+    }
+    if (!this.isConnected) throw errnoError('EBADF', `${method}: the connection is closed`)
+    try {
+      return call(this.host.native, this.id)
+    } catch (err) {
+      throw fromNativeError(err)
+    }
+  }
+
+  // ---- Producer side (reading) ---------------------------------------------------------------
+
+  /** Stops reading; data that still arrives is held and delivered after `resumeProducing()`. */
+  pauseProducing(): void {
+    if (!this.isConnected || this.isDisconnecting || this.paused) return
+    this.paused = true
+    this.host.native.pauseReading(this.id)
+  }
+
+  /** Resumes reading; held data is delivered first, on a later tick (never inside this call). */
+  resumeProducing(): void {
+    if (!this.isConnected || this.isDisconnecting || !this.paused) return
+    this.paused = false
+    this.host.native.resumeReading(this.id)
+    if ((this.held !== null || this.eofHeld) && !this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(StreamTransport.flushHeld, this)
+    }
+  }
+
+  /** Loses the connection (Twisted's IProducer.stopProducing on a transport). */
+  stopProducing(): void {
+    this.loseConnection()
+  }
+
+  // ---- Consumer side (writing) ---------------------------------------------------------------
+
+  registerProducer(producer: IPushProducer | IPullProducer, streaming: boolean): void {
+    if (this.producer !== null) {
+      throw new Error('registerProducer: a producer is already registered; unregister it first')
+    }
+    if (!this.isConnected) {
+      producer.stopProducing()
+      return
+    }
+    this.producer = producer
+    this.streamingProducer = Boolean(streaming)
+    this.producerPaused = false
+    if (!this.streamingProducer) producer.resumeProducing()
+  }
+
+  unregisterProducer(): void {
+    this.producer = null
+    this.clearPullTimer()
+  }
+
+  /** After a write: pause a streaming producer that filled the buffer; keep a pull producer going. */
+  private afterWrite(queued: number): void {
+    if (queued > 0) this.drainPending = true
+    const producer = this.producer
+    if (producer === null) return
+    if (this.streamingProducer) {
+      if (queued > WRITE_BUFFER_FULL && !this.producerPaused) {
+        this.producerPaused = true
+        producer.pauseProducing?.()
+      }
+    } else if (!this.drainPending && this.pullTimer === null) {
+      // The kernel took everything at once, so no EV_DRAINED will come: ask for more on a later turn
+      // (not a microtask, so a fast pull producer cannot starve the event loop).
+      this.pullTimer = setImmediate(StreamTransport.pullAgain, this)
+    }
+  }
+
+  private static pullAgain(transport: StreamTransport): void {
+    transport.pullTimer = null
+    if (transport.drainPending) return // a later write was queued: its EV_DRAINED resumes the producer
+    transport.resumeProducer()
+  }
+
+  private resumeProducer(): void {
+    const producer = this.producer
+    if (producer === null || !this.isConnected || this.isDisconnecting || this.writeClosing) return
+    try {
+      producer.resumeProducing()
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  private clearPullTimer(): void {
+    if (this.pullTimer !== null) {
+      clearImmediate(this.pullTimer)
+      this.pullTimer = null
+    }
+  }
+
+  // ---- Events from the core (called by the reactor's dispatch) -------------------------------
+
+  /** @internal Runs `makeConnection` for an accepted connection; a throw aborts the connection. */
+  start(): void {
+    try {
+      this.protocol.makeConnection(this)
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  /** @internal EV_DATA. */
+  onData(data: Buffer, offset: number, length: number): void {
+    if (this.isDisconnecting) return // loseConnection stopped reading
+    const chunk = data.subarray(offset, offset + length)
+    if (this.paused || this.held !== null) {
+      // Held chunks are views of the batch buffer; the core hands out a fresh buffer per batch.
+      if (this.held === null) this.held = [chunk]
+      else this.held.push(chunk)
+      return
+    }
+    this.deliver(chunk)
+  }
+
+  /** @internal EV_EOF: the peer sent FIN. */
+  onEof(): void {
+    if (this.isDisconnecting || this.readClosed) return
+    if (this.paused || this.held !== null) this.eofHeld = true
+    else this.handleEof()
+  }
+
+  /** @internal EV_DRAINED: the write queue became empty. */
+  onDrained(): void {
+    this.drainPending = false
+    if (this.producer === null || this.isDisconnecting || this.writeClosing) return
+    if (!this.streamingProducer) {
+      this.clearPullTimer()
+      this.resumeProducer()
+    } else if (this.producerPaused) {
+      this.producerPaused = false
+      this.resumeProducer()
+    }
+  }
+
+  /** @internal EV_WRITE_CLOSED (or a synchronous shutdownWrite): our FIN is out. */
+  onWriteClosed(): void {
+    if (!this.isConnected || this.writeClosed) return
+    this.writeClosed = true
+    if (typeof this.protocol.writeConnectionLost === 'function') {
+      try {
+        this.protocol.writeConnectionLost()
+      } catch (err) {
+        this.fail(err)
+        return
+      }
+    }
+    if (this.readClosed) this.loseConnection() // both directions closed
+  }
+
+  /** @internal EV_CLOSED: the core closed the connection; errno 0 is an orderly close. */
+  onClosed(errno: number): void {
+    if (!this.isConnected) return
+    this.finish(errno === 0 ? new ConnectionDone() : ConnectionLost.fromErrno(errno), false)
+  }
+
+  /**
+   * @internal Undoes an adoption whose callbacks threw inside the adopt call: closes the duplicate
+   * without shutdown (the caller's fd keeps the connection) and tells the protocol nothing more.
+   */
+  discard(): void {
+    this.silenced = true
+    if (this.isConnected) {
+      this.isConnected = false
+      this.host.native.closePort(this.id)
+    }
+    this.dropHeld()
+    this.clearPullTimer()
+    this.detach()
+  }
+
+  // ---- Internals -----------------------------------------------------------------------------
+
+  private deliver(chunk: Buffer): void {
+    try {
+      this.protocol.dataReceived(chunk)
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  private static flushHeld(transport: StreamTransport): void {
+    transport.flushScheduled = false
+    transport.flushHeldData()
+  }
+
+  private flushHeldData(): void {
+    while (this.held !== null && !this.paused && this.isConnected && !this.isDisconnecting) {
+      const chunk = this.held[this.heldIndex++]
+      if (this.heldIndex === this.held.length) this.dropHeld()
+      this.deliver(chunk)
+    }
+    if (this.eofHeld && this.held === null && !this.paused && this.isConnected && !this.isDisconnecting) {
+      this.eofHeld = false
+      this.handleEof()
+    }
+  }
+
+  private dropHeld(): void {
+    this.held = null
+    this.heldIndex = 0
+  }
+
+  /**
+   * The peer's EOF. A protocol with `readConnectionLost` (half-close) gets that call and may keep
+   * writing. Any other protocol's connection is closed like `loseConnection()`: pending writes are
+   * flushed, then `connectionLost(ConnectionDone)` (Node's allowHalfOpen = false).
+   */
+  private handleEof(): void {
+    this.readClosed = true
+    if (typeof this.protocol.readConnectionLost === 'function') {
+      try {
+        this.protocol.readConnectionLost()
+      } catch (err) {
+        this.fail(err)
+        return
+      }
+      if (this.writeClosed) this.loseConnection() // both directions closed
+    } else {
+      this.loseConnection()
+    }
+  }
+
+  /** A protocol (or producer) callback threw: report it and abort with it as the reason. */
+  private fail(err: unknown): void {
+    this.host.report(err)
+    if (!this.isConnected) return
+    this.host.native.abort(this.id)
+    this.finish(err instanceof Error ? err : new Error(String(err)), true)
+  }
+
+  /**
+   * The connection is closed in the core. `connectionLost` runs now when called from the dispatch,
+   * or on the next tick when the protocol's own call closed it (never re-entrantly).
+   */
+  private finish(reason: Error, deferred: boolean): void {
+    this.isConnected = false
+    this.dropHeld()
+    this.eofHeld = false
+    this.clearPullTimer()
+    this.detach()
+    if (deferred) process.nextTick(() => this.notifyLost(reason))
+    else this.notifyLost(reason)
+  }
+
+  private notifyLost(reason: Error): void {
+    if (this.silenced) return
+    this.silenced = true // exactly once
+    const producer = this.producer
+    if (producer !== null) {
+      this.producer = null
+      try {
+        producer.stopProducing()
+      } catch (err) {
+        this.host.report(err)
+      }
+    }
+    try {
+      this.protocol.connectionLost(reason)
+    } catch (err) {
+      this.host.report(err)
+    }
+  }
+}
