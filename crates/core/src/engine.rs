@@ -69,6 +69,7 @@ impl Engine {
             }
             let ready = Ready {
                 readable: ev.is_readable() || ev.is_read_closed(),
+                read_closed: ev.is_read_closed(),
                 writable: ev.is_writable() || ev.is_write_closed(),
                 error: ev.is_error(),
             };

@@ -41,6 +41,7 @@ impl Entry {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ready {
     pub readable: bool,
+    pub read_closed: bool,
     pub writable: bool,
     pub error: bool,
 }
@@ -179,6 +180,9 @@ impl State {
         let Some(Entry::Stream(s)) = self.entries.get_mut(&id) else { return };
         if ready.readable {
             s.readable = true;
+        }
+        if ready.read_closed {
+            s.peer_closed = true;
         }
         if s.wants_read() {
             if self.batch.is_full() {

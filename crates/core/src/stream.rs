@@ -18,6 +18,9 @@ pub struct Stream {
     pub queue: WriteQueue,
     /// An edge said there may be bytes to read, and no read has drained them since.
     pub readable: bool,
+    /// An edge reported the peer's FIN (EPOLLRDHUP). It is remembered apart from `readable`: a
+    /// short read clears `readable`, but the FIN behind that data raises no further edge.
+    pub peer_closed: bool,
     pub paused: bool,
     /// Peer EOF seen, or we stopped reading for a close: never read again.
     pub read_done: bool,
@@ -47,6 +50,7 @@ impl Stream {
             sock,
             queue: WriteQueue::default(),
             readable: true, // data may have arrived before registration
+            peer_closed: false,
             paused: false,
             read_done: false,
             closing: false,
@@ -80,7 +84,7 @@ impl Stream {
                     // SAFETY: recv initialised the first `n` bytes of the spare capacity.
                     unsafe { batch.data.set_len(offset + n) };
                     batch.push_data(id, offset, n);
-                    if n < READ_CHUNK {
+                    if n < READ_CHUNK && !self.peer_closed {
                         // A short read drained the socket; new bytes or a FIN raise a new edge.
                         self.readable = false;
                         return Ok(ReadState::Idle);

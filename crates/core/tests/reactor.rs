@@ -229,3 +229,21 @@ fn a_slow_consumer_bounds_what_is_read() {
     assert!(ev.iter().all(|e| e.bytes.iter().all(|&x| x == 7)));
     let _b = writer.join().unwrap();
 }
+
+#[test]
+fn eof_that_arrived_while_paused_follows_the_data_after_resume() {
+    let mut h = Harness::new();
+    let (a, mut b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    h.reactor.pause(id);
+    b.write_all(b"tail").unwrap();
+    b.shutdown(std::net::Shutdown::Write).unwrap();
+    // Let the loop see both edges while paused: a datagram port adopted afterwards proves it ran.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dport = h.reactor.adopt(udp.as_raw_fd(), INET, Adopt::Datagram { max_packet: 100 }).unwrap();
+    UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", udp.local_addr().unwrap()).unwrap();
+    h.until(|ev| ev.iter().any(|e| e.kind == kind::DATAGRAM && e.id == dport));
+    h.reactor.resume(id);
+    let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::EOF && e.id == id));
+    assert_eq!(Harness::data_of(&ev, id), b"tail");
+}
