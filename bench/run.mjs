@@ -31,7 +31,8 @@ const SERVERS = [
   { name: 'reactor (thread)', key: 'thread', cmd: (role, up) => [process.execPath, [path.join(root, 'bench/servers/reactor-server.js'), 'thread', role, up]] },
   { name: 'reactor (thread: false)', key: 'hosted', cmd: (role, up) => [process.execPath, [path.join(root, 'bench/servers/reactor-server.js'), 'hosted', role, up]] },
   { name: 'node net/dgram', key: 'node', cmd: (role, up) => [process.execPath, [path.join(root, 'bench/servers/node-server.js'), role, up]] },
-  { name: 'rust mio, no JS', key: 'rust', cmd: () => [ECHO, ['--tcp-fd', '3', '--udp-fd', '4']] },
+  // Serves from the moment it runs: its sockets already listen, so there is no "ready" to wait for.
+  { name: 'rust mio, no JS', key: 'rust', silent: true, cmd: () => [ECHO, ['--tcp-fd', '3', '--udp-fd', '4']] },
 ]
 
 const WORKLOADS = [
@@ -87,10 +88,12 @@ function startServer(server, role, upstreamPort) {
   sockets.close(udp)
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${server.name} did not start`)), 10_000)
-    child.stdout.once('data', () => {
+    const ready = () => {
       clearTimeout(timer)
       resolve({ child, tcpPort, udpPort })
-    })
+    }
+    if (server.silent) child.once('spawn', ready)
+    else child.stdout.once('data', ready)
     child.once('exit', (code) => reject(new Error(`${server.name} exited early (${code})`)))
   })
 }

@@ -6,6 +6,22 @@
 //!   the machine, to put reactor-socket's and Node's figures in proportion.
 //!
 //! The library part exists so tests can run both in-process.
+//!
+//! `loadgen` prints exactly one JSON line (see `report::Report`):
+//!
+//! ```text
+//! {"workload":"stream","conns":16,"size":16384,"seconds":3.000,"ops":N,"bytes":N,"rate":X,
+//!  "unit":"MB/s","p50_us":null,"p99_us":null,"errors":0,"lost":0,"error":null}
+//! ```
+//!
+//! `ops`/`bytes` count only verified echoes completed inside the measured window; `rate`
+//! is MB/s (10^6 bytes) of echoed bytes for `stream`, else ops per second (`rt/s`,
+//! `conn/s`, `dgram/s`). `p50_us`/`p99_us` are round-trip latencies for `pingpong` and
+//! whole-connection times (connect → echo → close) for `connect`, `null` otherwise.
+//! `errors` counts wrong bytes, unexpected closes, refused/reset connections in any
+//! phase; `lost` counts UDP datagrams not echoed within 50 ms. `error` is `null` for a
+//! clean run, else why the figure is not trustworthy. Exit status: 0 clean, 1 not clean,
+//! 2 usage.
 
 pub mod args;
 pub mod pattern;

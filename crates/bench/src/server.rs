@@ -8,7 +8,9 @@
 //!
 //! Registrations are edge-triggered: every source is read/accepted until `WouldBlock`,
 //! except that one busy source gets a bounded budget per turn and is then resumed after
-//! the other ready sources (fairness), rather than monopolising the loop.
+//! the other ready sources (fairness), rather than monopolising the loop. A short read
+//! from a stream socket also proves it empty (epoll(7)), which saves the `WouldBlock`
+//! read — a third of the syscalls of a small-message echo.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -126,20 +128,22 @@ impl EchoServer {
                             return Ok(());
                         }
                     }
-                    t => self.dispatch(t),
+                    // A reported close or error only shows through a read that returns 0 or
+                    // fails, so such events are read to the end.
+                    t => self.dispatch(t, event.is_read_closed() || event.is_error()),
                 }
             }
             for t in resumed {
-                self.dispatch(t);
+                self.dispatch(t, true);
             }
         }
     }
 
-    fn dispatch(&mut self, token: Token) {
+    fn dispatch(&mut self, token: Token, drain: bool) {
         match token {
             LISTENER => self.accept(),
             UDP => self.echo_datagrams(),
-            t => self.echo_stream(t),
+            t => self.echo_stream(t, drain),
         }
     }
 
@@ -193,12 +197,12 @@ impl EchoServer {
         }
     }
 
-    fn echo_stream(&mut self, token: Token) {
+    fn echo_stream(&mut self, token: Token, drain: bool) {
         let slot = token.0 - FIRST_CONN;
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
-        match conn.pump(&mut self.scratch) {
+        match conn.pump(&mut self.scratch, drain) {
             Next::Wait => {}
             Next::Defer => self.deferred.push(token),
             Next::Close => {
@@ -240,8 +244,9 @@ impl EchoServer {
 }
 
 impl Conn {
-    /// Echoes until the socket would block, the budget is used, or the connection ends.
-    fn pump(&mut self, scratch: &mut [u8]) -> Next {
+    /// Echoes until the socket would block (or a short read shows it empty, unless
+    /// `drain`), the budget is used, or the connection ends.
+    fn pump(&mut self, scratch: &mut [u8], drain: bool) -> Next {
         for _ in 0..TCP_BUDGET {
             // Flush what the peer has not taken before reading more: the bound on memory.
             while self.backlog_pos < self.backlog.len() {
@@ -280,6 +285,9 @@ impl Conn {
             if pos < n {
                 // The peer is slow: keep the rest, and read nothing more until it is sent.
                 self.backlog.extend_from_slice(&scratch[pos..n]);
+                return Next::Wait;
+            }
+            if n < scratch.len() && !drain {
                 return Next::Wait;
             }
         }

@@ -1,45 +1,68 @@
-//! An adopted datagram socket: receives into the batch with the sender's address record.
+//! An adopted datagram socket: receives many datagrams per syscall into the batch, each after its
+//! sender's address record.
 
 use crate::address;
 use crate::batch::{kind, Batch};
+use crate::mmsg::RecvBatch;
 use socket2::Socket;
 use std::io;
-use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 /// Datagrams per socket per loop turn before other sockets get a go.
 const DATAGRAMS_PER_TURN: usize = 256;
+/// Receive buffers per port: at most this many datagrams per `recvmmsg`, and at most this many bytes.
+const RECV_SLOTS: usize = 32;
+const RECV_BYTES: usize = 1 << 20;
 
-#[derive(Debug)]
 pub struct Datagram {
-    pub sock: Socket,
+    /// Shared with the consumer's thread, which sends on it without taking the reactor's lock.
+    pub sock: Arc<Socket>,
+    pub family: i32,
     pub max_packet: usize,
     pub pending: bool,
     /// Datagrams read while the batch was full and dropped, as a kernel drops on a full queue.
     pub dropped: u64,
+    recv: Option<RecvBatch>,
+}
+
+impl std::fmt::Debug for Datagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datagram").field("fd", &self.sock.as_raw_fd()).field("max_packet", &self.max_packet).finish()
+    }
 }
 
 impl Datagram {
-    pub fn new(sock: Socket, max_packet: usize) -> Datagram {
-        Datagram { sock, max_packet, pending: true, dropped: 0 }
+    pub fn new(sock: Socket, max_packet: usize) -> io::Result<Datagram> {
+        let family = i32::from(sock.domain()?);
+        Ok(Datagram { sock: Arc::new(sock), family, max_packet, pending: true, dropped: 0, recv: None })
     }
 
     /// Receives into the batch; returns true when more may be waiting (budget spent).
-    pub fn recv_into(&mut self, id: u32, batch: &mut Batch, scratch: &mut Vec<u8>) -> bool {
-        if scratch.len() < self.max_packet {
-            scratch.resize(self.max_packet, 0);
-        }
-        for _ in 0..DATAGRAMS_PER_TURN {
-            let buf = as_uninit(&mut scratch[..self.max_packet]);
-            match self.sock.recv_from(buf) {
-                Ok((n, from)) => {
-                    if batch.is_full() {
-                        self.dropped += 1;
-                        continue;
+    pub fn recv_into(&mut self, id: u32, batch: &mut Batch) -> bool {
+        let slot = self.max_packet;
+        // Buffers are made on first use, so an idle port costs nothing.
+        let recv = self.recv.get_or_insert_with(|| RecvBatch::new(slot, (RECV_BYTES / slot).clamp(1, RECV_SLOTS)));
+        let mut received = 0;
+        while received < DATAGRAMS_PER_TURN {
+            match recv.recv(self.sock.as_raw_fd()) {
+                Ok(n) => {
+                    for i in 0..n {
+                        if batch.is_full() {
+                            self.dropped += 1;
+                            continue;
+                        }
+                        let (bytes, from) = recv.message(i);
+                        let record = address::encode(&from, &mut batch.data);
+                        batch.data.extend_from_slice(bytes);
+                        batch.push(kind::DATAGRAM, id, record as u32, bytes.len() as u32);
                     }
-                    let n = n.min(self.max_packet);
-                    let record = address::encode(&from, &mut batch.data);
-                    batch.data.extend_from_slice(&scratch[..n]);
-                    batch.push(kind::DATAGRAM, id, record as u32, n as u32);
+                    received += n;
+                    if n < recv.capacity() {
+                        // The queue is drained; the next datagram raises a new edge.
+                        self.pending = false;
+                        return false;
+                    }
                 }
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => {
@@ -54,9 +77,4 @@ impl Datagram {
         }
         true
     }
-}
-
-fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
-    // SAFETY: initialised bytes are valid MaybeUninit<u8>; recv only writes bytes into it.
-    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }

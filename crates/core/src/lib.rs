@@ -16,6 +16,8 @@ mod engine;
 pub mod errno;
 mod fd;
 mod listener;
+pub mod mmsg;
+pub mod outbox;
 mod reactor;
 mod shared;
 pub mod sockets;

@@ -104,7 +104,7 @@ impl Reactor {
         let entry = match what {
             Adopt::Listener => Entry::Listener(Listener::new(sock)),
             Adopt::Connection => Entry::Stream(Stream::new(sock)),
-            Adopt::Datagram { max_packet } => Entry::Datagram(Datagram::new(sock, max_packet)),
+            Adopt::Datagram { max_packet } => Entry::Datagram(Datagram::new(sock, max_packet)?),
         };
         let id = self.shared.lock().insert(&self.shared.registry, entry)?;
         self.shared.wake(); // the loop looks at the new socket once
@@ -196,6 +196,22 @@ impl Reactor {
 
     pub fn peer_address(&self, id: u32) -> io::Result<SockAddr> {
         self.with_socket(id, |s| s.peer_addr())
+    }
+
+    /// The sending side of a datagram port, for the consumer's thread to keep.
+    pub fn outbox(&self, id: u32) -> io::Result<crate::outbox::Outbox> {
+        let mut st = self.shared.lock();
+        let d = st.datagram(id).ok_or_else(unknown_id)?;
+        Ok(crate::outbox::Outbox::new(d.sock.clone(), d.family))
+    }
+
+    /// Reports errors of queued sends as the port's receive errors would be.
+    pub fn report_datagram_errors(&self, id: u32, errnos: &[i32]) {
+        self.act(|st, _| {
+            for &errno in errnos {
+                st.batch.push(crate::batch::kind::DATAGRAM_ERROR, id, errno as u32, 0);
+            }
+        })
     }
 
     pub fn dropped_datagrams(&self, id: u32) -> u64 {

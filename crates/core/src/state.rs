@@ -60,7 +60,6 @@ pub struct State {
     pub retry_accept: bool,
     pub stopping: bool,
     spare: SpareFd,
-    scratch: Vec<u8>,
 }
 
 impl State {
@@ -75,7 +74,6 @@ impl State {
             retry_accept: false,
             stopping: false,
             spare: SpareFd::open()?,
-            scratch: Vec::new(),
         })
     }
 
@@ -278,7 +276,7 @@ impl State {
 
     fn service_datagram(&mut self, id: u32) {
         let Some(Entry::Datagram(d)) = self.entries.get_mut(&id) else { return };
-        if d.pending && d.recv_into(id, &mut self.batch, &mut self.scratch) {
+        if d.pending && d.recv_into(id, &mut self.batch) {
             self.defer(id);
         }
     }

@@ -10,9 +10,11 @@ use std::rc::Rc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use reactor_core::socket2::{SockAddr, Socket};
+use reactor_core::outbox::{Outbox, SendError};
 use reactor_core::{address, Adopt, AdoptError, Reactor};
+use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 #[napi(object)]
@@ -46,6 +48,11 @@ pub struct NativeReactor {
     /// Whether JS wants Node's loop held open (applied to the driver once there is one).
     held: bool,
     closed: bool,
+    /// Datagram ports' sending sides, kept on the JS thread so sends take no lock.
+    outboxes: HashMap<u32, Outbox>,
+    /// Between a takeBatch that returned a batch and the next takeBatch: JS is handling events, so
+    /// datagrams it writes are queued and leave together (one sendmmsg) when it asks for more.
+    dispatching: bool,
 }
 
 fn refused(err: AdoptError) -> AdoptResult {
@@ -72,26 +79,6 @@ fn closed_reactor() -> Error {
     coded_error("ERR_REACTOR_CLOSED", "the reactor is closed")
 }
 
-/// Parses an IP literal of the port's family into a socket address.
-fn ip_address(family: i32, host: &str, port: u32) -> Result<SockAddr> {
-    let port = u16::try_from(port).map_err(|_| coded_error("ERR_OUT_OF_RANGE", "port must be 0..65535"))?;
-    let (host, scope) = match host.split_once('%') {
-        Some((h, iface)) => (h, Some(iface)),
-        None => (host, None),
-    };
-    let invalid = || coded_error("ERR_INVALID_ADDRESS", &format!("{host:?} is not an IP address of the socket's family"));
-    let ip: IpAddr = host.parse().map_err(|_| invalid())?;
-    let addr = match (family, ip) {
-        (libc::AF_INET, IpAddr::V4(v4)) => SocketAddr::from((v4, port)),
-        (libc::AF_INET6, IpAddr::V6(v6)) => {
-            let scope_id = scope.map(interface_index).transpose()?.unwrap_or(0);
-            SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, scope_id))
-        }
-        _ => return Err(invalid()),
-    };
-    Ok(addr.into())
-}
-
 fn interface_index(name: &str) -> Result<u32> {
     if let Ok(n) = name.parse::<u32>() {
         return Ok(n);
@@ -103,10 +90,6 @@ fn interface_index(name: &str) -> Result<u32> {
         return Err(os_error(io::Error::last_os_error(), "if_nametoindex"));
     }
     Ok(index)
-}
-
-fn family_of(sock: &Socket) -> io::Result<i32> {
-    Ok(i32::from(sock.domain()?))
 }
 
 impl NativeReactor {
@@ -186,8 +169,30 @@ impl NativeReactor {
         }
     }
 
-    fn datagram_family(&self, id: u32) -> Result<i32> {
-        self.core()?.with_socket(id, family_of).map_err(|e| os_error(e, "getsockopt"))
+    /// The port's sending side, made on first use (one lock), then kept on this thread.
+    fn outbox(&mut self, id: u32) -> Result<&mut Outbox> {
+        if !self.outboxes.contains_key(&id) {
+            let outbox = self.core()?.outbox(id).map_err(|e| os_error(e, "send"))?;
+            self.outboxes.insert(id, outbox);
+        }
+        Ok(self.outboxes.get_mut(&id).expect("inserted above"))
+    }
+
+    fn datagram_family(&mut self, id: u32) -> Result<i32> {
+        Ok(self.outbox(id)?.family())
+    }
+
+    /// Sends what JS queued while handling the last batch; refusals go back as events.
+    fn flush_datagrams(&mut self) {
+        let Some(core) = &self.core else { return };
+        for (id, outbox) in self.outboxes.iter_mut() {
+            if outbox.has_queued() {
+                let errors = outbox.flush();
+                if !errors.is_empty() {
+                    core.report_datagram_errors(*id, &errors);
+                }
+            }
+        }
     }
 }
 
@@ -203,7 +208,7 @@ impl NativeReactor {
         } else {
             Delivery::Hosted { on_ready: on_ready.create_ref()?, driver: Rc::new(RefCell::new(None)) }
         };
-        Ok(NativeReactor { delivery, core: None, held: false, closed: false })
+        Ok(NativeReactor { delivery, core: None, held: false, closed: false, outboxes: HashMap::new(), dispatching: false })
     }
 
     #[napi]
@@ -222,9 +227,11 @@ impl NativeReactor {
     }
 
     #[napi]
-    pub fn take_batch(&self) -> Option<NativeBatch> {
-        let core = self.core.as_ref()?;
-        let batch = core.take_batch()?;
+    pub fn take_batch(&mut self) -> Option<NativeBatch> {
+        self.flush_datagrams();
+        let batch = self.core.as_ref().and_then(|core| core.take_batch());
+        self.dispatching = batch.is_some();
+        let batch = batch?;
         Some(NativeBatch { events: Uint32Array::new(batch.events), data: batch.data.into() })
     }
 
@@ -276,7 +283,8 @@ impl NativeReactor {
     }
 
     #[napi]
-    pub fn close_port(&self, id: u32) {
+    pub fn close_port(&mut self, id: u32) {
+        self.outboxes.remove(&id); // its share of the socket goes first: the close is the core's
         if let Some(c) = &self.core {
             c.close_port(id)
         }
@@ -315,119 +323,101 @@ impl NativeReactor {
     }
 
     #[napi]
-    pub fn send_to(&self, id: u32, data: Uint8ArraySlice, host: String, port: u32) -> Result<()> {
-        let to = ip_address(self.datagram_family(id)?, &host, port)?;
-        self.core()?
-            .with_socket(id, |s| send_datagram(s, data.as_ref(), Some(&to)))
-            .map_err(|e| os_error(e, "sendto"))
+    pub fn send_to(&mut self, id: u32, data: Uint8ArraySlice, host: String, port: u32) -> Result<()> {
+        let defer = self.dispatching;
+        let outbox = self.outbox(id)?;
+        let to = resolve(outbox, &host, port)?;
+        outbox.send(data.as_ref(), Some(to), defer).map_err(|e| os_error(e, "sendto"))
     }
 
     #[napi]
-    pub fn send(&self, id: u32, data: Uint8ArraySlice) -> Result<()> {
-        self.core()?.with_socket(id, |s| send_datagram(s, data.as_ref(), None)).map_err(|e| os_error(e, "send"))
+    pub fn send(&mut self, id: u32, data: Uint8ArraySlice) -> Result<()> {
+        let defer = self.dispatching;
+        self.outbox(id)?.send(data.as_ref(), None, defer).map_err(|e| os_error(e, "send"))
     }
 
     #[napi]
-    pub fn connect(&self, id: u32, host: String, port: u32) -> Result<()> {
-        let to = ip_address(self.datagram_family(id)?, &host, port)?;
-        self.core()?.with_socket(id, |s| s.connect(&to)).map_err(|e| os_error(e, "connect"))
+    pub fn connect(&mut self, id: u32, host: String, port: u32) -> Result<()> {
+        let outbox = self.outbox(id)?;
+        let to = resolve(outbox, &host, port)?;
+        outbox.socket().connect(&to).map_err(|e| os_error(e, "connect"))
     }
 
     #[napi]
-    pub fn set_broadcast(&self, id: u32, on: bool) -> Result<()> {
-        self.core()?.with_socket(id, |s| s.set_broadcast(on)).map_err(|e| os_error(e, "setsockopt"))
+    pub fn set_broadcast(&mut self, id: u32, on: bool) -> Result<()> {
+        self.datagram_option(id, "setsockopt", |s, _| s.set_broadcast(on))
     }
 
     #[napi]
-    pub fn get_broadcast(&self, id: u32) -> Result<bool> {
-        self.core()?.with_socket(id, |s| s.broadcast()).map_err(|e| os_error(e, "getsockopt"))
+    pub fn get_broadcast(&mut self, id: u32) -> Result<bool> {
+        self.datagram_option(id, "getsockopt", |s, _| s.broadcast())
     }
 
     #[napi]
-    pub fn join_group(&self, id: u32, group: String, iface: Option<String>) -> Result<()> {
+    pub fn join_group(&mut self, id: u32, group: String, iface: Option<String>) -> Result<()> {
         self.membership(id, &group, iface.as_deref(), true)
     }
 
     #[napi]
-    pub fn leave_group(&self, id: u32, group: String, iface: Option<String>) -> Result<()> {
+    pub fn leave_group(&mut self, id: u32, group: String, iface: Option<String>) -> Result<()> {
         self.membership(id, &group, iface.as_deref(), false)
     }
 
     #[napi]
-    pub fn set_ttl(&self, id: u32, ttl: u32) -> Result<()> {
-        let family = self.datagram_family(id)?;
-        self.core()?
-            .with_socket(id, |s| match family {
-                libc::AF_INET6 => s.set_multicast_hops_v6(ttl),
-                _ => s.set_multicast_ttl_v4(ttl),
-            })
-            .map_err(|e| os_error(e, "setsockopt"))
+    pub fn set_ttl(&mut self, id: u32, ttl: u32) -> Result<()> {
+        self.datagram_option(id, "setsockopt", |s, family| match family {
+            libc::AF_INET6 => s.set_multicast_hops_v6(ttl),
+            _ => s.set_multicast_ttl_v4(ttl),
+        })
     }
 
     #[napi]
-    pub fn get_ttl(&self, id: u32) -> Result<u32> {
-        let family = self.datagram_family(id)?;
-        self.core()?
-            .with_socket(id, |s| match family {
-                libc::AF_INET6 => s.multicast_hops_v6(),
-                _ => s.multicast_ttl_v4(),
-            })
-            .map_err(|e| os_error(e, "getsockopt"))
+    pub fn get_ttl(&mut self, id: u32) -> Result<u32> {
+        self.datagram_option(id, "getsockopt", |s, family| match family {
+            libc::AF_INET6 => s.multicast_hops_v6(),
+            _ => s.multicast_ttl_v4(),
+        })
     }
 
     #[napi]
-    pub fn set_loopback(&self, id: u32, on: bool) -> Result<()> {
-        let family = self.datagram_family(id)?;
-        self.core()?
-            .with_socket(id, |s| match family {
-                libc::AF_INET6 => s.set_multicast_loop_v6(on),
-                _ => s.set_multicast_loop_v4(on),
-            })
-            .map_err(|e| os_error(e, "setsockopt"))
+    pub fn set_loopback(&mut self, id: u32, on: bool) -> Result<()> {
+        self.datagram_option(id, "setsockopt", |s, family| match family {
+            libc::AF_INET6 => s.set_multicast_loop_v6(on),
+            _ => s.set_multicast_loop_v4(on),
+        })
     }
 
     #[napi]
-    pub fn get_loopback(&self, id: u32) -> Result<bool> {
-        let family = self.datagram_family(id)?;
-        self.core()?
-            .with_socket(id, |s| match family {
-                libc::AF_INET6 => s.multicast_loop_v6(),
-                _ => s.multicast_loop_v4(),
-            })
-            .map_err(|e| os_error(e, "getsockopt"))
+    pub fn get_loopback(&mut self, id: u32) -> Result<bool> {
+        self.datagram_option(id, "getsockopt", |s, family| match family {
+            libc::AF_INET6 => s.multicast_loop_v6(),
+            _ => s.multicast_loop_v4(),
+        })
     }
 
     /// IPv4: an interface address; IPv6: an interface name or index (or an address with %scope).
     #[napi]
-    pub fn set_outgoing_interface(&self, id: u32, addr: String) -> Result<()> {
-        let family = self.datagram_family(id)?;
-        let r = match family {
-            libc::AF_INET6 => {
-                let index = v6_interface(&addr)?;
-                self.core()?.with_socket(id, |s| s.set_multicast_if_v6(index))
-            }
-            _ => {
-                let v4: Ipv4Addr = addr.parse().map_err(|_| coded_error("ERR_INVALID_ADDRESS", "not an IPv4 address"))?;
-                self.core()?.with_socket(id, |s| s.set_multicast_if_v4(&v4))
-            }
-        };
-        r.map_err(|e| os_error(e, "setsockopt"))
+    pub fn set_outgoing_interface(&mut self, id: u32, addr: String) -> Result<()> {
+        if self.datagram_family(id)? == libc::AF_INET6 {
+            let index = v6_interface(&addr)?;
+            return self.datagram_option(id, "setsockopt", |s, _| s.set_multicast_if_v6(index));
+        }
+        let v4: Ipv4Addr = addr.parse().map_err(|_| coded_error("ERR_INVALID_ADDRESS", "not an IPv4 address"))?;
+        self.datagram_option(id, "setsockopt", |s, _| s.set_multicast_if_v4(&v4))
     }
 
     #[napi]
-    pub fn get_outgoing_interface(&self, id: u32) -> Result<String> {
-        let family = self.datagram_family(id)?;
-        self.core()?
-            .with_socket(id, |s| match family {
-                libc::AF_INET6 => s.multicast_if_v6().map(|i| i.to_string()),
-                _ => s.multicast_if_v4().map(|a| a.to_string()),
-            })
-            .map_err(|e| os_error(e, "getsockopt"))
+    pub fn get_outgoing_interface(&mut self, id: u32) -> Result<String> {
+        self.datagram_option(id, "getsockopt", |s, family| match family {
+            libc::AF_INET6 => s.multicast_if_v6().map(|i| i.to_string()),
+            _ => s.multicast_if_v4().map(|a| a.to_string()),
+        })
     }
 
     #[napi]
     pub fn dropped_datagrams(&self, id: u32) -> f64 {
-        self.core.as_ref().map_or(0.0, |c| c.dropped_datagrams(id) as f64)
+        let sent = self.outboxes.get(&id).map_or(0, |o| o.dropped);
+        self.core.as_ref().map_or(0.0, |c| (c.dropped_datagrams(id) + sent) as f64)
     }
 
     /// Holds Node's event loop open (JS calls this when its count of ref'd handles goes 0 → 1).
@@ -446,6 +436,7 @@ impl NativeReactor {
     pub fn close(&mut self, env: Env) -> Result<()> {
         self.hold(&env, false)?;
         self.closed = true;
+        self.outboxes.clear();
         if let Delivery::Hosted { driver, .. } = &self.delivery {
             if let Some(d) = driver.borrow_mut().take() {
                 d.stop(); // before the core closes the fd it watches
@@ -459,25 +450,25 @@ impl NativeReactor {
 }
 
 impl NativeReactor {
-    fn membership(&self, id: u32, group: &str, iface: Option<&str>, join: bool) -> Result<()> {
-        let family = self.datagram_family(id)?;
+    fn datagram_option<R>(&mut self, id: u32, syscall: &str, f: impl FnOnce(&Socket, i32) -> io::Result<R>) -> Result<R> {
+        let outbox = self.outbox(id)?;
+        f(outbox.socket(), outbox.family()).map_err(|e| os_error(e, syscall))
+    }
+
+    fn membership(&mut self, id: u32, group: &str, iface: Option<&str>, join: bool) -> Result<()> {
+        let syscall = if join { "addMembership" } else { "dropMembership" };
         let bad = || coded_error("ERR_INVALID_ADDRESS", &format!("{group:?} is not a multicast address of the socket's family"));
-        let r = match family {
-            libc::AF_INET6 => {
-                let g: Ipv6Addr = group.parse().map_err(|_| bad())?;
-                let index = iface.map(v6_interface).transpose()?.unwrap_or(0);
-                self.core()?.with_socket(id, |s| if join { s.join_multicast_v6(&g, index) } else { s.leave_multicast_v6(&g, index) })
-            }
-            _ => {
-                let g: Ipv4Addr = group.parse().map_err(|_| bad())?;
-                let i: Ipv4Addr = match iface {
-                    Some(a) => a.parse().map_err(|_| coded_error("ERR_INVALID_ADDRESS", "interface must be an IPv4 address"))?,
-                    None => Ipv4Addr::UNSPECIFIED,
-                };
-                self.core()?.with_socket(id, |s| if join { s.join_multicast_v4(&g, &i) } else { s.leave_multicast_v4(&g, &i) })
-            }
+        if self.datagram_family(id)? == libc::AF_INET6 {
+            let g: Ipv6Addr = group.parse().map_err(|_| bad())?;
+            let index = iface.map(v6_interface).transpose()?.unwrap_or(0);
+            return self.datagram_option(id, syscall, |s, _| if join { s.join_multicast_v6(&g, index) } else { s.leave_multicast_v6(&g, index) });
+        }
+        let g: Ipv4Addr = group.parse().map_err(|_| bad())?;
+        let i: Ipv4Addr = match iface {
+            Some(a) => a.parse().map_err(|_| coded_error("ERR_INVALID_ADDRESS", "interface must be an IPv4 address"))?,
+            None => Ipv4Addr::UNSPECIFIED,
         };
-        r.map_err(|e| os_error(e, if join { "addMembership" } else { "dropMembership" }))
+        self.datagram_option(id, syscall, |s, _| if join { s.join_multicast_v4(&g, &i) } else { s.leave_multicast_v4(&g, &i) })
     }
 }
 
@@ -490,19 +481,16 @@ fn v6_interface(spec: &str) -> Result<u32> {
     }
 }
 
-/// One datagram, never blocking; a datagram the kernel cannot queue now (EAGAIN) is dropped, as
-/// a full network queue would.
-fn send_datagram(sock: &Socket, data: &[u8], to: Option<&SockAddr>) -> io::Result<()> {
-    loop {
-        let r = match to {
-            Some(addr) => sock.send_to_with_flags(data, addr, libc::MSG_NOSIGNAL),
-            None => sock.send_with_flags(data, libc::MSG_NOSIGNAL),
-        };
-        match r {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) => return Err(e),
+fn resolve(outbox: &mut Outbox, host: &str, port: u32) -> Result<SockAddr> {
+    let port = u16::try_from(port).map_err(|_| coded_error("ERR_OUT_OF_RANGE", "port must be 0..65535"))?;
+    outbox.resolve(host, port, interface_index_io).map_err(|e| match e {
+        SendError::InvalidAddress => {
+            coded_error("ERR_INVALID_ADDRESS", &format!("{host:?} is not an IP address of the socket's family"))
         }
-    }
+        SendError::Os(e) => os_error(e, "if_nametoindex"),
+    })
+}
+
+fn interface_index_io(name: &str) -> io::Result<u32> {
+    interface_index(name).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))
 }

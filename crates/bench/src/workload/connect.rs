@@ -90,8 +90,9 @@ impl Connect {
         }
     }
 
-    /// Advances slot `i`; `Ok(true)` when its connection completed its echo.
-    fn service(&mut self, i: usize) -> io::Result<bool> {
+    /// Advances slot `i`; `Ok(true)` when its connection completed its echo. `drain`: the
+    /// event reported a close or error, so read to the end even after a short read.
+    fn service(&mut self, i: usize, drain: bool) -> io::Result<bool> {
         let s = &mut self.slots[i];
         let Some(sock) = s.sock.as_mut() else {
             return Ok(false);
@@ -125,6 +126,9 @@ impl Connect {
             if s.got == self.size {
                 return Ok(true);
             }
+            if n < self.scratch.len() && !drain {
+                return Ok(false); // a short read emptied the socket (epoll(7))
+            }
         }
         Ok(false)
     }
@@ -152,7 +156,7 @@ impl Workload for Connect {
         stats: &mut Stats,
     ) {
         let i = event.token().0;
-        let done = match self.service(i) {
+        let done = match self.service(i, event.is_read_closed() || event.is_error()) {
             Ok(false) => return,
             Ok(true) => true,
             Err(e) => {

@@ -52,7 +52,15 @@ impl Pingpong {
         }
     }
 
-    fn service(&mut self, i: usize, sched: &Schedule, stats: &mut Stats) -> io::Result<()> {
+    /// `drain`: read until `WouldBlock` even after a short read (the event reported a
+    /// close or an error, which only a read returning 0 or failing will surface).
+    fn service(
+        &mut self,
+        i: usize,
+        drain: bool,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) -> io::Result<()> {
         let c = &mut self.conns[i];
         let Some(sock) = c.sock.as_mut() else {
             return Ok(());
@@ -72,6 +80,13 @@ impl Pingpong {
                 c.wpos = 0;
                 c.got = 0;
                 c.sent_at = Some(Instant::now());
+                tcp::write_pending(sock, &c.msg, &mut c.wpos)?;
+                // Nothing can be unread here: the previous echo was complete and the server
+                // cannot echo what was not sent. This echo comes with a new readable event,
+                // so a read now would only return WouldBlock (one syscall per round trip saved).
+                if !drain {
+                    return Ok(());
+                }
             }
             tcp::write_pending(sock, &c.msg, &mut c.wpos)?;
             // Read even if the write is incomplete: the server may be echoing the first
@@ -103,6 +118,10 @@ impl Pingpong {
                     stats.latencies_us.push(micros(now - sent_at));
                 }
                 c.offset += self.size as u64;
+            } else if n < self.scratch.len() && !drain {
+                // A short read emptied the socket (epoll(7)): the rest of the echo will
+                // raise a new edge.
+                return Ok(());
             }
         }
     }
@@ -151,7 +170,8 @@ impl Workload for Pingpong {
         stats: &mut Stats,
     ) {
         let i = event.token().0;
-        if let Err(e) = self.service(i, sched, stats) {
+        let drain = event.is_read_closed() || event.is_error();
+        if let Err(e) = self.service(i, drain, sched, stats) {
             stats.error(format_args!("pingpong connection {i}: {e}"));
             self.kill(registry, i);
         }

@@ -94,6 +94,11 @@ impl Stream {
                     stats.ops += (c.received + n as u64) / size - c.received / size;
                 }
                 c.received += n as u64;
+                if n < self.scratch.len() && !(event.is_read_closed() || event.is_error()) {
+                    // A short read emptied the socket (epoll(7)): more data raises a new
+                    // edge, so the WouldBlock read can be skipped.
+                    break;
+                }
             }
         }
         // Reading may have opened the window; a writable event may have made room.

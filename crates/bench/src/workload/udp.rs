@@ -25,6 +25,7 @@ use crate::stats::Stats;
 
 const LOSS_TIMEOUT: Duration = Duration::from_millis(50);
 const SEQ_LEN: usize = 8;
+const RCVBUF: usize = 1 << 20;
 
 pub struct Udp {
     addr: SocketAddr,
@@ -223,6 +224,10 @@ impl Workload for Udp {
         };
         for i in 0..self.socks_wanted {
             let mut sock = UdpSocket::bind(any)?;
+            // Room for the whole window's echoes even while this process is descheduled,
+            // so that datagrams lost are the server's (a full buffer drops silently).
+            // Best effort: capped by net.core.rmem_max.
+            let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(RCVBUF);
             sock.connect(self.addr)?;
             registry.register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
             self.socks.push(Sock {

@@ -1,0 +1,122 @@
+//! Many datagrams per syscall: `recvmmsg` / `sendmmsg` (socket2 has neither; libc has both).
+//! The unsafe code is confined here: building the message headers that point into buffers this
+//! module owns (receive) or borrows for the duration of the call (send).
+
+use socket2::{SockAddr, SockAddrStorage};
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr;
+
+/// Buffers for up to `count` datagrams of at most `slot` bytes each, reused across calls.
+pub struct RecvBatch {
+    slot: usize,
+    bufs: Vec<u8>,
+    addrs: Vec<libc::sockaddr_storage>,
+    lens: Vec<u32>,
+    addr_lens: Vec<libc::socklen_t>,
+}
+
+impl RecvBatch {
+    pub fn new(slot: usize, count: usize) -> RecvBatch {
+        let count = count.max(1);
+        RecvBatch {
+            slot,
+            bufs: vec![0; slot * count],
+            // SAFETY: all-zero bytes are a valid (AF_UNSPEC) sockaddr_storage.
+            addrs: vec![unsafe { std::mem::zeroed() }; count],
+            lens: vec![0; count],
+            addr_lens: vec![0; count],
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// Receives up to `capacity()` datagrams without blocking; returns how many arrived.
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        let count = self.addrs.len();
+        let mut iovs: Vec<libc::iovec> = Vec::with_capacity(count);
+        let mut hdrs: Vec<libc::mmsghdr> = Vec::with_capacity(count);
+        for i in 0..count {
+            iovs.push(libc::iovec {
+                // SAFETY: slot i lies within `bufs` (count * slot bytes).
+                iov_base: unsafe { self.bufs.as_mut_ptr().add(i * self.slot) } as *mut libc::c_void,
+                iov_len: self.slot,
+            });
+        }
+        for (i, addr) in self.addrs.iter_mut().enumerate() {
+            let size = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            // SAFETY: an all-zero msghdr is valid; the fields set below point into buffers that
+            // outlive the call (`iovs`, `self.addrs`), with their true sizes.
+            let mut hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            hdr.msg_hdr.msg_name = addr as *mut libc::sockaddr_storage as *mut libc::c_void;
+            hdr.msg_hdr.msg_namelen = size;
+            hdr.msg_hdr.msg_iov = &mut iovs[i];
+            hdr.msg_hdr.msg_iovlen = 1;
+            hdrs.push(hdr);
+        }
+        // SAFETY: `hdrs` holds `count` initialised headers whose pointers stay valid for the call.
+        let n = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), count as u32, libc::MSG_DONTWAIT, ptr::null_mut()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for i in 0..n {
+            self.lens[i] = hdrs[i].msg_len;
+            self.addr_lens[i] = hdrs[i].msg_hdr.msg_namelen;
+        }
+        Ok(n)
+    }
+
+    /// Datagram `i` of the last `recv`: its bytes (cut to the slot: Twisted's truncation) and sender.
+    pub fn message(&self, i: usize) -> (&[u8], SockAddr) {
+        let len = (self.lens[i] as usize).min(self.slot);
+        let bytes = &self.bufs[i * self.slot..i * self.slot + len];
+        // SAFETY: recvmmsg filled this storage with an address of the socket's family and set
+        // its length; a storage the kernel did not fill stays zeroed (family AF_UNSPEC).
+        let addr = unsafe {
+            let mut storage = SockAddrStorage::zeroed();
+            *storage.view_as::<libc::sockaddr_storage>() = self.addrs[i];
+            SockAddr::new(storage, self.addr_lens[i])
+        };
+        (bytes, addr)
+    }
+}
+
+/// Sends `msgs` (each to its address, or to the connected peer when None) in as few syscalls as
+/// the kernel allows. Returns how many were sent and, if it stopped early, the error that stopped
+/// it (the datagram at that index was not sent).
+pub fn send_many(fd: RawFd, msgs: &[(Option<&SockAddr>, &[u8])]) -> (usize, Option<io::Error>) {
+    let mut sent = 0;
+    while sent < msgs.len() {
+        let chunk = &msgs[sent..msgs.len().min(sent + 1024)]; // UIO_MAXIOV messages per call
+        let mut iovs: Vec<libc::iovec> = chunk
+            .iter()
+            .map(|(_, bytes)| libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() })
+            .collect();
+        let mut hdrs: Vec<libc::mmsghdr> = Vec::with_capacity(chunk.len());
+        for (i, (addr, _)) in chunk.iter().enumerate() {
+            // SAFETY: as above; `msg_name` points at a SockAddr borrowed for the whole call.
+            let mut hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            if let Some(addr) = addr {
+                hdr.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
+                hdr.msg_hdr.msg_namelen = addr.len();
+            }
+            hdr.msg_hdr.msg_iov = &mut iovs[i];
+            hdr.msg_hdr.msg_iovlen = 1;
+            hdrs.push(hdr);
+        }
+        // SAFETY: every header points at memory borrowed for the duration of the call.
+        let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as u32, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return (sent, Some(err));
+        }
+        sent += n as usize;
+    }
+    (sent, None)
+}
