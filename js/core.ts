@@ -10,6 +10,7 @@ import {
   EV_DATA,
   EV_DATAGRAM,
   EV_DATAGRAM_ERROR,
+  EV_DATA_CHUNK,
   EV_DRAINED,
   EV_EOF,
   EV_WRITE_CLOSED,
@@ -29,6 +30,8 @@ export class ReactorCore implements HandleHost {
   readonly datagramPorts = new Map<number, DatagramPort>()
   private refdHandles = 0
   private dispatching = false
+  /** The large reads of the batch being dispatched. */
+  private chunks: Buffer[] = []
   private closed = false
 
   /** `openNative` makes the native reactor that calls back `onReady` when batches are pending. */
@@ -85,6 +88,7 @@ export class ReactorCore implements HandleHost {
     try {
       let batch: NativeBatch | null
       while (!this.closed && (batch = this.native.takeBatch()) !== null) this.dispatch(batch)
+      this.chunks = []
     } catch (err) {
       this.report(err) // a failing takeBatch: never let it reach the native caller
     } finally {
@@ -100,6 +104,7 @@ export class ReactorCore implements HandleHost {
   private dispatch(batch: NativeBatch): void {
     const events = batch.events
     const data = batch.data
+    this.chunks = batch.chunks
     for (let i = 0; i + EVENT_STRIDE <= events.length && !this.closed; i += EVENT_STRIDE) {
       try {
         this.dispatchEvent(events, data, i)
@@ -116,6 +121,9 @@ export class ReactorCore implements HandleHost {
     switch (events[i]) {
       case EV_DATA:
         this.connections.get(id)?.onData(data, events[i + 2], events[i + 3])
+        break
+      case EV_DATA_CHUNK:
+        this.connections.get(id)?.onData(this.chunks[events[i + 2]], 0, events[i + 3])
         break
       case EV_DATAGRAM:
         this.datagramPorts.get(id)?.onDatagram(data, events[i + 2], events[i + 3])

@@ -12,6 +12,7 @@ export const EV_DRAINED = 5 // id = connection: its write queue became empty (se
 export const EV_WRITE_CLOSED = 6 // id = connection: FIN sent after shutdownWrite() waited for the queue to drain
 export const EV_DATAGRAM = 7 // id = datagram port; a = offset of the sender's address record; b = payload length (payload follows the record)
 export const EV_DATAGRAM_ERROR = 8 // id = datagram port; a = errno reported by a receive (e.g. ECONNREFUSED)
+export const EV_DATA_CHUNK = 9 // id = connection; a = index into batch.chunks; b = length (a large read in its own buffer)
 export const EVENT_STRIDE = 4
 
 /**
@@ -26,6 +27,7 @@ export const ADDRESS_RECORD_HEADER = 12
 export interface NativeBatch {
   events: Uint32Array
   data: Buffer
+  chunks: Buffer[]
 }
 
 /** What an adopt call returns: `id` on success, otherwise `error` (an errno code such as 'EBADF',

@@ -22,23 +22,29 @@ pub mod kind {
     pub const DATAGRAM: u32 = 7;
     /// id = datagram port; a = errno from a receive.
     pub const DATAGRAM_ERROR: u32 = 8;
+    /// id = connection; a = index into `chunks`; b = length (a large read, handed over whole).
+    pub const DATA_CHUNK: u32 = 9;
 }
 
 pub const STRIDE: usize = 4;
-/// Past this many bytes the loop stops reading streams until the consumer takes the batch.
-pub const DATA_CAP: usize = 1 << 20;
+/// Past this many bytes (data and chunks) the loop stops reading until the consumer takes the batch.
+pub const DATA_CAP: usize = 512 * 1024;
 /// Past this many records, likewise (bounds the events array for tiny datagrams).
 pub const EVENT_CAP: usize = 16 * 1024;
 
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<u32>,
+    /// Small payloads and address records, copied together into one buffer per batch.
     pub data: Vec<u8>,
+    /// Large reads, each handed over in the buffer it was read into (no copy).
+    pub chunks: Vec<Vec<u8>>,
+    chunk_bytes: usize,
 }
 
 impl Batch {
     pub fn with_capacity() -> Batch {
-        Batch { events: Vec::with_capacity(1024 * STRIDE), data: Vec::with_capacity(DATA_CAP + 64 * 1024) }
+        Batch { events: Vec::with_capacity(1024 * STRIDE), data: Vec::with_capacity(DATA_CAP + 64 * 1024), ..Batch::default() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -51,7 +57,7 @@ impl Batch {
 
     /// No room for more reads: the consumer must take this batch first.
     pub fn is_full(&self) -> bool {
-        self.data.len() >= DATA_CAP || self.events.len() >= EVENT_CAP * STRIDE
+        self.data.len() + self.chunk_bytes >= DATA_CAP || self.events.len() >= EVENT_CAP * STRIDE
     }
 
     pub fn push(&mut self, kind: u32, id: u32, a: u32, b: u32) {
@@ -72,13 +78,21 @@ impl Batch {
         self.push(kind::DATA, id, offset as u32, len as u32);
     }
 
+    /// Hands over a buffer read for `id` as it is.
+    pub fn push_chunk(&mut self, id: u32, chunk: Vec<u8>) {
+        self.chunk_bytes += chunk.len();
+        self.push(kind::DATA_CHUNK, id, self.chunks.len() as u32, chunk.len() as u32);
+        self.chunks.push(chunk);
+    }
+
     /// Moves the contents out for delivery: the events vector is handed over whole; the bytes are
     /// copied into an exactly-sized vector so the large read buffer stays here for reuse.
     pub fn take(&mut self) -> Batch {
         let events = std::mem::replace(&mut self.events, Vec::with_capacity(1024 * STRIDE));
         let data = self.data.as_slice().to_vec();
         self.data.clear();
-        Batch { events, data }
+        self.chunk_bytes = 0;
+        Batch { events, data, chunks: std::mem::take(&mut self.chunks), chunk_bytes: 0 }
     }
 
     /// Iterates over records as `(kind, id, a, b)`.

@@ -60,6 +60,8 @@ pub struct State {
     pub retry_accept: bool,
     pub stopping: bool,
     spare: SpareFd,
+    /// The read buffer streams read into (kept when a read is small enough to be copied out).
+    read_buf: Vec<u8>,
 }
 
 impl State {
@@ -74,6 +76,7 @@ impl State {
             retry_accept: false,
             stopping: false,
             spare: SpareFd::open()?,
+            read_buf: Vec::new(),
         })
     }
 
@@ -187,7 +190,7 @@ impl State {
                 self.stalled = true;
                 return self.defer(id);
             }
-            match s.read_into(id, &mut self.batch) {
+            match s.read_into(id, &mut self.batch, &mut self.read_buf) {
                 Ok(ReadState::More) => {
                     if self.batch.is_full() {
                         self.stalled = true;

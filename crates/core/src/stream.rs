@@ -9,6 +9,9 @@ use std::net::Shutdown;
 
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 64 * 1024;
+/// Reads at least this large are handed over in their own buffer; smaller ones are copied into
+/// the batch's shared buffer (one allocation per batch instead of one per read).
+const OWN_BUFFER_MIN: usize = 16 * 1024;
 /// Reads per connection per loop turn before others get a go (fairness under edge triggering).
 const READS_PER_TURN: usize = 4;
 
@@ -65,15 +68,15 @@ impl Stream {
     }
 
     /// Reads into the batch until the kernel is drained, the batch is full or the budget is spent.
-    pub fn read_into(&mut self, id: u32, batch: &mut Batch) -> io::Result<ReadState> {
+    /// `buf` is a read buffer of READ_CHUNK capacity that the caller keeps between reads.
+    pub fn read_into(&mut self, id: u32, batch: &mut Batch, buf: &mut Vec<u8>) -> io::Result<ReadState> {
         for _ in 0..READS_PER_TURN {
             if batch.is_full() {
                 return Ok(ReadState::More);
             }
-            batch.data.reserve(READ_CHUNK);
-            let offset = batch.data.len();
-            let spare = &mut batch.data.spare_capacity_mut()[..READ_CHUNK];
-            match recv(&self.sock, spare) {
+            buf.clear();
+            buf.reserve(READ_CHUNK);
+            match recv(&self.sock, &mut buf.spare_capacity_mut()[..READ_CHUNK]) {
                 Ok(0) => {
                     self.readable = false;
                     self.read_done = true;
@@ -82,8 +85,18 @@ impl Stream {
                 }
                 Ok(n) => {
                     // SAFETY: recv initialised the first `n` bytes of the spare capacity.
-                    unsafe { batch.data.set_len(offset + n) };
-                    batch.push_data(id, offset, n);
+                    unsafe { buf.set_len(n) };
+                    if n >= OWN_BUFFER_MIN {
+                        let mut own = std::mem::replace(buf, Vec::with_capacity(READ_CHUNK));
+                        if n < READ_CHUNK / 2 {
+                            own.shrink_to_fit(); // JS keeps it until GC: do not hold idle capacity
+                        }
+                        batch.push_chunk(id, own);
+                    } else {
+                        let offset = batch.data.len();
+                        batch.data.extend_from_slice(buf);
+                        batch.push_data(id, offset, n);
+                    }
                     if n < READ_CHUNK && !self.peer_closed {
                         // A short read drained the socket; new bytes or a FIN raise a new edge.
                         self.readable = false;

@@ -51,6 +51,7 @@ impl Harness {
                     let (a_, b_) = (a as usize, b as usize);
                     let bytes = match k {
                         kind::DATA => batch.data[a_..a_ + b_].to_vec(),
+                        kind::DATA_CHUNK => batch.chunks[a_].clone(),
                         kind::DATAGRAM => {
                             let (_, record_len) = address::decode(&batch.data, a_).unwrap();
                             batch.data[a_ + record_len..a_ + record_len + b_].to_vec()
@@ -70,7 +71,11 @@ impl Harness {
     }
 
     fn data_of(events: &[Event], id: u32) -> Vec<u8> {
-        events.iter().filter(|e| e.kind == kind::DATA && e.id == id).flat_map(|e| e.bytes.clone()).collect()
+        events
+            .iter()
+            .filter(|e| (e.kind == kind::DATA || e.kind == kind::DATA_CHUNK) && e.id == id)
+            .flat_map(|e| e.bytes.clone())
+            .collect()
     }
 }
 
@@ -220,13 +225,11 @@ fn a_slow_consumer_bounds_what_is_read() {
     // a fixed one): the loop must stop at the batch cap, not read all 16 MiB into memory.
     std::thread::sleep(Duration::from_millis(200));
     let first = h.reactor.take_batch().expect("a batch is waiting");
-    assert!(first.data.len() <= reactor_core::batch::DATA_CAP + 64 * 1024, "batch bounded: {}", first.data.len());
-    let mut received = first.data.len();
-    let ev = h.until(|ev| {
-        received = first.data.len() + Harness::data_of(ev, id).len();
-        received >= total
-    });
+    let first_len = first.data.len() + first.chunks.iter().map(Vec::len).sum::<usize>();
+    assert!(first_len <= reactor_core::batch::DATA_CAP + 64 * 1024, "batch bounded: {first_len}");
+    let ev = h.until(|ev| first_len + Harness::data_of(ev, id).len() >= total);
     assert!(ev.iter().all(|e| e.bytes.iter().all(|&x| x == 7)));
+    assert!(first.chunks.iter().all(|c| c.iter().all(|&x| x == 7)));
     let _b = writer.join().unwrap();
 }
 

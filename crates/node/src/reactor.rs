@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub struct NativeBatch {
     pub events: Uint32Array,
     pub data: Buffer,
+    /// Large reads, each in its own buffer (EV_DATA_CHUNK records index into this).
+    pub chunks: Vec<Buffer>,
 }
 
 /// An adopt call's outcome: `id`, or the reason it was refused (see js/native.ts).
@@ -232,7 +234,11 @@ impl NativeReactor {
         let batch = self.core.as_ref().and_then(|core| core.take_batch());
         self.dispatching = batch.is_some();
         let batch = batch?;
-        Some(NativeBatch { events: Uint32Array::new(batch.events), data: batch.data.into() })
+        Some(NativeBatch {
+            events: Uint32Array::new(batch.events),
+            data: batch.data.into(),
+            chunks: batch.chunks.into_iter().map(Buffer::from).collect(),
+        })
     }
 
     #[napi]
