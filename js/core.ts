@@ -15,13 +15,16 @@ import {
   EV_EOF,
   EV_WRITE_CLOSED,
   EVENT_STRIDE,
-  type NativeBatch,
+  BATCH_HEADER,
+  RECORDS_OVERFLOW,
   type NativeReactor,
 } from './native'
 import type { ListeningPort } from './port'
 import { StreamTransport } from './transport'
 
 export type ErrorReporter = (err: unknown) => void
+
+const NO_CHUNKS: Buffer[] = []
 
 export class ReactorCore implements HandleHost {
   readonly native: NativeReactor
@@ -32,6 +35,8 @@ export class ReactorCore implements HandleHost {
   private dispatching = false
   /** The large reads of the batch being dispatched. */
   private chunks: Buffer[] = []
+  /** Reused for every batch: the core copies each batch's records in here. */
+  private readonly records = new Uint32Array(BATCH_HEADER + 4096 * EVENT_STRIDE)
   private closed = false
 
   /** `openNative` makes the native reactor that calls back `onReady` when batches are pending. */
@@ -86,9 +91,17 @@ export class ReactorCore implements HandleHost {
     if (this.dispatching) return // the outer loop takes what is pending
     this.dispatching = true
     try {
-      let batch: NativeBatch | null
-      while (!this.closed && (batch = this.native.takeBatch()) !== null) this.dispatch(batch)
-      this.chunks = []
+      let data: Buffer | null
+      while (!this.closed && (data = this.native.takeBatch(this.records)) !== null) {
+        this.chunks = this.records[1] > 0 ? this.native.takeChunks() : NO_CHUNKS
+        if (this.records[0] === RECORDS_OVERFLOW) {
+          const events = this.native.takeOverflowEvents()
+          this.dispatch(events, 0, events.length, data)
+        } else {
+          this.dispatch(this.records, BATCH_HEADER, BATCH_HEADER + this.records[0] * EVENT_STRIDE, data)
+        }
+      }
+      this.chunks = NO_CHUNKS
     } catch (err) {
       this.report(err) // a failing takeBatch: never let it reach the native caller
     } finally {
@@ -101,11 +114,8 @@ export class ReactorCore implements HandleHost {
    * protocol never stops the batch for the others; anything else that throws is reported and the
    * batch goes on with the next event (an exception must never reach the native caller).
    */
-  private dispatch(batch: NativeBatch): void {
-    const events = batch.events
-    const data = batch.data
-    this.chunks = batch.chunks
-    for (let i = 0; i + EVENT_STRIDE <= events.length && !this.closed; i += EVENT_STRIDE) {
+  private dispatch(events: Uint32Array, start: number, end: number, data: Buffer): void {
+    for (let i = start; i < end && !this.closed; i += EVENT_STRIDE) {
       try {
         this.dispatchEvent(events, data, i)
       } catch (err) {

@@ -24,11 +24,10 @@ export const EVENT_STRIDE = 4
  */
 export const ADDRESS_RECORD_HEADER = 12
 
-export interface NativeBatch {
-  events: Uint32Array
-  data: Buffer
-  chunks: Buffer[]
-}
+/** takeBatch writes `[records, chunks]` then the records into the caller's array. */
+export const BATCH_HEADER = 2
+/** `records` when the batch did not fit the caller's array (take them with takeOverflowEvents). */
+export const RECORDS_OVERFLOW = 0xffffffff
 
 /** What an adopt call returns: `id` on success, otherwise `error` (an errno code such as 'EBADF',
  *  or 'ERR_SOCKET_TYPE' with socketType, or 'ERR_ADDRESS_FAMILY' with actualFamily, or 'EINVAL' for
@@ -55,8 +54,12 @@ export interface NativeReactor {
   adoptListener(fd: number, family: number): AdoptResult
   adoptConnection(fd: number, family: number): AdoptResult
   adoptDatagram(fd: number, family: number, maxPacketSize: number): AdoptResult
-  /** Next pending batch, or null (then the next `onReady` call announces the next one). */
-  takeBatch(): NativeBatch | null
+  /** Next pending batch: its records go into `events` after a header [records, chunks]; its data
+   *  comes back as a fresh Buffer. null when there is none (the next `onReady` announces more). */
+  takeBatch(events: Uint32Array): Buffer | null
+  takeOverflowEvents(): Uint32Array
+  /** The large reads of the batch last taken (EV_DATA_CHUNK records index into them). */
+  takeChunks(): Buffer[]
   /** Writes (inline when nothing is queued); returns bytes still queued. 0 for a closed id. */
   write(id: number, data: Uint8Array): number
   writev(id: number, chunks: Uint8Array[]): number

@@ -85,14 +85,25 @@ impl Batch {
         self.chunks.push(chunk);
     }
 
-    /// Moves the contents out for delivery: the events vector is handed over whole; the bytes are
-    /// copied into an exactly-sized vector so the large read buffer stays here for reuse.
+    /// Copies the contents out into exactly-sized vectors (chunks are moved), leaving this batch
+    /// empty with its buffers kept for reuse.
     pub fn take(&mut self) -> Batch {
-        let events = std::mem::replace(&mut self.events, Vec::with_capacity(1024 * STRIDE));
-        let data = self.data.as_slice().to_vec();
+        let out = Batch {
+            events: self.events.clone(),
+            data: self.data.clone(),
+            chunks: std::mem::take(&mut self.chunks),
+            chunk_bytes: 0,
+        };
+        self.clear();
+        out
+    }
+
+    /// Empties the batch, keeping the capacity of its buffers.
+    pub fn clear(&mut self) {
+        self.events.clear();
         self.data.clear();
+        self.chunks.clear();
         self.chunk_bytes = 0;
-        Batch { events, data, chunks: std::mem::take(&mut self.chunks), chunk_bytes: 0 }
     }
 
     /// Iterates over records as `(kind, id, a, b)`.

@@ -113,16 +113,23 @@ impl Reactor {
 
     /// The next batch, or None: then the next announcement says when there is more.
     pub fn take_batch(&self) -> Option<Batch> {
+        self.take_batch_with(Batch::take)
+    }
+
+    /// Hands the next batch to `f` (to copy out what it needs; chunks may be moved out), then
+    /// empties it. None when there is no batch: the next announcement says when there is more.
+    pub fn take_batch_with<R>(&self, f: impl FnOnce(&mut Batch) -> R) -> Option<R> {
         let mut st = self.shared.lock();
         if st.batch.is_empty() {
             st.in_flight = false;
             return None;
         }
-        let batch = st.batch.take();
+        let r = f(&mut st.batch);
+        st.batch.clear();
         if std::mem::take(&mut st.stalled) {
             self.shared.wake();
         }
-        Some(batch)
+        Some(r)
     }
 
     /// Runs `f` on the state and wakes the loop if `f` left events to announce.

@@ -17,14 +17,6 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-#[napi(object)]
-pub struct NativeBatch {
-    pub events: Uint32Array,
-    pub data: Buffer,
-    /// Large reads, each in its own buffer (EV_DATA_CHUNK records index into this).
-    pub chunks: Vec<Buffer>,
-}
-
 /// An adopt call's outcome: `id`, or the reason it was refused (see js/native.ts).
 #[napi(object)]
 #[derive(Default)]
@@ -55,6 +47,9 @@ pub struct NativeReactor {
     /// Between a takeBatch that returned a batch and the next takeBatch: JS is handling events, so
     /// datagrams it writes are queued and leave together (one sendmmsg) when it asks for more.
     dispatching: bool,
+    /// The large reads and the events of the batch last taken, when JS asks for them.
+    chunks: Vec<Vec<u8>>,
+    overflow: Vec<u32>,
 }
 
 fn refused(err: AdoptError) -> AdoptResult {
@@ -210,7 +205,7 @@ impl NativeReactor {
         } else {
             Delivery::Hosted { on_ready: on_ready.create_ref()?, driver: Rc::new(RefCell::new(None)) }
         };
-        Ok(NativeReactor { delivery, core: None, held: false, closed: false, outboxes: HashMap::new(), dispatching: false })
+        Ok(NativeReactor { delivery, core: None, held: false, closed: false, outboxes: HashMap::new(), dispatching: false, chunks: Vec::new(), overflow: Vec::new() })
     }
 
     #[napi]
@@ -228,17 +223,45 @@ impl NativeReactor {
         self.adopt(&env, fd, family, Adopt::Datagram { max_packet: max_packet_size as usize })
     }
 
+    /// Takes the next batch: its events are copied into `events` (JS's own reusable array) after a
+    /// header `[records, chunks]`, and its data comes back as a fresh buffer; null when there is no
+    /// batch. A batch with more records than `events` holds sets `records` to u32::MAX: JS then
+    /// takes them with `takeOverflowEvents()`. Large reads: `takeChunks()`.
     #[napi]
-    pub fn take_batch(&mut self) -> Option<NativeBatch> {
+    pub fn take_batch<'env>(&mut self, env: &'env Env, mut events: Uint32ArraySlice) -> Result<Option<BufferSlice<'env>>> {
         self.flush_datagrams();
-        let batch = self.core.as_ref().and_then(|core| core.take_batch());
-        self.dispatching = batch.is_some();
-        let batch = batch?;
-        Some(NativeBatch {
-            events: Uint32Array::new(batch.events),
-            data: batch.data.into(),
-            chunks: batch.chunks.into_iter().map(Buffer::from).collect(),
-        })
+        let Some(core) = self.core.clone() else { return Ok(None) };
+        // SAFETY: JS is blocked in this call, so nothing else touches the array meanwhile.
+        let out = unsafe { events.as_mut() };
+        let taken = core.take_batch_with(|batch| {
+            let records = batch.events.len() / reactor_core::batch::STRIDE;
+            if out.len() >= 2 + batch.events.len() {
+                out[0] = records as u32;
+                out[2..2 + batch.events.len()].copy_from_slice(&batch.events);
+            } else if out.len() >= 2 {
+                out[0] = u32::MAX;
+                self.overflow = batch.events.clone();
+            }
+            if out.len() >= 2 {
+                out[1] = batch.chunks.len() as u32;
+            }
+            self.chunks = std::mem::take(&mut batch.chunks);
+            BufferSlice::copy_from(env, &batch.data)
+        });
+        self.dispatching = taken.is_some();
+        taken.transpose()
+    }
+
+    /// The events of the last batch when they did not fit JS's array.
+    #[napi]
+    pub fn take_overflow_events(&mut self) -> Uint32Array {
+        Uint32Array::new(std::mem::take(&mut self.overflow))
+    }
+
+    /// The large reads of the last batch, each in the buffer it was read into.
+    #[napi]
+    pub fn take_chunks<'env>(&mut self, env: &'env Env) -> Result<Vec<BufferSlice<'env>>> {
+        std::mem::take(&mut self.chunks).iter().map(|c| BufferSlice::copy_from(env, c)).collect()
     }
 
     #[napi]
