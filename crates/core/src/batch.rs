@@ -37,10 +37,15 @@ pub struct Batch {
     pub events: Vec<u32>,
     /// Small payloads and address records, copied together into one buffer per batch.
     pub data: Vec<u8>,
-    /// Large reads, each handed over in the buffer it was read into (no copy).
+    /// Large reads, each in the buffer it was read into.
     pub chunks: Vec<Vec<u8>>,
     chunk_bytes: usize,
+    /// Read buffers the consumer gave back after copying them out (warm memory, no malloc).
+    pool: Vec<Vec<u8>>,
 }
+
+/// Buffers kept in the pool at most.
+const POOL_MAX: usize = 32;
 
 impl Batch {
     pub fn with_capacity() -> Batch {
@@ -78,6 +83,22 @@ impl Batch {
         self.push(kind::DATA, id, offset as u32, len as u32);
     }
 
+    /// A read buffer from the pool, if there is one.
+    pub fn pooled_buffer(&mut self) -> Option<Vec<u8>> {
+        self.pool.pop()
+    }
+
+    /// Gives read buffers back for reuse once their bytes were copied out.
+    pub fn recycle(&mut self, buffers: impl IntoIterator<Item = Vec<u8>>) {
+        for mut b in buffers {
+            if self.pool.len() >= POOL_MAX {
+                break;
+            }
+            b.clear();
+            self.pool.push(b);
+        }
+    }
+
     /// Hands over a buffer read for `id` as it is.
     pub fn push_chunk(&mut self, id: u32, chunk: Vec<u8>) {
         self.chunk_bytes += chunk.len();
@@ -92,7 +113,7 @@ impl Batch {
             events: self.events.clone(),
             data: self.data.clone(),
             chunks: std::mem::take(&mut self.chunks),
-            chunk_bytes: 0,
+            ..Batch::default()
         };
         self.clear();
         out

@@ -9,8 +9,8 @@ use std::net::Shutdown;
 
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 64 * 1024;
-/// Reads at least this large are handed over in their own buffer; smaller ones are copied into
-/// the batch's shared buffer (one allocation per batch instead of one per read).
+/// Reads at least this large stay in their own buffer until the consumer copies them out (and
+/// gives the buffer back); smaller ones are copied into the batch's shared buffer at once.
 const OWN_BUFFER_MIN: usize = 16 * 1024;
 /// Reads per connection per loop turn before others get a go (fairness under edge triggering).
 const READS_PER_TURN: usize = 4;
@@ -87,11 +87,8 @@ impl Stream {
                     // SAFETY: recv initialised the first `n` bytes of the spare capacity.
                     unsafe { buf.set_len(n) };
                     if n >= OWN_BUFFER_MIN {
-                        let mut own = std::mem::replace(buf, Vec::with_capacity(READ_CHUNK));
-                        if n < READ_CHUNK / 2 {
-                            own.shrink_to_fit(); // JS keeps it until GC: do not hold idle capacity
-                        }
-                        batch.push_chunk(id, own);
+                        let next = batch.pooled_buffer().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
+                        batch.push_chunk(id, std::mem::replace(buf, next));
                     } else {
                         let offset = batch.data.len();
                         batch.data.extend_from_slice(buf);

@@ -49,6 +49,8 @@ pub struct NativeReactor {
     dispatching: bool,
     /// The large reads and the events of the batch last taken, when JS asks for them.
     chunks: Vec<Vec<u8>>,
+    /// Read buffers already copied into JS, to give back to the core for reuse.
+    recycled: Vec<Vec<u8>>,
     overflow: Vec<u32>,
 }
 
@@ -205,7 +207,7 @@ impl NativeReactor {
         } else {
             Delivery::Hosted { on_ready: on_ready.create_ref()?, driver: Rc::new(RefCell::new(None)) }
         };
-        Ok(NativeReactor { delivery, core: None, held: false, closed: false, outboxes: HashMap::new(), dispatching: false, chunks: Vec::new(), overflow: Vec::new() })
+        Ok(NativeReactor { delivery, core: None, held: false, closed: false, outboxes: HashMap::new(), dispatching: false, chunks: Vec::new(), recycled: Vec::new(), overflow: Vec::new() })
     }
 
     #[napi]
@@ -246,6 +248,7 @@ impl NativeReactor {
                 out[1] = batch.chunks.len() as u32;
             }
             self.chunks = std::mem::take(&mut batch.chunks);
+            batch.recycle(self.recycled.drain(..));
             BufferSlice::copy_from(env, &batch.data)
         });
         self.dispatching = taken.is_some();
@@ -261,7 +264,10 @@ impl NativeReactor {
     /// The large reads of the last batch, each in the buffer it was read into.
     #[napi]
     pub fn take_chunks<'env>(&mut self, env: &'env Env) -> Result<Vec<BufferSlice<'env>>> {
-        std::mem::take(&mut self.chunks).iter().map(|c| BufferSlice::copy_from(env, c)).collect()
+        // Copied into buffers V8 allocates, so its GC accounts for them as for Node's own reads.
+        let copies = self.chunks.iter().map(|c| BufferSlice::copy_from(env, c)).collect();
+        self.recycled.append(&mut self.chunks);
+        copies
     }
 
     #[napi]
