@@ -59,17 +59,26 @@ impl HostedDriver {
         }));
         // SAFETY: `poll` and `timer` are fresh handle memory of the right size; `driver` outlives
         // both handles (freed only after both close callbacks ran). Both start unref'd: JS decides
-        // liveness through `hold`.
+        // liveness through `hold`. uv_timer_init cannot fail; if the poll handle cannot be set up,
+        // what was set up is closed through the normal path (`stop`).
         unsafe {
-            if uv::uv_poll_init(loop_, poll, fd) != 0 || uv::uv_timer_init(loop_, timer) != 0 {
-                return Err(Error::from_reason("uv_poll_init failed"));
+            uv::uv_timer_init(loop_, timer);
+            uv::set_data(timer, driver as *mut c_void);
+            uv::uv_unref(timer);
+            let rc = uv::uv_poll_init(loop_, poll, fd);
+            if rc != 0 {
+                uv::free_handle(poll, uv::UV_POLL);
+                (*driver).poll = ptr::null_mut();
+                (*driver).open_handles = 1;
+                HostedDriver { driver }.stop();
+                return Err(Error::from_reason(format!("uv_poll_init failed ({rc})")));
             }
             uv::set_data(poll, driver as *mut c_void);
-            uv::set_data(timer, driver as *mut c_void);
             uv::uv_unref(poll);
-            uv::uv_unref(timer);
-            if uv::uv_poll_start(poll, uv::UV_READABLE, on_poll) != 0 {
-                return Err(Error::from_reason("uv_poll_start failed"));
+            let rc = uv::uv_poll_start(poll, uv::UV_READABLE, on_poll);
+            if rc != 0 {
+                HostedDriver { driver }.stop();
+                return Err(Error::from_reason(format!("uv_poll_start failed ({rc})")));
             }
         }
         Ok(HostedDriver { driver })
@@ -102,10 +111,12 @@ impl HostedDriver {
                 sys::napi_delete_reference(d.env, d.on_ready);
                 sys::napi_close_handle_scope(d.env, scope);
             }
-            uv::uv_poll_stop(d.poll);
             uv::uv_timer_stop(d.timer);
-            uv::uv_close(d.poll, Some(on_close));
             uv::uv_close(d.timer, Some(on_close));
+            if !d.poll.is_null() {
+                uv::uv_poll_stop(d.poll);
+                uv::uv_close(d.poll, Some(on_close));
+            }
         }
     }
 }
