@@ -35,6 +35,8 @@ export class ReactorCore implements HandleHost {
   private dispatching = false
   /** The large reads of the batch being dispatched. */
   private chunks: Buffer[] = []
+  /** Datagram ports whose batch hook runs when the current batch is done. */
+  private batchHooks: DatagramPort[] = []
   /** Reused for every batch: the core copies each batch's records in here. */
   private readonly records = new Uint32Array(BATCH_HEADER + 4096 * EVENT_STRIDE)
   private closed = false
@@ -62,6 +64,10 @@ export class ReactorCore implements HandleHost {
     if (this.connections.get(id) === handle) this.connections.delete(id)
     else if (this.ports.get(id) === handle) this.ports.delete(id)
     else if (this.datagramPorts.get(id) === handle) this.datagramPorts.delete(id)
+  }
+
+  flushAfterBatch(port: DatagramPort): void {
+    this.batchHooks.push(port)
   }
 
   acceptConnection(id: number, family: number, protocol: IProtocol, peer: Address): void {
@@ -122,6 +128,11 @@ export class ReactorCore implements HandleHost {
         this.report(err)
       }
     }
+    if (this.batchHooks.length > 0) {
+      const ports = this.batchHooks
+      this.batchHooks = []
+      for (const port of ports) port.flushReceived()
+    }
   }
 
   /** Events for ids JS already closed are ignored, except an accept on a stopped port, whose new
@@ -156,9 +167,12 @@ export class ReactorCore implements HandleHost {
       case EV_CLOSED:
         this.connections.get(id)?.onClosed(events[i + 2])
         break
-      case EV_DATAGRAM_ERROR:
-        this.datagramPorts.get(id)?.onDatagramError(events[i + 2])
+      case EV_DATAGRAM_ERROR: {
+        const port = this.datagramPorts.get(id)
+        port?.flushReceived() // what arrived before the error comes first
+        port?.onDatagramError(events[i + 2])
         break
+      }
       default:
         break // an event kind this layer does not know: ignore it
     }

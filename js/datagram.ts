@@ -12,7 +12,7 @@ import {
   outOfRange,
 } from './errors'
 import { Handle, nextTurn, type HandleHost } from './handle'
-import type { IDatagramProtocol, IDatagramTransport } from './interfaces'
+import type { IDatagramProtocol, IDatagramTransport, ReceivedDatagram } from './interfaces'
 import type { NativeReactor } from './native'
 
 /** `[host, port]`: host an IP literal of the port's family. */
@@ -27,6 +27,8 @@ export class DatagramPort extends Handle implements IDatagramTransport {
   /** Set when the adopt call is undone: `doStop` must not follow. */
   private abandoned = false
   private readonly senders = new SenderAddressCache()
+  /** Datagrams of the current batch, for a protocol with the `datagramsReceived` batch hook. */
+  private received: ReceivedDatagram[] = []
   private lastDropped = 0
 
   /** @internal Made by the reactor. */
@@ -213,8 +215,27 @@ export class DatagramPort extends Handle implements IDatagramTransport {
   onDatagram(data: Buffer, offset: number, length: number): void {
     const addr = this.senders.decode(data, offset)
     const start = offset + addressRecordLength(data, offset)
+    const payload = data.subarray(start, start + length)
+    if (this.protocol.datagramsReceived !== undefined) {
+      if (this.received.length === 0) this.host.flushAfterBatch(this)
+      this.received.push({ data: payload, addr })
+      return
+    }
     try {
-      this.protocol.datagramReceived(data.subarray(start, start + length), addr)
+      this.protocol.datagramReceived(payload, addr)
+    } catch (err) {
+      this.host.report(err) // the port keeps receiving
+    }
+  }
+
+  /** @internal End of a batch: hands what arrived to the batch hook in one call. */
+  flushReceived(): void {
+    const datagrams = this.received
+    if (datagrams.length === 0) return
+    this.received = []
+    if (!this.listening) return
+    try {
+      this.protocol.datagramsReceived?.(datagrams)
     } catch (err) {
       this.host.report(err) // the port keeps receiving
     }

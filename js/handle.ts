@@ -16,6 +16,8 @@ export interface HandleHost {
   forget(handle: Handle): void
   /** Registers and starts an accepted connection (called by a listening port). */
   acceptConnection(id: number, family: number, protocol: IProtocol, peer: Address): void
+  /** Calls `port.flushReceived()` once the batch being dispatched is done. */
+  flushAfterBatch(port: { flushReceived(): void }): void
 }
 
 export abstract class Handle {

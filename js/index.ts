@@ -35,4 +35,5 @@ export type {
   IProtocolFactory,
   IDatagramTransport,
   IDatagramProtocol,
+  ReceivedDatagram,
 } from './interfaces'

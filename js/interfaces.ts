@@ -81,12 +81,24 @@ export interface IDatagramTransport {
 }
 
 /** What the reactor needs of a datagram protocol (DatagramProtocol provides all of it). */
+/** One datagram as given to `datagramsReceived`. */
+export interface ReceivedDatagram {
+  data: Buffer
+  addr: IPAddress
+}
+
 export interface IDatagramProtocol {
   /** Sets `transport` and starts the protocol (`doStart` → `startProtocol`). */
   makeConnection(transport: IDatagramTransport): void
   /** Stops the protocol (`stopProtocol` on the last port) and clears `transport`. */
   doStop(): void
   datagramReceived(data: Buffer, addr: IPAddress): void
+  /**
+   * Optional batch hook: when defined, it is called instead of `datagramReceived`, once per batch
+   * the core delivers, with every datagram of that batch for this port, in arrival order. Saves a
+   * call per datagram for protocols that process datagrams in bulk.
+   */
+  datagramsReceived?(datagrams: ReceivedDatagram[]): void
   /** Called in connected mode when the kernel reports a refusal. */
   connectionRefused?(): void
 }

@@ -319,7 +319,11 @@ impl NativeReactor {
 
     #[napi]
     pub fn close_port(&mut self, id: u32) {
-        self.outboxes.remove(&id); // its share of the socket goes first: the close is the core's
+        // Datagrams written before the stop still leave (a write that did not throw is sent), then
+        // the outbox's share of the socket goes, so that the close is the core's.
+        if let Some(mut outbox) = self.outboxes.remove(&id) {
+            outbox.flush();
+        }
         if let Some(c) = &self.core {
             c.close_port(id)
         }
@@ -471,6 +475,9 @@ impl NativeReactor {
     pub fn close(&mut self, env: Env) -> Result<()> {
         self.hold(&env, false)?;
         self.closed = true;
+        for outbox in self.outboxes.values_mut() {
+            outbox.flush();
+        }
         self.outboxes.clear();
         if let Delivery::Hosted { driver, .. } = &self.delivery {
             if let Some(d) = driver.borrow_mut().take() {
