@@ -5,10 +5,10 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as dgram from 'node:dgram'
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { Protocol, ServerFactory, DatagramProtocol, sockets, AddressFamily } from 'reactor-socket'
 
-export const HERE = path.dirname(fileURLToPath(import.meta.url))
+// ava runs every test file with the project directory as its working directory
+export const HERE = path.join(process.cwd(), '__test__')
 export const FIXTURES = path.join(HERE, 'fixtures')
 export const fixture = (name: string) => path.join(FIXTURES, name)
 
@@ -32,7 +32,7 @@ export function defer<T = void>() {
 }
 
 /** Resolves with p's value, or rejects when `ms` pass first (the test then fails with `what`). */
-export function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
+export function within<T>(p: Promise<T>, what: string, ms = 10000): Promise<T> {
   let timer: NodeJS.Timeout
   const timeout = new Promise<never>((_, rej) => {
     timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
@@ -41,10 +41,11 @@ export function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
 }
 
 /** Polls `cond` until it holds (bounded). */
-export async function waitUntil(cond: () => boolean, what: string, ms = 5000, step = 5): Promise<void> {
+export async function waitUntil(cond: () => boolean, what: string | (() => string), ms = 10000, step = 5): Promise<void> {
   const deadline = Date.now() + ms
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`)
     await new Promise((r) => setTimeout(r, step))
   }
 }
@@ -57,17 +58,37 @@ export async function microtasks(n = 50) {
   for (let i = 0; i < n; i++) await null
 }
 
+/**
+ * Stays within the current macrotask but lets every microtask and process.nextTick queued so far
+ * run: a promise that settles "no earlier than the next turn of the event loop" is still pending.
+ */
+export async function drainCurrentTurn() {
+  for (let i = 0; i < 5; i++) {
+    await microtasks(20)
+    await new Promise<void>((r) => process.nextTick(r))
+  }
+  await microtasks(20)
+}
+
 /** Resolves on the next turn of the event loop (after I/O callbacks). */
 export const nextTurn = () => new Promise<void>((r) => setImmediate(r))
 
 // ---------------------------------------------------------------------------------------------
 // Descriptors and threads of this process
 
+/**
+ * The fds of this process and what they point at. Regular files and directories other than
+ * /dev/null are left out: the TypeScript loader (tsx) opens and closes cache files on its own
+ * thread at any moment, and the reactor never opens a path (only sockets, epoll, eventfd, and
+ * perhaps a reserve /dev/null).
+ */
 export function fdTable(): Map<number, string> {
   const m = new Map<number, string>()
   for (const n of fs.readdirSync('/proc/self/fd')) {
     try {
-      m.set(Number(n), fs.readlinkSync(`/proc/self/fd/${n}`))
+      const link = fs.readlinkSync(`/proc/self/fd/${n}`)
+      if (link.startsWith('/') && link !== '/dev/null') continue
+      m.set(Number(n), link)
     } catch {
       // the directory's own fd, closed by now
     }
@@ -199,16 +220,16 @@ export class Peer {
   get text(): string {
     return this.data.toString()
   }
-  waitBytes(n: number, ms = 5000) {
-    return waitUntil(() => this.data.length >= n, `${n} bytes at the peer (have ${this.data.length})`, ms)
+  waitBytes(n: number, ms = 10000) {
+    return waitUntil(() => this.data.length >= n, () => `${n} bytes at the peer (have ${this.data.length})`, ms)
   }
-  waitText(s: string, ms = 5000) {
-    return waitUntil(() => this.text.includes(s), `peer text ${JSON.stringify(s)} (have ${JSON.stringify(this.text.slice(-80))})`, ms)
+  waitText(s: string, ms = 10000) {
+    return waitUntil(() => this.text.includes(s), () => `peer text ${JSON.stringify(s)} (have ${JSON.stringify(this.text.slice(-80))})`, ms)
   }
-  waitEnd(ms = 5000) {
+  waitEnd(ms = 10000) {
     return within(this.endP, 'peer end', ms)
   }
-  waitClose(ms = 5000) {
+  waitClose(ms = 10000) {
     return within(this.closeP, 'peer close', ms)
   }
   destroy() {
@@ -329,13 +350,13 @@ export class Rec extends Protocol {
   get reason(): any {
     return this.lostReasons[0]
   }
-  waitBytes(n: number, ms = 5000) {
-    return waitUntil(() => this.data.length >= n, `${n} bytes at the protocol (have ${this.data.length})`, ms)
+  waitBytes(n: number, ms = 10000) {
+    return waitUntil(() => this.data.length >= n, () => `${n} bytes at the protocol (have ${this.data.length})`, ms)
   }
-  waitText(s: string, ms = 5000) {
+  waitText(s: string, ms = 10000) {
     return waitUntil(() => this.text.includes(s), `protocol text ${JSON.stringify(s)}`, ms)
   }
-  async waitLost(ms = 5000): Promise<any> {
+  async waitLost(ms = 10000): Promise<any> {
     await waitUntil(() => this.lostReasons.length > 0, 'connectionLost', ms)
     return this.lostReasons[0]
   }
@@ -379,7 +400,7 @@ export class RecFactory extends ServerFactory {
   stopFactory() {
     this.stops++
   }
-  waitBuilt(n = 1, ms = 5000) {
+  waitBuilt(n = 1, ms = 10000) {
     return waitUntil(() => this.built.length >= n, `${n} protocols built`, ms)
   }
 }
@@ -412,8 +433,8 @@ export class DgramRec extends DatagramProtocol {
     this.refused++
     this.log.push('refused')
   }
-  waitCount(n: number, ms = 5000) {
-    return waitUntil(() => this.got.length >= n, `${n} datagrams (have ${this.got.length})`, ms)
+  waitCount(n: number, ms = 10000) {
+    return waitUntil(() => this.got.length >= n, () => `${n} datagrams (have ${this.got.length})`, ms)
   }
 }
 
@@ -435,8 +456,8 @@ export class UdpPeer {
       'udp send',
     )
   }
-  waitCount(n: number, ms = 5000) {
-    return waitUntil(() => this.got.length >= n, `${n} datagrams at the node peer (have ${this.got.length})`, ms)
+  waitCount(n: number, ms = 10000) {
+    return waitUntil(() => this.got.length >= n, () => `${n} datagrams at the node peer (have ${this.got.length})`, ms)
   }
   close() {
     try {
@@ -539,4 +560,73 @@ export function hasCommand(cmd: string): boolean {
     } catch {}
   }
   return false
+}
+
+/** Limits how many test bodies run at once (child-process tests: avoid starving 2 cores). */
+export function limiter(n: number) {
+  let active = 0
+  const queue: (() => void)[] = []
+  return async function run<T>(fn: () => Promise<T>): Promise<T> {
+    if (active >= n) await new Promise<void>((r) => queue.push(r))
+    active++
+    try {
+      return await fn()
+    } finally {
+      active--
+      queue.shift()?.()
+    }
+  }
+}
+
+/** SOL_SOCKET options of a socket, read by python3 through an inherited copy (null without python3). */
+export async function socketOptions(fd: number): Promise<{ reuseaddr: number; reuseport: number; rcvbuf: number } | null> {
+  if (!hasCommand('python3')) return null
+  const code = [
+    'import socket, json',
+    's = socket.socket(fileno=3)',
+    'print(json.dumps({"reuseaddr": s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR),',
+    '  "reuseport": s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT),',
+    '  "rcvbuf": s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)}))',
+    's.detach()',
+  ].join('\n')
+  return JSON.parse(await python(code, fd))
+}
+
+/** Runs python3 -c code with `fd` as its fd 3 (asynchronously: the event loop keeps running). */
+async function python(code: string, fd: number): Promise<string> {
+  const c = new Child(spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'pipe', fd] }))
+  const res = await c.wait(20000)
+  if (res.code !== 0) throw new Error(`python3 failed: ${res.stderr}`)
+  return res.stdout
+}
+
+/** Pending SO_ERROR of a socket (read, and so cleared, by python3 through an inherited copy). */
+export async function soError(fd: number): Promise<number | null> {
+  if (!hasCommand('python3')) return null
+  const code = 'import socket\ns = socket.socket(fileno=3)\nprint(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))\ns.detach()'
+  return Number((await python(code, fd)).trim())
+}
+
+/** UDP may drop under load: send again every `every` ms until `cond` holds (bounded). */
+export async function sendUntil(send: () => void, cond: () => boolean, what: string, ms = 10000, every = 100) {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    send()
+    const next = Date.now() + every
+    while (!cond() && Date.now() < next) await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/** The backlog (Send-Q) that `ss` reports for a listening TCP port or UNIX path; null without ss. */
+export async function listenBacklog(what: { port: number } | { path: string }): Promise<number | null> {
+  if (!hasCommand('ss')) return null
+  const args = 'port' in what ? ['-ltnH', `sport = :${what.port}`] : ['-lxH', `src ${what.path}`]
+  const c = new Child(spawn('ss', args, { stdio: ['ignore', 'pipe', 'pipe'] }))
+  const res = await c.wait(10000)
+  const line = res.stdout.trim().split('\n')[0] ?? ''
+  const cols = line.split(/\s+/)
+  // TCP: State Recv-Q Send-Q ...; UNIX: Netid State Recv-Q Send-Q ...
+  const n = Number('port' in what ? cols[2] : cols[3])
+  return Number.isFinite(n) ? n : NaN
 }

@@ -18,7 +18,10 @@ import {
   udpPeer,
   closeFd,
   closeTracked,
+  limiter,
 } from './helpers.js'
+
+const slot = limiter(4)
 
 const kids: Child[] = []
 test.after.always(() => {
@@ -38,7 +41,7 @@ for (const mode of MODES) {
   const tag = `[${mode.name}]`
 
   for (const kind of ['tcp', 'tcp6', 'unix'] as const) {
-    test(`${tag} ${kind}: a child adopts an inherited listening fd 3, serves, and exits 0 when told`, async (t) => {
+    test(`${tag} ${kind}: a child adopts an inherited listening fd 3, serves, and exits 0 when told`, (t) => slot(async () => {
       let fd: number
       let connect: () => ReturnType<typeof nodeClient>
       if (kind === 'unix') {
@@ -65,11 +68,11 @@ for (const mode of MODES) {
       t.is(res.code, 0, res.stderr)
       t.true(sockets.info(fd).listening, "the parent's fd still listens")
       closeFd(fd)
-    })
+    }))
   }
 
   for (const kind of ['udp', 'udp6'] as const) {
-    test(`${tag} ${kind}: a child adopts an inherited UDP fd 3, echoes, and exits 0 when told`, async (t) => {
+    test(`${tag} ${kind}: a child adopts an inherited UDP fd 3, echoes, and exits 0 when told`, (t) => slot(async () => {
       const fd = kind === 'udp' ? bindUdp4() : bindUdp6()
       const host = kind === 'udp' ? '127.0.0.1' : '::1'
       const c = spawnWith(fd, kind, mode.name)
@@ -88,6 +91,6 @@ for (const mode of MODES) {
         u.close()
       }
       closeFd(fd)
-    })
+    }))
   }
 }

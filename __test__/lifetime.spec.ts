@@ -5,7 +5,9 @@ import test from 'ava'
 import * as net from 'node:net'
 import * as crypto from 'node:crypto'
 import * as dgram from 'node:dgram'
-import { MODES, fixture, child, killChildren, pause, nodeClient, within } from './helpers.js'
+import { MODES, fixture, child, killChildren, pause, nodeClient, within, limiter } from './helpers.js'
+
+const slot = limiter(3)
 
 test.after.always(() => killChildren())
 
@@ -14,8 +16,16 @@ const run = (scenario: string, mode: string) => child(fixture('lifetime.mjs'), [
 for (const mode of MODES) {
   const tag = `[${mode.name}]`
 
-  for (const scenario of ['idle-port', 'idle-conn', 'idle-dgram', 'ref-again']) {
-    test(`${tag} ${scenario}: an adopted, ref'd socket keeps the process alive`, async (t) => {
+  for (const scenario of [
+    'idle-port',
+    'idle-conn',
+    'idle-dgram',
+    'ref-again',
+    'unref-twice-ref-once',
+    'unref-conn-lost-keeps-port',
+    'unref-port-stopped-keeps-other',
+  ]) {
+    test(`${tag} ${scenario}: an adopted, ref'd socket keeps the process alive`, (t) => slot(async () => {
       const c = run(scenario, mode.name)
       await c.line('READY')
       await pause(800) // absence of an exit: a bounded wait is the only way
@@ -23,20 +33,28 @@ for (const mode of MODES) {
       c.kill()
       const res = await c.wait()
       t.is(res.signal, 'SIGKILL')
-    })
+    }))
   }
 
-  for (const scenario of ['unref-port', 'unref-conn', 'unref-dgram', 'nothing', 'stopped', 'default-reactor']) {
-    test(`${tag} ${scenario}: the process exits by itself with code 0`, async (t) => {
+  for (const scenario of [
+    'unref-port',
+    'unref-conn',
+    'unref-dgram',
+    'nothing',
+    'stopped',
+    'default-reactor',
+    'ref-twice-unref-once',
+  ]) {
+    test(`${tag} ${scenario}: the process exits by itself with code 0`, (t) => slot(async () => {
       const c = run(scenario, mode.name)
       const res = await c.wait(10000)
       t.is(res.signal, null)
       t.is(res.code, 0, res.stderr)
       t.regex(res.stdout, /READY/)
-    })
+    }))
   }
 
-  test(`${tag} process.exit() inside connectionMade exits with that code, no crash`, async (t) => {
+  test(`${tag} process.exit() inside connectionMade exits with that code, no crash`, (t) => slot(async () => {
     const c = run('exit-in-callback', mode.name)
     const port = Number(await c.line('PORT '))
     const peer = await nodeClient(port)
@@ -44,9 +62,9 @@ for (const mode of MODES) {
     peer.destroy()
     t.is(res.signal, null)
     t.is(res.code, 7, res.stderr)
-  })
+  }))
 
-  test(`${tag} process.exit() inside datagramReceived exits with that code, no crash`, async (t) => {
+  test(`${tag} process.exit() inside datagramReceived exits with that code, no crash`, (t) => slot(async () => {
     const c = run('exit-in-dgram', mode.name)
     const port = Number(await c.line('PORT '))
     const s = dgram.createSocket('udp4')
@@ -59,9 +77,9 @@ for (const mode of MODES) {
       clearInterval(timer)
       s.close()
     }
-  })
+  }))
 
-  test(`${tag} process.exit() while data flows through the reactor: exit code 0, no abort`, async (t) => {
+  test(`${tag} process.exit() while data flows through the reactor: exit code 0, no abort`, (t) => slot(async () => {
     const c = run('exit-busy', mode.name)
     const port = Number(await c.line('PORT '))
     const sock = net.connect(port, '127.0.0.1')
@@ -77,24 +95,24 @@ for (const mode of MODES) {
     sock.destroy()
     t.is(res.signal, null)
     t.is(res.code, 0, res.stderr)
-  })
+  }))
 
-  test(`${tag} process.exit() at top level with a live port, connection and datagram port: code 0`, async (t) => {
+  test(`${tag} process.exit() at top level with a live port, connection and datagram port: code 0`, (t) => slot(async () => {
     const c = run('exit-top-level', mode.name)
     const res = await c.wait()
     t.is(res.signal, null)
     t.is(res.code, 0, res.stderr)
-  })
+  }))
 
-  test(`${tag} reactor.close() aborts connections, stops ports, is idempotent, then adopt → ERR_REACTOR_CLOSED; the process exits`, async (t) => {
+  test(`${tag} reactor.close() aborts connections, stops ports, is idempotent, then adopt → ERR_REACTOR_CLOSED; the process exits`, (t) => slot(async () => {
     const c = run('close-reactor', mode.name)
     const res = await c.wait()
     t.is(res.code, 0, res.stderr)
     const out = JSON.parse(await c.line('RESULT '))
     t.deepEqual(out, { stopFactory: 1, lost: ['aborted'], stopProtocol: 1, afterClose: 'ERR_REACTOR_CLOSED' })
-  })
+  }))
 
-  test(`${tag} threads: none on construction or failed adoption; ${mode.thread ? 'one I/O thread from the first adoption, joined by close()' : 'never any'}`, async (t) => {
+  test(`${tag} threads: none on construction or failed adoption; ${mode.thread ? 'one I/O thread from the first adoption, joined by close()' : 'never any'}`, (t) => slot(async () => {
     const c = run('threads', mode.name)
     const res = await c.wait()
     t.is(res.code, 0, res.stderr)
@@ -110,7 +128,7 @@ for (const mode of MODES) {
       t.is(n.adopted2, n.before)
       t.is(n.closed, n.before)
     }
-  })
+  }))
 }
 
 test('a helper child that never settles is bounded', async (t) => {

@@ -2,6 +2,7 @@
 // once per process); a CommonJS consumer exits cleanly.
 import test from 'ava'
 import { createRequire } from 'node:module'
+import * as path from 'node:path'
 import * as esm from 'reactor-socket'
 import { fixture, child, killChildren } from './helpers.js'
 
@@ -19,7 +20,7 @@ test('ESM import exposes every entry point', (t) => {
 })
 
 test('require() in the same process gives the very same objects as import', (t) => {
-  const cjs = createRequire(import.meta.url)('reactor-socket')
+  const cjs = createRequire(path.join(process.cwd(), 'package.json'))('reactor-socket')
   for (const n of NAMES) t.is(cjs[n], (esm as any)[n], `${n} is the same object`)
   t.true(cjs.reactor instanceof esm.Reactor)
 })

@@ -7,6 +7,7 @@ import { Reactor, AddressFamily, ConnectionAborted } from 'reactor-socket'
 import {
   MODES,
   Rec,
+  EchoRec,
   RecFactory,
   DgramRec,
   adoptablePair,
@@ -77,7 +78,7 @@ for (const mode of MODES) {
     t.is(f.stops, 1)
     t.is(dp.stops, 1)
     t.falsy(dp.t)
-    t.deepEqual(lp.getHost().port, portOf(lfd))
+    t.deepEqual((lp.getHost() as any).port, portOf(lfd))
     for (const l of links) t.is(fdsWithLink(l).length, 1, 'every duplicate closed')
     await client.waitClose()
     await waitUntil(() => taskCount() === tasks, 'thread joined', 2000).catch(() => {})
@@ -118,6 +119,84 @@ for (const mode of MODES) {
     await within(r.close(), 'close')
     t.deepEqual(fdList(), fds)
     t.is(taskCount(), tasks)
+  })
+
+  test.serial(`${tag} close() called from inside dataReceived: no deadlock, connectionLost(ConnectionAborted) not re-entrant`, async (t) => {
+    const r = new Reactor({ thread: mode.thread })
+    const x = await adoptablePair('v4')
+    let closeP: Promise<void> | undefined
+    let inClose = false
+    let lostInClose: boolean | undefined
+    class P extends Rec {
+      dataReceived(d: Buffer) {
+        super.dataReceived(d)
+        inClose = true
+        closeP = r.close()
+        inClose = false
+      }
+      connectionLost(reason: any) {
+        lostInClose = inClose
+        super.connectionLost(reason)
+      }
+    }
+    const p = r.adoptStreamConnection(x.fd, x.family, new RecFactory(P))
+    x.peer.sock.write('close now')
+    await waitUntil(() => closeP !== undefined, 'dataReceived')
+    await within(closeP!, 'close() from a callback')
+    t.false(lostInClose, 'connectionLost not called from inside close()')
+    t.is(p.lostReasons.length, 1)
+    t.true(p.reason instanceof ConnectionAborted)
+    x.cleanup()
+    closeFd(x.fd)
+  })
+
+  test.serial(`${tag} stopListening from inside buildProtocol and connectionMade of the same port`, async (t) => {
+    const r = new Reactor({ thread: mode.thread })
+    extra.push(r)
+    const fd = listenTcp4()
+    let stopP: Promise<void> | undefined
+    let lp: any
+    class P extends Rec {
+      connectionMade() {
+        super.connectionMade()
+        stopP = lp.stopListening()
+        this.t.write('made')
+      }
+    }
+    const f = new RecFactory(P)
+    lp = r.adoptStreamPort(fd, AddressFamily.INET, f)
+    const c = await nodeClient(portOf(fd))
+    await c.waitText('made')
+    await within(stopP!, 'stopListening from connectionMade')
+    t.is(f.doStops, 1)
+    c.sock.write('still open')
+    await f.built[0].waitText('still open')
+    c.destroy()
+    await within(f.built[0].waitLost(), 'lost')
+    // and from inside buildProtocol
+    const fd2 = listenTcp4()
+    let stop2: Promise<void> | undefined
+    const lp2 = r.adoptStreamPort(fd2, AddressFamily.INET, {
+      buildProtocol() {
+        stop2 = lp2.stopListening()
+        return new EchoRec()
+      },
+    })
+    const c2 = await nodeClient(portOf(fd2))
+    c2.sock.write('echo')
+    await c2.waitText('echo')
+    await within(stop2!, 'stopListening from buildProtocol')
+    c2.destroy()
+  })
+
+  test.serial(`${tag} close() while a stopListening is pending: both resolve`, async (t) => {
+    const r = new Reactor({ thread: mode.thread })
+    const f = new RecFactory()
+    const lp = r.adoptStreamPort(listenTcp4(), AddressFamily.INET, f)
+    const s = lp.stopListening()
+    await within(Promise.all([s, r.close()]), 'both')
+    t.is(f.doStops, 1)
+    t.is(f.stops, 1)
   })
 
   test.serial(`${tag} a failed adoption on a used reactor opens nothing either`, async (t) => {

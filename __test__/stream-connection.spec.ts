@@ -4,6 +4,7 @@ import test from 'ava'
 import * as fs from 'node:fs'
 import {
   Reactor,
+  AddressFamily,
   ConnectionClosed,
   ConnectionDone,
   ConnectionLost,
@@ -27,6 +28,12 @@ import {
   pause,
   linkOf,
   fdsWithLink,
+  soError,
+  hasCommand,
+  listenTcp4,
+  portOf,
+  track,
+  isCloexec,
 } from './helpers.js'
 
 const reactors: any[] = []
@@ -88,6 +95,10 @@ for (const mode of MODES) {
       t.is(ret.madeCount, 1)
       t.is(ret.t, transportAtMade)
       t.true(ret.t.connected)
+      const dups = fdsWithLink(linkOf(fd)).filter((x) => x !== fd)
+      t.is(dups.length, 1, 'the reactor holds one duplicate')
+      t.true(isCloexec(dups[0]), 'the duplicate is close-on-exec')
+      t.true(sockets.info(fd).nonBlocking, "O_NONBLOCK is visible on the caller's fd")
       t.is(f.doStarts, 0)
       t.is(f.starts, 0)
       const addr = f.addrs[0]
@@ -191,6 +202,25 @@ for (const mode of MODES) {
     })
   }
 
+  for (const kind of ['v4', 'unix'] as const) {
+    test(`${tag} ${kind}: data (and EOF) that arrived before the adoption are delivered`, async (t) => {
+      const a = await pair(kind)
+      a.peer.sock.write('early bird')
+      const b = await pair(kind)
+      b.peer.sock.end('early and gone')
+      await pause(50) // let the bytes reach our sockets before adopting
+      const pa = r.adoptStreamConnection(a.fd, a.family, new RecFactory(Rec))
+      const pb = r.adoptStreamConnection(b.fd, b.family, new RecFactory(Rec))
+      closeFd(a.fd)
+      closeFd(b.fd)
+      await pa.waitText('early bird')
+      t.true((await within(pb.waitLost(), 'lost')) instanceof ConnectionDone)
+      t.is(pb.text, 'early and gone')
+      a.peer.sock.end()
+      await within(pa.waitLost(), 'lost a')
+    })
+  }
+
   test(`${tag} peer EOF is delivered after all of the peer's data`, async (t) => {
     const { fd, family, peer } = await pair('v4')
     const p = r.adoptStreamConnection(fd, family, new RecFactory(Rec))
@@ -211,7 +241,7 @@ for (const mode of MODES) {
       const p = r.adoptStreamConnection(fd, family, new RecFactory(Rec))
       closeFd(fd)
       peer.sock.resetAndDestroy()
-      const reason = await within(p.waitLost(), 'connectionLost')
+      const reason: any = await within(p.waitLost(), 'connectionLost')
       t.true(reason instanceof ConnectionLost, `got ${reason?.constructor?.name}: ${reason?.message}`)
       t.true(reason instanceof ConnectionClosed)
       t.false(reason instanceof ConnectionDone, 'a reset is never a ConnectionDone')
@@ -221,6 +251,21 @@ for (const mode of MODES) {
       t.is(p.lostReasons.length, 1)
     })
   }
+
+  test(`${tag} a reset after some data was exchanged → ConnectionLost with code ECONNRESET, after the data`, async (t) => {
+    const { fd, family, peer } = await pair('v4')
+    const p = r.adoptStreamConnection(fd, family, new RecFactory(EchoRec))
+    closeFd(fd)
+    peer.sock.write('hello')
+    await peer.waitText('hello')
+    await p.waitText('hello')
+    peer.sock.resetAndDestroy()
+    const reason: any = await within(p.waitLost(), 'connectionLost')
+    t.true(reason instanceof ConnectionLost, `got ${reason?.constructor?.name}`)
+    t.false(reason instanceof ConnectionDone)
+    t.is(reason.code, 'ECONNRESET')
+    t.deepEqual(p.log, ['made', 'data', 'lost'])
+  })
 
   for (const kind of PAIR_KINDS) {
     test(`${tag} ${kind}: abortConnection → ConnectionAborted, not re-entrantly; the peer sees a reset (or a close)`, async (t) => {
@@ -260,9 +305,40 @@ for (const mode of MODES) {
     p.t.abortConnection()
     t.true((await within(p.waitLost(), 'connectionLost')) instanceof ConnectionAborted)
     await peer.waitClose()
-    t.true(peer.ended || peer.error !== undefined, 'peer saw EOF (no reset is possible while the caller holds the fd)')
+    t.true(peer.ended, 'peer saw EOF')
+    t.is(peer.error, undefined, 'no reset while the caller holds the fd')
     t.notThrows(() => fs.fstatSync(fd), "the caller's fd is still open")
     closeFd(fd)
+  })
+
+  test(`${tag} abortConnection on an accepted connection (the reactor's fd is the last reference) sends a reset; loseConnection does not`, async (t) => {
+    if (!hasCommand('python3')) {
+      t.log('python3 not found: skipped')
+      t.pass()
+      return
+    }
+    const lfd = listenTcp4()
+    const f = new RecFactory(Rec)
+    const lp = r.adoptStreamPort(lfd, AddressFamily.INET, f)
+    const a = track(sockets.connectTcp('127.0.0.1', portOf(lfd))) // raw peers: nobody reads them
+    const b = track(sockets.connectTcp('127.0.0.1', portOf(lfd)))
+    await f.waitBuilt(2)
+    const [pa, pb] = f.built
+    pa.t.abortConnection()
+    pb.t.loseConnection()
+    t.true((await within(pa.waitLost(), 'lost a')) instanceof ConnectionAborted)
+    t.true((await within(pb.waitLost(), 'lost b')) instanceof ConnectionDone)
+    // a reset reaching a peer in CLOSE_WAIT (it got our FIN first) leaves EPIPE (or ECONNRESET) in SO_ERROR
+    let errA = 0
+    for (let i = 0; i < 20 && errA === 0; i++) {
+      errA = (await soError(a))!
+      if (errA === 0) await pause(50)
+    }
+    t.true(errA === 32 || errA === 104, `SO_ERROR of the aborted peer: ${errA}`)
+    t.is(await soError(b), 0, 'an orderly close sends no reset')
+    closeFd(a)
+    closeFd(b)
+    await within(lp.stopListening(), 'stop')
   })
 
   test(`${tag} abortConnection discards pending data`, async (t) => {

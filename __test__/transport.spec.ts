@@ -278,4 +278,108 @@ for (const mode of MODES) {
     peer.sock.end()
     t.true((await within(p.waitLost(), 'lost')) instanceof ConnectionDone)
   })
+  test(`${tag} after loseConnection no more dataReceived, even for data already read`, async (t) => {
+    class P extends Rec {
+      dataReceived(d: Buffer) {
+        super.dataReceived(d)
+        if (this.chunks.length === 1) this.t.loseConnection()
+      }
+    }
+    const { p, peer } = await conn('v4', P)
+    const chunk = Buffer.alloc(8192, 0x41)
+    for (let i = 0; i < 64; i++) peer.sock.write(chunk)
+    await within(p.waitLost(), 'lost')
+    t.is(p.chunks.length, 1, 'loseConnection stops reading at once')
+    await peer.waitClose()
+  })
+
+  test(`${tag} after abortConnection no more dataReceived, even for data already read`, async (t) => {
+    class P extends Rec {
+      dataReceived(d: Buffer) {
+        super.dataReceived(d)
+        if (this.chunks.length === 1) this.t.abortConnection()
+      }
+    }
+    const { p, peer } = await conn('v4', P)
+    const chunk = Buffer.alloc(8192, 0x42)
+    for (let i = 0; i < 64; i++) peer.sock.write(chunk)
+    await within(p.waitLost(), 'lost')
+    await pause(50)
+    t.is(p.chunks.length, 1)
+    t.deepEqual(p.log, ['made', 'data', 'lost'])
+    await peer.waitClose()
+  })
+
+  test(`${tag} pauseProducing inside dataReceived holds back the rest of the batch until resume`, async (t) => {
+    class P extends Rec {
+      dataReceived(d: Buffer) {
+        super.dataReceived(d)
+        if (this.chunks.length === 1) this.t.pauseProducing()
+      }
+    }
+    const { p, peer } = await conn('v4', P)
+    const payload = crypto.randomBytes(512 * 1024)
+    for (let off = 0; off < payload.length; off += 4096) peer.sock.write(payload.subarray(off, off + 4096))
+    await waitUntil(() => p.chunks.length >= 1, 'first data')
+    await pause(150)
+    t.is(p.chunks.length, 1, 'nothing delivered while paused')
+    p.t.resumeProducing()
+    await p.waitBytes(payload.length, 10000)
+    t.true(p.data.equals(payload), 'all data, in order')
+    p.t.loseConnection()
+    await peer.waitEnd()
+  })
+
+  test(`${tag} received Buffers belong to the protocol: kept references stay intact`, async (t) => {
+    const { p, peer } = await conn('v4')
+    const payload = crypto.randomBytes(3 * 1024 * 1024)
+    peer.sock.write(payload)
+    await p.waitBytes(payload.length, 15000)
+    t.true(p.chunks.every((c: unknown) => Buffer.isBuffer(c)))
+    // chunks were stored by reference while later batches arrived
+    t.true(Buffer.concat(p.chunks).equals(payload))
+    p.t.loseConnection()
+    await peer.waitEnd()
+  })
+
+  test(`${tag} a write that fails because the peer is gone does not call connectionLost from inside write`, async (t) => {
+    let inWrite = false
+    let lostInWrite: boolean | undefined
+    class P extends Rec {
+      connectionLost(reason: any) {
+        lostInWrite = inWrite
+        super.connectionLost(reason)
+      }
+    }
+    const { p, peer } = await conn('unix', P)
+    peer.sock.destroy()
+    await peer.waitClose()
+    inWrite = true
+    try {
+      for (let i = 0; i < 20; i++) p.t.write('into the void')
+    } finally {
+      inWrite = false
+    }
+    t.false(lostInWrite === true, 'connectionLost not called from inside write()')
+    await within(p.waitLost(), 'lost')
+    t.false(lostInWrite)
+    await pause(30)
+    t.is(p.lostReasons.length, 1)
+  })
+
+  test(`${tag} many connections with random-sized chunks are echoed intact`, async (t) => {
+    const conns = await Promise.all(Array.from({ length: 8 }, () => conn('v4', EchoRec)))
+    const sent = conns.map(() => [] as Buffer[])
+    for (let round = 0; round < 50; round++) {
+      conns.forEach((c, i) => {
+        const b = crypto.randomBytes(1 + Math.floor(Math.random() * 3000))
+        sent[i].push(b)
+        c.peer.sock.write(b)
+      })
+    }
+    await Promise.all(conns.map((c, i) => c.peer.waitBytes(Buffer.concat(sent[i]).length, 10000)))
+    conns.forEach((c, i) => t.true(c.peer.data.equals(Buffer.concat(sent[i])), `connection ${i}`))
+    conns.forEach((c) => c.peer.sock.end())
+    await Promise.all(conns.map((c) => within(c.p.waitLost(), 'lost')))
+  })
 }

@@ -30,6 +30,10 @@ export class ReactorCore implements HandleHost {
   readonly native: NativeReactor
   readonly connections = new Map<number, StreamTransport>()
   readonly ports = new Map<number, ListeningPort>()
+  /** Stopped ports whose already-accepted connections are still on their way to JS. */
+  readonly drainingPorts = new Map<number, ListeningPort>()
+  /** The batch being dispatched and the position in it (to count what is still to come). */
+  private cursor: { events: Uint32Array; next: number; end: number } | null = null
   readonly datagramPorts = new Map<number, DatagramPort>()
   private refdHandles = 0
   private dispatching = false
@@ -64,6 +68,15 @@ export class ReactorCore implements HandleHost {
     if (this.connections.get(id) === handle) this.connections.delete(id)
     else if (this.ports.get(id) === handle) this.ports.delete(id)
     else if (this.datagramPorts.get(id) === handle) this.datagramPorts.delete(id)
+  }
+
+  /** Accept records for `portId` still ahead in the batch being dispatched. */
+  acceptsAhead(portId: number): number {
+    const c = this.cursor
+    if (c === null) return 0
+    let n = 0
+    for (let i = c.next; i < c.end; i += EVENT_STRIDE) if (c.events[i] === EV_ACCEPT && c.events[i + 1] === portId) n++
+    return n
   }
 
   flushAfterBatch(port: DatagramPort): void {
@@ -121,13 +134,17 @@ export class ReactorCore implements HandleHost {
    * batch goes on with the next event (an exception must never reach the native caller).
    */
   private dispatch(events: Uint32Array, start: number, end: number, data: Buffer): void {
+    const cursor = { events, next: start, end }
+    this.cursor = cursor
     for (let i = start; i < end && !this.closed; i += EVENT_STRIDE) {
+      cursor.next = i + EVENT_STRIDE
       try {
         this.dispatchEvent(events, data, i)
       } catch (err) {
         this.report(err)
       }
     }
+    this.cursor = null
     if (this.batchHooks.length > 0) {
       const ports = this.batchHooks
       this.batchHooks = []
@@ -150,7 +167,7 @@ export class ReactorCore implements HandleHost {
         this.datagramPorts.get(id)?.onDatagram(data, events[i + 2], events[i + 3])
         break
       case EV_ACCEPT: {
-        const port = this.ports.get(id)
+        const port = this.ports.get(id) ?? this.drainingPorts.get(id)
         if (port !== undefined) port.onAccept(events[i + 2], data, events[i + 3])
         else this.native.loseConnection(events[i + 2])
         break
@@ -186,6 +203,9 @@ export class ReactorCore implements HandleHost {
     const ports: Array<ListeningPort | DatagramPort> = [...this.ports.values(), ...this.datagramPorts.values()]
     for (const connection of connections) connection.abortConnection()
     const stops = ports.map((port) => port.stopListening())
+    // Accepted connections still on their way will never arrive: the core closes them.
+    for (const port of this.drainingPorts.values()) port.drained()
+    this.drainingPorts.clear()
     this.closed = true
     this.native.close()
     return Promise.all([...stops, nextTurn()]).then(() => undefined)

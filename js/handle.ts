@@ -16,6 +16,10 @@ export interface HandleHost {
   forget(handle: Handle): void
   /** Registers and starts an accepted connection (called by a listening port). */
   acceptConnection(id: number, family: number, protocol: IProtocol, peer: Address): void
+  /** Accept records for `portId` still ahead in the batch being dispatched. */
+  acceptsAhead(portId: number): number
+  /** Stopped listening ports whose accepted connections are still to be delivered. */
+  readonly drainingPorts: Map<number, import('./port').ListeningPort>
   /** Calls `port.flushReceived()` once the batch being dispatched is done. */
   flushAfterBatch(port: { flushReceived(): void }): void
 }

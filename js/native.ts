@@ -73,8 +73,9 @@ export interface NativeReactor {
   /** SO_LINGER 0, shutdown, close: now. Queued data is discarded. */
   abort(id: number): void
   /** Deregister and close the duplicate, without shutdown: stops a port, or lets go of a
-   *  connection (queued bytes are discarded; the caller's fd still holds it). */
-  closePort(id: number): void
+   *  connection (queued bytes are discarded; the caller's fd still holds it). For a listening port,
+   *  returns how many connections it accepted that are still to be delivered (EV_ACCEPT). */
+  closePort(id: number): number
   localAddress(id: number): Buffer | null
   peerAddress(id: number): Buffer | null
   setNoDelay(id: number, on: boolean): void

@@ -5,6 +5,10 @@ import type { IProtocol, IProtocolFactory } from './interfaces'
 
 export class ListeningPort extends Handle {
   private stopped: Promise<void> | null = null
+  /** After the stop: accepted connections still to be delivered. */
+  private toDeliver = 0
+  /** @internal Resolves the wait for those connections (also on reactor close). */
+  drained: () => void = () => {}
   /** Set when the adopt call is undone: `doStop` must not follow. */
   private abandoned = false
 
@@ -31,16 +35,27 @@ export class ListeningPort extends Handle {
    */
   stopListening(): Promise<void> {
     if (this.stopped !== null) return this.stopped.then(nextTurn)
+    let drained: Promise<void> = Promise.resolve()
     if (this.isLive) {
-      this.host.native.closePort(this.id)
+      // Connections the core accepted before the stop still reach the factory ("connections
+      // already accepted stay open"); doStop waits for them.
+      this.toDeliver = this.host.native.closePort(this.id) + this.host.acceptsAhead(this.id)
       this.detach()
+      if (this.toDeliver > 0) {
+        this.host.drainingPorts.set(this.id, this)
+        drained = new Promise((resolve) => (this.drained = resolve))
+      }
     }
-    this.stopped = nextTurn().then(() => this.runDoStop())
+    this.stopped = Promise.all([nextTurn(), drained]).then(() => this.runDoStop())
     return this.stopped
   }
 
   /** @internal EV_ACCEPT: `id` is the new connection, its peer's record is at `offset` in `data`. */
   onAccept(id: number, data: Buffer, offset: number): void {
+    if (!this.isLive && --this.toDeliver <= 0) {
+      this.host.drainingPorts.delete(this.id)
+      this.drained()
+    }
     let protocol: IProtocol | null | undefined = null
     let peer: Address | null = null
     try {

@@ -184,9 +184,12 @@ impl Reactor {
     /// Closes the reactor's duplicate without shutdown(): stops a listening or datagram port (the
     /// caller's fd keeps listening or receiving) or lets go of a connection (queued bytes are
     /// discarded; the caller's fd still holds the connection).
-    pub fn close_port(&self, id: u32) {
+    /// Returns how many connections this listener accepted that are still in the batch JS has not
+    /// taken: they will be delivered (as accepted connections) after the stop.
+    pub fn close_port(&self, id: u32) -> usize {
         self.act(|st, reg| {
             st.remove(reg, id);
+            st.batch.records().filter(|&(k, i, _, _)| k == crate::batch::kind::ACCEPT && i == id).count()
         })
     }
 

@@ -317,16 +317,16 @@ impl NativeReactor {
         }
     }
 
+    /// Closes the duplicate (no shutdown). For a listening port, returns how many connections it
+    /// accepted that JS has not been given yet (they still arrive, as EV_ACCEPT records).
     #[napi]
-    pub fn close_port(&mut self, id: u32) {
+    pub fn close_port(&mut self, id: u32) -> u32 {
         // Datagrams written before the stop still leave (a write that did not throw is sent), then
         // the outbox's share of the socket goes, so that the close is the core's.
         if let Some(mut outbox) = self.outboxes.remove(&id) {
             outbox.flush();
         }
-        if let Some(c) = &self.core {
-            c.close_port(id)
-        }
+        self.core.as_ref().map_or(0, |c| c.close_port(id) as u32)
     }
 
     #[napi]

@@ -1,0 +1,144 @@
+// Faults: datagram floods. A separate process (fixtures/faults-udp-flood.mjs) sends datagrams as fast
+// as it can for 1.5 s to an adopted UDP port whose datagramReceived busy-waits 20 µs (so JS takes at
+// most ~50,000 a second, well below what arrives). Checked:
+//  - memory stays bounded;
+//  - what arrives is intact (every byte checked) and in order, nothing duplicated;
+//  - nothing is lost unaccounted: received + port.droppedDatagrams + the kernel's drops for the
+//    socket (/proc/net/udp*) = datagrams sent;
+//  - the excess is counted: received + port.droppedDatagrams = datagrams sent, drops at the socket's
+//    receive buffer included (the kernel reports them with SO_RXQ_OVFL);
+//  - the port keeps working afterwards (receives and sends), and stopping it leaves no fd behind.
+// Both reactor modes, IPv4 and IPv6. Serial (measures this process's RSS and fd table).
+import test from 'ava'
+import * as fs from 'node:fs'
+import { Reactor, AddressFamily } from 'reactor-socket'
+import { MODES, bindUdp4, bindUdp6, closeFd, closeTracked, within, waitUntil, pause, fixture, child, killChildren, udpPeer, fdList } from './helpers.js'
+import { DProbe, rss, rssSampler, MiB, spin, settleFds } from './faults-helpers.js'
+
+const SECONDS = 1.5
+const SIZE = 200
+const SPIN_US = 20
+
+test.after.always(() => {
+  killChildren()
+  closeTracked()
+})
+
+/** The kernel's drop counter for the UDP socket bound to `port` (the last column of /proc/net/udp*). */
+function kernelDrops(port: number, v6: boolean): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0')
+  const text = fs.readFileSync(v6 ? '/proc/net/udp6' : '/proc/net/udp', 'utf8')
+  let drops = 0
+  let found = false
+  for (const line of text.split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/)
+    if (cols.length < 13) continue
+    if (cols[1].endsWith(':' + hex)) {
+      drops += Number(cols[cols.length - 1])
+      found = true
+    }
+  }
+  if (!found) throw new Error(`no UDP socket on port ${port} in /proc/net`)
+  return drops
+}
+
+function expected(n: number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len)
+  b.writeUInt32BE(n, 0)
+  for (let i = 4; i < len; i++) b[i] = (n * 31 + i) & 0xff
+  return b
+}
+
+for (const mode of MODES) {
+  for (const v6 of [false, true]) {
+    const tag = `[${mode.name}] ${v6 ? 'IPv6' : 'IPv4'}`
+    test.serial(`${tag} a datagram flood JS cannot keep up with: memory bounded, excess dropped and counted, the port keeps working`, async (t) => {
+      const before = fdList()
+      const errors: unknown[] = []
+      const r = new Reactor({ thread: mode.thread, onError: (e) => errors.push(e) })
+      t.teardown(() => r.close())
+      const fd = v6 ? bindUdp6() : bindUdp4()
+      const host = v6 ? '::1' : '127.0.0.1'
+      let received = 0
+      let corrupt = 0
+      let disorder = 0
+      let lastSeq = -1
+      const sampler = rssSampler()
+      const proto = new DProbe()
+      proto.datagramReceived = (data: Buffer, addr: any) => {
+        if (data.length === SIZE) {
+          received++
+          const n = data.readUInt32BE(0)
+          if (n <= lastSeq) disorder++
+          lastSeq = n
+          if (!data.equals(expected(n, SIZE))) corrupt++
+          if ((received & 1023) === 0) sampler.sample()
+          spin(SPIN_US)
+        } else {
+          proto.got.push({ data: Buffer.from(data), addr })
+        }
+      }
+      const port = r.adoptDatagramPort(fd, v6 ? AddressFamily.INET6 : AddressFamily.INET, proto, 2048)
+      closeFd(fd)
+      const portNumber = port.getHost().port
+      const drops0 = kernelDrops(portNumber, v6)
+      const base = rss()
+
+      const c = child(fixture('faults-udp-flood.mjs'), [String(portNumber), host, String(SECONDS), String(SIZE)])
+      t.teardown(() => c.kill())
+      const [sentText] = (await c.line('DONE ', 20000)).split(' ')
+      const sent = Number(sentText)
+      // let the backlog drain: until nothing more arrives for 300 ms
+      let prev = -1
+      await within(
+        (async () => {
+          while (received !== prev) {
+            prev = received
+            await pause(300)
+          }
+        })(),
+        'the flood to drain',
+        20000,
+      )
+      const growth = sampler.stop() - base
+      const dropped = port.droppedDatagrams
+      const kdrops = kernelDrops(portNumber, v6) - drops0
+      t.log(
+        `sent ${sent}, received ${received}, port.droppedDatagrams ${dropped}, kernel drops ${kdrops}, ` +
+          `unaccounted ${sent - received - dropped - kdrops}; RSS max +${(growth / MiB).toFixed(1)} MiB`,
+      )
+      t.is(corrupt, 0, 'every datagram that arrived is intact')
+      t.is(disorder, 0, 'in order, none duplicated')
+      t.true(received < sent, 'the flood was more than JS could take')
+      t.true(growth < 64 * MiB, `memory bounded (+${(growth / MiB).toFixed(1)} MiB)`)
+      t.is(received + dropped + kdrops, sent, 'every datagram is received or dropped (by the core or by the kernel)')
+
+      // the port keeps working
+      const peer = await udpPeer(v6 ? 'udp6' : 'udp4')
+      t.teardown(() => peer.close())
+      await peer.send('still there?', portNumber, host)
+      await waitUntil(() => proto.got.length === 1, 'a datagram after the flood')
+      t.is(proto.got[0].data.toString(), 'still there?')
+      port.write('yes', [host, peer.port])
+      await peer.waitCount(1)
+      t.is(peer.got[0].data.toString(), 'yes')
+      // A drop the kernel made for this socket is known to the receiver with the next datagram
+      // (SO_RXQ_OVFL), which has arrived by now.
+      const droppedAfter = port.droppedDatagrams
+
+      peer.close()
+      await within(c.exited, 'flood process exit')
+      await within(port.stopListening(), 'stopListening')
+      t.is(proto.stops, 1)
+      await within(r.close(), 'close')
+      t.deepEqual(errors, [])
+      t.deepEqual(await settleFds(before), [], 'no fd left behind')
+      t.is(
+        received + droppedAfter,
+        sent,
+        `the excess is counted in port.droppedDatagrams: ${droppedAfter} counted, ${sent - received} dropped ` +
+          `(${kdrops} of them by the kernel, from the socket's full receive buffer)`,
+      )
+    })
+  }
+}

@@ -1,0 +1,161 @@
+// Faults: slow consumers. A separate process (fixtures/faults-sender.mjs, so its memory is not
+// counted here) sends 256 MiB as fast as it can to an adopted port:
+//  - the protocol pauses its transport: the sender is pushed back by the kernel (it stalls after a
+//    bounded amount), our memory stays flat, nothing is delivered while paused; after resume (with
+//    more pause/resume cycles on the way) every byte arrives, in order (SHA-256 of the whole stream);
+//  - the protocol's dataReceived is slow (busy-waits, ~100 MB/s): memory stays bounded while the
+//    sender could go much faster, and every byte arrives in order.
+// Both reactor modes. Serial (each test measures this process's RSS).
+import test from 'ava'
+import { Reactor, AddressFamily, ConnectionDone } from 'reactor-socket'
+import { MODES, listenTcp4, closeFd, closeTracked, within, waitUntil, pause, fixture, child, killChildren, Child, fdList } from './helpers.js'
+import { probeFactory, exactlyOnce, rss, rssSampler, MiB, spin, className, settleFds } from './faults-helpers.js'
+
+const TOTAL = 256 * MiB
+/** How far the sender may get while we are paused: socket buffers (tcp_rmem max here is 32 MiB,
+ *  tcp_wmem 4 MiB) plus the core's one batch (1 MiB). */
+const PAUSED_SEND_LIMIT = 64 * MiB
+/** Growth of this process's RSS allowed while 256 MiB stream through it. */
+const RSS_LIMIT = 96 * MiB
+
+test.after.always(() => {
+  killChildren()
+  closeTracked()
+})
+
+/** The longest time between two ticks of a 10 ms interval: how long the event loop was blocked. */
+function loopGap() {
+  let last = Date.now()
+  let max = 0
+  const timer = setInterval(() => {
+    const now = Date.now()
+    max = Math.max(max, now - last)
+    last = now
+  }, 10)
+  return {
+    stop() {
+      clearInterval(timer)
+      return Math.max(max, Date.now() - last)
+    },
+  }
+}
+
+function lastSent(c: Child): number {
+  const m = c.stdout.match(/SENT (\d+)\n(?![\s\S]*SENT )/)
+  return m ? Number(m[1]) : 0
+}
+
+async function setup(t: any, mode: (typeof MODES)[number], onMade: (p: any) => void, onData?: (p: any, d: Buffer) => void) {
+  const before = fdList()
+  const errors: unknown[] = []
+  const r = new Reactor({ thread: mode.thread, onError: (e) => errors.push(e) })
+  t.teardown(() => r.close()) // ava's assertions throw: a failed one must not leave the reactor open
+  const lfd = listenTcp4()
+  const f = probeFactory((p) => {
+    p.keepChunks = false
+    p.onMade = onMade
+    if (onData) p.onData = onData
+  })
+  const port = r.adoptStreamPort(lfd, AddressFamily.INET, f)
+  closeFd(lfd)
+  return { r, f, port, errors, before, portNumber: (port.getHost() as any).port as number }
+}
+
+for (const mode of MODES) {
+  const tag = `[${mode.name}]`
+
+  test.serial(`${tag} paused transport, peer keeps sending: the kernel pushes back, memory flat; after resume all 256 MiB in order`, async (t) => {
+    const s = await setup(t, mode, (p) => p.t.pauseProducing())
+    const base = rss()
+    const sampler = rssSampler()
+    const c = child(fixture('faults-sender.mjs'), [String(s.portNumber), String(TOTAL)])
+    t.teardown(() => c.kill())
+    await waitUntil(() => s.f.built.length === 1, 'the connection', 10000)
+    const p = s.f.built[0]
+    // wait for the sender to stall
+    let prev = -1
+    let stalledAt = 0
+    const deadline = Date.now() + 8000
+    while (Date.now() < deadline) {
+      await pause(250)
+      const now = lastSent(c)
+      if (now > 0 && now === prev) {
+        stalledAt = now
+        break
+      }
+      prev = now
+    }
+    const pausedGrowth = sampler.max - base
+    t.log(`while paused: sender stalled at ${(stalledAt / MiB).toFixed(1)} MiB; RSS +${(pausedGrowth / MiB).toFixed(1)} MiB`)
+    t.true(stalledAt > 0, 'the sender stalled (the kernel pushes back)')
+    t.true(stalledAt < PAUSED_SEND_LIMIT, `the sender stalled after a bounded amount (${stalledAt})`)
+    t.is(p.bytes, 0, 'nothing delivered while paused')
+    t.true(pausedGrowth < 32 * MiB, `memory flat while paused (+${(pausedGrowth / MiB).toFixed(1)} MiB)`)
+
+    // resume, pausing again for a moment every 32 MiB
+    let nextPause = 32 * MiB
+    p.onData = () => {
+      sampler.sample()
+      if (p.bytes >= nextPause) {
+        nextPause += 32 * MiB
+        p.t.pauseProducing()
+        setTimeout(() => p.t.resumeProducing(), 20)
+      }
+    }
+    const t0 = Date.now()
+    p.t.resumeProducing()
+    const reason = await within(p.waitLost(30000), 'the whole stream', 30000)
+    const secs = (Date.now() - t0) / 1000
+    const done = await c.line('DONE ')
+    const [sent, digest] = done.split(' ')
+    const growth = sampler.stop() - base
+    t.log(`${(p.bytes / MiB).toFixed(0)} MiB in ${secs.toFixed(1)} s; RSS max +${(growth / MiB).toFixed(1)} MiB`)
+    t.true(reason instanceof ConnectionDone, className(reason))
+    t.is(p.bytes, Number(sent), 'every byte arrived')
+    t.is(p.hash.digest('hex'), digest, 'in order, none corrupted (SHA-256)')
+    t.true(growth < RSS_LIMIT, `memory bounded (+${(growth / MiB).toFixed(1)} MiB)`)
+    await exactlyOnce(t, p)
+    await within(c.exited, 'sender exit')
+    await within(s.r.close(), 'close')
+    t.deepEqual(s.errors, [])
+    t.deepEqual(await settleFds(s.before), [], 'no fd left behind')
+  })
+
+  test.serial(`${tag} slow dataReceived: memory bounded while the peer could send faster; all 256 MiB in order`, async (t) => {
+    const RATE = 100 * MiB // bytes per second the protocol can take
+    const s = await setup(t, mode, () => {})
+    const base = rss()
+    const sampler = rssSampler()
+    let calls = 0
+    const gap = loopGap()
+    const c = child(fixture('faults-sender.mjs'), [String(s.portNumber), String(TOTAL)])
+    t.teardown(() => c.kill())
+    await waitUntil(() => s.f.built.length === 1, 'the connection', 10000)
+    const p = s.f.built[0]
+    p.onData = (_p: any, d: Buffer) => {
+      calls++
+      sampler.sample()
+      spin((d.length / RATE) * 1e6)
+    }
+    // data that arrived before onData was set went through the default path: fine, it is hashed
+    const t0 = Date.now()
+    const reason = await within(p.waitLost(40000), 'the whole stream', 40000)
+    const secs = (Date.now() - t0) / 1000
+    const done = await c.line('DONE ')
+    const [sent, digest] = done.split(' ')
+    const growth = sampler.stop() - base
+    const maxGap = gap.stop()
+    t.log(`${(p.bytes / MiB).toFixed(0)} MiB in ${secs.toFixed(1)} s over ${calls} calls (avg ${(p.bytes / Math.max(calls, 1) / 1024).toFixed(0)} KiB); RSS max +${(growth / MiB).toFixed(1)} MiB; longest event-loop stall ${maxGap} ms`)
+    t.true(reason instanceof ConnectionDone, className(reason))
+    t.is(p.bytes, Number(sent), 'every byte arrived')
+    t.is(p.hash.digest('hex'), digest, 'in order, none corrupted (SHA-256)')
+    t.true(growth < RSS_LIMIT, `memory bounded (+${(growth / MiB).toFixed(1)} MiB)`)
+    // Other work (timers, other sockets) must not starve while one connection floods.
+    t.true(maxGap < 500, `the event loop keeps turning during the flood (longest stall ${maxGap} ms)`)
+    await exactlyOnce(t, p)
+    await within(c.exited, 'sender exit')
+    await within(s.r.close(), 'close')
+    t.deepEqual(s.errors, [])
+    t.deepEqual(await settleFds(s.before), [], 'no fd left behind')
+  })
+}
