@@ -105,13 +105,15 @@ for (const mode of MODES) {
       const kdrops = kernelDrops(portNumber, v6) - drops0
       t.log(
         `sent ${sent}, received ${received}, port.droppedDatagrams ${dropped}, kernel drops ${kdrops}, ` +
-          `unaccounted ${sent - received - dropped - kdrops}; RSS max +${(growth / MiB).toFixed(1)} MiB`,
+          `unaccounted ${sent - received - dropped}; RSS max +${(growth / MiB).toFixed(1)} MiB`,
       )
       t.is(corrupt, 0, 'every datagram that arrived is intact')
       t.is(disorder, 0, 'in order, none duplicated')
       t.true(received < sent, 'the flood was more than JS could take')
       t.true(growth < 64 * MiB, `memory bounded (+${(growth / MiB).toFixed(1)} MiB)`)
-      t.is(received + dropped + kdrops, sent, 'every datagram is received or dropped (by the core or by the kernel)')
+      // droppedDatagrams counts both the core's drops and the kernel's drops at this socket
+      t.is(received + dropped, sent, 'every datagram is received or counted in port.droppedDatagrams')
+      t.true(kdrops <= dropped, 'the kernel drops are part of the count')
 
       // the port keeps working
       const peer = await udpPeer(v6 ? 'udp6' : 'udp4')

@@ -23,6 +23,8 @@ pub struct Datagram {
     pub pending: bool,
     /// Datagrams read while the batch was full and dropped, as a kernel drops on a full queue.
     pub dropped: u64,
+    /// The kernel's drop count for this socket when it was adopted (see `kernel_drops`).
+    kernel_drops_at_adoption: u64,
     recv: Option<RecvBatch>,
 }
 
@@ -35,7 +37,16 @@ impl std::fmt::Debug for Datagram {
 impl Datagram {
     pub fn new(sock: Socket, max_packet: usize) -> io::Result<Datagram> {
         let family = i32::from(sock.domain()?);
-        Ok(Datagram { sock: Arc::new(sock), family, max_packet, pending: true, dropped: 0, recv: None })
+        let kernel_drops_at_adoption = kernel_drops(&sock).unwrap_or(0);
+        Ok(Datagram { sock: Arc::new(sock), family, max_packet, pending: true, dropped: 0, kernel_drops_at_adoption, recv: None })
+    }
+
+    /// Every datagram lost on the way to the consumer since adoption: those dropped here while the
+    /// batch was full, and those the kernel dropped because the socket's receive queue was full
+    /// (while JS was busy the loop may not have run at all, so the kernel is where floods overflow).
+    pub fn dropped_total(&self) -> u64 {
+        let kernel = kernel_drops(&self.sock).map_or(0, |n| n.saturating_sub(self.kernel_drops_at_adoption));
+        self.dropped + kernel
     }
 
     /// Receives into the batch; returns true when more may be waiting (budget spent).
@@ -77,4 +88,24 @@ impl Datagram {
         }
         true
     }
+}
+
+/// The kernel's count of datagrams dropped at this socket (the `drops` column of /proc/net/udp or
+/// udp6, found by the socket's inode). Read on demand only; None where /proc does not say.
+pub fn kernel_drops(sock: &Socket) -> Option<u64> {
+    let inode = std::fs::metadata(format!("/proc/self/fd/{}", sock.as_raw_fd())).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.ino()
+    })?;
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let text = std::fs::read_to_string(table).ok()?;
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+            if fields.get(9).and_then(|f| f.parse::<u64>().ok()) == Some(inode) {
+                return fields.get(12).and_then(|f| f.parse().ok());
+            }
+        }
+    }
+    None
 }

@@ -225,7 +225,7 @@ impl Reactor {
     }
 
     pub fn dropped_datagrams(&self, id: u32) -> u64 {
-        self.shared.lock().datagram(id).map_or(0, |d| d.dropped)
+        self.shared.lock().datagram(id).map_or(0, |d| d.dropped_total())
     }
 
     /// Stops the loop, joins the I/O thread and closes every socket. Idempotent.
