@@ -25,6 +25,8 @@ import { StreamTransport } from './transport'
 export type ErrorReporter = (err: unknown) => void
 
 const NO_CHUNKS: Buffer[] = []
+/** How long one announcement may keep JS busy taking batches before Node's loop gets a turn. */
+const MAX_DISPATCH_MS = 20
 
 export class ReactorCore implements HandleHost {
   readonly native: NativeReactor
@@ -109,8 +111,12 @@ export class ReactorCore implements HandleHost {
   private onReady(): void {
     if (this.dispatching) return // the outer loop takes what is pending
     this.dispatching = true
+    let more = false
     try {
-      let data: Buffer | null
+      let data: Buffer | null = null
+      // Drain what is pending, but yield to Node's loop now and then: while data keeps arriving
+      // faster than JS handles it, timers and other I/O must still get their turn.
+      const deadline = Date.now() + MAX_DISPATCH_MS
       while (!this.closed && (data = this.native.takeBatch(this.records)) !== null) {
         this.chunks = this.records[1] > 0 ? this.native.takeChunks() : NO_CHUNKS
         if (this.records[0] === RECORDS_OVERFLOW) {
@@ -119,6 +125,10 @@ export class ReactorCore implements HandleHost {
         } else {
           this.dispatch(this.records, BATCH_HEADER, BATCH_HEADER + this.records[0] * EVENT_STRIDE, data)
         }
+        if (Date.now() >= deadline) {
+          more = true // the core still counts this announcement as in flight: we come back
+          break
+        }
       }
       this.chunks = NO_CHUNKS
     } catch (err) {
@@ -126,6 +136,7 @@ export class ReactorCore implements HandleHost {
     } finally {
       this.dispatching = false
     }
+    if (more) setImmediate(() => this.onReady())
   }
 
   /**
