@@ -1,5 +1,5 @@
 // Faults: datagram floods. A separate process (fixtures/faults-udp-flood.mjs) sends datagrams as fast
-// as it can for 1.5 s to an adopted UDP port whose datagramReceived busy-waits 20 µs (so JS takes at
+// as it can for 0.8 s to an adopted UDP port whose datagramReceived busy-waits 20 µs (so JS takes at
 // most ~50,000 a second, well below what arrives). Checked:
 //  - memory stays bounded;
 //  - what arrives is intact (every byte checked) and in order, nothing duplicated;
@@ -15,7 +15,7 @@ import { Reactor, AddressFamily } from 'reactor-socket'
 import { MODES, bindUdp4, bindUdp6, closeFd, closeTracked, within, waitUntil, pause, fixture, child, killChildren, udpPeer, fdList } from './helpers.js'
 import { DProbe, rss, rssSampler, MiB, spin, settleFds } from './faults-helpers.js'
 
-const SECONDS = 1.5
+const SECONDS = 0.8
 const SIZE = 200
 const SPIN_US = 20
 

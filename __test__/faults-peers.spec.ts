@@ -106,7 +106,7 @@ for (const mode of MODES) {
     })
     const port = h.r.adoptStreamPort(lfd, AddressFamily.INET, f)
     closeFd(lfd)
-    const c = await nodeClient(port.getHost().port as number)
+    const c = await nodeClient((port.getHost() as any).port)
     t.teardown(() => c.destroy())
     await c.waitBytes(2 * 1024 * 1024)
     c.sock.resetAndDestroy()
@@ -116,7 +116,7 @@ for (const mode of MODES) {
     await exactlyOnce(t, p)
     // the port keeps serving
     const f2 = f.built.length
-    const c2 = await nodeClient(port.getHost().port as number)
+    const c2 = await nodeClient((port.getHost() as any).port)
     t.teardown(() => c2.destroy())
     await waitUntil(() => f.built.length === f2 + 1, 'second connection built')
     f.built[f2].t.abortConnection()

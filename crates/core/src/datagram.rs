@@ -21,8 +21,6 @@ pub struct Datagram {
     pub family: i32,
     pub max_packet: usize,
     pub pending: bool,
-    /// Datagrams read while the batch was full and dropped, as a kernel drops on a full queue.
-    pub dropped: u64,
     /// The kernel's drop count for this socket when it was adopted (see `kernel_drops`).
     kernel_drops_at_adoption: u64,
     recv: Option<RecvBatch>,
@@ -38,31 +36,32 @@ impl Datagram {
     pub fn new(sock: Socket, max_packet: usize) -> io::Result<Datagram> {
         let family = i32::from(sock.domain()?);
         let kernel_drops_at_adoption = kernel_drops(&sock).unwrap_or(0);
-        Ok(Datagram { sock: Arc::new(sock), family, max_packet, pending: true, dropped: 0, kernel_drops_at_adoption, recv: None })
+        Ok(Datagram { sock: Arc::new(sock), family, max_packet, pending: true, kernel_drops_at_adoption, recv: None })
     }
 
-    /// Every datagram lost on the way to the consumer since adoption: those dropped here while the
-    /// batch was full, and those the kernel dropped because the socket's receive queue was full
-    /// (while JS was busy the loop may not have run at all, so the kernel is where floods overflow).
+    /// Datagrams lost on the way to the consumer since adoption. The core never throws away what
+    /// it read (a full batch leaves datagrams in the kernel's queue), so floods overflow there, and
+    /// the kernel counts them.
     pub fn dropped_total(&self) -> u64 {
-        let kernel = kernel_drops(&self.sock).map_or(0, |n| n.saturating_sub(self.kernel_drops_at_adoption));
-        self.dropped + kernel
+        kernel_drops(&self.sock).map_or(0, |n| n.saturating_sub(self.kernel_drops_at_adoption))
     }
 
-    /// Receives into the batch; returns true when more may be waiting (budget spent).
+    /// Receives into the batch; returns true when more may be waiting (budget spent, or the batch
+    /// is full: then the datagrams wait in the kernel's queue, whose drops `dropped_total` counts).
     pub fn recv_into(&mut self, id: u32, batch: &mut Batch) -> bool {
         let slot = self.max_packet;
         // Buffers are made on first use, so an idle port costs nothing.
         let recv = self.recv.get_or_insert_with(|| RecvBatch::new(slot, (RECV_BYTES / slot).clamp(1, RECV_SLOTS)));
         let mut received = 0;
         while received < DATAGRAMS_PER_TURN {
+            if batch.is_full() {
+                return true;
+            }
             match recv.recv(self.sock.as_raw_fd()) {
                 Ok(n) => {
+                    // All of one receive goes in, even past the cap: it overshoots by at most
+                    // RECV_BYTES, and nothing read is ever thrown away.
                     for i in 0..n {
-                        if batch.is_full() {
-                            self.dropped += 1;
-                            continue;
-                        }
                         let (bytes, from) = recv.message(i);
                         let record = address::encode(&from, &mut batch.data);
                         batch.data.extend_from_slice(bytes);

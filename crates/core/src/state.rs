@@ -280,6 +280,9 @@ impl State {
     fn service_datagram(&mut self, id: u32) {
         let Some(Entry::Datagram(d)) = self.entries.get_mut(&id) else { return };
         if d.pending && d.recv_into(id, &mut self.batch) {
+            if self.batch.is_full() {
+                self.stalled = true;
+            }
             self.defer(id);
         }
     }
