@@ -6,8 +6,8 @@
 //! with NUL; length 0 is an unnamed socket). Text is formatted here, once, so JS only slices it.
 
 use socket2::SockAddr;
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 
 pub const RECORD_HEADER: usize = 12;
 
@@ -58,6 +58,38 @@ pub fn record(addr: &SockAddr) -> Vec<u8> {
     out
 }
 
+/// Parses an IP literal with a port into a socket address; an IPv6 literal may carry `%<interface>`
+/// (a name such as `eth0`, or an index). Never resolves names: None when `host` is not a literal.
+pub fn parse_ip(host: &str, port: u16) -> io::Result<Option<SocketAddr>> {
+    let (ip_text, scope) = match host.split_once('%') {
+        Some((ip, scope)) => (ip, Some(scope)),
+        None => (host, None),
+    };
+    let Ok(ip) = ip_text.parse::<IpAddr>() else { return Ok(None) };
+    Ok(Some(match (ip, scope) {
+        (IpAddr::V4(v4), None) => SocketAddr::from((v4, port)),
+        (IpAddr::V4(_), Some(_)) => return Ok(None),
+        (IpAddr::V6(v6), scope) => {
+            let scope_id = scope.map(interface_index).transpose()?.unwrap_or(0);
+            SocketAddr::V6(SocketAddrV6::new(v6, port, 0, scope_id))
+        }
+    }))
+}
+
+/// The index of a network interface given by name (`lo`) or as a number (`1`).
+pub fn interface_index(name: &str) -> io::Result<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(n);
+    }
+    let c = std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(index)
+}
+
 fn push_ifname(index: u32, out: &mut Vec<u8>) {
     let mut buf = [0u8; libc::IF_NAMESIZE];
     // SAFETY: `buf` is IF_NAMESIZE bytes, the size if_indextoname requires; it NUL-terminates on success.
@@ -100,6 +132,16 @@ pub fn decode(buf: &[u8], offset: usize) -> Option<(Record, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_literals_and_scopes_never_names() {
+        assert_eq!(parse_ip("127.0.0.1", 80).unwrap(), Some("127.0.0.1:80".parse().unwrap()));
+        let scoped = parse_ip("fe80::1%lo", 9).unwrap().unwrap();
+        assert!(matches!(scoped, SocketAddr::V6(v6) if v6.scope_id() > 0));
+        assert_eq!(parse_ip("localhost", 1).unwrap(), None);
+        assert_eq!(parse_ip("127.0.0.1%lo", 1).unwrap(), None);
+        assert!(parse_ip("fe80::1%no-such-if", 1).is_err());
+    }
 
     #[test]
     fn v4_v6_unix_round_trip() {

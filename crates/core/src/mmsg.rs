@@ -62,9 +62,9 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         let n = n as usize;
-        for i in 0..n {
-            self.lens[i] = hdrs[i].msg_len;
-            self.addr_lens[i] = hdrs[i].msg_hdr.msg_namelen;
+        for (i, hdr) in hdrs.iter().take(n).enumerate() {
+            self.lens[i] = hdr.msg_len;
+            self.addr_lens[i] = hdr.msg_hdr.msg_namelen;
         }
         Ok(n)
     }

@@ -5,7 +5,7 @@
 use crate::mmsg::send_many;
 use socket2::{SockAddr, Socket};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
@@ -57,24 +57,16 @@ impl Outbox {
         &self.sock
     }
 
-    /// Parses `host` (an IP literal of the port's family; IPv6 may carry `%scope`) and `port`.
-    pub fn resolve(&mut self, host: &str, port: u16, scope: impl FnOnce(&str) -> io::Result<u32>) -> Result<SockAddr, SendError> {
+    /// Parses `host` (an IP literal of the port's family; IPv6 may carry `%<interface>`) and `port`.
+    pub fn resolve(&mut self, host: &str, port: u16) -> Result<SockAddr, SendError> {
         if let Some((h, p, addr)) = &self.last {
             if *p == port && h == host {
                 return Ok(addr.clone());
             }
         }
-        let (ip_text, iface) = match host.split_once('%') {
-            Some((ip, iface)) => (ip, Some(iface)),
-            None => (host, None),
-        };
-        let ip: IpAddr = ip_text.parse().map_err(|_| SendError::InvalidAddress)?;
-        let addr: SockAddr = match (self.family, ip) {
-            (libc::AF_INET, IpAddr::V4(v4)) if iface.is_none() => SocketAddr::from((v4, port)).into(),
-            (libc::AF_INET6, IpAddr::V6(v6)) => {
-                let scope_id = iface.map(scope).transpose()?.unwrap_or(0);
-                SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, scope_id)).into()
-            }
+        let addr = match crate::address::parse_ip(host, port)? {
+            Some(a @ SocketAddr::V4(_)) if self.family == libc::AF_INET => SockAddr::from(a),
+            Some(a @ SocketAddr::V6(_)) if self.family == libc::AF_INET6 => SockAddr::from(a),
             _ => return Err(SendError::InvalidAddress),
         };
         self.last = Some((host.to_owned(), port, addr.clone()));

@@ -5,7 +5,7 @@
 use crate::{address, errno};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
 
 /// What [`info`] reports about a socket.
@@ -104,7 +104,7 @@ pub fn close(fd: RawFd) -> io::Result<()> {
 /// Describes the socket behind `fd` without taking it over. EBADF when `fd` is not open,
 /// ENOTSOCK when it is not a socket.
 pub fn info(fd: RawFd) -> io::Result<Info> {
-    ensure_open(fd)?;
+    crate::validate::check_open(fd)?;
     // SAFETY: `fd` is open (checked just above) and we only borrow it for the duration of this
     // call; it is never closed here. A caller closing it concurrently on another thread is a bug on
     // their side, as with any borrowed fd.
@@ -133,26 +133,11 @@ fn peer_record(socket: &SockRef<'_>) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
-/// EBADF unless `fd` is an open descriptor. Building a BorrowedFd on a closed fd is not allowed,
-/// so this runs before anything borrows it.
-fn ensure_open(fd: RawFd) -> io::Result<()> {
-    if fd < 0 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: F_GETFD only reads the descriptor flags; on a number that is not open it fails with
-    // EBADF and touches nothing.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
 
-/// `host` must be an IP literal: these helpers never resolve names.
+/// `host` must be an IP literal (IPv6 may carry `%<interface>`): these helpers never resolve names.
 fn ip_socket_addr(host: &str, port: u16) -> io::Result<SocketAddr> {
-    let ip: IpAddr = host
-        .parse()
-        .map_err(|_| errno::error(libc::EINVAL, format!("host is not an IP address literal: {host:?}")))?;
-    Ok(SocketAddr::new(ip, port))
+    address::parse_ip(host, port)?
+        .ok_or_else(|| errno::error(libc::EINVAL, format!("host is not an IP address literal: {host:?}")))
 }
 
 /// A UNIX socket address for `path`, rejecting what the kernel would silently mangle.

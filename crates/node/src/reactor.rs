@@ -79,16 +79,7 @@ fn closed_reactor() -> Error {
 }
 
 fn interface_index(name: &str) -> Result<u32> {
-    if let Ok(n) = name.parse::<u32>() {
-        return Ok(n);
-    }
-    let c = std::ffi::CString::new(name).map_err(|_| coded_error("ERR_INVALID_ADDRESS", "bad interface name"))?;
-    // SAFETY: `c` is a NUL-terminated string that outlives the call.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        return Err(os_error(io::Error::last_os_error(), "if_nametoindex"));
-    }
-    Ok(index)
+    address::interface_index(name).map_err(|e| os_error(e, "if_nametoindex"))
 }
 
 impl NativeReactor {
@@ -525,7 +516,7 @@ fn v6_interface(spec: &str) -> Result<u32> {
 
 fn resolve(outbox: &mut Outbox, host: &str, port: u32) -> Result<SockAddr> {
     let port = u16::try_from(port).map_err(|_| coded_error("ERR_OUT_OF_RANGE", "port must be 0..65535"))?;
-    outbox.resolve(host, port, interface_index_io).map_err(|e| match e {
+    outbox.resolve(host, port).map_err(|e| match e {
         SendError::InvalidAddress => {
             coded_error("ERR_INVALID_ADDRESS", &format!("{host:?} is not an IP address of the socket's family"))
         }
@@ -533,6 +524,3 @@ fn resolve(outbox: &mut Outbox, host: &str, port: u32) -> Result<SockAddr> {
     })
 }
 
-fn interface_index_io(name: &str) -> io::Result<u32> {
-    interface_index(name).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))
-}
