@@ -59,10 +59,8 @@ impl Engine {
             Err(e) => return Err(e),
         }
         let registry = self.poll.registry();
-        let mut st = self.shared.lock();
-        if st.stopping {
-            return Ok(Turn::Stop);
-        }
+        // The lock is taken per socket, not for the whole turn: the JS thread's writes and batch
+        // takes then wait for one socket's work at most, not for every socket's.
         for ev in self.events.iter() {
             if ev.token() == WAKER {
                 continue;
@@ -73,7 +71,15 @@ impl Engine {
                 writable: ev.is_writable() || ev.is_write_closed(),
                 error: ev.is_error(),
             };
+            let mut st = self.shared.lock();
+            if st.stopping {
+                return Ok(Turn::Stop);
+            }
             st.on_event(registry, ev.token().0 as u32, ready);
+        }
+        let mut st = self.shared.lock();
+        if st.stopping {
+            return Ok(Turn::Stop);
         }
         if st.retry_accept && self.events.is_empty() {
             st.retry_listeners();
