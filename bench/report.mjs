@@ -22,8 +22,8 @@ const NOTES = `
   mode) its I/O thread compete for two cores, and neighbours add noise (see the min–max columns).
   Ratios are taken pair by pair within a round, which cancels most of the drift; absolute rates
   move by up to 2× between runs.
-- The Rust echo server without JS bounds what any server can show here: 3.1× Node on UDP 64 B,
-  1.7× on ping-pong × 32. The UDP and ping-pong targets of the performance issue (3.5×–4.5× and
+- The Rust echo server without JS bounds what any server can show here: 2.5–3.1× Node on UDP
+  64 B across runs, 1.7× on ping-pong × 32. The UDP and ping-pong targets of the performance issue (3.5×–4.5× and
   1.4×–1.6×) are at or beyond that bound with this load generator, which spends about as much CPU
   per operation as that server (one \`send\`/\`recv\` per datagram on its side).
 - Server CPU per operation is the fairer comparison there: \`thread: false\` uses 0.44× Node's CPU
