@@ -11,7 +11,7 @@ for (const thread of [true, false]) {
   test(`${tag} datagramsReceived gets whole batches, in order, and replaces datagramReceived`, async (t) => {
     const r = new Reactor({ thread })
     const fd = sockets.bindUdp({ host: '127.0.0.1', port: 0 })
-    const port = sockets.info(fd).local!.port
+    const port = (sockets.info(fd).local as IPv4Address).port
     const calls: ReceivedDatagram[][] = []
     let single = 0
     let resolveAll!: () => void
