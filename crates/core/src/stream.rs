@@ -111,24 +111,22 @@ impl Stream {
         Ok(ReadState::More)
     }
 
-    /// `write` from the consumer: straight to the socket when nothing is queued, queued otherwise.
-    /// Returns the bytes queued afterwards. Writes after the write side closed are dropped.
-    pub fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+    /// `write` from the consumer: straight to the socket (one `sendmsg` for all the chunks) when
+    /// nothing is queued; what the kernel does not take is queued in order. Returns the bytes
+    /// queued afterwards. Writes after the write side closed are dropped.
+    pub fn write_vectored(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
         if self.write_done || self.shutdown_write_pending {
             return Ok(self.queue.len());
         }
-        let sent = if self.queue.is_empty() { send_now(&self.sock, bytes)? } else { 0 };
-        if sent < bytes.len() {
-            self.queue.push(&bytes[sent..]);
-            self.want_drain = true;
-        }
-        Ok(self.queue.len())
-    }
-
-    pub fn write_vectored(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
+        let mut skip = if self.queue.is_empty() { send_now(&self.sock, chunks)? } else { 0 };
         for chunk in chunks {
-            // Each chunk takes the direct path while the queue stays empty.
-            self.write(chunk)?;
+            if skip >= chunk.len() {
+                skip -= chunk.len();
+                continue;
+            }
+            self.queue.push(&chunk[skip..]);
+            skip = 0;
+            self.want_drain = true;
         }
         Ok(self.queue.len())
     }

@@ -88,18 +88,34 @@ impl WriteQueue {
     }
 }
 
-/// Writes `bytes` directly, as far as the kernel takes them; returns how many it took.
-pub fn send_now(sock: &Socket, bytes: &[u8]) -> io::Result<usize> {
-    let mut off = 0;
-    while off < bytes.len() {
-        match sock.send_with_flags(&bytes[off..], libc::MSG_NOSIGNAL) {
-            Ok(n) => off += n,
+/// Writes `chunks` directly, in one `sendmsg` per round, as far as the kernel takes them; returns
+/// how many bytes it took.
+pub fn send_now(sock: &Socket, chunks: &[&[u8]]) -> io::Result<usize> {
+    let total: usize = chunks.iter().map(|c| c.len()).sum();
+    let mut sent = 0;
+    while sent < total {
+        let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
+        let (mut n, mut skip) = (0, sent);
+        for chunk in chunks {
+            if skip >= chunk.len() {
+                skip -= chunk.len();
+                continue;
+            }
+            slices[n] = IoSlice::new(&chunk[skip..]);
+            skip = 0;
+            n += 1;
+            if n == MAX_IOV {
+                break;
+            }
+        }
+        match sock.send_vectored_with_flags(&slices[..n], libc::MSG_NOSIGNAL) {
+            Ok(k) => sent += k,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(off)
+    Ok(sent)
 }
 
 #[cfg(test)]
