@@ -10,7 +10,7 @@ import {
   RecFactory,
   adoptablePair,
   closeFd,
-  closeTracked,
+  fileTeardown,
   within,
   waitUntil,
   pause,
@@ -18,13 +18,7 @@ import {
   type Peer,
 } from './helpers.js'
 
-const reactors: any[] = []
-const cleanups: (() => void)[] = []
-test.after.always(async () => {
-  for (const c of cleanups) c()
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors, cleanups } = fileTeardown()
 
 /** Records half-close calls too. */
 class HalfRec extends Rec {

@@ -1,4 +1,5 @@
 // Shared helpers for the ava suite. Only the public API of 'reactor-socket' is used.
+import test from 'ava'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as os from 'node:os'
@@ -629,4 +630,19 @@ export async function listenBacklog(what: { port: number } | { path: string }): 
   // TCP: State Recv-Q Send-Q ...; UNIX: Netid State Recv-Q Send-Q ...
   const n = Number('port' in what ? cols[2] : cols[3])
   return Number.isFinite(n) ? n : NaN
+}
+
+/**
+ * The teardown most spec files share: after the file's tests, run the cleanups, close the
+ * reactors, close the fds the helpers tracked. Returns the lists to register into.
+ */
+export function fileTeardown(): { reactors: { close(): Promise<void> }[]; cleanups: (() => void)[] } {
+  const reactors: { close(): Promise<void> }[] = []
+  const cleanups: (() => void)[] = []
+  test.after.always(async () => {
+    for (const c of cleanups) c()
+    for (const r of reactors) await r.close()
+    closeTracked()
+  })
+  return { reactors, cleanups }
 }

@@ -8,7 +8,7 @@ import {
   RecFactory,
   adoptablePair,
   closeFd,
-  closeTracked,
+  fileTeardown,
   within,
   waitUntil,
   type PairKind,
@@ -16,13 +16,7 @@ import {
 } from './helpers.js'
 
 const LINE = 65536
-const reactors: any[] = []
-const cleanups: (() => void)[] = []
-test.after.always(async () => {
-  for (const c of cleanups) c()
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors, cleanups } = fileTeardown()
 
 class Producer {
   log: string[] = []

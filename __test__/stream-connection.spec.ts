@@ -22,7 +22,7 @@ import {
   RecFactory,
   adoptablePair,
   closeFd,
-  closeTracked,
+  fileTeardown,
   within,
   waitUntil,
   pause,
@@ -36,13 +36,7 @@ import {
   isCloexec,
 } from './helpers.js'
 
-const reactors: any[] = []
-const cleanups: (() => void)[] = []
-test.after.always(async () => {
-  for (const c of cleanups) c()
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors, cleanups } = fileTeardown()
 
 async function pair(kind: (typeof PAIR_KINDS)[number], opts: { allowHalfOpen?: boolean } = {}) {
   const p = await adoptablePair(kind, opts)

@@ -19,7 +19,7 @@ import {
   listenUnixFd,
   nodeClient,
   closeFd,
-  closeTracked,
+  fileTeardown,
   within,
   waitUntil,
   pause,
@@ -27,13 +27,7 @@ import {
   type Peer,
 } from './helpers.js'
 
-const reactors: any[] = []
-const cleanups: (() => void)[] = []
-test.after.always(async () => {
-  for (const c of cleanups) c()
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors, cleanups } = fileTeardown()
 
 for (const mode of MODES) {
   const r = new Reactor({ thread: mode.thread })
