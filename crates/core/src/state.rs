@@ -9,7 +9,7 @@ use crate::stream::{ReadState, Stream};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use socket2::Socket;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::os::fd::AsRawFd;
 
@@ -56,6 +56,8 @@ pub struct State {
     pub stalled: bool,
     /// Sockets with work left over from an earlier turn.
     pub deferred: VecDeque<u32>,
+    /// The ids in `deferred`, so that deferring stays O(1) with many sockets.
+    deferred_ids: HashSet<u32>,
     /// A listener ran out of descriptors with none to shed: poll with a timeout to retry.
     pub retry_accept: bool,
     pub stopping: bool,
@@ -73,6 +75,7 @@ impl State {
             in_flight: false,
             stalled: false,
             deferred: VecDeque::new(),
+            deferred_ids: HashSet::new(),
             retry_accept: false,
             stopping: false,
             spare: SpareFd::open()?,
@@ -88,7 +91,7 @@ impl State {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.entries.insert(id, entry);
         // Bytes or clients may have arrived before registration: look once.
-        self.deferred.push_back(id);
+        self.defer(id);
         Ok(id)
     }
 
@@ -138,6 +141,7 @@ impl State {
                 return;
             }
             let Some(id) = self.deferred.pop_front() else { return };
+            self.deferred_ids.remove(&id);
             match self.entries.get(&id) {
                 Some(Entry::Stream(_)) => self.service_stream(registry, id, Ready::default()),
                 Some(Entry::Listener(_)) => self.service_listener(registry, id),
@@ -156,11 +160,13 @@ impl State {
             .filter(|(_, e)| matches!(e, Entry::Listener(l) if l.pending))
             .map(|(id, _)| *id)
             .collect();
-        self.deferred.extend(waiting);
+        for id in waiting {
+            self.defer(id);
+        }
     }
 
     fn defer(&mut self, id: u32) {
-        if !self.deferred.contains(&id) {
+        if self.deferred_ids.insert(id) {
             self.deferred.push_back(id);
         }
     }
@@ -353,5 +359,6 @@ impl State {
             self.remove(registry, id);
         }
         self.deferred.clear();
+        self.deferred_ids.clear();
     }
 }
