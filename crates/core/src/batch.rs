@@ -106,17 +106,13 @@ impl Batch {
         self.chunks.push(chunk);
     }
 
-    /// Copies the contents out into exactly-sized vectors (chunks are moved), leaving this batch
-    /// empty with its buffers kept for reuse.
-    pub fn take(&mut self) -> Batch {
-        let out = Batch {
-            events: self.events.clone(),
-            data: self.data.clone(),
-            chunks: std::mem::take(&mut self.chunks),
-            ..Batch::default()
-        };
-        self.clear();
-        out
+    /// Exchanges the events, data and chunks of two batches (each keeps its own buffer pool).
+    /// O(1): the consumer hands in an empty batch and gets the full one.
+    pub fn swap_contents(&mut self, other: &mut Batch) {
+        std::mem::swap(&mut self.events, &mut other.events);
+        std::mem::swap(&mut self.data, &mut other.data);
+        std::mem::swap(&mut self.chunks, &mut other.chunks);
+        std::mem::swap(&mut self.chunk_bytes, &mut other.chunk_bytes);
     }
 
     /// Empties the batch, keeping the capacity of its buffers.
@@ -146,8 +142,9 @@ mod tests {
         b.push_data(8, 11, 0);
         let r: Vec<_> = b.records().collect();
         assert_eq!(r, vec![(kind::DATA, 7, 0, 11), (kind::DATA, 8, 11, 0)]);
-        let out = b.take();
-        assert_eq!(out.data.capacity(), 11);
+        let mut out = Batch::default();
+        b.swap_contents(&mut out);
+        assert_eq!((out.len(), out.data.as_slice()), (2, &b"hello world"[..]));
         assert!(b.is_empty() && b.data.is_empty());
     }
 }

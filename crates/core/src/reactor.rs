@@ -113,23 +113,26 @@ impl Reactor {
 
     /// The next batch, or None: then the next announcement says when there is more.
     pub fn take_batch(&self) -> Option<Batch> {
-        self.take_batch_with(Batch::take)
+        let mut out = Batch::default();
+        self.swap_batch(&mut out, &mut Vec::new()).then_some(out)
     }
 
-    /// Hands the next batch to `f` (to copy out what it needs; chunks may be moved out), then
-    /// empties it. None when there is no batch: the next announcement says when there is more.
-    pub fn take_batch_with<R>(&self, f: impl FnOnce(&mut Batch) -> R) -> Option<R> {
+    /// Takes the next batch by exchanging it with `out`, which must be empty (its buffers become
+    /// the loop's next batch, so nothing is allocated or copied under the lock). Read buffers in
+    /// `recycled` go back to the loop for reuse. False when there is no batch: then the next
+    /// announcement says when there is more.
+    pub fn swap_batch(&self, out: &mut Batch, recycled: &mut Vec<Vec<u8>>) -> bool {
         let mut st = self.shared.lock();
+        st.batch.recycle(recycled.drain(..));
         if st.batch.is_empty() {
             st.in_flight = false;
-            return None;
+            return false;
         }
-        let r = f(&mut st.batch);
-        st.batch.clear();
+        st.batch.swap_contents(out);
         if std::mem::take(&mut st.stalled) {
             self.shared.wake();
         }
-        Some(r)
+        true
     }
 
     /// Runs `f` on the state and wakes the loop if `f` left events to announce.

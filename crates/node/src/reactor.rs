@@ -11,6 +11,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use reactor_core::socket2::{SockAddr, Socket};
 use reactor_core::outbox::{Outbox, SendError};
+use reactor_core::batch::Batch;
 use reactor_core::{address, Adopt, AdoptError, Reactor};
 use std::collections::HashMap;
 use std::io;
@@ -51,6 +52,8 @@ pub struct NativeReactor {
     chunks: Vec<Vec<u8>>,
     /// Read buffers already copied into JS, to give back to the core for reuse.
     recycled: Vec<Vec<u8>>,
+    /// The batch last taken (its buffers go back to the core with the next take).
+    taken: Batch,
     overflow: Vec<u32>,
 }
 
@@ -198,7 +201,7 @@ impl NativeReactor {
         } else {
             Delivery::Hosted { on_ready: on_ready.create_ref()?, driver: Rc::new(RefCell::new(None)) }
         };
-        Ok(NativeReactor { delivery, core: None, held: false, closed: false, outboxes: HashMap::new(), dispatching: false, chunks: Vec::new(), recycled: Vec::new(), overflow: Vec::new() })
+        Ok(NativeReactor { delivery, core: None, held: false, closed: false, outboxes: HashMap::new(), dispatching: false, chunks: Vec::new(), recycled: Vec::new(), taken: Batch::default(), overflow: Vec::new() })
     }
 
     #[napi]
@@ -224,26 +227,28 @@ impl NativeReactor {
     pub fn take_batch<'env>(&mut self, env: &'env Env, mut events: Uint32ArraySlice) -> Result<Option<BufferSlice<'env>>> {
         self.flush_datagrams();
         let Some(core) = self.core.clone() else { return Ok(None) };
+        let batch = &mut self.taken;
+        batch.clear();
+        let taken = core.swap_batch(batch, &mut self.recycled);
+        self.dispatching = taken;
+        if !taken {
+            return Ok(None);
+        }
         // SAFETY: JS is blocked in this call, so nothing else touches the array meanwhile.
         let out = unsafe { events.as_mut() };
-        let taken = core.take_batch_with(|batch| {
+        if out.len() >= 2 {
             let records = batch.events.len() / reactor_core::batch::STRIDE;
             if out.len() >= 2 + batch.events.len() {
                 out[0] = records as u32;
                 out[2..2 + batch.events.len()].copy_from_slice(&batch.events);
-            } else if out.len() >= 2 {
+            } else {
                 out[0] = u32::MAX;
                 self.overflow = batch.events.clone();
             }
-            if out.len() >= 2 {
-                out[1] = batch.chunks.len() as u32;
-            }
-            self.chunks = std::mem::take(&mut batch.chunks);
-            batch.recycle(self.recycled.drain(..));
-            BufferSlice::copy_from(env, &batch.data)
-        });
-        self.dispatching = taken.is_some();
-        taken.transpose()
+            out[1] = batch.chunks.len() as u32;
+        }
+        self.chunks = std::mem::take(&mut batch.chunks);
+        BufferSlice::copy_from(env, &batch.data).map(Some)
     }
 
     /// The events of the last batch when they did not fit JS's array.
