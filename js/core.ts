@@ -17,8 +17,8 @@ import {
   EVENT_STRIDE,
   BATCH_HEADER,
   RECORDS_OVERFLOW,
-  type NativeReactor,
-} from './native'
+} from './wire'
+import type { NativeReactor } from './native'
 import type { ListeningPort } from './port'
 import { StreamTransport } from './transport'
 
@@ -79,6 +79,12 @@ export class ReactorCore implements HandleHost {
     let n = 0
     for (let i = c.next; i < c.end; i += EVENT_STRIDE) if (c.events[i] === EV_ACCEPT && c.events[i + 1] === portId) n++
     return n
+  }
+
+  /** An orderly close, at once, of an accepted connection no protocol will own. */
+  closeUnwanted(id: number): void {
+    this.native.loseConnection(id)
+    this.native.releaseClose(id)
   }
 
   flushAfterBatch(port: DatagramPort): void {
@@ -180,7 +186,7 @@ export class ReactorCore implements HandleHost {
       case EV_ACCEPT: {
         const port = this.ports.get(id) ?? this.drainingPorts.get(id)
         if (port !== undefined) port.onAccept(events[i + 2], data, events[i + 3])
-        else this.native.loseConnection(events[i + 2])
+        else this.closeUnwanted(events[i + 2])
         break
       }
       case EV_DRAINED:

@@ -26,7 +26,12 @@ pub mod kind {
     pub const DATA_CHUNK: u32 = 9;
 }
 
+/// u32s per record: `[kind, id, a, b]`.
 pub const STRIDE: usize = 4;
+/// A taken batch is copied into the consumer's array after a header `[records, chunks]`.
+pub const BATCH_HEADER: usize = 2;
+/// `records` in the header when the records did not fit the consumer's array.
+pub const RECORDS_OVERFLOW: u32 = u32::MAX;
 /// Past this many bytes (data and chunks) the loop stops reading until the consumer takes the batch.
 pub const DATA_CAP: usize = 512 * 1024;
 /// Past this many records, likewise (bounds the events array for tiny datagrams).

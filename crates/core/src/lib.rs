@@ -10,7 +10,9 @@
 
 pub mod address;
 pub mod batch;
+pub mod consumer;
 mod datagram;
+pub mod datagram_options;
 mod driver;
 mod engine;
 pub mod errno;
@@ -23,11 +25,13 @@ mod shared;
 pub mod sockets;
 mod state;
 mod stream;
+pub mod stream_state;
 pub mod validate;
 mod write_queue;
 
 pub use engine::Turn;
-pub use reactor::{Adopt, Reactor};
+pub use reactor::{wire, Adopt, Reactor};
+pub use stream_state::Input as StreamInput;
 pub use socket2;
 pub use validate::{AdoptError, Expect};
 

@@ -9,6 +9,7 @@ use crate::listener::Listener;
 use crate::shared::Shared;
 use crate::state::{Entry, State};
 use crate::stream::Stream;
+use crate::stream_state::Input;
 use crate::validate::{validate, AdoptError, Expect};
 use crate::Notify;
 use mio::{Poll, Waker};
@@ -27,6 +28,22 @@ pub enum Adopt {
 }
 
 impl Adopt {
+    /// The wire form the consumer uses (`ADOPT_*` in the binding): 1 listener, 2 connection,
+    /// 3 datagram (with its maximum packet size).
+    pub fn from_wire(what: u32, max_packet: usize) -> Option<Adopt> {
+        match what {
+            wire::ADOPT_LISTENER => Some(Adopt::Listener),
+            wire::ADOPT_CONNECTION => Some(Adopt::Connection),
+            wire::ADOPT_DATAGRAM => Some(Adopt::Datagram { max_packet }),
+            _ => None,
+        }
+    }
+
+    /// Checks `fd` for this kind of adoption without taking it over (the same checks `adopt` runs).
+    pub fn check(self, fd: RawFd, family: i32) -> Result<(), AdoptError> {
+        validate(fd, family, self.expect())
+    }
+
     fn expect(self) -> Expect {
         match self {
             Adopt::Listener => Expect::Listener,
@@ -34,6 +51,13 @@ impl Adopt {
             Adopt::Datagram { .. } => Expect::Datagram,
         }
     }
+}
+
+/// What to adopt, on the wire.
+pub mod wire {
+    pub const ADOPT_LISTENER: u32 = 1;
+    pub const ADOPT_CONNECTION: u32 = 2;
+    pub const ADOPT_DATAGRAM: u32 = 3;
 }
 
 pub struct Reactor {
@@ -97,7 +121,7 @@ impl Reactor {
         self.shared.lock().retry_accept.then_some(crate::engine::ACCEPT_RETRY)
     }
 
-    /// Validates `fd` (SPEC order 3–6), duplicates it and starts serving the duplicate.
+    /// Validates `fd` (open, socket, type, family, listening/connected: see `validate`), duplicates it and starts serving the duplicate.
     pub fn adopt(&self, fd: RawFd, family: i32, what: Adopt) -> Result<u32, AdoptError> {
         validate(fd, family, what.expect())?;
         let sock = duplicate_nonblocking(fd)?;
@@ -158,26 +182,20 @@ impl Reactor {
         self.shared.lock().stream(id).map_or(0, |s| s.queue.len())
     }
 
-    pub fn pause(&self, id: u32) {
-        if let Some(s) = self.shared.lock().stream(id) {
-            s.paused = true;
-        }
+    /// The connection's state as `stream_state::bits` (CLOSED for an unknown id).
+    pub fn stream_state(&self, id: u32) -> u32 {
+        self.shared.lock().stream_bits(id)
     }
 
-    pub fn resume(&self, id: u32) {
-        if self.shared.lock().resume(id) {
+    /// Applies a state input from the consumer; returns the state afterwards.
+    pub fn stream_input(&self, id: u32, input: Input) -> u32 {
+        let mut st = self.shared.lock();
+        let bits = st.stream_input(&self.shared.registry, id, input);
+        // A resumed stream with bytes waiting was deferred: the loop must come back to it.
+        if (input == Input::Resume && st.is_deferred(id)) || (!st.in_flight && !st.batch.is_empty()) {
             self.shared.wake();
         }
-    }
-
-    /// Closes after the queue drains; true when that happened at once.
-    pub fn lose_connection(&self, id: u32) -> bool {
-        self.act(|st, reg| st.lose_connection(reg, id))
-    }
-
-    /// Sends FIN after the queue drains; true when that happened at once.
-    pub fn shutdown_write(&self, id: u32) -> bool {
-        self.act(|st, reg| st.shutdown_write(reg, id))
+        bits
     }
 
     pub fn abort(&self, id: u32) {

@@ -6,6 +6,7 @@ use crate::batch::{kind, Batch};
 use crate::datagram::Datagram;
 use crate::listener::{Accepted, Listener, SpareFd};
 use crate::stream::{ReadState, Stream};
+use crate::stream_state::{bits, Action, Input};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use socket2::Socket;
@@ -137,7 +138,7 @@ impl State {
     pub fn run_deferred(&mut self, registry: &Registry) {
         for _ in 0..self.deferred.len() {
             if self.batch.is_full() {
-                self.stalled = true;
+                self.stalled = true; // what is left stays deferred
                 return;
             }
             let Some(id) = self.deferred.pop_front() else { return };
@@ -165,6 +166,10 @@ impl State {
         }
     }
 
+    pub fn is_deferred(&self, id: u32) -> bool {
+        self.deferred_ids.contains(&id)
+    }
+
     fn defer(&mut self, id: u32) {
         if self.deferred_ids.insert(id) {
             self.deferred.push_back(id);
@@ -176,7 +181,8 @@ impl State {
         if (ready.writable || ready.error) && !s.queue.is_empty() {
             match s.flush() {
                 Ok(true) => {
-                    if !self.after_drain(registry, id) {
+                    let action = s.state.on(Input::Flushed, true);
+                    if !self.carry_out(registry, id, action, true) {
                         return;
                     }
                 }
@@ -193,13 +199,12 @@ impl State {
         }
         if s.wants_read() {
             if self.batch.is_full() {
-                self.stalled = true;
-                return self.defer(id);
+                return self.stall(id);
             }
             match s.read_into(id, &mut self.batch, &mut self.read_buf) {
                 Ok(ReadState::More) => {
                     if self.batch.is_full() {
-                        self.stalled = true;
+                        return self.stall(id);
                     }
                     return self.defer(id);
                 }
@@ -217,28 +222,44 @@ impl State {
         }
     }
 
-    /// The queue just emptied: finish a pending close or half-close, tell the consumer.
-    /// Returns false when the connection is gone.
-    fn after_drain(&mut self, registry: &Registry, id: u32) -> bool {
+    /// Carries out what a transition of `id`'s state asked for. Events tell the consumer, except
+    /// for a close it asked for itself (`report_close` false: the consumer learns it from the
+    /// call's result). Returns false when the connection is gone.
+    fn carry_out(&mut self, registry: &Registry, id: u32, action: Action, report_close: bool) -> bool {
         let Some(s) = self.stream(id) else { return false };
-        if s.closing {
-            s.shutdown_both();
-            self.remove(registry, id);
-            self.batch.push(kind::CLOSED, id, 0, 0);
-            return false;
-        }
-        if std::mem::take(&mut s.want_drain) {
-            self.batch.push(kind::DRAINED, id, 0, 0);
-        }
-        let Some(s) = self.stream(id) else { return false };
-        if s.shutdown_write_pending {
-            if let Err(e) = s.shutdown_write() {
-                self.fail(registry, id, e);
-                return false;
+        match action {
+            Action::Nothing => true,
+            Action::ReportDrained => {
+                self.batch.push(kind::DRAINED, id, 0, 0);
+                true
             }
-            self.batch.push(kind::WRITE_CLOSED, id, 0, 0);
+            Action::SendFin => match s.send_fin() {
+                Ok(()) => {
+                    if report_close {
+                        self.batch.push(kind::WRITE_CLOSED, id, 0, 0);
+                    }
+                    true
+                }
+                Err(e) => {
+                    self.fail(registry, id, e);
+                    false
+                }
+            },
+            Action::Close => {
+                s.shutdown_both();
+                self.remove(registry, id);
+                if report_close {
+                    self.batch.push(kind::CLOSED, id, 0, 0);
+                }
+                false
+            }
         }
-        true
+    }
+
+    /// The batch is full: stop reading until the consumer takes it, and come back to `id` then.
+    fn stall(&mut self, id: u32) {
+        self.stalled = true;
+        self.defer(id);
     }
 
     /// Ends a connection on an error: closes the duplicate, reports the errno.
@@ -253,8 +274,7 @@ impl State {
         let mut count = 0;
         loop {
             if self.batch.is_full() {
-                self.stalled = true;
-                return self.defer(id);
+                return self.stall(id);
             }
             let Some(Entry::Listener(l)) = self.entries.get_mut(&id) else { return };
             if !l.pending {
@@ -287,7 +307,7 @@ impl State {
         let Some(Entry::Datagram(d)) = self.entries.get_mut(&id) else { return };
         if d.pending && d.recv_into(id, &mut self.batch) {
             if self.batch.is_full() {
-                self.stalled = true;
+                return self.stall(id);
             }
             self.defer(id);
         }
@@ -306,43 +326,22 @@ impl State {
         }
     }
 
-    pub fn resume(&mut self, id: u32) -> bool {
-        let Some(s) = self.stream(id) else { return false };
-        s.paused = false;
-        if s.wants_read() {
+    /// A state input from the consumer (pause, resume, loseConnection, its release, half-close);
+    /// returns the state afterwards as `bits` (CLOSED when the connection is gone).
+    pub fn stream_input(&mut self, registry: &Registry, id: u32, input: Input) -> u32 {
+        let Some(s) = self.stream(id) else { return bits::GONE };
+        let action = s.state.on(input, s.queue.is_empty());
+        if input == Input::Resume && s.wants_read() {
             self.defer(id);
-            return true;
         }
-        false
+        if !self.carry_out(registry, id, action, false) {
+            return bits::CLOSED;
+        }
+        self.stream_bits(id)
     }
 
-    /// Stops reading; closes now when nothing is queued (true), else once the queue drains.
-    pub fn lose_connection(&mut self, registry: &Registry, id: u32) -> bool {
-        let Some(s) = self.stream(id) else { return true };
-        s.read_done = true;
-        if s.queue.is_empty() {
-            s.shutdown_both();
-            self.remove(registry, id);
-            return true;
-        }
-        s.closing = true;
-        false
-    }
-
-    /// Half-close: FIN now when nothing is queued (true), else once the queue drains.
-    pub fn shutdown_write(&mut self, registry: &Registry, id: u32) -> bool {
-        let Some(s) = self.stream(id) else { return true };
-        if s.write_done {
-            return true;
-        }
-        if s.queue.is_empty() {
-            if let Err(e) = s.shutdown_write() {
-                self.fail(registry, id, e);
-            }
-            return true;
-        }
-        s.shutdown_write_pending = true;
-        false
+    pub fn stream_bits(&mut self, id: u32) -> u32 {
+        self.stream(id).map_or(bits::GONE, |s| s.state.bits())
     }
 
     pub fn abort(&mut self, registry: &Registry, id: u32) {

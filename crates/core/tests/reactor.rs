@@ -2,7 +2,8 @@
 
 use reactor_core::batch::kind;
 use reactor_core::socket2::{Domain, Socket, Type};
-use reactor_core::{address, Adopt, AdoptError, Notify, Reactor};
+use reactor_core::stream_state::bits;
+use reactor_core::{address, Adopt, AdoptError, Notify, Reactor, StreamInput};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, IntoRawFd};
@@ -101,7 +102,7 @@ fn accepts_echoes_and_sees_eof() {
     assert_eq!(&buf, b"pong");
     drop(client);
     h.until(|ev| ev.iter().any(|e| e.kind == kind::EOF && e.id == 2));
-    assert!(h.reactor.lose_connection(2));
+    assert!(lose_connection(&h.reactor, 2));
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn lose_connection_flushes_queued_bytes_then_closes() {
     let queued = h.reactor.write(id, &payload);
     assert!(queued > 0, "the peer is not reading, so the kernel cannot take 4 MB at once");
     assert_eq!(h.reactor.buffer_size(id), queued);
-    assert!(!h.reactor.lose_connection(id));
+    assert!(!lose_connection(&h.reactor, id));
     let mut got = Vec::new();
     (&b).read_to_end(&mut got).unwrap(); // EOF only after every byte
     assert!(got == payload);
@@ -138,7 +139,7 @@ fn paused_connections_are_not_read_until_resumed() {
     let mut h = Harness::new();
     let (a, mut b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
     let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
-    h.reactor.pause(id);
+    h.reactor.stream_input(id, StreamInput::Pause);
     b.write_all(b"held").unwrap();
     // A datagram port adopted afterwards proves the loop ran past the paused connection.
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -146,7 +147,7 @@ fn paused_connections_are_not_read_until_resumed() {
     UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", udp.local_addr().unwrap()).unwrap();
     let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::DATAGRAM && e.id == dport));
     assert!(Harness::data_of(&ev, id).is_empty());
-    h.reactor.resume(id);
+    h.reactor.stream_input(id, StreamInput::Resume);
     h.until(|ev| Harness::data_of(ev, id) == b"held");
 }
 
@@ -187,7 +188,7 @@ fn closing_while_the_caller_holds_its_fd_still_sends_eof() {
     let h = Harness::new();
     let (a, mut b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
     let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
-    assert!(h.reactor.lose_connection(id));
+    assert!(lose_connection(&h.reactor, id));
     let mut got = Vec::new();
     b.read_to_end(&mut got).unwrap();
     assert!(got.is_empty());
@@ -239,7 +240,7 @@ fn eof_that_arrived_while_paused_follows_the_data_after_resume() {
     let mut h = Harness::new();
     let (a, mut b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
     let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
-    h.reactor.pause(id);
+    h.reactor.stream_input(id, StreamInput::Pause);
     b.write_all(b"tail").unwrap();
     b.shutdown(std::net::Shutdown::Write).unwrap();
     // Let the loop see both edges while paused: a datagram port adopted afterwards proves it ran.
@@ -247,7 +248,7 @@ fn eof_that_arrived_while_paused_follows_the_data_after_resume() {
     let dport = h.reactor.adopt(udp.as_raw_fd(), INET, Adopt::Datagram { max_packet: 100 }).unwrap();
     UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", udp.local_addr().unwrap()).unwrap();
     h.until(|ev| ev.iter().any(|e| e.kind == kind::DATAGRAM && e.id == dport));
-    h.reactor.resume(id);
+    h.reactor.stream_input(id, StreamInput::Resume);
     let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::EOF && e.id == id));
     assert_eq!(Harness::data_of(&ev, id), b"tail");
 }
@@ -283,4 +284,11 @@ fn datagrams_the_kernel_drops_while_nobody_reads_are_counted() {
     }
     assert_eq!(delivered + h.reactor.dropped_datagrams(id), 20_000);
     assert!(h.reactor.dropped_datagrams(id) > 0, "a 20,000-datagram burst overflows the receive queue");
+}
+
+/// `loseConnection` as the consumer makes it: asked for, then released at the end of its turn.
+/// True when the connection closed at once (nothing was queued).
+fn lose_connection(reactor: &Reactor, id: u32) -> bool {
+    reactor.stream_input(id, StreamInput::LoseConnection);
+    reactor.stream_input(id, StreamInput::ReleaseClose) == bits::CLOSED
 }
