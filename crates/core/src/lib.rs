@@ -29,7 +29,7 @@ pub mod stream_state;
 pub mod validate;
 mod write_queue;
 
-pub use engine::Turn;
+pub use driver::hosted::HostedTurn;
 pub use reactor::{wire, Adopt, Reactor};
 pub use stream_state::Input as StreamInput;
 pub use socket2;

@@ -2,8 +2,9 @@
 
 use crate::batch::Batch;
 use crate::datagram::Datagram;
-use crate::driver;
-use crate::engine::{Engine, Turn, WAKER};
+use crate::driver::hosted::HostedTurn;
+use crate::driver::{self, Driver};
+use crate::engine::{Engine, WAKER};
 use crate::fd::duplicate_nonblocking;
 use crate::listener::Listener;
 use crate::shared::Shared;
@@ -16,8 +17,7 @@ use mio::{Poll, Waker};
 use socket2::{SockAddr, Socket};
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What to adopt an fd as.
 #[derive(Debug, Clone, Copy)]
@@ -62,11 +62,8 @@ pub mod wire {
 
 pub struct Reactor {
     shared: Arc<Shared>,
-    /// Set when the loop runs on its own thread.
-    thread: Mutex<Option<JoinHandle<()>>>,
-    /// Set when the host drives the loop (`start_hosted`): the host calls `turn_now` whenever
-    /// the poller's fd is readable.
-    hosted: Mutex<Option<Engine>>,
+    /// Who runs the loop; None once closed.
+    driver: Mutex<Option<Driver>>,
 }
 
 fn unknown_id() -> io::Error {
@@ -78,16 +75,16 @@ impl Reactor {
     /// one held in reserve for running out of descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
-        let thread = driver::thread::spawn(Engine::new(poll, shared.clone()), notify)?;
-        Ok(Reactor { shared, thread: Mutex::new(Some(thread)), hosted: Mutex::new(None) })
+        let driver = Driver::thread(Engine::new(poll, shared.clone()), notify)?;
+        Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
     }
 
     /// Creates the poller without a thread: the host watches `poll_fd()` for readability (e.g.
-    /// with libuv's `uv_poll`) and calls `turn_now()`, on its own thread, each time it fires.
+    /// with libuv's `uv_poll`) and calls `turn_hosted()`, on its own thread, each time it fires.
     pub fn start_hosted() -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
-        let engine = Engine::new(poll, shared.clone());
-        Ok(Reactor { shared, thread: Mutex::new(None), hosted: Mutex::new(Some(engine)) })
+        let driver = Driver::hosted(Engine::new(poll, shared.clone()));
+        Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
     }
 
     fn poller() -> io::Result<(Poll, Arc<Shared>)> {
@@ -97,28 +94,25 @@ impl Reactor {
         Ok((poll, shared))
     }
 
+    fn driver(&self) -> MutexGuard<'_, Option<Driver>> {
+        self.driver.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The epoll fd of a hosted reactor (readable whenever a turn has work).
     pub fn poll_fd(&self) -> Option<RawFd> {
-        self.hosted.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(Engine::fd)
-    }
-
-    /// One non-blocking turn of a hosted reactor. Work left over for later turns (fairness, or a
-    /// listener out of descriptors) re-arms the poller's fd through the waker, so the host comes
-    /// back without spinning in here.
-    pub fn turn_now(&self) -> io::Result<Turn> {
-        let mut hosted = self.hosted.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(engine) = hosted.as_mut() else { return Ok(Turn::Stop) };
-        let turn = engine.turn(Some(std::time::Duration::ZERO))?;
-        let st = self.shared.lock();
-        if !st.deferred.is_empty() && !st.batch.is_full() {
-            self.shared.wake();
+        match &*self.driver() {
+            Some(Driver::Hosted(engine)) => Some(engine.fd()),
+            _ => None,
         }
-        Ok(turn)
     }
 
-    /// A hosted reactor whose listener ran out of descriptors wants a turn after this delay.
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
-        self.shared.lock().retry_accept.then_some(crate::engine::ACCEPT_RETRY)
+    /// One non-blocking turn of a hosted reactor (see `driver`). A reactor that is not hosted, or
+    /// closed, has nothing to do.
+    pub fn turn_hosted(&self) -> io::Result<HostedTurn> {
+        match &mut *self.driver() {
+            Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared),
+            _ => Ok(HostedTurn { announce: false, retry_after: None }),
+        }
     }
 
     /// Validates `fd` (open, socket, type, family, listening/connected: see `validate`), duplicates it and starts serving the duplicate.
@@ -163,7 +157,7 @@ impl Reactor {
     fn act<R>(&self, f: impl FnOnce(&mut State, &mio::Registry) -> R) -> R {
         let mut st = self.shared.lock();
         let r = f(&mut st, &self.shared.registry);
-        if !st.in_flight && !st.batch.is_empty() {
+        if st.should_announce() {
             self.shared.wake();
         }
         r
@@ -192,7 +186,7 @@ impl Reactor {
         let mut st = self.shared.lock();
         let bits = st.stream_input(&self.shared.registry, id, input);
         // A resumed stream with bytes waiting was deferred: the loop must come back to it.
-        if (input == Input::Resume && st.is_deferred(id)) || (!st.in_flight && !st.batch.is_empty()) {
+        if (input == Input::Resume && st.is_deferred(id)) || st.should_announce() {
             self.shared.wake();
         }
         bits
@@ -249,19 +243,17 @@ impl Reactor {
         self.shared.lock().datagram(id).map_or(0, |d| d.dropped_total())
     }
 
-    /// Stops the loop, joins the I/O thread and closes every socket. Idempotent.
+    /// Stops the loop, stops the driver (joins the I/O thread, or closes the hosted poller: the host
+    /// must have stopped watching it) and closes every socket. Idempotent.
     pub fn close(&self) {
         self.shared.lock().stopping = true;
         self.shared.wake();
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = thread {
-            let _ = t.join();
+        let driver = self.driver().take();
+        if let Some(d) = driver {
+            d.stop();
         }
         let mut st = self.shared.lock();
         st.clear(&self.shared.registry);
-        drop(st);
-        // Closes the hosted poller's fd; the host must have stopped watching it.
-        self.hosted.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 

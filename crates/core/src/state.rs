@@ -138,7 +138,7 @@ impl State {
     pub fn run_deferred(&mut self, registry: &Registry) {
         for _ in 0..self.deferred.len() {
             if self.batch.is_full() {
-                self.stalled = true; // what is left stays deferred
+                self.stalled = true; // what is left stays deferred (see `stall`)
                 return;
             }
             let Some(id) = self.deferred.pop_front() else { return };
@@ -164,6 +164,16 @@ impl State {
         for id in waiting {
             self.defer(id);
         }
+    }
+
+    /// A batch is waiting and no announcement is in flight: the consumer must be told.
+    pub fn should_announce(&self) -> bool {
+        !self.in_flight && !self.batch.is_empty()
+    }
+
+    /// Work left over from an earlier turn can go on now (the batch has room): turn again at once.
+    pub fn has_ready_work(&self) -> bool {
+        !self.deferred.is_empty() && !self.batch.is_full()
     }
 
     pub fn is_deferred(&self, id: u32) -> bool {

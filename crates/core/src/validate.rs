@@ -107,7 +107,7 @@ pub(crate) fn with_socket<R>(fd: RawFd, f: impl FnOnce(SockRef<'_>) -> R) -> io:
     Ok(f(SockRef::from(&borrowed)))
 }
 
-/// Runs the SPEC's checks 3–6 on `fd` for a socket of `family` (already known to be supported).
+/// Runs the fd checks (open, socket, type, family, state: README "Errors, in the order they are checked") on `fd` for a socket of `family` (already known to be supported).
 pub fn validate(fd: RawFd, family: i32, expect: Expect) -> Result<(), AdoptError> {
     with_socket(fd, |sock| {
         let ty = sock.r#type()?; // ENOTSOCK for anything that is not a socket
