@@ -129,6 +129,53 @@ impl Reactor {
         Ok(id)
     }
 
+    /// Starts a non-blocking connect to `to` (from `bind` when given) and returns the new
+    /// connection's id. Its completion is a CONNECTED event (or CLOSED with the errno); a connect the
+    /// kernel refuses at once (a UNIX path that does not exist, ...) is an error here.
+    pub fn connect(&self, to: &SockAddr, bind: Option<&SockAddr>) -> io::Result<u32> {
+        let sock = Socket::new(to.domain(), socket2::Type::STREAM.nonblocking().cloexec(), None)?;
+        if let Some(local) = bind {
+            sock.bind(local)?;
+        }
+        match sock.connect(to) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(Stream::connecting(sock)))?;
+        self.shared.wake();
+        Ok(id)
+    }
+
+    /// Starts relaying between connections `a` and `b` inside the core (see `relay`); returns the
+    /// relay's id. `held_a`/`held_b`: bytes read from each that the consumer still holds (they go
+    /// out first). EINVAL: the pair cannot relay; ENOENT: one of them is gone.
+    pub fn relay(&self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], buffer_size: usize) -> io::Result<u32> {
+        let rid = self.shared.lock().start_relay(a, b, held_a, held_b, buffer_size)?;
+        self.shared.wake();
+        Ok(rid)
+    }
+
+    /// Ends a relay by aborting both sides with `errno` (e.g. ETIMEDOUT after an idle timeout).
+    pub fn abort_relay(&self, rid: u32, errno: i32) {
+        self.act(|st, reg| st.end_relay(reg, rid, errno))
+    }
+
+    /// Milliseconds since the relay last moved a byte; None once it ended.
+    pub fn relay_idle(&self, rid: u32) -> Option<u64> {
+        self.shared.lock().relay_idle(rid)
+    }
+
+    /// Bytes moved a→b and b→a so far; None once it ended.
+    pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
+        self.shared.lock().relay_counts(rid)
+    }
+
+    /// Pipes kept for the next relay (their reuse is what keeps a relay at no new fds).
+    pub fn pooled_pipes(&self) -> usize {
+        self.shared.lock().pooled_pipes()
+    }
+
     /// The next batch, or None: then the next announcement says when there is more.
     pub fn take_batch(&self) -> Option<Batch> {
         let mut out = Batch::default();
@@ -186,7 +233,7 @@ impl Reactor {
         let mut st = self.shared.lock();
         let bits = st.stream_input(&self.shared.registry, id, input);
         // A resumed stream with bytes waiting was deferred: the loop must come back to it.
-        if (input == Input::Resume && st.is_deferred(id)) || st.should_announce() {
+        if (st.is_deferred(id) && matches!(input, Input::Resume | Input::LoseConnection)) || st.should_announce() {
             self.shared.wake();
         }
         bits

@@ -27,6 +27,8 @@ pub struct Stream {
     pub peer_closed: bool,
     /// Where the connection is in its life (the only record of it).
     pub state: StreamState,
+    /// The relay it is part of (its id), while relaying.
+    pub relay: Option<u32>,
 }
 
 /// What reading left behind.
@@ -48,7 +50,13 @@ impl Stream {
             readable: true, // data may have arrived before registration
             peer_closed: false,
             state: StreamState::default(),
+            relay: None,
         }
+    }
+
+    /// An outbound connection whose `connect` is in progress.
+    pub fn connecting(sock: Socket) -> Stream {
+        Stream { state: StreamState::connecting(), ..Stream::new(sock) }
     }
 
     pub fn wants_read(&self) -> bool {

@@ -10,6 +10,18 @@
 //! flushed) or turned into a close (once the queue is flushed, and no earlier than the end of the
 //! consumer's current turn, so that writes made right after `loseConnection` still go out).
 
+/// The connection as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// An outbound `connect` in progress: nothing is read or written until it completes.
+    Connecting,
+    /// Connected; the halves below say what it still does.
+    Established,
+    /// Its bytes move to and from another connection inside the core (`relay`): nothing is read
+    /// for the consumer, and the consumer's writes are dropped.
+    Relaying,
+}
+
 /// The read half.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
@@ -38,6 +50,7 @@ pub enum Writing {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamState {
+    pub phase: Phase,
     pub reading: Reading,
     pub writing: Writing,
     /// A write was queued; the consumer gets a DRAINED event when the queue empties.
@@ -47,6 +60,10 @@ pub struct StreamState {
 /// What happened to a connection (from the consumer or from the socket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
+    /// An outbound connect completed.
+    Connected,
+    /// The connection's bytes now go to another connection inside the core.
+    StartRelay,
     Pause,
     Resume,
     /// A read returned 0.
@@ -71,6 +88,8 @@ pub enum Action {
     SendFin,
     /// shutdown(SHUT_RDWR) and close the duplicate: the orderly end.
     Close,
+    /// End the relay this connection is part of, in order (both directions flushed, then closed).
+    EndRelay,
 }
 
 /// The state as the consumer sees it: a bit set, defined here and exported through the binding.
@@ -90,11 +109,15 @@ pub mod bits {
     pub const CLOSED: u32 = 64;
     /// The core does not know the id (any more): its close, if it made one, is reported by an event.
     pub const GONE: u32 = 128;
+    /// An outbound connect in progress.
+    pub const CONNECTING: u32 = 256;
+    /// Relaying to another connection inside the core.
+    pub const RELAYING: u32 = 512;
 }
 
 impl Default for StreamState {
     fn default() -> Self {
-        StreamState { reading: Reading::Active, writing: Writing::Open, drain_wanted: false }
+        StreamState { phase: Phase::Established, reading: Reading::Active, writing: Writing::Open, drain_wanted: false }
     }
 }
 
@@ -102,7 +125,31 @@ impl StreamState {
     /// The one transition function. `queue_empty` says whether the write queue is empty now.
     pub fn on(&mut self, input: Input, queue_empty: bool) -> Action {
         use Input::*;
+        if self.phase == Phase::Relaying {
+            // The relay owns both halves now; only a close from the consumer ends it.
+            return match input {
+                LoseConnection => {
+                    self.writing = Writing::CloseAfterFlush { released: true };
+                    Action::EndRelay
+                }
+                _ => Action::Nothing,
+            };
+        }
         match input {
+            Connected => {
+                if self.phase == Phase::Connecting {
+                    self.phase = Phase::Established;
+                }
+                Action::Nothing
+            }
+            StartRelay => {
+                self.phase = Phase::Relaying;
+                self.drain_wanted = false;
+                if self.reading == Reading::Paused {
+                    self.reading = Reading::Active;
+                }
+                Action::Nothing
+            }
             Pause => {
                 if self.reading == Reading::Active {
                     self.reading = Reading::Paused;
@@ -170,17 +217,28 @@ impl StreamState {
         }
     }
 
-    /// Whether `write` still queues bytes (else they are dropped, as Twisted drops them).
-    pub fn accepts_writes(&self) -> bool {
-        matches!(self.writing, Writing::Open | Writing::CloseAfterFlush { released: false })
+    /// A connection that is connecting.
+    pub fn connecting() -> StreamState {
+        StreamState { phase: Phase::Connecting, ..StreamState::default() }
     }
 
-    /// Whether the socket should be read when it is readable.
+    /// Whether the consumer's `write` still queues bytes (else they are dropped, as Twisted drops
+    /// them).
+    pub fn accepts_writes(&self) -> bool {
+        self.phase == Phase::Established && matches!(self.writing, Writing::Open | Writing::CloseAfterFlush { released: false })
+    }
+
+    /// Whether the socket should be read for the consumer when it is readable.
     pub fn reads(&self) -> bool {
-        self.reading == Reading::Active
+        self.phase == Phase::Established && self.reading == Reading::Active
     }
 
     pub fn bits(&self) -> u32 {
+        let phase = match self.phase {
+            Phase::Connecting => bits::CONNECTING,
+            Phase::Established => 0,
+            Phase::Relaying => bits::RELAYING,
+        };
         let read = match self.reading {
             Reading::Active => 0,
             Reading::Paused => bits::PAUSED,
@@ -193,7 +251,7 @@ impl StreamState {
             Writing::Finished => bits::WRITE_CLOSED,
             Writing::CloseAfterFlush { .. } => bits::DISCONNECTING,
         };
-        read | write
+        phase | read | write
     }
 }
 
@@ -239,6 +297,25 @@ mod tests {
         s.on(Input::Queued, false);
         assert_eq!(s.on(Input::Flushed, true), Action::ReportDrained);
         assert_eq!(s.on(Input::Flushed, true), Action::Nothing);
+    }
+
+    #[test]
+    fn a_connecting_stream_neither_reads_nor_takes_writes_until_connected() {
+        let mut s = StreamState::connecting();
+        assert!(!s.reads() && !s.accepts_writes());
+        assert_eq!(s.bits(), bits::CONNECTING);
+        s.on(Input::Connected, true);
+        assert!(s.reads() && s.accepts_writes());
+        assert_eq!(s.bits(), 0);
+    }
+
+    #[test]
+    fn a_relaying_stream_drops_the_consumers_writes_and_is_not_read_for_it() {
+        let mut s = StreamState::default();
+        s.on(Input::Pause, true);
+        s.on(Input::StartRelay, true);
+        assert!(!s.reads() && !s.accepts_writes());
+        assert_eq!(s.bits(), bits::RELAYING);
     }
 
     #[test]
