@@ -6,6 +6,8 @@ import { Reactor } from './reactor'
 export const reactor = new Reactor()
 
 export { Reactor, type ReactorOptions } from './reactor'
+export type { ConnectOptions } from './connect'
+export type { RelayOptions, RelayResult } from './relay'
 export { AddressFamily, SocketType } from './constants'
 export { Protocol, ServerFactory, DatagramProtocol, type ProtocolClass } from './protocol'
 export {
@@ -17,6 +19,7 @@ export {
   ConnectionDone,
   ConnectionLost,
   ConnectionAborted,
+  ConnectError,
   type ErrnoError,
 } from './errors'
 export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'

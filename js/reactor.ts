@@ -16,7 +16,9 @@ import {
   UnsupportedSocketType,
 } from './errors'
 import { nextTurn } from './handle'
-import type { IDatagramProtocol, IProtocol, IProtocolFactory } from './interfaces'
+import type { IDatagramProtocol, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
+import { checkConnectArgs, PendingConnect, type ConnectOptions, type ConnectTarget } from './connect'
+import { ActiveRelay, type RelayOptions, type RelayResult } from './relay'
 import { binding, type AdoptResult, type NativeReactor } from './native'
 import {
   ADOPT_CONNECTION,
@@ -163,6 +165,39 @@ export class Reactor {
       throw err
     }
     return port
+  }
+
+  /**
+   * Connects to `host` (an IP literal, or a name looked up with `dns.lookup`; the first address is
+   * used) and `port`, without blocking: the connect runs in the core. Then
+   * `factory.buildProtocol(peer)` → `makeConnection` → `connectionMade()`, and the promise resolves
+   * with the protocol (`undefined` when the factory declined: the connection is closed).
+   * Rejections: `ConnectError` with Node's `code`; an abort rejects with the signal's reason.
+   */
+  connectTCP<P extends IProtocol>(host: string, port: number, factory: IProtocolFactory<P>, options?: ConnectOptions): Promise<P | undefined> {
+    this.checkOpen()
+    const target: ConnectTarget = { kind: 'tcp', host, port }
+    const checked = checkConnectArgs(target, factory, options)
+    return new PendingConnect(this.openCore(), target, factory, checked).promise as Promise<P | undefined>
+  }
+
+  /** Like `connectTCP`, to a UNIX socket path (abstract names start with "\0"). */
+  connectUNIX<P extends IProtocol>(path: string, factory: IProtocolFactory<P>, options?: Omit<ConnectOptions, 'bindAddress'>): Promise<P | undefined> {
+    this.checkOpen()
+    const target: ConnectTarget = { kind: 'unix', path }
+    const checked = checkConnectArgs(target, factory, options)
+    return new PendingConnect(this.openCore(), target, factory, checked).promise as Promise<P | undefined>
+  }
+
+  /**
+   * Moves bytes both ways between two connected stream transports of this reactor inside the core
+   * (splice(2) between stream sockets), never through JS. Resolves with the byte counts once both
+   * connections are closed (each protocol gets connectionLost once). See the README, "Building a proxy".
+   */
+  relay(a: IStreamTransport, b: IStreamTransport, options?: RelayOptions): Promise<RelayResult> {
+    this.checkOpen()
+    if (this.core === null) throw Object.assign(new Error('relay: both transports must belong to this reactor'), { code: 'ERR_INVALID_STATE' })
+    return ActiveRelay.start(this.core, a, b, options).promise
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   STATE_GONE,
   STATE_PAUSED,
   STATE_READ_STOPPED,
+  STATE_RELAYING,
   STATE_WRITE_CLOSED,
   STATE_WRITE_CLOSING,
 } from './wire'
@@ -273,7 +274,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** @internal EV_DATA. */
   onData(data: Buffer, offset: number, length: number): void {
-    if (this.state & STATE_READ_STOPPED) return // loseConnection stopped reading
+    if (this.state & (STATE_READ_STOPPED | STATE_RELAYING)) return // loseConnection stopped reading; a relay owns the bytes
     const chunk = data.subarray(offset, offset + length)
     if (this.paused || this.held !== null) {
       // Held chunks are views of the batch buffer; the core hands out a fresh buffer per batch.
@@ -286,7 +287,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** @internal EV_EOF: the peer sent FIN. */
   onEof(): void {
-    if (this.state & STATE_READ_STOPPED || this.readLostDelivered) return
+    if (this.state & (STATE_READ_STOPPED | STATE_RELAYING) || this.readLostDelivered) return
     this.refreshState()
     if (this.paused || this.held !== null) this.eofHeld = true
     else this.handleEof()
@@ -341,6 +342,31 @@ export class StreamTransport extends Handle implements IStreamTransport {
     this.detach()
   }
 
+  // ---- Relay (see relay.ts) ------------------------------------------------------------------
+
+  /** @internal The state as the core has it now (GONE once it closed the connection). */
+  coreState(): number {
+    return this.host.native.streamState(this.id)
+  }
+
+  /**
+   * @internal The connection is about to relay: its producer is unregistered, nothing more
+   * reaches the protocol but connectionLost, and the bytes held for it (received while paused,
+   * not yet delivered) are handed over to go out first.
+   */
+  enterRelay(): Buffer[] {
+    const held = this.held === null ? [] : this.held.slice(this.heldIndex)
+    this.dropHeld()
+    this.eofHeld = false
+    this.unregisterProducer()
+    return held
+  }
+
+  /** @internal After the core started the relay. */
+  refreshAfterRelay(): void {
+    this.refreshState()
+  }
+
   // ---- Internals -----------------------------------------------------------------------------
 
   /**
@@ -364,12 +390,12 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** Held bytes may be delivered: connected, not paused, not closing. */
   private get delivering(): boolean {
-    return (this.state & (STATE_PAUSED | STATE_READ_STOPPED | STATE_CLOSED)) === 0
+    return (this.state & (STATE_PAUSED | STATE_READ_STOPPED | STATE_CLOSED | STATE_RELAYING)) === 0
   }
 
   /** Writes are still taken and a producer should keep producing. */
   private get writable(): boolean {
-    return (this.state & (STATE_CLOSED | STATE_DISCONNECTING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED)) === 0
+    return (this.state & (STATE_CLOSED | STATE_DISCONNECTING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED | STATE_RELAYING)) === 0
   }
 
   private deliver(chunk: Buffer): void {

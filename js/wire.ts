@@ -14,6 +14,9 @@ export const {
   EV_DATAGRAM, // id = datagram port; a = offset of the sender's address record; b = payload length
   EV_DATAGRAM_ERROR, // id = datagram port; a = errno reported by a receive
   EV_DATA_CHUNK, // id = connection; a = index into the batch's chunks; b = length
+  EV_CONNECTED, // id = connection: its outbound connect completed; a = offset of the peer's address record
+  EV_RELAY_ENDED, // id = relay; a = offset of two u64 (LE) in data: bytes moved a→b, b→a
+  EV_NONE, // a record taken out of the batch (by a relay): skipped
   EVENT_STRIDE,
   BATCH_HEADER, // takeBatch writes [records, chunks] before the records
   RECORDS_OVERFLOW, // records when they did not fit (take them with takeOverflowEvents)
@@ -30,6 +33,8 @@ export const {
   STATE_DISCONNECTING,
   STATE_CLOSED, // the call that returned this closed the connection
   STATE_GONE, // the core no longer knows the id: an event reports (or reported) its close
+  STATE_CONNECTING,
+  STATE_RELAYING,
 } = binding
 
 // What to adopt, and why an adoption was refused.

@@ -135,13 +135,13 @@ fn peer_record(socket: &SockRef<'_>) -> io::Result<Option<Vec<u8>>> {
 
 
 /// `host` must be an IP literal (IPv6 may carry `%<interface>`): these helpers never resolve names.
-fn ip_socket_addr(host: &str, port: u16) -> io::Result<SocketAddr> {
+pub fn ip_socket_addr(host: &str, port: u16) -> io::Result<SocketAddr> {
     address::parse_ip(host, port)?
         .ok_or_else(|| errno::error(libc::EINVAL, format!("host is not an IP address literal: {host:?}")))
 }
 
 /// A UNIX socket address for `path`, rejecting what the kernel would silently mangle.
-fn unix_socket_addr(path: &str) -> io::Result<SockAddr> {
+pub fn unix_socket_addr(path: &str) -> io::Result<SockAddr> {
     if path.is_empty() {
         return Err(errno::error(libc::EINVAL, "UNIX socket path is empty"));
     }

@@ -90,6 +90,18 @@ impl NativeReactor {
         self.consumer.as_mut().ok_or_else(|| os_error(io::Error::from_raw_os_error(libc::EBADF), "reactor"))
     }
 
+    /// The core, started on first use (the first successful adoption or connect).
+    pub(crate) fn ensure_core(&mut self, env: &Env) -> Result<&Reactor> {
+        if self.closed {
+            return Err(closed_reactor());
+        }
+        if self.consumer.is_none() {
+            let core = self.start_core(env)?;
+            self.consumer = Some(Consumer::new(core));
+        }
+        self.core()
+    }
+
     fn start_core(&mut self, env: &Env) -> Result<Arc<Reactor>> {
         let started = |e| os_error(e, "epoll_create");
         match &self.delivery {
@@ -168,9 +180,8 @@ impl NativeReactor {
             if let Err(e) = what.check(fd, family) {
                 return Ok(AdoptResult::refused(e));
             }
-            let core = self.start_core(&env)?;
-            self.consumer = Some(Consumer::new(core));
         }
+        self.ensure_core(&env)?;
         match self.core()?.adopt(fd, family, what) {
             Ok(id) => Ok(AdoptResult { id: Some(id), ..Default::default() }),
             Err(e) => Ok(AdoptResult::refused(e)),

@@ -25,6 +25,12 @@ pub const EV_DATAGRAM: u32 = kind::DATAGRAM;
 pub const EV_DATAGRAM_ERROR: u32 = kind::DATAGRAM_ERROR;
 #[napi]
 pub const EV_DATA_CHUNK: u32 = kind::DATA_CHUNK;
+#[napi]
+pub const EV_CONNECTED: u32 = kind::CONNECTED;
+#[napi]
+pub const EV_RELAY_ENDED: u32 = kind::RELAY_ENDED;
+#[napi]
+pub const EV_NONE: u32 = kind::NONE;
 
 // Batch layout.
 #[napi]
@@ -53,6 +59,10 @@ pub const STATE_DISCONNECTING: u32 = bits::DISCONNECTING;
 pub const STATE_CLOSED: u32 = bits::CLOSED;
 #[napi]
 pub const STATE_GONE: u32 = bits::GONE;
+#[napi]
+pub const STATE_CONNECTING: u32 = bits::CONNECTING;
+#[napi]
+pub const STATE_RELAYING: u32 = bits::RELAYING;
 
 // What to adopt, and why an adoption was refused.
 #[napi]
