@@ -25,7 +25,6 @@ import {
   closeFd,
   closeTracked,
   within,
-  waitUntil,
   pause,
   sendUntil,
   microtasks,

@@ -3,7 +3,15 @@
 // again once descriptors are free. Runs in a child with a low RLIMIT_NOFILE.
 import test from 'ava'
 import { spawn } from 'node:child_process'
-import { MODES, fixture, Child, nodeClient, rawClient, pause, closeTracked } from './helpers.js'
+import {
+  MODES,
+  fixture,
+  Child,
+  nodeClient,
+  rawClient,
+  pause,
+  closeTracked,
+} from './helpers.js'
 
 const kids: Child[] = []
 test.after.always(() => {

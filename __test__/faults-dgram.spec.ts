@@ -12,8 +12,27 @@
 import test from 'ava'
 import * as fs from 'node:fs'
 import { Reactor, AddressFamily } from 'reactor-socket'
-import { MODES, bindUdp4, bindUdp6, closeFd, closeTracked, within, waitUntil, pause, fixture, child, killChildren, udpPeer, fdList } from './helpers.js'
-import { DProbe, rss, rssSampler, MiB, spin, settleFds } from './faults-helpers.js'
+import {
+  MODES,
+  bindUdp4,
+  bindUdp6,
+  closeFd,
+  closeTracked,
+  within,
+  waitUntil,
+  pause,
+  fixture,
+  child,
+  killChildren,
+  udpPeer,
+  fdList,
+  DgramRec,
+  rss,
+  rssSampler,
+  MiB,
+  spin,
+  settleFds,
+} from './helpers.js'
 
 const SECONDS = 0.8
 const SIZE = 200
@@ -64,7 +83,7 @@ for (const mode of MODES) {
       let disorder = 0
       let lastSeq = -1
       const sampler = rssSampler()
-      const proto = new DProbe()
+      const proto = new DgramRec()
       proto.datagramReceived = (data: Buffer, addr: any) => {
         if (data.length === SIZE) {
           received++

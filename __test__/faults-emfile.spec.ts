@@ -8,7 +8,15 @@ import test from 'ava'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import { execFileSync, spawn } from 'node:child_process'
-import { MODES, fixture, Child, hasCommand, within, pause, limiter } from './helpers.js'
+import {
+  MODES,
+  fixture,
+  Child,
+  hasCommand,
+  within,
+  pause,
+  limiter,
+} from './helpers.js'
 
 const NOFILE = 256
 const ATTEMPTS = 1000

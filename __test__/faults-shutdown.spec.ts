@@ -30,8 +30,13 @@ import {
   track,
   limiter,
   warmThreadPool,
+  Rec,
+  DgramRec,
+  exactlyOnce,
+  inCall,
+  settleFds,
+  className,
 } from './helpers.js'
-import { Probe, DProbe, exactlyOnce, inCall, settleFds, className } from './faults-helpers.js'
 
 const slot = limiter(2)
 test.before(async () => {
@@ -140,11 +145,11 @@ for (const mode of MODES) {
     const reported: unknown[] = []
     const r = new Reactor({ thread: mode.thread, onError: (e) => reported.push(e) })
     t.teardown(() => r.close())
-    const built: Probe[] = []
+    const built: Rec[] = []
     let stopFactory = 0
     class F extends ServerFactory {
       buildProtocol() {
-        const p = new Probe()
+        const p = new Rec()
         p.keepChunks = false
         p.onData = (q, d) => q.t.write(d)
         built.push(p)
@@ -158,13 +163,13 @@ for (const mode of MODES) {
     const lp = r.adoptStreamPort(lfd, AddressFamily.INET, new F())
     closeFd(lfd)
     const ufd = bindUdp4()
-    const d = new DProbe()
+    const d = new DgramRec()
     const dp = r.adoptDatagramPort(ufd, AddressFamily.INET, d)
     closeFd(ufd)
     // a paused connection that keeps receiving, and one with a large queued write
     const x1 = await adoptablePair('v4')
     t.teardown(x1.cleanup)
-    const pausedF = { built: [] as Probe[], buildProtocol() { const p = new Probe(); this.built.push(p); return p } }
+    const pausedF = { built: [] as Rec[], buildProtocol() { const p = new Rec(); this.built.push(p); return p } }
     r.adoptStreamConnection(x1.fd, x1.family, pausedF)
     closeFd(x1.fd)
     inCall(() => pausedF.built[0].t.pauseProducing())
@@ -173,7 +178,7 @@ for (const mode of MODES) {
     const [mine, theirs] = sockets.socketPair()
     track(mine)
     track(theirs)
-    const queuedF = { built: [] as Probe[], buildProtocol() { const p = new Probe(); this.built.push(p); return p } }
+    const queuedF = { built: [] as Rec[], buildProtocol() { const p = new Rec(); this.built.push(p); return p } }
     r.adoptStreamConnection(mine, AddressFamily.UNIX, queuedF)
     closeFd(mine)
     inCall(() => queuedF.built[0].t.write(Buffer.alloc(8 * 1024 * 1024)))

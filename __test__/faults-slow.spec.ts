@@ -8,8 +8,28 @@
 // Both reactor modes. Serial (each test measures this process's RSS).
 import test from 'ava'
 import { Reactor, AddressFamily, ConnectionDone } from 'reactor-socket'
-import { MODES, listenTcp4, closeFd, closeTracked, within, waitUntil, pause, fixture, child, killChildren, Child, fdList } from './helpers.js'
-import { probeFactory, exactlyOnce, rss, rssSampler, MiB, spin, className, settleFds } from './faults-helpers.js'
+import {
+  MODES,
+  listenTcp4,
+  closeFd,
+  closeTracked,
+  within,
+  waitUntil,
+  pause,
+  fixture,
+  child,
+  killChildren,
+  Child,
+  fdList,
+  plainRecFactory,
+  exactlyOnce,
+  rss,
+  rssSampler,
+  MiB,
+  spin,
+  className,
+  settleFds,
+} from './helpers.js'
 
 const TOTAL = 256 * MiB
 /** How far the sender may get while we are paused: socket buffers (tcp_rmem max here is 32 MiB,
@@ -51,7 +71,7 @@ async function setup(t: any, mode: (typeof MODES)[number], onMade: (p: any) => v
   const r = new Reactor({ thread: mode.thread, onError: (e) => errors.push(e) })
   t.teardown(() => r.close()) // ava's assertions throw: a failed one must not leave the reactor open
   const lfd = listenTcp4()
-  const f = probeFactory((p) => {
+  const f = plainRecFactory((p) => {
     p.keepChunks = false
     p.onMade = onMade
     if (onData) p.onData = onData

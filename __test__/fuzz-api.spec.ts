@@ -22,8 +22,20 @@ import {
   ConnectionAborted,
   sockets,
 } from 'reactor-socket'
-import { MODES, fdList, taskCount, closeTracked, waitUntil, udpPeer, warmThreadPool, adoptablePair, pause } from './helpers.js'
-import { Probe, DProbe, inCall } from './faults-helpers.js'
+import {
+  MODES,
+  fdList,
+  taskCount,
+  closeTracked,
+  waitUntil,
+  udpPeer,
+  warmThreadPool,
+  adoptablePair,
+  pause,
+  Rec,
+  DgramRec,
+  inCall,
+} from './helpers.js'
 
 const SEED = Number(process.env.FC_SEED ?? Date.now() % 1_000_000)
 const RUNS = Number(process.env.FC_RUNS ?? 100)
@@ -285,13 +297,13 @@ for (const mode of MODES) {
           const fdArg = made ? made.fd : fdc.value
           const exp = model(method, fdArg, fdc.kind, family, mps, useClosedReactor)
           const rr = useClosedReactor ? closedReactor : r
-          const factory = { buildProtocol: () => new Probe() }
+          const factory = { buildProtocol: () => new Rec() }
           const res = guarded(() =>
             method === 'port'
               ? rr.adoptStreamPort(fdArg as any, family as any, factory)
               : method === 'conn'
                 ? rr.adoptStreamConnection(fdArg as any, family as any, factory)
-                : rr.adoptDatagramPort(fdArg as any, family as any, new DProbe(), mps as any),
+                : rr.adoptDatagramPort(fdArg as any, family as any, new DgramRec(), mps as any),
           )
           const what = `${method}(${fdc.kind ?? String(fdc.value)}, ${String(family)}, ${String(mps)})`
           const key = res.ok ? 'ok' : ((res.err as any)?.code ?? (res.err as any)?.constructor?.name)
@@ -347,7 +359,7 @@ for (const mode of MODES) {
                 ? r!.adoptStreamPort(made.fd, family as any, { buildProtocol: () => null })
                 : method === 'conn'
                   ? r!.adoptStreamConnection(made.fd, family as any, { buildProtocol: () => null })
-                  : r!.adoptDatagramPort(made.fd, family as any, new DProbe()),
+                  : r!.adoptDatagramPort(made.fd, family as any, new DgramRec()),
             )
             if (!res.ok) {
               checkError(res.err, exp, `${method}(${kind}, ${String(family)})`)
@@ -374,7 +386,7 @@ for (const mode of MODES) {
     const r = await warmReactor(t, mode.thread)
     const x = await adoptablePair('unix')
     t.teardown(x.cleanup)
-    const p = r.adoptStreamConnection(x.fd, x.family, { buildProtocol: () => new Probe() }) as Probe
+    const p = r.adoptStreamConnection(x.fd, x.family, { buildProtocol: () => new Rec() }) as Rec
     sockets.close(x.fd)
     const expected: Buffer[] = []
     const chunkArb = fc.oneof(
@@ -417,7 +429,7 @@ for (const mode of MODES) {
     assert.ok(x.peer.data.equals(all), 'the peer got exactly the accepted writes, in order')
     t.true(p.t.connected)
     p.t.abortConnection()
-    await waitUntil(() => p.lost.length === 1, 'lost')
+    await waitUntil(() => p.lostReasons.length === 1, 'lost')
     t.true(p.reason instanceof ConnectionAborted)
   })
 
@@ -427,7 +439,7 @@ for (const mode of MODES) {
       const sink = await udpPeer(v6 ? 'udp6' : 'udp4')
       t.teardown(() => sink.close())
       const fd = sockets.bindUdp({ host: v6 ? '::1' : '127.0.0.1', port: 0 })
-      const d = new DProbe()
+      const d = new DgramRec()
       const dp = r.adoptDatagramPort(fd, v6 ? AddressFamily.INET6 : AddressFamily.INET, d)
       sockets.close(fd)
       const own = v6 ? ['::1', '0:0:0:0:0:0:0:1'] : ['127.0.0.1']
@@ -505,7 +517,7 @@ for (const mode of MODES) {
       await fc.assert(
         fc.asyncProperty(hostArb, portArb, async (host, port) => {
           const ufd = sockets.bindUdp({ host: v6 ? '::1' : '127.0.0.1', port: 0 })
-          const q = r.adoptDatagramPort(ufd, v6 ? AddressFamily.INET6 : AddressFamily.INET, new DProbe())
+          const q = r.adoptDatagramPort(ufd, v6 ? AddressFamily.INET6 : AddressFamily.INET, new DgramRec())
           sockets.close(ufd)
           const res = guarded(() => q.connect(host as any, port as any))
           const ok = own.includes(host as string) && port === sink.port
@@ -534,7 +546,7 @@ for (const mode of MODES) {
   test.serial(`${tag} datagram options with arbitrary values: TypeError / RangeError / an Error with code, never a crash`, async (t) => {
     const r = await warmReactor(t, mode.thread)
     const fd = sockets.bindUdp({ host: '127.0.0.1', port: 0 })
-    const dp = r.adoptDatagramPort(fd, AddressFamily.INET, new DProbe())
+    const dp = r.adoptDatagramPort(fd, AddressFamily.INET, new DgramRec())
     sockets.close(fd)
     await fc.assert(
       fc.asyncProperty(
@@ -594,11 +606,11 @@ for (const mode of MODES) {
         const x = await adoptablePair(kind as any)
         const p = r.adoptStreamConnection(x.fd, x.family, {
           buildProtocol: () => {
-            const q = new Probe()
+            const q = new Rec()
             if (halfClose) (q as any).readConnectionLost = () => {}
             return q
           },
-        }) as Probe
+        }) as Rec
         sockets.close(x.fd)
         let registered = false
         for (const op of seq) {
@@ -655,9 +667,9 @@ for (const mode of MODES) {
         assert.ok(p.lostDepths.every((d) => d === 0), 'connectionLost never inside a call')
         p.t.abortConnection()
         x.peer.sock.destroy()
-        await waitUntil(() => p.lost.length === 1, `connectionLost after ${seq.join(',')}`, 3000)
+        await waitUntil(() => p.lostReasons.length === 1, `connectionLost after ${seq.join(',')}`, 3000)
         await pause(5)
-        assert.equal(p.lost.length, 1, 'exactly once')
+        assert.equal(p.lostReasons.length, 1, 'exactly once')
         assert.deepEqual(p.lostDepths, [0])
         assert.ok(p.reason instanceof Error)
         x.cleanup()

@@ -5,7 +5,16 @@ import test from 'ava'
 import * as net from 'node:net'
 import * as crypto from 'node:crypto'
 import * as dgram from 'node:dgram'
-import { MODES, fixture, child, killChildren, pause, nodeClient, within, limiter } from './helpers.js'
+import {
+  MODES,
+  fixture,
+  child,
+  killChildren,
+  pause,
+  nodeClient,
+  within,
+  limiter,
+} from './helpers.js'
 
 const slot = limiter(3)
 

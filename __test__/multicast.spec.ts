@@ -2,7 +2,17 @@
 // interface. IPv4 round trip on 127.0.0.1; IPv6 join/leave on 'lo' where the kernel allows it.
 import test from 'ava'
 import { Reactor, AddressFamily } from 'reactor-socket'
-import { MODES, DgramRec, bindUdp4, bindUdp6, portOf, closeTracked, within, pause, sendUntil } from './helpers.js'
+import {
+  MODES,
+  DgramRec,
+  bindUdp4,
+  bindUdp6,
+  portOf,
+  closeTracked,
+  within,
+  pause,
+  sendUntil,
+} from './helpers.js'
 
 const reactors: any[] = []
 test.after.always(async () => {

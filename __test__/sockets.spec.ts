@@ -6,7 +6,17 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { sockets, SocketType, AddressFamily, IPv4Address, IPv6Address, UNIXAddress } from 'reactor-socket'
-import { track, closeFd, closeTracked, portOf, tmpSockPath, nodeClient, within, closedFd, listenBacklog } from './helpers.js'
+import {
+  track,
+  closeFd,
+  closeTracked,
+  portOf,
+  tmpSockPath,
+  nodeClient,
+  within,
+  closedFd,
+  listenBacklog,
+} from './helpers.js'
 
 test.after.always(() => closeTracked())
 

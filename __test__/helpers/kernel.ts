@@ -1,0 +1,70 @@
+// What the kernel holds for a socket, read from /proc/net/{tcp,tcp6,udp,udp6} (the same numbers
+// `ss` shows, without needing ss). Tests that prove something does NOT happen wait first for the
+// bytes to be in the kernel, so that their quiet period only covers the reactor's reaction time.
+import * as fs from 'node:fs'
+import type * as net from 'node:net'
+import { linkOf } from './fds.js'
+
+export interface ProcNetEntry {
+  /** TCP state as the kernel numbers it (1 ESTABLISHED, 4 FIN_WAIT1, 5 FIN_WAIT2, …); 7 for UDP. */
+  state: number
+  /** TCP: bytes sent but not yet acknowledged. UDP: memory held by queued outgoing datagrams. */
+  txQueue: number
+  /** TCP: bytes received but not yet read. UDP: memory held by queued incoming datagrams. */
+  rxQueue: number
+}
+
+const TCP_ESTABLISHED = 1
+const TCP_FIN_WAIT1 = 4
+const TCP_CLOSE_WAIT = 8
+const TCP_LAST_ACK = 9
+const TCP_CLOSING = 11
+/** States in which a FIN we sent may still be unacknowledged. */
+const FIN_IN_FLIGHT = [TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_CLOSING]
+
+/** The inode of the socket behind `fd` (stays valid, as a name of the socket, after the fd closes). */
+export function socketInode(fd: number): number {
+  const m = /^socket:\[(\d+)\]$/.exec(linkOf(fd))
+  if (!m) throw new Error(`fd ${fd} is not a socket (${linkOf(fd)})`)
+  return Number(m[1])
+}
+
+/** The /proc/net entry of the IP socket with this inode; undefined once it is gone (or for UNIX). */
+export function procNetEntry(inode: number): ProcNetEntry | undefined {
+  for (const file of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    const lines = fs.readFileSync(`/proc/net/${file}`, 'utf8').split('\n').slice(1)
+    for (const line of lines) {
+      // sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode …
+      const cols = line.trim().split(/\s+/)
+      if (Number(cols[9]) !== inode) continue
+      const [tx, rx] = cols[4].split(':').map((h) => parseInt(h, 16))
+      return { state: parseInt(cols[3], 16), txQueue: tx, rxQueue: rx }
+    }
+  }
+  return undefined
+}
+
+/** Bytes (TCP) or datagram memory (UDP) waiting unread in the receive queue of the socket `inode`. */
+export const receiveQueue = (inode: number) => procNetEntry(inode)?.rxQueue ?? 0
+
+/** The fd libuv holds for a Node socket (a private field, but stable on Linux for TCP and pipes). */
+function nodeSocketFd(sock: net.Socket): number {
+  const fd = (sock as any)._handle?.fd
+  if (typeof fd !== 'number' || fd < 0) throw new Error('this Node socket has no fd')
+  return fd
+}
+
+/**
+ * True once everything a Node socket was asked to write (and its FIN, after end()) is in the other
+ * end's kernel: libuv handed it all over, and for TCP the other end acknowledged it (on loopback
+ * the receiving kernel acknowledges what it queued). A UNIX stream socket queues the bytes at the
+ * receiver inside write(2) and shutdown(2) itself, so handing over is enough there.
+ */
+export function writtenIntoPeerKernel(sock: net.Socket): boolean {
+  if (sock.destroyed) throw new Error('the Node socket was destroyed before its bytes were delivered')
+  if (sock.writableLength > 0 || (sock.writableEnded && !sock.writableFinished)) return false
+  const entry = procNetEntry(socketInode(nodeSocketFd(sock)))
+  if (!entry) return true // UNIX, or the TCP connection is gone altogether
+  if (entry.txQueue > 0) return false
+  return !(sock.writableFinished && FIN_IN_FLIGHT.includes(entry.state))
+}
