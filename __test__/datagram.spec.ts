@@ -27,16 +27,16 @@ import {
   within,
   pause,
   sendUntil,
-  microtasks,
   drainCurrentTurn,
   socketOptions,
   linkOf,
   fdsWithLink,
   isCloexec,
-  hasCommand,
   fixture,
   Child,
   type UdpPeer,
+  HAS_PYTHON,
+  testIf,
 } from './helpers.js'
 
 const INET = AddressFamily.INET
@@ -319,14 +319,9 @@ for (const mode of MODES) {
     await within(port2.stopListening(), 'stop 2')
   })
 
-  test(`${tag} adoption changes no socket option (dgram's bind({fd}) would set SO_REUSEADDR)`, async (t) => {
+  testIf(HAS_PYTHON, 'python3 not found')(`${tag} adoption changes no socket option (dgram's bind({fd}) would set SO_REUSEADDR)`, async (t) => {
     const fd = bindUdp4()
     const before = await socketOptions(fd)
-    if (!before) {
-      t.log('python3 not found: socket options not checked')
-      t.pass()
-      return
-    }
     const port = r.adoptDatagramPort(fd, INET, new DgramRec())
     t.deepEqual(await socketOptions(fd), before)
     await within(port.stopListening(), 'stop')
@@ -410,12 +405,7 @@ for (const mode of MODES) {
     await within(port.stopListening(), 'stopListening')
   })
 
-  test(`${tag} sockets Node cannot make: unbound UDP, bound non-listening TCP, SEQPACKET, UNIX datagram`, async (t) => {
-    if (!hasCommand('python3')) {
-      t.log('python3 not found: an unbound socket cannot be made from Node; skipped')
-      t.pass()
-      return
-    }
+  testIf(HAS_PYTHON, 'python3 not found, and Node cannot make these sockets')(`${tag} sockets Node cannot make: unbound UDP, bound non-listening TCP, SEQPACKET, UNIX datagram`, async (t) => {
     // python3 makes the sockets Node cannot make, and execs a Node fixture with them as fds 3, 4, 5
     const py = [
       'import socket, os, sys',
