@@ -21,7 +21,6 @@ import {
   closeTracked,
   within,
   waitUntil,
-  pause,
   fdList,
   linkOf,
   fdsWithLink,
@@ -30,6 +29,9 @@ import {
   killChildren,
   type Peer,
   type UdpPeer,
+  quietPeriod,
+  receiveQueue,
+  socketInode,
 } from './helpers.js'
 
 const reactors: any[] = []
@@ -85,7 +87,8 @@ for (const mode of MODES) {
     peer.sock.write('for the caller')
     fs.writeSync(fd, 'from the caller')
     await peer.waitText('from the caller')
-    await pause(50)
+    await peer.waitDelivered()
+    await quietPeriod(50, "the reactor reading the caller's fd")
     const buf = Buffer.alloc(64)
     t.is(fs.readSync(fd, buf, 0, 64, null), 'for the caller'.length, 'nothing consumed by the reactor')
     closeFd(fd)
@@ -108,7 +111,8 @@ for (const mode of MODES) {
     t.deepEqual(fdsWithLink(link), [fd])
     t.deepEqual(fdList(), before)
     peer.sock.write('x')
-    await pause(100)
+    await peer.waitDelivered()
+    await quietPeriod(100, 'a connectionLost or dataReceived for the failed adoption')
     const p = f.built[0]
     t.is(p.madeCount, 1)
     t.deepEqual(p.lostReasons, [], 'no connectionLost follows')
@@ -138,7 +142,8 @@ for (const mode of MODES) {
     const node = await udpPeer()
     udps.push(node)
     await node.send('queued', portOf(fd), '127.0.0.1')
-    await pause(100)
+    await waitUntil(() => receiveQueue(socketInode(fd)) > 0, "the datagram queued at the caller's socket")
+    await quietPeriod(100, 'the reactor reading the datagram, or a stopProtocol')
     t.is(proto.got.length, 0)
     t.is(proto.stops, 0, 'no stopProtocol follows')
     t.deepEqual(reported, [])
@@ -206,7 +211,7 @@ for (const mode of MODES) {
       t.is(reason, boom, 'connectionLost receives the thrown error')
       t.true(reported.includes(boom), 'reported through onError')
       await c.waitClose()
-      await pause(30)
+      await quietPeriod(30, 'a second connectionLost')
       t.is(p.lostReasons.length, 1)
       await within(lp.stopListening(), 'stop')
     })
@@ -226,7 +231,7 @@ for (const mode of MODES) {
     peer.sock.end()
     t.true((await within(p.waitLost(), 'lost')) instanceof ConnectionDone)
     await waitUntil(() => reported.includes(boom), 'reported')
-    await pause(30)
+    await quietPeriod(30, 'a second connectionLost or report')
     t.is(p.lostReasons.length, 1)
     t.is(reported.filter((e) => e === boom).length, 1)
   })

@@ -9,8 +9,8 @@ import {
   Child,
   nodeClient,
   rawClient,
-  pause,
   closeTracked,
+  quietPeriod,
 } from './helpers.js'
 
 const kids: Child[] = []
@@ -31,7 +31,8 @@ for (const mode of MODES) {
     const c1 = rawClient(port)
     c.send('cpu-start\n')
     await c.line('CPUSTARTED')
-    await pause(1000) // measure the child's CPU over a second while it cannot accept
+    // measured over a second while it cannot accept: a spinning loop would burn it all
+    await quietPeriod(1000, 'a busy loop in the child')
     c.send('cpu-end\n')
     const cpu = Number(await c.line('CPU '))
     t.log(`child CPU while out of descriptors: ${(cpu * 100).toFixed(1)}% of one core`)

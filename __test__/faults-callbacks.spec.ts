@@ -29,7 +29,6 @@ import {
   closeTracked,
   within,
   waitUntil,
-  pause,
   fdList,
   linkOf,
   fdsWithLink,
@@ -48,6 +47,8 @@ import {
   callDepth,
   settleFds,
   className,
+  quietPeriod,
+  sendUntil,
 } from './helpers.js'
 
 test.before(async () => {
@@ -178,7 +179,7 @@ for (const mode of MODES) {
     t.is(err, boom)
     t.deepEqual(fdsWithLink(link), [fd], 'the duplicate was closed before the throw')
     t.true(sockets.info(fd).listening, "the caller's fd still listens")
-    await pause(30)
+    await quietPeriod(30, 'a stopFactory for the factory that failed to start')
     t.is(stops, 0)
     // the same fd adopts fine afterwards
     const ok = h.r.adoptStreamPort(fd, AddressFamily.INET, plainRecFactory())
@@ -230,14 +231,14 @@ for (const mode of MODES) {
     const dp = h.r.adoptDatagramPort(ufd, AddressFamily.INET, d)
     closeFd(ufd)
     dp.connect('127.0.0.1', deadPort)
-    for (let i = 0; i < 20 && refused === 0; i++) {
+    const ask = () => {
       try {
         inCall(() => dp.write('anyone?'))
       } catch (e) {
         t.fail(`write threw ${e}`)
       }
-      await pause(20)
     }
+    await sendUntil(ask, () => refused > 0, 'connectionRefused', 10000, 20)
     await waitUntil(() => h.reported.includes(boom), 'reported')
     inCall(() => dp.write('still usable'))
     await within(dp.stopListening(), 'stop')
@@ -361,7 +362,7 @@ for (const mode of MODES) {
     await waitUntil(() => stopped !== undefined, 'first datagram')
     await within(stopped!, 'stopListening')
     t.deepEqual(d.stopDepths, [0], 'stopProtocol once, not inside datagramReceived or stopListening')
-    await pause(50)
+    await quietPeriod(50, 'a datagram delivered after stopListening')
     t.is(after, 0, 'nothing delivered after stopListening')
     t.is(d.t, null, 'transport cleared after stopProtocol')
     await within(dp.stopListening(), 'second stopListening')

@@ -16,7 +16,6 @@ import {
   closeTracked,
   within,
   waitUntil,
-  pause,
   linkOf,
   track,
   wrapFd,
@@ -28,6 +27,7 @@ import {
   exactlyOnce,
   settleFds,
   className,
+  quietPeriod,
 } from './helpers.js'
 
 test.after.always(() => closeTracked())
@@ -72,7 +72,7 @@ function closeAndReuse(t: any, fd: number): { link: string; other: Peer } {
 async function intact(t: any, fd: number, link: string, other: Peer) {
   t.is(linkOf(fd), link, `fd ${fd} is still the new socket`)
   t.is(sockets.info(fd).family, AddressFamily.UNIX)
-  await pause(30)
+  await quietPeriod(30, 'a write, shutdown or close by the reactor on a number it no longer owns')
   t.is(other.data.length, 0, 'nothing was written to the new socket')
   t.false(other.ended || other.closed, 'the new socket was neither shut down nor closed')
   other.sock.write('ping')

@@ -16,7 +16,6 @@ import {
   closeTracked,
   within,
   waitUntil,
-  pause,
   linkOf,
   fdsWithLink,
   track,
@@ -29,6 +28,12 @@ import {
   exactlyOnce,
   inCall,
   className,
+  nodeSocketInode,
+  partlyWritten,
+  quietPeriod,
+  receiveQueue,
+  socketInode,
+  writtenIntoPeerKernel,
 } from './helpers.js'
 
 test.before(async () => {
@@ -120,10 +125,15 @@ for (const mode of MODES) {
       p.onMade = () => p.t.pauseProducing()
     })
     h.r.adoptStreamConnection(x.fd, x.family, f)
+    const ours = socketInode(x.fd) // names the reactor's duplicate too, after the close
     closeFd(x.fd)
     const p = f.built[0]
     x.peer.sock.write(big(256 * 1024))
-    await pause(100) // the bytes are in our receive buffer (or read and held), unread by the protocol
+    // the bytes are in our receive buffer (or read and held), unread by the protocol
+    await waitUntil(
+      () => receiveQueue(ours) > 0 || writtenIntoPeerKernel(x.peer.sock),
+      'the bytes at our end before the reset',
+    )
     x.peer.sock.resetAndDestroy()
     const reason = await within(p.waitLost(), 'connectionLost while paused')
     isReset(t, reason)
@@ -148,7 +158,8 @@ for (const mode of MODES) {
     const p = f.built[0]
     const payload = big(3 * 1024 * 1024)
     x.peer.sock.end(payload) // more than the socket buffer: the peer is pushed back until we resume
-    await pause(200)
+    await waitUntil(() => partlyWritten(x.peer.sock), 'the first bytes in our receive buffer')
+    await quietPeriod(200, 'data or the FIN delivered while paused')
     t.is(p.bytes, 0)
     t.is(p.lostReasons.length, 0, 'the FIN is not delivered before the data')
     inCall(() => p.t.resumeProducing())
@@ -172,10 +183,11 @@ for (const mode of MODES) {
     closeFd(x.fd)
     const p = f.built[0]
     x.peer.sock.pause() // not reading yet
-    await pause(50)
+    await waitUntil(() => receiveQueue(nodeSocketInode(x.peer.sock)) > 0, 'our bytes in the peer\'s receive buffer')
     t.true(p.t.bufferSize > 0, 'a write is queued')
     x.peer.sock.end() // FIN while our write is queued
-    await pause(100)
+    await x.peer.waitDelivered()
+    await quietPeriod(100, 'connectionLost while the queue still flushes')
     t.is(p.lostReasons.length, 0, 'not lost while the queue still flushes')
     x.peer.sock.resume()
     await within(x.peer.endP, 'peer EOF', 10000)
@@ -199,7 +211,8 @@ for (const mode of MODES) {
     const p = f.built[0]
     x.peer.sock.pause()
     x.peer.sock.end()
-    await pause(100)
+    await x.peer.waitDelivered()
+    await quietPeriod(100, 'connectionLost on the FIN while our write is queued')
     t.is(p.lostReasons.length, 0)
     x.peer.sock.destroy() // closes with unread bytes: the kernel resets
     isReset(t, await within(p.waitLost(), 'connectionLost'))
@@ -255,7 +268,7 @@ for (const mode of MODES) {
     t.true(p.t.bufferSize > 0, 'bytes are stuck in the queue')
     inCall(() => p.t.loseConnection())
     t.true(p.t.disconnecting)
-    await pause(300)
+    await quietPeriod(300, 'loseConnection finishing while the peer never reads')
     t.is(p.lostReasons.length, 0, 'loseConnection cannot finish while the peer never reads')
     t.true(p.t.connected)
     inCall(() => p.t.abortConnection())
@@ -298,7 +311,8 @@ for (const mode of MODES) {
       const p = f.built[0]
       if (how === 'unread') {
         inCall(() => p.t.write(big(64 * 1024))) // sits unread in the peer's receive buffer
-        await pause(50)
+        const theirs = { localPort: p.t.getPeer().port, remotePort: p.t.getHost().port }
+        await waitUntil(() => receiveQueue(theirs) > 0, "the bytes in the peer process's receive buffer")
       }
       c.kill()
       await c.exited

@@ -22,7 +22,6 @@ import {
   closeTracked,
   within,
   waitUntil,
-  pause,
   fixture,
   child,
   killChildren,
@@ -36,6 +35,8 @@ import {
   inCall,
   settleFds,
   className,
+  plainRecFactory,
+  quietPeriod,
 } from './helpers.js'
 
 const slot = limiter(2)
@@ -169,7 +170,7 @@ for (const mode of MODES) {
     // a paused connection that keeps receiving, and one with a large queued write
     const x1 = await adoptablePair('v4')
     t.teardown(x1.cleanup)
-    const pausedF = { built: [] as Rec[], buildProtocol() { const p = new Rec(); this.built.push(p); return p } }
+    const pausedF = plainRecFactory()
     r.adoptStreamConnection(x1.fd, x1.family, pausedF)
     closeFd(x1.fd)
     inCall(() => pausedF.built[0].t.pauseProducing())
@@ -178,7 +179,7 @@ for (const mode of MODES) {
     const [mine, theirs] = sockets.socketPair()
     track(mine)
     track(theirs)
-    const queuedF = { built: [] as Rec[], buildProtocol() { const p = new Rec(); this.built.push(p); return p } }
+    const queuedF = plainRecFactory()
     r.adoptStreamConnection(mine, AddressFamily.UNIX, queuedF)
     closeFd(mine)
     inCall(() => queuedF.built[0].t.write(Buffer.alloc(8 * 1024 * 1024)))
@@ -186,13 +187,16 @@ for (const mode of MODES) {
     const stop = pumpInto((lp.getHost() as any).port, dp.getHost().port, 8)
     t.teardown(stop)
     await waitUntil(() => built.length === 8 && built.every((p) => p.bytes > 0) && d.got.length > 0, 'traffic everywhere', 10000)
-    await pause(200)
+    // close while it flows: every connection and the port received more since
+    const marks = built.map((p) => p.bytes)
+    const datagrams = d.got.length
+    await waitUntil(() => built.every((p, i) => p.bytes > marks[i]) && d.got.length > datagrams, 'more traffic everywhere', 10000)
     await within(r.close(), 'close during traffic')
     clearInterval(flood)
     const all = [...built, pausedF.built[0], queuedF.built[0]]
     for (const p of all) t.true(p.reason instanceof ConnectionAborted, className(p.reason))
     for (const p of all) await exactlyOnce(t, p, 0)
-    await pause(100)
+    await quietPeriod(100, 'a second stopFactory or stopProtocol')
     t.is(stopFactory, 1, 'stopFactory once')
     t.deepEqual(d.stopDepths, [0], 'stopProtocol once, not re-entrant')
     t.deepEqual(reported, [])

@@ -10,6 +10,7 @@ import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import {
   Reactor,
   AddressFamily,
@@ -31,10 +32,10 @@ import {
   udpPeer,
   warmThreadPool,
   adoptablePair,
-  pause,
   Rec,
   DgramRec,
   inCall,
+  quietPeriod,
 } from './helpers.js'
 
 const SEED = Number(process.env.FC_SEED ?? Date.now() % 1_000_000)
@@ -511,7 +512,7 @@ for (const mode of MODES) {
         params(RUNS * 2),
       )
       // every datagram that write() accepted arrived (checked as each was sent), and no other
-      await pause(50)
+      await quietPeriod(50, 'a datagram from a write that threw')
       t.is(sink.got.length, delivered)
       // connect() with arbitrary arguments on fresh ports
       await fc.assert(
@@ -662,13 +663,13 @@ for (const mode of MODES) {
               assert.fail(`${op} threw ${e} after ${seq.join(',')}`)
             }
           }
-          if (op === 'tick') await pause(5)
+          if (op === 'tick') await delay(5) // the op itself: let I/O run between two calls
         }
         assert.ok(p.lostDepths.every((d) => d === 0), 'connectionLost never inside a call')
         p.t.abortConnection()
         x.peer.sock.destroy()
         await waitUntil(() => p.lostReasons.length === 1, `connectionLost after ${seq.join(',')}`, 3000)
-        await pause(5)
+        await quietPeriod(5, 'a second connectionLost')
         assert.equal(p.lostReasons.length, 1, 'exactly once')
         assert.deepEqual(p.lostDepths, [0])
         assert.ok(p.reason instanceof Error)

@@ -10,10 +10,10 @@ import {
   fixture,
   child,
   killChildren,
-  pause,
   nodeClient,
   within,
   limiter,
+  quietPeriod,
 } from './helpers.js'
 
 const slot = limiter(3)
@@ -37,7 +37,7 @@ for (const mode of MODES) {
     test(`${tag} ${scenario}: an adopted, ref'd socket keeps the process alive`, (t) => slot(async () => {
       const c = run(scenario, mode.name)
       await c.line('READY')
-      await pause(800) // absence of an exit: a bounded wait is the only way
+      await quietPeriod(800, 'the process exiting') // no event announces that something does not happen
       t.true(c.alive, `the process stayed alive (stderr: ${c.stderr})`)
       c.kill()
       const res = await c.wait()

@@ -10,8 +10,8 @@ import {
   portOf,
   closeTracked,
   within,
-  pause,
   sendUntil,
+  quietPeriod,
 } from './helpers.js'
 
 const reactors: any[] = []
@@ -47,13 +47,13 @@ for (const mode of MODES) {
     t.is(tx.getTTL(), 3)
     await sendUntil(() => tx.write('to the group', [group, portOf(rxFd)]), () => rx.got.length > 0, 'the multicast datagram')
     t.is(rx.got[0].data.toString(), 'to the group')
-    await pause(50)
+    await quietPeriod(50, 'resends of the first datagram still on their way, before they are counted')
     const before = rx.got.length
     t.is(rxPort.leaveGroup(group, '127.0.0.1'), undefined)
     const e = t.throws(() => rxPort.leaveGroup(group, '127.0.0.1'), { instanceOf: Error }, 'leaving a group not joined')
     t.true(hasCode(e), `error has a code: ${(e as any)?.code}`)
     tx.write('after leaving', [group, portOf(rxFd)])
-    await pause(150)
+    await quietPeriod(150, 'a datagram for the group left')
     t.is(rx.got.length, before, 'nothing received after leaveGroup')
     await within(Promise.all([rxPort.stopListening(), tx.stopListening()]), 'stop')
   })

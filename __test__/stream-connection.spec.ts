@@ -25,7 +25,6 @@ import {
   fileTeardown,
   within,
   waitUntil,
-  pause,
   linkOf,
   fdsWithLink,
   soError,
@@ -35,6 +34,7 @@ import {
   isCloexec,
   HAS_PYTHON,
   testIf,
+  quietPeriod,
 } from './helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
@@ -189,7 +189,7 @@ for (const mode of MODES) {
       await peer.waitEnd()
       t.is(peer.text, 'reply:bye')
       t.false(p.t.connected)
-      await pause(50)
+      await quietPeriod(50, 'a second connectionLost')
       t.is(p.lostReasons.length, 1)
       // the caller still holds its fd: the peer saw EOF anyway (SHUT_RDWR before close)
       t.notThrows(() => fs.fstatSync(fd), "the caller's fd is still open")
@@ -203,7 +203,8 @@ for (const mode of MODES) {
       a.peer.sock.write('early bird')
       const b = await pair(kind)
       b.peer.sock.end('early and gone')
-      await pause(50) // let the bytes reach our sockets before adopting
+      await a.peer.waitDelivered() // the bytes (and the FIN) are at our sockets before the adoption
+      await b.peer.waitDelivered()
       const pa = r.adoptStreamConnection(a.fd, a.family, new RecFactory(Rec))
       const pb = r.adoptStreamConnection(b.fd, b.family, new RecFactory(Rec))
       closeFd(a.fd)
@@ -289,7 +290,7 @@ for (const mode of MODES) {
       t.true(peer.ended || peer.error?.code === 'ECONNRESET', `peer: ended=${peer.ended} error=${peer.error?.code}`)
       t.log(`peer saw: ${peer.error ? peer.error.code : 'EOF'}`)
       p.t.abortConnection() // harmless afterwards
-      await pause(30)
+      await quietPeriod(30, 'a second connectionLost')
       t.is(p.lostReasons.length, 1)
     })
   }

@@ -12,6 +12,8 @@ export interface ProcNetEntry {
   txQueue: number
   /** TCP: bytes received but not yet read. UDP: memory held by queued incoming datagrams. */
   rxQueue: number
+  /** UDP only: datagrams the kernel dropped at this socket (its receive buffer was full). */
+  drops?: number
 }
 
 const TCP_ESTABLISHED = 1
@@ -29,29 +31,58 @@ export function socketInode(fd: number): number {
   return Number(m[1])
 }
 
-/** The /proc/net entry of the IP socket with this inode; undefined once it is gone (or for UNIX). */
-export function procNetEntry(inode: number): ProcNetEntry | undefined {
+/** Ends of a connection by port, for a socket of another process (its inode is not ours to read). */
+export interface PortPair {
+  localPort: number
+  remotePort: number
+}
+
+const portOfColumn = (addr: string) => parseInt(addr.slice(addr.lastIndexOf(':') + 1), 16)
+
+/**
+ * The /proc/net entry of the IP socket with this inode (or these ports, in this network
+ * namespace); undefined once it is gone, or for a UNIX socket.
+ */
+export function procNetEntry(which: number | PortPair): ProcNetEntry | undefined {
   for (const file of ['tcp', 'tcp6', 'udp', 'udp6']) {
     const lines = fs.readFileSync(`/proc/net/${file}`, 'utf8').split('\n').slice(1)
     for (const line of lines) {
-      // sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode …
+      // sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode … (udp: … drops)
       const cols = line.trim().split(/\s+/)
-      if (Number(cols[9]) !== inode) continue
+      if (cols.length < 10) continue
+      const match =
+        typeof which === 'number'
+          ? Number(cols[9]) === which
+          : portOfColumn(cols[1]) === which.localPort && portOfColumn(cols[2]) === which.remotePort
+      if (!match) continue
       const [tx, rx] = cols[4].split(':').map((h) => parseInt(h, 16))
-      return { state: parseInt(cols[3], 16), txQueue: tx, rxQueue: rx }
+      const drops = file.startsWith('udp') ? Number(cols[12]) : undefined
+      return { state: parseInt(cols[3], 16), txQueue: tx, rxQueue: rx, drops }
     }
   }
   return undefined
 }
 
-/** Bytes (TCP) or datagram memory (UDP) waiting unread in the receive queue of the socket `inode`. */
-export const receiveQueue = (inode: number) => procNetEntry(inode)?.rxQueue ?? 0
+/** Bytes (TCP) or datagram memory (UDP) waiting unread in the receive queue of a socket. */
+export const receiveQueue = (which: number | PortPair) => procNetEntry(which)?.rxQueue ?? 0
 
-/** The fd libuv holds for a Node socket (a private field, but stable on Linux for TCP and pipes). */
-function nodeSocketFd(sock: net.Socket): number {
-  const fd = (sock as any)._handle?.fd
+/** libuv's handle of a Node socket: private fields, but stable on Linux for TCP and pipes. */
+const handleOf = (sock: net.Socket): { fd: number; writeQueueSize: number } => (sock as any)._handle
+
+/** The inode of the socket a Node net.Socket wraps. */
+export function nodeSocketInode(sock: net.Socket): number {
+  const fd = handleOf(sock)?.fd
   if (typeof fd !== 'number' || fd < 0) throw new Error('this Node socket has no fd')
-  return fd
+  return socketInode(fd)
+}
+
+/**
+ * True once part of what a Node socket was asked to write has gone to the kernel: libuv's own
+ * queue is shorter than what Node still counts as pending (Node writes synchronously as far as
+ * the kernel takes it). For a UNIX stream socket that part is then at the receiver.
+ */
+export function partlyWritten(sock: net.Socket): boolean {
+  return sock.writableLength === 0 || handleOf(sock).writeQueueSize < sock.writableLength
 }
 
 /**
@@ -63,7 +94,7 @@ function nodeSocketFd(sock: net.Socket): number {
 export function writtenIntoPeerKernel(sock: net.Socket): boolean {
   if (sock.destroyed) throw new Error('the Node socket was destroyed before its bytes were delivered')
   if (sock.writableLength > 0 || (sock.writableEnded && !sock.writableFinished)) return false
-  const entry = procNetEntry(socketInode(nodeSocketFd(sock)))
+  const entry = procNetEntry(nodeSocketInode(sock))
   if (!entry) return true // UNIX, or the TCP connection is gone altogether
   if (entry.txQueue > 0) return false
   return !(sock.writableFinished && FIN_IN_FLIGHT.includes(entry.state))

@@ -6,7 +6,7 @@ import { AddressFamily, sockets, type Reactor } from 'reactor-socket'
 import { within, waitUntil } from './waits.js'
 import { track, untrack, closeFd, listenTcp4, listenTcp6, listenUnixFd, portOf } from './raw-sockets.js'
 import { Rec, RecFactory } from './recorders.js'
-import { writtenIntoPeerKernel } from './kernel.js'
+import { writtenIntoPeerKernel, socketInode } from './kernel.js'
 
 export class Peer {
   chunks: Buffer[] = []
@@ -176,7 +176,8 @@ export async function udpPeer(type: 'udp4' | 'udp6' = 'udp4', host?: string): Pr
 
 /**
  * An adoptablePair adopted into `reactor` with a RecFactory of `P`; the caller's fd is closed at
- * once, so the reactor's duplicate is the only reference. The pair's cleanup goes into `cleanups`.
+ * once, so the reactor's duplicate is the only reference (`inode` names it in /proc/net). The
+ * pair's cleanup goes into `cleanups`.
  */
 export async function adoptedConnection(
   reactor: Reactor,
@@ -184,10 +185,11 @@ export async function adoptedConnection(
   cleanups: (() => void)[],
   P: typeof Rec = Rec,
   peerOpts: { allowHalfOpen?: boolean } = {},
-): Promise<{ p: any; peer: Peer; serverPort?: number }> {
+): Promise<{ p: any; peer: Peer; serverPort?: number; inode: number }> {
   const x = await adoptablePair(kind, peerOpts)
   cleanups.push(x.cleanup)
   const p = reactor.adoptStreamConnection(x.fd, x.family, new RecFactory(P))
+  const inode = socketInode(x.fd) // names the reactor's duplicate too, after the close
   closeFd(x.fd)
-  return { p, peer: x.peer, serverPort: x.serverPort }
+  return { p, peer: x.peer, serverPort: x.serverPort, inode }
 }

@@ -36,9 +36,9 @@ export class Rec extends Protocol {
   lostDepths: number[] = []
   dataAfterLost = 0
   echo = false
-  onMade?: (p: this) => void
-  onData?: (p: this, d: Buffer) => void
-  onLost?: (p: this, reason: any) => void
+  onMade?: (p: Rec) => void
+  onData?: (p: Rec, d: Buffer) => void
+  onLost?: (p: Rec, reason: any) => void
 
   get t(): any {
     return (this as any).transport
@@ -164,8 +164,8 @@ export class DgramRec extends DatagramProtocol {
   stopDepths: number[] = []
   refused = 0
   transportAtStart: any
-  onStart?: (p: this) => void
-  onDatagram?: (p: this, d: Buffer, addr: any) => void
+  onStart?: (p: DgramRec) => void
+  onDatagram?: (p: DgramRec, d: Buffer, addr: any) => void
 
   get t(): any {
     return (this as any).transport

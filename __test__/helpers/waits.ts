@@ -90,6 +90,3 @@ export function spin(us: number) {
   const end = process.hrtime.bigint() + BigInt(Math.round(us * 1000))
   while (process.hrtime.bigint() < end) {}
 }
-
-/** @deprecated being replaced by waitUntil (for events) and quietPeriod (for absences). */
-export const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
