@@ -18,7 +18,6 @@ import {
   rawClient,
   portOf,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
   fdList,
@@ -26,24 +25,14 @@ import {
   fdsWithLink,
   fixture,
   child,
-  killChildren,
   type Peer,
-  type UdpPeer,
   quietPeriod,
   receiveQueue,
   socketInode,
+  fileTeardown,
 } from './helpers.js'
 
-const reactors: any[] = []
-const cleanups: (() => void)[] = []
-const udps: UdpPeer[] = []
-test.after.always(async () => {
-  killChildren()
-  for (const c of cleanups) c()
-  for (const u of udps) u.close()
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors, cleanups } = fileTeardown()
 
 class Boom extends Error {}
 
@@ -140,7 +129,7 @@ for (const mode of MODES) {
     t.deepEqual(fdsWithLink(link), [fd])
     t.deepEqual(fdList(), before)
     const node = await udpPeer()
-    udps.push(node)
+    cleanups.push(() => node.close())
     await node.send('queued', portOf(fd), '127.0.0.1')
     await waitUntil(() => receiveQueue(socketInode(fd)) > 0, "the datagram queued at the caller's socket")
     await quietPeriod(100, 'the reactor reading the datagram, or a stopProtocol')
@@ -248,7 +237,7 @@ for (const mode of MODES) {
     const proto = new P()
     const port = r.adoptDatagramPort(fd, AddressFamily.INET, proto)
     const node = await udpPeer()
-    udps.push(node)
+    cleanups.push(() => node.close())
     await node.send('first', portOf(fd), '127.0.0.1')
     await waitUntil(() => reported.includes(boom), 'reported')
     await node.send('second', portOf(fd), '127.0.0.1')

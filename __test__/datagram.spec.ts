@@ -23,7 +23,6 @@ import {
   udpPeer,
   portOf,
   closeFd,
-  closeTracked,
   within,
   sendUntil,
   drainCurrentTurn,
@@ -33,25 +32,19 @@ import {
   isCloexec,
   fixture,
   Child,
-  type UdpPeer,
   HAS_PYTHON,
   testIf,
   quietPeriod,
+  fileTeardown,
 } from './helpers.js'
 
 const INET = AddressFamily.INET
 const INET6 = AddressFamily.INET6
-const reactors: any[] = []
-const udps: UdpPeer[] = []
-test.after.always(async () => {
-  for (const u of udps) u.close()
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors, cleanups } = fileTeardown()
 
 async function peer(type: 'udp4' | 'udp6' = 'udp4') {
   const u = await udpPeer(type)
-  udps.push(u)
+  cleanups.push(() => u.close())
   return u
 }
 

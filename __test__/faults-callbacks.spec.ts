@@ -26,7 +26,6 @@ import {
   nodeClient,
   rawClient,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
   fdList,
@@ -36,7 +35,6 @@ import {
   udpPeer,
   fixture,
   child,
-  killChildren,
   warmThreadPool,
   reactorHarness,
   Rec,
@@ -49,15 +47,10 @@ import {
   className,
   quietPeriod,
   sendUntil,
+  fileTeardown,
 } from './helpers.js'
 
-test.before(async () => {
-  await warmThreadPool()
-})
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
+fileTeardown({ warmThreadPool: true })
 
 class Boom extends Error {}
 

@@ -16,12 +16,10 @@ import {
   bindUdp4,
   bindUdp6,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
   fixture,
   child,
-  killChildren,
   udpPeer,
   fdList,
   DgramRec,
@@ -34,16 +32,14 @@ import {
   receiveQueue,
   socketInode,
   waitStable,
+  fileTeardown,
 } from './helpers.js'
 
 const SECONDS = 0.8
 const SIZE = 200
 const SPIN_US = 20
 
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
+fileTeardown()
 
 function expected(n: number, len: number): Buffer {
   const b = Buffer.allocUnsafe(len)

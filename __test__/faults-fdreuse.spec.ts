@@ -13,7 +13,6 @@ import {
   bindUdp4,
   nodeClient,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
   linkOf,
@@ -28,9 +27,10 @@ import {
   settleFds,
   className,
   quietPeriod,
+  fileTeardown,
 } from './helpers.js'
 
-test.after.always(() => closeTracked())
+fileTeardown()
 
 /**
  * Closes the caller's `fd` and makes a new socket get the same number: fills every lower free

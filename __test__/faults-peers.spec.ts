@@ -13,7 +13,6 @@ import {
   listenTcp4,
   nodeClient,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
   linkOf,
@@ -21,7 +20,6 @@ import {
   track,
   fixture,
   child,
-  killChildren,
   warmThreadPool,
   reactorHarness,
   plainRecFactory,
@@ -34,15 +32,10 @@ import {
   receiveQueue,
   socketInode,
   writtenIntoPeerKernel,
+  fileTeardown,
 } from './helpers.js'
 
-test.before(async () => {
-  await warmThreadPool()
-})
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
+fileTeardown({ warmThreadPool: true })
 
 const RESET_CODES = ['ECONNRESET', 'EPIPE']
 

@@ -19,12 +19,10 @@ import {
   listenTcp4,
   bindUdp4,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
   fixture,
   child,
-  killChildren,
   fdList,
   track,
   limiter,
@@ -37,16 +35,11 @@ import {
   className,
   plainRecFactory,
   quietPeriod,
+  fileTeardown,
 } from './helpers.js'
 
 const slot = limiter(2)
-test.before(async () => {
-  await warmThreadPool()
-})
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
+fileTeardown({ warmThreadPool: true })
 
 const FATAL = /FATAL|Abort|abort\(\)|panicked|Segmentation|core dumped|Assertion/
 

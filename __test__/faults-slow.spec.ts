@@ -12,12 +12,10 @@ import {
   MODES,
   listenTcp4,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
   fixture,
   child,
-  killChildren,
   Child,
   plainRecFactory,
   exactlyOnce,
@@ -29,6 +27,7 @@ import {
   type Mode,
   reactorHarness,
   waitStable,
+  fileTeardown,
 } from './helpers.js'
 
 const TOTAL = 256 * MiB
@@ -38,10 +37,7 @@ const PAUSED_SEND_LIMIT = 64 * MiB
 /** Growth of this process's RSS allowed while 256 MiB stream through it. */
 const RSS_LIMIT = 96 * MiB
 
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
+fileTeardown()
 
 /** The longest time between two ticks of a 10 ms interval: how long the event loop was blocked. */
 function loopGap() {

@@ -8,17 +8,13 @@ import {
   bindUdp4,
   bindUdp6,
   portOf,
-  closeTracked,
   within,
   sendUntil,
   quietPeriod,
+  fileTeardown,
 } from './helpers.js'
 
-const reactors: any[] = []
-test.after.always(async () => {
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors } = fileTeardown()
 
 // a multicast failure comes from setsockopt: an Error with code and errno
 const hasCode = (e: any) =>

@@ -3,7 +3,8 @@ import test from 'ava'
 import { Reactor } from 'reactor-socket'
 import { within } from './waits.js'
 import { closeTracked } from './raw-sockets.js'
-import { settleFds, fdList } from './fds.js'
+import { settleFds, fdList, warmThreadPool } from './fds.js'
+import { killChildren } from './children.js'
 
 /** Both ways the reactor can run (README, "Reactor options"); every behaviour holds in both. */
 export const MODES = [
@@ -13,13 +14,20 @@ export const MODES = [
 export type Mode = (typeof MODES)[number]
 
 /**
- * The teardown most spec files share: after the file's tests, run the cleanups, close the
- * reactors, close the fds the helpers tracked. Returns the lists to register into.
+ * The set-up and teardown spec files share: after the file's tests, kill the children `child()`
+ * started, run the cleanups, close the reactors, close the fds the helpers tracked. Returns the
+ * lists to register into. `warmThreadPool`: start libuv's pool first, for files that compare
+ * thread counts or the fd table.
  */
-export function fileTeardown(): { reactors: { close(): Promise<void> }[]; cleanups: (() => void)[] } {
+export function fileTeardown(opts: { warmThreadPool?: boolean } = {}): {
+  reactors: { close(): Promise<void> }[]
+  cleanups: (() => void)[]
+} {
   const reactors: { close(): Promise<void> }[] = []
   const cleanups: (() => void)[] = []
+  if (opts.warmThreadPool) test.before(warmThreadPool)
   test.after.always(async () => {
+    killChildren()
     for (const c of cleanups) c()
     for (const r of reactors) await r.close()
     closeTracked()
