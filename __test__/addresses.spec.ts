@@ -1,4 +1,4 @@
-// SPEC "Addresses" and "Details … Addresses": the exported classes, their fields, instanceof, UNIX
+// Addresses (README "API"): the exported classes, their fields, instanceof, UNIX
 // names (null for unnamed), IPv6 link-local scope.
 import test from 'ava'
 import * as fs from 'node:fs'
@@ -149,7 +149,7 @@ testIf(!('missing' in LINK_LOCAL), 'missing' in LINK_LOCAL ? LINK_LOCAL.missing 
   p.write('back', [addr.host, addr.port])
   t.is((await within(answered, 'answer')).toString(), 'back')
   sender.close()
-  // sockets.bindUdp with a scoped host (not in the SPEC's examples): informational only
+  // sockets.bindUdp with a scoped host (not a documented case): informational only
   try {
     const lfd = track(sockets.bindUdp({ host, port: 0 }))
     t.like(sockets.info(lfd).local, { host, scopeID: found.index })

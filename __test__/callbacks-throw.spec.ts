@@ -1,6 +1,7 @@
-// SPEC "Callbacks that throw": inside an adopt call the exception propagates with nothing left over and
-// onError not called; otherwise it is reported (onError / stderr), the connection aborted with it as
-// the reason, the port / datagram port keeps working. Both reactor modes.
+// Callbacks that throw (README, "`Reactor` options", onError): inside an adopt call the exception
+// propagates with nothing left over and onError not called; otherwise it is reported (onError / stderr),
+// the connection aborted with it as the reason, the port / datagram port keeps working. Both reactor
+// modes.
 import test from 'ava'
 import * as fs from 'node:fs'
 import { Reactor, AddressFamily, ConnectionDone } from 'reactor-socket'

@@ -1,4 +1,4 @@
-// SPEC "Datagram ports" and "Details … Datagrams": adoptDatagramPort, datagramReceived, truncation,
+// README "adoptDatagramPort": adoptDatagramPort, datagramReceived, truncation,
 // write/writeSequence/connect, address and size errors, connectionRefused, broadcast, stopListening,
 // DatagramProtocol counting. Both reactor modes.
 import test from 'ava'

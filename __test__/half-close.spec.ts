@@ -1,6 +1,6 @@
-// SPEC "Half-close" (both directions): readConnectionLost on the peer's EOF, loseWriteConnection →
-// FIN after pending data then writeConnectionLost, and connectionLost(ConnectionDone) once both are
-// closed. Both reactor modes; TCP and UNIX.
+// Half-close, both directions (README "adoptStreamConnection"): readConnectionLost on the peer's EOF,
+// loseWriteConnection → FIN after pending data then writeConnectionLost, and
+// connectionLost(ConnectionDone) once both are closed. Both reactor modes; TCP and UNIX.
 import test from 'ava'
 import * as crypto from 'node:crypto'
 import { Reactor, Protocol, ConnectionDone } from 'reactor-socket'

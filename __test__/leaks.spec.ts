@@ -1,6 +1,6 @@
-// SPEC "no fd is leaked": churn through accepted connections, adopted connections (kept and declined),
-// datagram ports, failures; afterwards the fd table and thread count are back where they were.
-// Serial: compares /proc/self/fd.
+// No fd is leaked (README "Guarantees"): churn through accepted connections, adopted connections (kept
+// and declined), datagram ports, failures; afterwards the fd table and thread count are back where they
+// were. Serial: compares /proc/self/fd.
 import test from 'ava'
 import { Reactor, AddressFamily, UnsupportedAddressFamily } from 'reactor-socket'
 import {
@@ -59,7 +59,7 @@ for (const mode of MODES) {
     await waitUntil(same, 'the fd table to settle', 2000).catch(() => {})
     t.deepEqual(fdList(), fds)
     await within(r.close(), 'close')
-    // the SPEC does not say that the poller is closed by the time close() resolves: allow a moment
+    // close() is not documented to have closed the poller by the time it resolves: allow a moment
     t.deepEqual(await settleFds(base), [], 'close() released everything the reactor opened')
   })
 
@@ -92,7 +92,7 @@ for (const mode of MODES) {
       x.cleanup()
     }
     await within(r.close(), 'close')
-    // the SPEC does not say that the poller is closed by the time close() resolves: allow a moment
+    // close() is not documented to have closed the poller by the time it resolves: allow a moment
     t.deepEqual(await settleFds(base), [], 'close() released everything the reactor opened')
   })
 

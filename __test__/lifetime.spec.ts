@@ -1,4 +1,4 @@
-// SPEC "Lifetime" and "Details … Reactor": what keeps the process alive, unref(), exiting when nothing
+// README "Lifetime" and "`Reactor` options": what keeps the process alive, unref(), exiting when nothing
 // is left, process.exit() from callbacks and while busy, reactor.close(), when the I/O thread starts.
 // Each scenario runs in a child process (fixtures/lifetime.mjs), in both reactor modes.
 import test from 'ava'

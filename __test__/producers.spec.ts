@@ -1,5 +1,6 @@
-// SPEC "Consumer side" and "Streams": streaming and pull producers on a stream transport, the 65536-byte
-// line, drain, second registerProducer, stopProducing on loss and after loseConnection. Both modes.
+// README "adoptStreamConnection", the transport as a consumer: streaming and pull producers on a stream
+// transport, the 65536-byte line, drain, second registerProducer, stopProducing on loss and after
+// loseConnection. Both modes.
 import test from 'ava'
 import { Reactor, ConnectionDone } from 'reactor-socket'
 import {

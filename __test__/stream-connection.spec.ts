@@ -1,4 +1,4 @@
-// SPEC "Stream connections": adoptStreamConnection, the protocol's lifecycle, the reasons given to
+// README "adoptStreamConnection": adoptStreamConnection, the protocol's lifecycle, the reasons given to
 // connectionLost, abort and close semantics towards the peer. Both reactor modes.
 import test from 'ava'
 import * as fs from 'node:fs'

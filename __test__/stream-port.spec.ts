@@ -1,4 +1,4 @@
-// SPEC "Stream ports" and the ownership rules of "Adoption rules": adoptStreamPort, accepting,
+// README "adoptStreamPort" and the ownership rules of the adopt calls: adoptStreamPort, accepting,
 // buildProtocol, stopListening, the caller's fd. Every test runs in both reactor modes.
 import test from 'ava'
 import * as fs from 'node:fs'
