@@ -35,7 +35,6 @@ import {
   udpPeer,
   fixture,
   child,
-  warmThreadPool,
   reactorHarness,
   Rec,
   DgramRec,

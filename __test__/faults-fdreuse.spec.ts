@@ -5,7 +5,7 @@
 // socket, and received nothing. Both reactor modes. Serial (relies on the lowest free fd number).
 import test from 'ava'
 import * as fs from 'node:fs'
-import { Reactor, AddressFamily, ConnectionDone, ConnectionAborted, sockets } from 'reactor-socket'
+import { AddressFamily, ConnectionDone, ConnectionAborted, sockets } from 'reactor-socket'
 import {
   MODES,
   adoptablePair,

@@ -6,7 +6,7 @@
 // closed not a single fd it opened is left. Both reactor modes. Serial: compares /proc/self/fd.
 import test from 'ava'
 import * as crypto from 'node:crypto'
-import { Reactor, AddressFamily, ConnectionDone, ConnectionLost, ConnectionAborted, sockets } from 'reactor-socket'
+import { AddressFamily, ConnectionDone, ConnectionLost, ConnectionAborted, sockets } from 'reactor-socket'
 import {
   MODES,
   adoptablePair,
@@ -20,7 +20,6 @@ import {
   track,
   fixture,
   child,
-  warmThreadPool,
   reactorHarness,
   plainRecFactory,
   exactlyOnce,

@@ -26,7 +26,6 @@ import {
   fdList,
   track,
   limiter,
-  warmThreadPool,
   Rec,
   DgramRec,
   exactlyOnce,

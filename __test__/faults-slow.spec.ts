@@ -7,7 +7,7 @@
 // every byte arrives, in order (SHA-256 of the whole stream).
 // Both reactor modes. Serial (each test measures this process's RSS).
 import test from 'ava'
-import { Reactor, AddressFamily, ConnectionDone } from 'reactor-socket'
+import { AddressFamily, ConnectionDone } from 'reactor-socket'
 import {
   MODES,
   listenTcp4,

@@ -92,7 +92,11 @@ export function partlyWritten(sock: net.Socket): boolean {
  * receiver inside write(2) and shutdown(2) itself, so handing over is enough there.
  */
 export function writtenIntoPeerKernel(sock: net.Socket): boolean {
-  if (sock.destroyed) throw new Error('the Node socket was destroyed before its bytes were delivered')
+  if (sock.destroyed) {
+    // closed after all was handed over (the kernel still delivers it), or lost with bytes unsent
+    if (sock.writableFinished) return true
+    throw new Error('the Node socket was destroyed before its bytes were handed to the kernel')
+  }
   if (sock.writableLength > 0 || (sock.writableEnded && !sock.writableFinished)) return false
   const entry = procNetEntry(nodeSocketInode(sock))
   if (!entry) return true // UNIX, or the TCP connection is gone altogether
