@@ -1,4 +1,5 @@
-// Child processes: Node fixtures under __test__/fixtures, and the tools tests borrow (python3, ss).
+// Child processes: a wrapper that collects their output and exit, and the Node fixtures of
+// __test__/fixtures (those `child()` starts are killed at the end of the file).
 import * as path from 'node:path'
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { within, waitUntil } from './waits.js'
