@@ -42,6 +42,33 @@ test('users can find it: keywords, repository, homepage, bugs', (t) => {
   t.regex(pkg.bugs.url, /^https:\/\/.*\/issues$/)
 })
 
+// Every native target napi-rs 3 can build (its AVAILABLE_TARGETS, less WebAssembly): the loader's
+// parser must name each one's package as napi-rs itself does.
+const NAPI_TARGETS = [
+  'aarch64-apple-darwin', 'aarch64-linux-android', 'aarch64-unknown-linux-gnu', 'aarch64-unknown-linux-musl',
+  'aarch64-unknown-linux-ohos', 'aarch64-pc-windows-msvc', 'aarch64-unknown-freebsd', 'x86_64-apple-darwin',
+  'x86_64-pc-windows-msvc', 'x86_64-pc-windows-gnu', 'x86_64-unknown-linux-gnu', 'x86_64-unknown-linux-musl',
+  'x86_64-unknown-linux-ohos', 'x86_64-unknown-freebsd', 'i686-pc-windows-msvc', 'armv7-unknown-linux-gnueabihf',
+  'armv7-unknown-linux-musleabihf', 'armv7-linux-androideabi', 'universal-apple-darwin',
+  'loongarch64-unknown-linux-gnu', 'riscv64gc-unknown-linux-gnu', 'powerpc64le-unknown-linux-gnu',
+  'powerpc64le-unknown-freebsd', 's390x-unknown-linux-gnu',
+]
+
+test("the loader parses target triples as napi-rs's own parseTriple does", (t) => {
+  const napi = requireHere('@napi-rs/cli') as {
+    parseTriple(triple: string): { platformArchABI: string; platform: string; arch: string; abi: string | null }
+  }
+  for (const triple of [...NAPI_TARGETS, ...pkg.napi.targets]) {
+    const theirs = napi.parseTriple(triple)
+    const ours = parseTriple(triple)
+    t.deepEqual(
+      { name: ours.platformArchAbi, platform: ours.platform, arch: ours.arch, abi: ours.abi },
+      { name: theirs.platformArchABI, platform: theirs.platform, arch: theirs.arch, abi: theirs.abi },
+      triple,
+    )
+  }
+})
+
 test('the platform package names the loader derives are the ones in npm/ (made by napi create-npm-dirs)', (t) => {
   const made = fs
     .readdirSync(path.join(ROOT, 'npm'))

@@ -25,7 +25,7 @@ export interface NativeTarget {
   platformArchAbi: string
 }
 
-// Rust's names for CPUs and systems where Node's differ (the subset napi-rs builds for).
+// Rust's names for CPUs where Node's differ, and the systems other than Linux (those napi-rs builds for).
 const NODE_ARCH: Record<string, string> = {
   x86_64: 'x64',
   aarch64: 'arm64',
@@ -35,26 +35,44 @@ const NODE_ARCH: Record<string, string> = {
   powerpc64le: 'ppc64',
   loongarch64: 'loong64',
 }
-const NODE_PLATFORM: Record<string, string> = { darwin: 'darwin', windows: 'win32', freebsd: 'freebsd', android: 'android' }
+const NODE_PLATFORM: Record<string, string> = {
+  darwin: 'darwin',
+  windows: 'win32',
+  freebsd: 'freebsd',
+  android: 'android',
+  openharmony: 'openharmony',
+}
 
 /** `x86_64-unknown-linux-gnu` → linux / x64 / gnu. Only the parts napi-rs uses to name packages. */
 export function parseTriple(triple: string): NativeTarget {
-  const parts = triple.split('-')
+  // Two systems napi-rs names otherwise than the triple: 32-bit Android (android-arm-eabi) and
+  // OpenHarmony (`-linux-ohos`: openharmony-<arch>).
+  const parts = triple.replace(/-androideabi$/, '-android-eabi').replace(/-linux-ohos$/, '-openharmony').split('-')
   const arch = NODE_ARCH[parts[0]] ?? parts[0]
-  const system = parts.find((part) => part === 'linux' || part in NODE_PLATFORM) ?? parts[2] ?? 'unknown'
+  // `aarch64-linux-android` names linux too: the other systems win.
+  const system = parts.find((part) => part in NODE_PLATFORM) ?? (parts.includes('linux') ? 'linux' : parts[2] ?? 'unknown')
   const platform = system === 'linux' ? 'linux' : NODE_PLATFORM[system] ?? system
   const last = parts[parts.length - 1]
   // Linux triples end in the C library (`gnu`, `gnueabihf`, `musl`); Windows ones in the toolchain.
   let abi: string | null = null
-  if (platform === 'linux' || platform === 'win32') abi = last === system ? null : last
+  if (platform === 'linux' || platform === 'win32' || platform === 'android') abi = last === system ? null : last
   const platformArchAbi = [platform, arch, abi].filter((part) => part !== null).join('-')
   return { triple, platform, arch, abi, platformArchAbi }
 }
 
 /** The C library this Node runs on: Node's own report names glibc's version only when linked to it. */
 function hostLibc(): 'gnu' | 'musl' {
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
-  return report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'
+  // Without excludeNetwork the report resolves the names of open sockets' peers, which can take long.
+  // (Node 20 has the setting; @types/node 20 does not declare it.)
+  const reporter = process.report as NodeJS.ProcessReport & { excludeNetwork?: boolean }
+  const excludeNetwork = reporter.excludeNetwork
+  reporter.excludeNetwork = true
+  try {
+    const report = reporter.getReport() as { header?: { glibcVersionRuntime?: string } }
+    return report.header?.glibcVersionRuntime ? 'gnu' : 'musl'
+  } finally {
+    reporter.excludeNetwork = excludeNetwork
+  }
 }
 
 /** The target among `targets` that this process can load, or null. */

@@ -12,7 +12,8 @@
 //   - runs the JavaScript programs on the other Node majors package.json "engines" names, with Node
 //     binaries from scripts/node-majors (installed there with `npm ci` when missing);
 //   - installs the main package alone (`--omit=optional`: what npm leaves on a platform no package is
-//     built for) and checks that loading it fails with the clear error, not the generated loader's.
+//     built for) and checks that loading it fails with the clear error, not the generated loader's;
+//     then damages the installed binary and checks the error that says why it did not load.
 // Prints a summary with the packed sizes. The temporary folder is removed in the end.
 import { createRequire } from 'node:module'
 import * as fs from 'node:fs'
@@ -196,6 +197,21 @@ function withoutPlatformPackage(project, mainTarball, env, built) {
   note('without the platform package (--omit=optional): require and import fail with ERR_REACTOR_SOCKET_NATIVE_MISSING')
 }
 
+/** A platform package whose binary does not load (a damaged file): the loader's reason comes through. */
+function withBrokenBinary(project, env, built) {
+  const binaryPath = path.join(project, 'node_modules', `${pkg.name}-${built.target.platformArchAbi}`, built.binary)
+  fs.writeFileSync(binaryPath, 'not a shared object\n')
+  fs.writeFileSync(path.join(project, 'load.cjs'), LOAD_CJS)
+  const res = run(process.execPath, ['load.cjs'], { cwd: project, env })
+  check(res.status === 0, res.describe())
+  const seen = JSON.parse(res.stdout)
+  check(
+    seen.code === 'ERR_REACTOR_SOCKET_NATIVE_LOAD' && seen.message.includes(binaryPath) && seen.hasCause,
+    `a damaged binary: expected ERR_REACTOR_SOCKET_NATIVE_LOAD naming ${binaryPath}, with the loader's error as cause; got ${res.stdout}`,
+  )
+  note('with a damaged binary: ERR_REACTOR_SOCKET_NATIVE_LOAD, with the reason dlopen gave')
+}
+
 const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`
 
 function main() {
@@ -226,6 +242,7 @@ function main() {
     echoes(project, env)
     otherMajors(project, env)
     withoutPlatformPackage(path.join(tmp, 'app-without-binary'), tgz(main), env, built)
+    withBrokenBinary(project, env, built)
     console.log(`install-test: passed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`)
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
