@@ -102,12 +102,15 @@ function runEcho(node, program, cwd, env) {
   return res.stdout.trim()
 }
 
-function checkInstalled(project, env, built) {
-  const installed = path.join(project, 'node_modules', pkg.name)
-  check(nodeFiles(installed).length === 0, `the installed main package holds ${nodeFiles(installed).join(', ')}`)
-  const platformDir = path.join(project, 'node_modules', `${pkg.name}-${built.target.platformArchAbi}`)
-  check(fs.existsSync(path.join(platformDir, built.binary)), `${built.binary} was not installed with its platform package`)
-  const installedManifest = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'))
+function checkInstalled(project, built) {
+  const modules = path.join(project, 'node_modules')
+  const platformPackage = `${pkg.name}-${built.target.platformArchAbi}`
+  const binaries = nodeFiles(modules)
+  check(
+    binaries.length === 1 && binaries[0] === path.join(platformPackage, built.binary),
+    `expected one .node, ${platformPackage}/${built.binary}; node_modules holds: ${binaries.join(', ') || 'none'}`,
+  )
+  const installedManifest = JSON.parse(fs.readFileSync(path.join(modules, pkg.name, 'package.json'), 'utf8'))
   check(installedManifest.os === undefined, 'the main package has an "os" field (npm refuses it on other systems)')
 }
 
@@ -227,21 +230,22 @@ function main() {
     fs.mkdirSync(tarballs, { recursive: true })
     stageMain(stageMainDir, built)
     stagePlatform(stagePlatformDir, built)
-    const main = pack(stageMainDir, tarballs, env)
-    const platform = pack(stagePlatformDir, tarballs, env)
-    checkTarballs(main, platform, built)
-    note(`packed ${main.filename}: ${kib(main.size)} (${kib(main.unpackedSize)} unpacked, ${main.entryCount} files, no .node)`)
-    note(`packed ${platform.filename}: ${kib(platform.size)} (${kib(platform.unpackedSize)} unpacked, ${platform.entryCount} files)`)
+    const mainPacked = pack(stageMainDir, tarballs, env)
+    const platformPacked = pack(stagePlatformDir, tarballs, env)
+    checkTarballs(mainPacked, platformPacked, built)
+    for (const packed of [mainPacked, platformPacked]) {
+      note(`packed ${packed.filename}: ${kib(packed.size)} (${kib(packed.unpackedSize)} unpacked, ${packed.entryCount} files)`)
+    }
 
     const project = path.join(tmp, 'app')
     newProject(project)
     const tgz = (report) => path.join(tarballs, report.filename)
-    mustRun('npm', ['install', '--offline', tgz(main), tgz(platform)], { cwd: project, env, timeoutMs: 60000 })
-    checkInstalled(project, env, built)
+    mustRun('npm', ['install', '--offline', tgz(mainPacked), tgz(platformPacked)], { cwd: project, env, timeoutMs: 60000 })
+    checkInstalled(project, built)
     note(`installed offline, no cargo/rustc on PATH; the only .node is ${pkg.name}-${built.target.platformArchAbi}'s`)
     echoes(project, env)
     otherMajors(project, env)
-    withoutPlatformPackage(path.join(tmp, 'app-without-binary'), tgz(main), env, built)
+    withoutPlatformPackage(path.join(tmp, 'app-without-binary'), tgz(mainPacked), env, built)
     withBrokenBinary(project, env, built)
     console.log(`install-test: passed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`)
   } finally {
