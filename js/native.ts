@@ -2,8 +2,7 @@
 // Rust code (native/binding.d.ts, written by the native build), and the wire format between the core
 // and this layer (record kinds, batch layout, state bits, refusal kinds) comes from the binding's
 // own constants: each is defined once, in the core, and only named here.
-import { createRequire } from 'node:module'
-import * as path from 'node:path'
+import { loadNativeBinding } from './load-native'
 import type * as Generated from '../native/binding'
 
 export type NativeBinding = typeof Generated
@@ -11,5 +10,5 @@ export type NativeReactor = Generated.NativeReactor
 export type AdoptResult = Generated.AdoptResult
 export type SocketInfo = Generated.sockets.SocketInfo
 
-const requireNative = createRequire(__filename)
-export const binding: NativeBinding = requireNative(path.join(__dirname, '..', 'native', 'binding.js'))
+// Throws an Error with a `code` naming the supported platforms when this machine's binary is missing.
+export const binding = loadNativeBinding<NativeBinding>()
