@@ -15,14 +15,17 @@ mod driver;
 mod engine;
 pub mod errno;
 mod fd;
+pub mod handoff;
 mod listener;
 pub mod mmsg;
 pub mod outbox;
 mod reactor;
+pub mod scm;
 mod shared;
 pub mod sockets;
 mod state;
 mod stream;
+pub mod systemd;
 pub mod validate;
 mod write_queue;
 

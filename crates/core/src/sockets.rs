@@ -141,7 +141,7 @@ fn ip_socket_addr(host: &str, port: u16) -> io::Result<SocketAddr> {
 }
 
 /// A UNIX socket address for `path`, rejecting what the kernel would silently mangle.
-fn unix_socket_addr(path: &str) -> io::Result<SockAddr> {
+pub(crate) fn unix_socket_addr(path: &str) -> io::Result<SockAddr> {
     if path.is_empty() {
         return Err(errno::error(libc::EINVAL, "UNIX socket path is empty"));
     }
