@@ -123,3 +123,58 @@ export interface NativeBinding {
 
 const requireNative = createRequire(__filename)
 export const binding: NativeBinding = requireNative(path.join(__dirname, '..', 'native', 'binding.js'))
+
+// ---------------------------------------------------------------------------------------------
+// Deployment: systemd and handoff (crates/node/src/systemd.rs, handoff.rs). Kept as a separate
+// block that merges into NativeBinding above.
+
+export interface NativeListenFd {
+  fd: number
+  name: string
+  /** 0 for a descriptor that is not a socket. */
+  family: number
+  type: number
+  listening: boolean
+}
+
+export interface NativeSystemd {
+  /** The values of LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES (null when unset). Throws EINVAL/EBADF. */
+  listenFds(pid: string | null, fds: string | null, names: string | null): NativeListenFd[]
+  notify(notifySocket: string, state: string, fds: number[]): void
+  /** WATCHDOG_USEC, WATCHDOG_PID → microseconds, or null. Throws EINVAL. */
+  watchdogUsec(usec: string | null, pid: string | null): number | null
+}
+
+/** The connection a taker confirms readiness on (an opaque native handle). */
+export type NativeHandoffControl = object
+
+/** How a background handoff step ended: `code` set on failure (errno positive). */
+export interface NativeHandoffOutcome {
+  code?: string | null
+  errno?: number | null
+  message?: string | null
+  listeners?: NativeListenFd[] | null
+  control?: NativeHandoffControl | null
+}
+
+export interface NativeOffer {
+  close(): void
+}
+
+export interface NativeHandoff {
+  offer(
+    path: string,
+    names: string[],
+    fds: number[],
+    allowUids: number[],
+    onDone: (outcome: NativeHandoffOutcome) => void,
+  ): NativeOffer
+  /** timeoutMs < 0: no deadline. */
+  take(path: string, timeoutMs: number, onDone: (outcome: NativeHandoffOutcome) => void): void
+  ready(control: NativeHandoffControl, timeoutMs: number, onDone: (outcome: NativeHandoffOutcome) => void): void
+}
+
+export interface NativeBinding {
+  systemd: NativeSystemd
+  handoff: NativeHandoff
+}

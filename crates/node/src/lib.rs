@@ -7,3 +7,5 @@ mod reactor;
 mod sockets;
 mod teardown;
 mod uv;
+mod systemd;
+mod handoff;
