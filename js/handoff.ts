@@ -58,7 +58,12 @@ export class Offer {
     this.path = path
     let settle!: (outcome: NativeHandoffOutcome) => void
     this.taken = new Promise<void>((resolve, reject) => {
-      settle = (outcome) => (outcome.code ? reject(outcomeError(outcome)) : resolve())
+      settle = (outcome) => {
+        // The offer's thread is done and has closed its sockets; let go of the native handle too.
+        this.close()
+        if (outcome.code) reject(outcomeError(outcome))
+        else resolve()
+      }
     })
     // A closed offer rejects `taken`; that alone must not be an unhandled rejection.
     this.taken.catch(() => {})

@@ -15,6 +15,7 @@ use napi_derive::napi;
 use reactor_core::handoff::{self, Canceller, Listener, OfferPath};
 use reactor_core::socket2::Socket;
 use reactor_core::{errno, sockets};
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::IntoRawFd;
 use std::sync::{Arc, Mutex};
@@ -116,17 +117,21 @@ fn deadline(timeout_ms: f64) -> Option<Instant> {
 /// An open offer, as JS holds it.
 #[napi(namespace = "handoff")]
 pub struct NativeOffer {
-    cancel: Canceller,
+    /// Dropped by close(), so the eventfd closes as soon as the offer's thread is done with it.
+    cancel: RefCell<Option<Canceller>>,
     path: Arc<OfferPath>,
 }
 
 #[napi(namespace = "handoff")]
 impl NativeOffer {
     /// Withdraws the offer: wakes its thread (which reports ECANCELED unless it was taken) and
-    /// removes the path now. Idempotent.
+    /// removes the path now. Idempotent; JS also calls it once the offer has ended, to let go of
+    /// the eventfd.
     #[napi]
     pub fn close(&self) {
-        self.cancel.cancel();
+        if let Some(cancel) = self.cancel.borrow_mut().take() {
+            cancel.cancel();
+        }
         self.path.remove();
     }
 }
@@ -158,13 +163,10 @@ pub fn offer(
     }
     let done = done_fn(on_done)?;
     let offer = handoff::Offer::new(&path, &listeners, &uids).map_err(|e| error::os_error(e, "offer"))?;
-    let native = NativeOffer { cancel: offer.canceller(), path: offer.path() };
+    let native = NativeOffer { cancel: RefCell::new(Some(offer.canceller())), path: offer.path() };
     // At environment teardown (process exit included) the path goes too.
-    let (cancel, guard) = (native.cancel.clone(), native.path.clone());
-    teardown::at_exit(&env, move || {
-        cancel.cancel();
-        guard.remove();
-    })?;
+    let guard = native.path.clone();
+    teardown::at_exit(&env, move || guard.remove())?;
     let spawned = in_background("handoff-offer", "offer", done, move || offer.serve(|_| {}).map(|()| None));
     if let Err(err) = spawned {
         native.close();
