@@ -96,11 +96,12 @@ async function finish() {
   log('DRAINED', { served, sockets: openSockets() })
 }
 
-/** Sockets this process still has open (to show that nothing is left behind). */
+/** Sockets this process still has open besides stdio (to show that nothing is left behind). */
 function openSockets() {
   const fs = require('node:fs')
   let n = 0
   for (const fd of fs.readdirSync('/proc/self/fd')) {
+    if (Number(fd) <= 2) continue // stdio may be socketpairs (Node's child_process pipes)
     try {
       if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++
     } catch {}
