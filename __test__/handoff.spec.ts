@@ -222,3 +222,54 @@ asOtherUid('allowUids lets a peer of that uid take the listeners', (t) => slot(a
   t.is(r.body.listeners[0].name, 'web')
   await within(offer.taken, 'taken by uid 65534')
 }))
+
+// ---------------------------------------------------------------------------------------------
+// Teardown: waiting threads are cancelled and joined when their JS environment goes away
+
+test.serial('a worker thread terminated while its offer and a take wait: both threads end, the path is removed, nothing leaks', async (t) => {
+  const { Worker } = await import('node:worker_threads')
+  const path = tmpSockPath('worker')
+  const silent = listenUnixFd('worker-silent')
+  const before = fdList()
+  const worker = new Worker(
+    `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const { handoff, sockets } = require(workerData.pkg)
+    const fd = sockets.listenTcp({ host: '127.0.0.1', port: 0 })
+    handoff.offer(workerData.path, [{ name: 'web', fd }])
+    handoff.take(workerData.silent, { timeout: Infinity }).catch(() => {})
+    parentPort.postMessage('waiting')
+    `,
+    { eval: true, workerData: { pkg: process.cwd(), path, silent: silent.path } },
+  )
+  await within(new Promise((r) => worker.once('message', r)), 'the worker to offer')
+  t.true(fs.existsSync(path))
+  await within(worker.terminate(), 'the worker to terminate')
+  t.false(fs.existsSync(path), 'the offer path is removed at teardown')
+  await t.throwsAsync(handoff.take(path), { code: 'ENOENT' })
+  // The worker's own listener fd is its business (it never closed it); ours are back as before
+  // apart from that one socket.
+  const extra = fdList().filter((l) => !before.includes(l))
+  t.true(extra.length <= 1, `left: ${extra.join(', ')}`)
+  closeFd(silent.fd)
+  fs.unlinkSync(silent.path)
+})
+
+test('process.exit() with an offer and a take waiting: exit code 0, the path is removed', async (t) => {
+  const path = tmpSockPath('exit')
+  const silent = listenUnixFd('exit-silent')
+  const child = new Child(spawn(process.execPath, ['-e', `
+    const { handoff, sockets } = require(${JSON.stringify(process.cwd())})
+    const fd = sockets.listenTcp({ host: '127.0.0.1', port: 0 })
+    handoff.offer(${JSON.stringify(path)}, [{ name: 'web', fd }])
+    handoff.take(${JSON.stringify(silent.path)}, { timeout: Infinity }).catch(() => {})
+    setTimeout(() => process.exit(0), 100)
+  `], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  kids.push(child)
+  const exit = await child.wait()
+  t.is(exit.code, 0, exit.stderr)
+  t.is(exit.signal, null)
+  t.false(fs.existsSync(path))
+  closeFd(silent.fd)
+  fs.unlinkSync(silent.path)
+})

@@ -45,6 +45,20 @@ export interface Taken {
 
 const DEFAULT_TIMEOUT = 30000
 
+/** Offers not yet closed: their paths are removed when the process exits, even by
+ *  process.exit() (which does not tear the JS environment down). */
+const openOffers = new Set<Offer>()
+let exitHookInstalled = false
+
+function closeAtExit(offer: Offer): void {
+  openOffers.add(offer)
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.once('exit', () => {
+    for (const open of openOffers) open.close()
+  })
+}
+
 /** An open offer (the old process's side). */
 export class Offer {
   /** Resolves once a successor took the listeners and called ready(); rejects with code
@@ -70,6 +84,7 @@ export class Offer {
     const names = listeners.map((l) => l.name)
     const fds = listeners.map((l) => l.fd)
     this.#native = native(() => binding.handoff.offer(path, names, fds, allowUids, settle))
+    closeAtExit(this)
   }
 
   /** Withdraws the offer: removes the path now and ends the wait (`taken` rejects with
@@ -77,6 +92,7 @@ export class Offer {
   close(): void {
     this.#native?.close()
     this.#native = null
+    openOffers.delete(this)
   }
 }
 

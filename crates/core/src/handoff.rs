@@ -81,6 +81,11 @@ impl Canceller {
         Ok(Canceller(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) })))
     }
 
+    /// A handle that can cancel without keeping the eventfd open.
+    pub fn downgrade(&self) -> WeakCanceller {
+        WeakCanceller(Arc::downgrade(&self.0))
+    }
+
     /// Every present and future wait on this canceller fails with ECANCELED.
     pub fn cancel(&self) {
         let one: u64 = 1;
@@ -91,6 +96,18 @@ impl Canceller {
 
     fn fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
+    }
+}
+
+/// Cancels while the [`Canceller`] lives; a no-op after it was dropped (its wait is over).
+#[derive(Debug, Clone)]
+pub struct WeakCanceller(std::sync::Weak<OwnedFd>);
+
+impl WeakCanceller {
+    pub fn cancel(&self) {
+        if let Some(fd) = self.0.upgrade() {
+            Canceller(fd).cancel();
+        }
     }
 }
 
@@ -256,12 +273,13 @@ pub struct Taken {
 
 /// Connects to the offer at `path` and receives its descriptors (close-on-exec). ENOENT or
 /// ECONNREFUSED: no offer there; ETIMEDOUT: no answer before `deadline`; EACCES: the offering
-/// process refused us (uid); ECONNRESET: it went away; EPROTO: it answered something else.
-pub fn take(path: &str, deadline: Option<Instant>) -> io::Result<Taken> {
+/// process refused us (uid); ECONNRESET: it went away; EPROTO: it answered something else;
+/// ECANCELED: `cancel` fired.
+pub fn take(path: &str, deadline: Option<Instant>, cancel: Option<&Canceller>) -> io::Result<Taken> {
     let address = sockets::unix_socket_addr(path)?;
     let control = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     control.set_nonblocking(true)?;
-    connect(&control, &address, deadline)?;
+    connect(&control, &address, deadline, cancel)?;
     let mut message = Vec::new();
     let mut fds = Vec::new();
     loop {
@@ -275,7 +293,7 @@ pub fn take(path: &str, deadline: Option<Instant>) -> io::Result<Taken> {
             let listeners = names.into_iter().zip(fds).map(|(name, fd)| Listener { name, fd }).collect();
             return Ok(Taken { listeners, control });
         }
-        wait_readable(control.as_fd(), None, deadline)?;
+        wait_readable(control.as_fd(), cancel, deadline)?;
         let mut buf = [0u8; 4096];
         let got = match scm::recv_with_fds(control.as_fd(), &mut buf, scm::MAX_FDS) {
             Ok(got) => got,
@@ -298,11 +316,11 @@ pub fn take(path: &str, deadline: Option<Instant>) -> io::Result<Taken> {
 
 /// Tells the offering process that we serve the sockets now, and waits for its acknowledgement
 /// (the offer is withdrawn by then). Closes `control`.
-pub fn confirm_ready(control: Socket, deadline: Option<Instant>) -> io::Result<()> {
+pub fn confirm_ready(control: Socket, deadline: Option<Instant>, cancel: Option<&Canceller>) -> io::Result<()> {
     write_all(control.as_fd(), &[READY])?;
     let mut reply = [0u8; 1];
     loop {
-        wait_readable(control.as_fd(), None, deadline)?;
+        wait_readable(control.as_fd(), cancel, deadline)?;
         match read_some(control.as_fd(), &mut reply) {
             Ok(1) if reply[0] == ACKNOWLEDGED => return Ok(()),
             Ok(0) => return Err(errno::error(libc::ECONNRESET, "the offering process went away before acknowledging")),
@@ -342,7 +360,7 @@ pub fn wait_readable(fd: BorrowedFd<'_>, cancel: Option<&Canceller>, deadline: O
             return Err(err);
         }
         if polled[1].revents != 0 {
-            return Err(errno::error(libc::ECANCELED, "the offer was closed"));
+            return Err(errno::error(libc::ECANCELED, "cancelled"));
         }
         if polled[0].revents != 0 {
             return Ok(());
@@ -432,7 +450,7 @@ fn is_stale_socket(path: &str, address: &SockAddr) -> bool {
 }
 
 /// A non-blocking UNIX connect: immediate, or EAGAIN while the backlog is full (then retried).
-fn connect(socket: &Socket, address: &SockAddr, deadline: Option<Instant>) -> io::Result<()> {
+fn connect(socket: &Socket, address: &SockAddr, deadline: Option<Instant>, cancel: Option<&Canceller>) -> io::Result<()> {
     loop {
         match socket.connect(address) {
             Ok(()) => return Ok(()),
@@ -440,7 +458,15 @@ fn connect(socket: &Socket, address: &SockAddr, deadline: Option<Instant>) -> io
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(errno::error(libc::ETIMEDOUT, "the offer's backlog stayed full"));
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                // Retry in 5 ms, unless cancelled meanwhile.
+                if let Some(cancel) = cancel {
+                    let retry = Some(Instant::now() + Duration::from_millis(5));
+                    if wait_readable(cancel.fd(), None, retry).is_ok() {
+                        return Err(errno::error(libc::ECANCELED, "cancelled"));
+                    }
+                } else {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),

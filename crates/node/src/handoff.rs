@@ -2,10 +2,12 @@
 //!
 //! Nothing here blocks the JS thread. Each wait (an offer waiting for its taker, a take waiting
 //! for the offer's answer, ready() waiting for the acknowledgement) runs on a small dedicated
-//! thread, and its outcome comes back to JS through a threadsafe function, which holds Node's
-//! loop open until it has been called (as a pending socket does). An offer's `close()` wakes its
-//! thread through an eventfd and removes the path at once, on the JS thread.
+//! thread (background.rs), and its outcome comes back to JS through a threadsafe function, which
+//! holds Node's loop open until it has been called (as a pending socket does). An offer's
+//! `close()` wakes its thread through an eventfd and removes the path at once, on the JS thread;
+//! environment teardown cancels and joins every such thread.
 
+use crate::background;
 use crate::error;
 use crate::sockets::fd_number;
 use crate::teardown;
@@ -91,22 +93,24 @@ fn taken_listener(listener: Listener) -> TakenListener {
     }
 }
 
-/// Runs `work` on its own thread and reports its result through `on_done`.
+/// Runs `work` on its own thread (see background.rs) and reports its result through `on_done`.
 fn in_background(
+    env: &Env,
     name: &str,
     syscall: &'static str,
     on_done: DoneFn,
-    work: impl FnOnce() -> io::Result<Option<handoff::Taken>> + Send + 'static,
+    cancel: Canceller,
+    work: impl FnOnce(&Canceller) -> io::Result<Option<handoff::Taken>> + Send + 'static,
 ) -> napi::Result<()> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let result = work();
-            // A closing environment cannot take it: dropping `Done` closes what it holds.
-            on_done.call(Done { result, syscall }, ThreadsafeFunctionCallMode::Blocking);
-        })
-        .map(|_| ())
-        .map_err(|e| error::os_error(e, syscall))
+    background::spawn(env, name, cancel, move |cancel| {
+        let result = work(cancel);
+        // A closing environment cannot take it: dropping `Done` closes what it holds.
+        on_done.call(Done { result, syscall }, ThreadsafeFunctionCallMode::NonBlocking);
+    })
+}
+
+fn new_canceller(syscall: &str) -> napi::Result<Canceller> {
+    Canceller::new().map_err(|e| error::os_error(e, syscall))
 }
 
 /// A deadline `timeout_ms` from now; none for a negative timeout.
@@ -167,7 +171,8 @@ pub fn offer(
     // At environment teardown (process exit included) the path goes too.
     let guard = native.path.clone();
     teardown::at_exit(&env, move || guard.remove())?;
-    let spawned = in_background("handoff-offer", "offer", done, move || offer.serve(|_| {}).map(|()| None));
+    let cancel = offer.canceller();
+    let spawned = in_background(&env, "handoff-offer", "offer", done, cancel, move |_| offer.serve(|_| {}).map(|()| None));
     if let Err(err) = spawned {
         native.close();
         return Err(err);
@@ -178,20 +183,31 @@ pub fn offer(
 /// Connects to the offer at `path` and receives its listeners on a thread; `on_done` gets them
 /// (or a code: ENOENT, ECONNREFUSED, ETIMEDOUT, EACCES, ...). `timeout_ms` < 0: no deadline.
 #[napi(namespace = "handoff")]
-pub fn take(path: String, timeout_ms: f64, on_done: Function<'_, Outcome, ()>) -> napi::Result<()> {
+pub fn take(env: Env, path: String, timeout_ms: f64, on_done: Function<'_, Outcome, ()>) -> napi::Result<()> {
     let done = done_fn(on_done)?;
     let deadline = deadline(timeout_ms);
-    in_background("handoff-take", "take", done, move || handoff::take(&path, deadline).map(Some))
+    let cancel = new_canceller("take")?;
+    in_background(&env, "handoff-take", "take", done, cancel, move |cancel| {
+        handoff::take(&path, deadline, Some(cancel)).map(Some)
+    })
 }
 
 /// Tells the offering process we serve the sockets; `on_done` once it acknowledged.
 #[napi(namespace = "handoff")]
-pub fn ready(control: &External<Control>, timeout_ms: f64, on_done: Function<'_, Outcome, ()>) -> napi::Result<()> {
+pub fn ready(
+    env: Env,
+    control: &External<Control>,
+    timeout_ms: f64,
+    on_done: Function<'_, Outcome, ()>,
+) -> napi::Result<()> {
+    let done = done_fn(on_done)?;
+    let deadline = deadline(timeout_ms);
+    let cancel = new_canceller("ready")?;
     let socket = control.0.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(socket) = socket else {
         return Err(error::coded_error("ERR_INVALID_STATE", "ready() was already called"));
     };
-    let done = done_fn(on_done)?;
-    let deadline = deadline(timeout_ms);
-    in_background("handoff-ready", "ready", done, move || handoff::confirm_ready(socket, deadline).map(|()| None))
+    in_background(&env, "handoff-ready", "ready", done, cancel, move |cancel| {
+        handoff::confirm_ready(socket, deadline, Some(cancel)).map(|()| None)
+    })
 }

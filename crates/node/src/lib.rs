@@ -9,3 +9,4 @@ mod teardown;
 mod uv;
 mod systemd;
 mod handoff;
+mod background;

@@ -53,7 +53,7 @@ fn the_successor_gets_the_same_listening_socket_and_the_offer_goes_away() {
     let listener = tcp_listener();
     let offer = Offer::new(path.as_str(), &[("web".into(), listener.as_raw_fd())], &[]).unwrap();
     let server = thread::spawn(move || offer.serve(|_| panic!("nobody is refused")));
-    let taken = take(path.as_str(), soon()).unwrap();
+    let taken = take(path.as_str(), soon(), None).unwrap();
     assert_eq!(taken.listeners.len(), 1);
     assert_eq!(taken.listeners[0].name, "web");
     let received = taken.listeners[0].fd.as_raw_fd();
@@ -72,7 +72,7 @@ fn the_successor_gets_the_same_listening_socket_and_the_offer_goes_away() {
     let mut buf = [0u8; 2];
     accepted.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"hi");
-    confirm_ready(taken.control, soon()).unwrap();
+    confirm_ready(taken.control, soon(), None).unwrap();
     server.join().unwrap().unwrap();
     assert!(!path.0.exists(), "the offer's path is removed once taken");
 }
@@ -92,10 +92,10 @@ fn the_socket_file_is_created_0600() {
 #[test]
 fn no_offer_is_enoent_or_econnrefused() {
     let path = TempPath::new("none");
-    assert_eq!(code(&take(path.as_str(), soon()).unwrap_err()), "ENOENT");
+    assert_eq!(code(&take(path.as_str(), soon(), None).unwrap_err()), "ENOENT");
     // A socket file nobody listens on any more.
     drop(std::os::unix::net::UnixListener::bind(&path.0).unwrap());
-    assert_eq!(code(&take(path.as_str(), soon()).unwrap_err()), "ECONNREFUSED");
+    assert_eq!(code(&take(path.as_str(), soon(), None).unwrap_err()), "ECONNREFUSED");
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn a_silent_listener_is_etimedout() {
     let path = TempPath::new("silent");
     let _silent = std::os::unix::net::UnixListener::bind(&path.0).unwrap();
     let started = Instant::now();
-    let err = take(path.as_str(), Some(Instant::now() + Duration::from_millis(200))).unwrap_err();
+    let err = take(path.as_str(), Some(Instant::now() + Duration::from_millis(200)), None).unwrap_err();
     assert_eq!(code(&err), "ETIMEDOUT");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -129,11 +129,11 @@ fn a_taker_that_leaves_before_ready_does_not_end_the_offer() {
     let listener = tcp_listener();
     let offer = Offer::new(path.as_str(), &[("a".into(), listener.as_raw_fd())], &[]).unwrap();
     let server = thread::spawn(move || offer.serve(|_| {}));
-    let first = take(path.as_str(), soon()).unwrap();
+    let first = take(path.as_str(), soon(), None).unwrap();
     drop(first); // took the descriptors, never said ready
-    let second = take(path.as_str(), soon()).unwrap();
+    let second = take(path.as_str(), soon(), None).unwrap();
     assert_eq!(inode(second.listeners[0].fd.as_raw_fd()), inode(listener.as_raw_fd()));
-    confirm_ready(second.control, soon()).unwrap();
+    confirm_ready(second.control, soon(), None).unwrap();
     server.join().unwrap().unwrap();
 }
 
@@ -146,8 +146,8 @@ fn a_successor_can_offer_at_the_same_path_once_ready_returns() {
     for _ in 0..3 {
         let offer = Offer::new(path.as_str(), &[("web".into(), current)], &[]).unwrap();
         let server = thread::spawn(move || offer.serve(|_| {}));
-        let taken = take(path.as_str(), soon()).unwrap();
-        confirm_ready(taken.control, soon()).unwrap();
+        let taken = take(path.as_str(), soon(), None).unwrap();
+        confirm_ready(taken.control, soon(), None).unwrap();
         server.join().unwrap().unwrap();
         let fd = taken.listeners.into_iter().next().unwrap().fd;
         assert_eq!(inode(fd.as_raw_fd()), inode(listener.as_raw_fd()));
@@ -214,12 +214,12 @@ fn many_listeners_with_names_arrive_in_order() {
         listeners.iter().enumerate().map(|(i, l)| (format!("name-{i}-é"), l.as_raw_fd())).collect();
     let offer = Offer::new(path.as_str(), &offered, &[]).unwrap();
     let server = thread::spawn(move || offer.serve(|_| {}));
-    let taken = take(path.as_str(), soon()).unwrap();
+    let taken = take(path.as_str(), soon(), None).unwrap();
     for ((name, fd), got) in offered.iter().zip(&taken.listeners) {
         assert_eq!(&got.name, name);
         assert_eq!(inode(got.fd.as_raw_fd()), inode(*fd));
     }
-    confirm_ready(taken.control, soon()).unwrap();
+    confirm_ready(taken.control, soon(), None).unwrap();
     server.join().unwrap().unwrap();
 }
 
@@ -247,4 +247,34 @@ fn messages_decode_only_when_whole() {
     assert_eq!(code(&decode_offer(&longer).unwrap_err()), "EPROTO");
     assert_eq!(code(&decode_offer(b"R").unwrap_err()), "EACCES");
     assert_eq!(code(&decode_offer(b"HTTP/1.1").unwrap_err()), "EPROTO");
+}
+
+#[test]
+fn closing_during_a_handover_ends_both_sides() {
+    let path = TempPath::new("midway");
+    let listener = tcp_listener();
+    let offer = Offer::new(path.as_str(), &[("a".into(), listener.as_raw_fd())], &[]).unwrap();
+    let cancel = offer.canceller();
+    let server = thread::spawn(move || offer.serve(|_| {}));
+    let taken = take(path.as_str(), soon(), None).unwrap(); // the offer now waits for 'K'
+    cancel.cancel();
+    assert_eq!(code(&server.join().unwrap().unwrap_err()), "ECANCELED");
+    assert!(!path.0.exists());
+    let err = confirm_ready(taken.control, soon(), None).unwrap_err();
+    assert!(["ECONNRESET", "EPIPE"].contains(&code(&err)), "{err}");
+}
+
+#[test]
+fn a_take_can_be_cancelled_and_a_weak_canceller_outlives_nothing() {
+    let path = TempPath::new("cancel-take");
+    let _silent = std::os::unix::net::UnixListener::bind(&path.0).unwrap();
+    let cancel = Canceller::new().unwrap();
+    let weak = cancel.downgrade();
+    let waiting = cancel.clone();
+    let taker = thread::spawn(move || take(path.as_str(), None, Some(&waiting)).map(|_| ()));
+    weak.cancel();
+    assert_eq!(code(&taker.join().unwrap().unwrap_err()), "ECANCELED");
+    drop(cancel);
+    assert!(weak.0.upgrade().is_none(), "the weak handle does not keep the eventfd open");
+    weak.cancel(); // nothing left to cancel: a no-op
 }
