@@ -24,6 +24,16 @@ export {
 } from './errors'
 export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'
 export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions } from './sockets'
+export { systemd, type ListenFd, type ListenFdsOptions } from './systemd'
+export {
+  handoff,
+  Offer,
+  type HandoffListener,
+  type OfferOptions,
+  type TakeOptions,
+  type Taken,
+  type TakenListener,
+} from './handoff'
 
 // Classes of what adopt calls return (exported for `instanceof` and types; the reactor makes them).
 export { ListeningPort } from './port'

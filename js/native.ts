@@ -9,6 +9,8 @@ export type NativeBinding = typeof Generated
 export type NativeReactor = Generated.NativeReactor
 export type AdoptResult = Generated.AdoptResult
 export type SocketInfo = Generated.sockets.SocketInfo
+export type NativeHandoffOutcome = Generated.handoff.Outcome
+export type NativeHandoffControl = NonNullable<Generated.handoff.Outcome['control']>
 
 // Throws an Error with a `code` naming the supported platforms when this machine's binary is missing.
 export const binding = loadNativeBinding<NativeBinding>()

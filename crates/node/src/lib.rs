@@ -12,3 +12,6 @@ mod streams;
 mod teardown;
 mod uv;
 mod wire;
+mod systemd;
+mod handoff;
+mod background;
