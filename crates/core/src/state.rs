@@ -391,15 +391,23 @@ impl State {
             let errno = err.raw_os_error().unwrap_or(libc::EIO);
             relay.ending.get_or_insert(errno);
             self.abort_one(registry, id, Some(errno));
-            self.relays.insert(rid, relay);
-            return self.defer(rid);
+            return self.keep_relay(rid, relay);
         }
         if done == 2 {
             return self.finish_relay(registry, relay);
         }
-        self.relays.insert(rid, relay);
         if more {
-            self.defer(rid);
+            return self.keep_relay(rid, relay);
+        }
+        self.relays.insert(rid, relay);
+    }
+
+    /// Keeps a relay that has work left for a later pass, through a side that still exists.
+    fn keep_relay(&mut self, rid: u32, relay: Relay) {
+        let alive = [relay.a, relay.b].into_iter().find(|id| self.entries.contains_key(id));
+        self.relays.insert(rid, relay);
+        if let Some(id) = alive {
+            self.defer(id);
         }
     }
 
