@@ -121,7 +121,7 @@ impl Reactor {
         let sock = duplicate_nonblocking(fd)?;
         let entry = match what {
             Adopt::Listener => Entry::Listener(Listener::new(sock)),
-            Adopt::Connection => Entry::Stream(Stream::new(sock)),
+            Adopt::Connection => Entry::Stream(Stream::new(sock, family == libc::AF_UNIX)),
             Adopt::Datagram { max_packet } => Entry::Datagram(Datagram::new(sock, max_packet)?),
         };
         let id = self.shared.lock().insert(&self.shared.registry, entry)?;
@@ -142,7 +142,7 @@ impl Reactor {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(Stream::connecting(sock)))?;
+        let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(Stream::connecting(sock, to.domain() == socket2::Domain::UNIX)))?;
         self.shared.wake();
         Ok(id)
     }
@@ -169,6 +169,13 @@ impl Reactor {
     /// Bytes moved a→b and b→a so far; None once it ended.
     pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
         self.shared.lock().relay_counts(rid)
+    }
+
+    /// Sends a duplicate of `fd` with the first byte of the next write on connection `id` (see
+    /// `Stream::send_file_descriptor`).
+    pub fn send_file_descriptor(&self, id: u32, fd: RawFd) -> io::Result<()> {
+        let mut st = self.shared.lock();
+        st.stream(id).ok_or_else(unknown_id)?.send_file_descriptor(fd)
     }
 
     /// Pipes kept for the next relay (their reuse is what keeps a relay at no new fds).

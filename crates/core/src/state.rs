@@ -509,11 +509,12 @@ impl State {
             if !l.pending {
                 return;
             }
+            let unix = l.unix;
             match l.accept(count, &mut self.spare) {
                 Accepted::Connection(sock, peer) => {
                     count += 1;
                     // A registration failure drops (closes) the new socket: the client sees a close.
-                    if let Ok(conn) = self.insert(registry, Entry::Stream(Stream::new(sock))) {
+                    if let Ok(conn) = self.insert(registry, Entry::Stream(Stream::new(sock, unix))) {
                         let record = address::encode(&peer, &mut self.batch.data);
                         self.batch.push(kind::ACCEPT, id, conn, record as u32);
                     }
