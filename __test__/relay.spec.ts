@@ -97,6 +97,24 @@ for (const mode of MODES) {
     }
   })
 
+  test(`${tag} a reset after the kernel acknowledged 4 MiB: every one of those bytes still reaches the other side`, async (t) => {
+    const a = await adopted(r, 'v4')
+    const b = await adopted(r, 'v4')
+    b.p.t.pauseProducing()
+    const done = r.relay(a.p.t, b.p.t, { bufferSize: 64 * 1024 })
+    b.peer.sock.pause() // b's peer reads nothing yet: the bytes back up into a's receive queue
+    const payload = crypto.randomBytes(4 << 20)
+    a.peer.sock.write(payload)
+    await a.peer.waitDelivered(20000) // all of it acknowledged by the kernel at our end
+    a.peer.sock.resetAndDestroy()
+    b.peer.sock.resume()
+    await within(b.peer.endP, "b peer sees the end after the bytes", 20000)
+    t.is(sha(b.peer.data), sha(payload), 'no acknowledged byte lost')
+    t.deepEqual(await done, { aToB: payload.length, bToA: 0 })
+    t.true(a.p.reason instanceof ConnectionLost)
+    t.true(b.p.reason instanceof ConnectionLost)
+  })
+
   test(`${tag} loseConnection() on either side ends the relay in order; abortConnection() aborts both`, async (t) => {
     const a = await adopted(r, 'unix')
     const b = await adopted(r, 'unix')
