@@ -24,11 +24,19 @@
 //! 2 usage.
 
 pub mod args;
+pub mod conn;
+pub mod cpu;
+pub mod http1;
+pub mod inherit;
+pub mod mmsg;
 pub mod pattern;
+pub mod proxy;
 pub mod report;
 pub mod schedule;
 pub mod server;
+pub mod splice;
 pub mod stats;
+pub mod tcp;
 mod workload;
 
 pub use workload::run;

@@ -22,8 +22,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 
 /// Tokens the embedder registers its stop sources under (stdin, a signalfd, a `Waker`);
 /// an event on any of them is passed to the `run` callback.
-pub const STDIN: Token = Token(0);
-pub const SIGNAL: Token = Token(1);
+pub use crate::inherit::{SIGNAL, STDIN};
 pub const WAKE: Token = Token(2);
 const CONTROL_END: usize = 3;
 const LISTENER: Token = Token(3);

@@ -2,6 +2,11 @@
 //! datagrams outstanding. A datagram is an 8-byte little-endian sequence number followed
 //! by pattern bytes that depend on it; every echo is verified and replaced by a new one.
 //!
+//! Datagrams go out and come back in batches (`sendmmsg`/`recvmmsg`, up to 64 per
+//! syscall), so the load generator spends far less per datagram than a server answering
+//! one at a time. With `--gso`, each batch of equal-size datagrams leaves as one
+//! `UDP_SEGMENT` send that the kernel cuts apart.
+//!
 //! UDP may drop datagrams. A lost datagram would silently shrink the window (and a run
 //! that lost all of them would stall), so a datagram not echoed within `LOSS_TIMEOUT` is
 //! counted as lost and replaced. In particular, when no echo arrives for `LOSS_TIMEOUT`
@@ -9,8 +14,9 @@
 //! counted as lost are ignored.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -19,6 +25,7 @@ use mio::{Interest, Registry, Token};
 
 use super::Workload;
 use crate::args::Config;
+use crate::mmsg::{self, MAX_BATCH};
 use crate::pattern::Pattern;
 use crate::schedule::Schedule;
 use crate::stats::Stats;
@@ -32,10 +39,15 @@ pub struct Udp {
     socks_wanted: usize,
     size: usize,
     inflight: usize,
+    /// Datagrams per send with GSO (1 without).
+    segments: usize,
     socks: Vec<Sock>,
     pattern: Pattern,
-    dgram: Vec<u8>,
-    scratch: Vec<u8>,
+    /// Datagrams being sent, back to back (`size` bytes each).
+    out: Vec<u8>,
+    /// Echoes received, one slot of `size + 1` bytes each (so an oversized echo shows).
+    inbuf: Vec<u8>,
+    lens: [usize; MAX_BATCH],
 }
 
 struct Sock {
@@ -108,18 +120,27 @@ impl Window {
 
 impl Udp {
     pub fn new(cfg: &Config) -> Udp {
+        let segments = if cfg.gso {
+            mmsg::MAX_SEGMENTS
+                .min(mmsg::MAX_GSO_BYTES / cfg.size)
+                .max(1)
+        } else {
+            1
+        };
         Udp {
             addr: cfg.addr,
             socks_wanted: cfg.conns,
             size: cfg.size,
             inflight: cfg.inflight,
+            segments,
             socks: Vec::new(),
             // One pattern for all sockets: the sequence numbers are per socket, but the
             // bytes after them depend on the number, so a stray datagram still fails
             // unless it is an exact copy of one this socket sent.
             pattern: Pattern::new(0),
-            dgram: vec![0; cfg.size],
-            scratch: vec![0; 65_536],
+            out: Vec::new(),
+            inbuf: vec![0; (cfg.size + 1) * MAX_BATCH],
+            lens: [0; MAX_BATCH],
         }
     }
 
@@ -127,31 +148,47 @@ impl Udp {
         seq.wrapping_mul(self.size as u64) + SEQ_LEN as u64
     }
 
-    /// Sends what the window is owed, until the socket would block.
+    /// Sends what the window is owed, a batch per syscall, until the socket would block.
     fn send_owed(&mut self, i: usize, sched: &Schedule, stats: &mut Stats) {
         if !sched.issuing(Instant::now()) {
             return;
         }
-        while self.socks[i].to_send > 0 {
-            let seq = self.socks[i].win.next_seq;
-            self.dgram[..SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
-            let off = self.payload_offset(seq);
-            self.pattern.fill(off, &mut self.dgram[SEQ_LEN..]);
+        let size = self.size;
+        loop {
+            let owed = self.socks[i].to_send.min(MAX_BATCH * self.segments);
+            if owed == 0 {
+                return;
+            }
+            // Sequence numbers are only taken by datagrams actually sent: what the kernel
+            // refuses is built again, with the same numbers, next time.
+            let first = self.socks[i].win.next_seq;
+            self.out.resize(owed * size, 0);
+            for k in 0..owed {
+                let seq = first + k as u64;
+                let offset = self.payload_offset(seq);
+                let d = &mut self.out[k * size..(k + 1) * size];
+                d[..SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
+                self.pattern.fill(offset, &mut d[SEQ_LEN..]);
+            }
+            let msgs: Vec<IoSlice> = self
+                .out
+                .chunks(size * self.segments)
+                .map(IoSlice::new)
+                .collect();
             let s = &mut self.socks[i];
-            match s.sock.send(&self.dgram) {
-                Ok(n) if n == self.size => {
-                    s.win.sent(Instant::now());
-                    s.to_send -= 1;
+            match mmsg::send_batch(s.sock.as_fd(), &msgs) {
+                Ok(0) => return, // wait for writable
+                Ok(m) => {
+                    let sent: usize = msgs[..m].iter().map(|d| d.len() / size).sum();
+                    let now = Instant::now();
+                    for _ in 0..sent {
+                        s.win.sent(now);
+                    }
+                    s.to_send -= sent;
+                    if m < msgs.len() {
+                        return; // the socket buffer is full
+                    }
                 }
-                Ok(n) => {
-                    stats.error(format_args!(
-                        "udp socket {i}: sent {n} of {} bytes",
-                        self.size
-                    ));
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // E.g. ECONNREFUSED reported from an earlier ICMP error: retried on the timer.
                 Err(e) => {
                     stats.error(format_args!("udp socket {i}: send: {e}"));
@@ -162,51 +199,67 @@ impl Udp {
     }
 
     fn receive(&mut self, i: usize, sched: &Schedule, stats: &mut Stats) {
+        let slot = self.size + 1;
         loop {
-            let n = match self.socks[i].sock.recv(&mut self.scratch) {
+            let n = match mmsg::recv_batch(
+                self.socks[i].sock.as_fd(),
+                &mut self.inbuf,
+                slot,
+                &mut self.lens,
+            ) {
+                Ok(0) => return,
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // Pending ICMP errors surface here once each; keep draining.
                     stats.error(format_args!("udp socket {i}: recv: {e}"));
                     continue;
                 }
             };
-            let data = &self.scratch[..n];
-            if n != self.size {
-                stats.error(format_args!(
-                    "udp socket {i}: echo of {n} bytes, expected {}",
-                    self.size
-                ));
-                continue;
+            let counting = sched.counting(Instant::now());
+            for k in 0..n {
+                let len = self.lens[k];
+                let data = &self.inbuf[k * slot..k * slot + len];
+                if len != self.size {
+                    stats.error(format_args!(
+                        "udp socket {i}: echo of {} bytes, expected {}",
+                        if len == slot {
+                            format!("more than {}", self.size)
+                        } else {
+                            len.to_string()
+                        },
+                        self.size
+                    ));
+                    continue;
+                }
+                let seq = u64::from_le_bytes(data[..SEQ_LEN].try_into().expect("8 bytes"));
+                if seq >= self.socks[i].win.next_seq {
+                    stats.error(format_args!(
+                        "udp socket {i}: echo with sequence {seq}, never sent"
+                    ));
+                    continue;
+                }
+                if let Err(m) = self
+                    .pattern
+                    .verify(self.payload_offset(seq), &data[SEQ_LEN..])
+                {
+                    stats.error(format_args!(
+                        "udp socket {i}: echo mismatch in datagram {seq}: {m}"
+                    ));
+                    continue;
+                }
+                let s = &mut self.socks[i];
+                if !s.win.answer(seq) {
+                    continue; // late (already counted lost) or duplicated: neither counted nor an error
+                }
+                if counting {
+                    stats.ops += 1;
+                    stats.bytes += len as u64;
+                }
+                s.to_send += 1;
             }
-            let seq = u64::from_le_bytes(data[..SEQ_LEN].try_into().expect("8 bytes"));
-            let s = &self.socks[i];
-            if seq >= s.win.next_seq {
-                stats.error(format_args!(
-                    "udp socket {i}: echo with sequence {seq}, never sent"
-                ));
-                continue;
+            if n < self.lens.len() {
+                return; // a short batch emptied the socket
             }
-            if let Err(m) = self
-                .pattern
-                .verify(self.payload_offset(seq), &data[SEQ_LEN..])
-            {
-                stats.error(format_args!(
-                    "udp socket {i}: echo mismatch in datagram {seq}: {m}"
-                ));
-                continue;
-            }
-            let s = &mut self.socks[i];
-            if !s.win.answer(seq) {
-                continue; // late (already counted lost) or duplicated: neither counted nor an error
-            }
-            if sched.counting(Instant::now()) {
-                stats.ops += 1;
-                stats.bytes += n as u64;
-            }
-            s.to_send += 1;
         }
     }
 }
@@ -229,6 +282,10 @@ impl Workload for Udp {
             // Best effort: capped by net.core.rmem_max.
             let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(RCVBUF);
             sock.connect(self.addr)?;
+            if self.segments > 1 {
+                mmsg::set_udp_segment(sock.as_fd(), self.size)
+                    .map_err(|e| io::Error::new(e.kind(), format!("--gso: UDP_SEGMENT: {e}")))?;
+            }
             registry.register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
             self.socks.push(Sock {
                 sock,
