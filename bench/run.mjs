@@ -89,7 +89,7 @@ async function measure(server, workload, upstreamPort) {
     loadgenShare: result.cpu_share ?? NaN,
   }
   if (args.verbose) {
-    console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%`)
+    console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}${m.lost ? ` (${m.lost} lost)` : ""}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%`)
   }
   return m
 }

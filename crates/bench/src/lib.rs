@@ -33,6 +33,7 @@
 pub mod args;
 pub mod conn;
 pub mod cpu;
+pub mod echo_batch;
 pub mod http1;
 pub mod inherit;
 pub mod mmsg;

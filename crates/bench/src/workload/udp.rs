@@ -4,8 +4,11 @@
 //!
 //! Datagrams go out and come back in batches (`sendmmsg`/`recvmmsg`, up to 64 per
 //! syscall), so the load generator spends far less per datagram than a server answering
-//! one at a time. With `--gso`, each batch of equal-size datagrams leaves as one
-//! `UDP_SEGMENT` send that the kernel cuts apart.
+//! one at a time. Echoes are replaced once an eighth of the window is owed, not one by
+//! one (so between 7/8 of `inflight` and `inflight` are in flight): a server that echoes
+//! datagram by datagram would otherwise make every send a batch of one. With `--gso`,
+//! each batch of equal-size datagrams leaves as one `UDP_SEGMENT` send that the kernel
+//! cuts apart.
 //!
 //! UDP may drop datagrams. A lost datagram would silently shrink the window (and a run
 //! that lost all of them would stall), so a datagram not echoed within `LOSS_TIMEOUT` is
@@ -41,6 +44,8 @@ pub struct Udp {
     inflight: usize,
     /// Datagrams per send with GSO (1 without).
     segments: usize,
+    /// Datagrams owed before a batch is sent (see the module comment).
+    batch_min: usize,
     socks: Vec<Sock>,
     pattern: Pattern,
     /// Datagrams being sent, back to back (`size` bytes each).
@@ -133,6 +138,7 @@ impl Udp {
             size: cfg.size,
             inflight: cfg.inflight,
             segments,
+            batch_min: cfg.inflight.div_ceil(8),
             socks: Vec::new(),
             // One pattern for all sockets: the sequence numbers are per socket, but the
             // bytes after them depend on the number, so a stray datagram still fails
@@ -154,11 +160,10 @@ impl Udp {
             return;
         }
         let size = self.size;
-        loop {
+        // Less than `batch_min` owed means the rest of the window is in flight: its
+        // echoes or their loss timeouts make up the batch.
+        while self.socks[i].to_send >= self.batch_min {
             let owed = self.socks[i].to_send.min(MAX_BATCH * self.segments);
-            if owed == 0 {
-                return;
-            }
             // Sequence numbers are only taken by datagrams actually sent: what the kernel
             // refuses is built again, with the same numbers, next time.
             let first = self.socks[i].win.next_seq;
