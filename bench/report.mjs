@@ -36,6 +36,10 @@ const NOTES = `
   a whole window with one \`writev\`. It checks every byte it gets back.
 - Server CPU is the server process's user + system time (all threads) over the whole load
   generator run, spread over the operations at the measured rate.
+- **Other load** is what the rest of the machine kept busy during the run (other processes and,
+  on a VM, steal time), in cores, from \`/proc/stat\`: the noise each figure competed with. A
+  load generator starved by it cannot reach ${LOAD_BOUND_SHARE * 100}% of a core, so under heavy other load a low
+  load generator CPU does not prove the server was the limit.
 - The machine is a shared 2-core VM: the load generator, the server's JS thread and (in the default
   mode) its I/O thread compete for two cores, and neighbours add noise (see the min–max columns).
   Ratios are taken pair by pair within a round, which cancels most of the drift; absolute rates
@@ -77,7 +81,7 @@ function row(r) {
   const loadgen = `${fmt(r.loadgenShare * 100)}%${r.loadgenShare > LOAD_BOUND_SHARE ? ' ⚠' : ''}`
   const rssRatio = isNode ? '1' : `${fmt(r.rssRatio, 2)}${OURS.has(r.server.key) ? ` ${check(r.rssRatio <= RSS_TARGET)}` : ''}`
   return (
-    `| ${w.title} | ${r.server.name} | ${fmt(r.median, digits)} ${w.unit} | ${fmt(r.min, digits)}–${fmt(r.max, digits)} | ${ratio} | ${targetCell(r)} | ${cpu} | ${cpuRatio} | ${loadgen} | ${fmt(r.rssMiB, 1)} | ${rssRatio} |` +
+    `| ${w.title} | ${r.server.name} | ${fmt(r.median, digits)} ${w.unit} | ${fmt(r.min, digits)}–${fmt(r.max, digits)} | ${ratio} | ${targetCell(r)} | ${cpu} | ${cpuRatio} | ${loadgen} | ${fmt(r.otherCores, 2)} | ${fmt(r.rssMiB, 1)} | ${rssRatio} |` +
     (r.errors ? ` **${r.errors} errors**` : '')
   )
 }
@@ -88,8 +92,8 @@ export function writeReport({ rows, skipped = [], memory, rounds, durationMs, wa
   lines.push(`Command: \`npm run bench\` (${rounds} rounds, servers interleaved, ${durationMs} ms measured after ${warmupMs} ms warm-up per run; whole run ${fmt(seconds)} s).`)
   lines.push('Values are medians over the rounds (min–max beside them); ratios are to Node in the same round, then the median.')
   lines.push('')
-  lines.push('| workload | server | median | min–max | × Node | target | server CPU | CPU × Node | load gen CPU | peak RSS MiB | RSS × Node |')
-  lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |')
+  lines.push('| workload | server | median | min–max | × Node | target | server CPU | CPU × Node | load gen CPU | other load (cores) | peak RSS MiB | RSS × Node |')
+  lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const r of rows) lines.push(row(r))
   if (skipped.length) {
     lines.push('')

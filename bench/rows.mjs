@@ -48,6 +48,7 @@ export function summarize(plan, samples) {
         rssMiB: median(runs.map((r) => r.rssMiB)),
         rssRatio: pairedRatio(runs, node, (r) => r.rssMiB),
         loadgenShare,
+        otherCores: median(runs.map((r) => r.otherCores)),
         // The load generator near a full core (in this row or in Node's) caps the rate: the
         // ratio of rates then says nothing about the servers, their CPU per operation does.
         loadBound: loadgenShare > LOAD_BOUND_SHARE || nodeLoadBound,

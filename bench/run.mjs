@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import * as path from 'node:path'
 import * as os from 'node:os'
-import { serverCatalogue, missing, startServer, stopServer, cpuSeconds, peakRssMiB } from './servers.mjs'
+import { serverCatalogue, missing, startServer, stopServer, cpuSeconds, peakRssMiB, machineBusySeconds } from './servers.mjs'
 import { summarize } from './rows.mjs'
 import { writeReport } from './report.mjs'
 import { runMemoryBenchmarks } from './memory.mjs'
@@ -56,10 +56,12 @@ function parseArgs(argv) {
 }
 
 /** One load generator run against a fresh server process. */
-async function measure(server, workload, upstreamPort) {
-  const { child, tcpPort, udpPort } = await startServer(sockets, server, upstreamPort)
+async function measure(server, workload, upstream) {
+  const { child, tcpPort, udpPort } = await startServer(sockets, server, upstream?.tcpPort)
   const port = workload.args[0] === 'udp' ? udpPort : tcpPort
   const cpu0 = cpuSeconds(child.pid)
+  const upstreamCpu0 = upstream ? cpuSeconds(upstream.child.pid) : 0
+  const busy0 = machineBusySeconds()
   const t0 = process.hrtime.bigint()
   const run = spawnSync(LOADGEN, [...workload.args, '--addr', `127.0.0.1:${port}`, '--duration-ms', String(DURATION_MS), '--warmup-ms', String(WARMUP_MS)], {
     encoding: 'utf8',
@@ -67,6 +69,8 @@ async function measure(server, workload, upstreamPort) {
   })
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu = cpuSeconds(child.pid) - cpu0
+  const upstreamCpu = upstream ? cpuSeconds(upstream.child.pid) - upstreamCpu0 : 0
+  const busy = machineBusySeconds() - busy0
   const rss = peakRssMiB(child.pid)
   await stopServer(child)
   let result
@@ -87,9 +91,13 @@ async function measure(server, workload, upstreamPort) {
     cpuSecPerGB: workload.cpuPerGB && result.rate > 0 ? cpuShare / (result.rate / 1000) : NaN,
     rssMiB: rss,
     loadgenShare: result.cpu_share ?? NaN,
+    // Cores kept busy by everything else on the machine meanwhile (other processes, other
+    // guests): the noise this run competed with. The load generator's share in the window
+    // stands for its whole run.
+    otherCores: (busy - cpu - upstreamCpu - (result.cpu_share ?? 0) * wall) / wall,
   }
   if (args.verbose) {
-    console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}${m.lost ? ` (${m.lost} lost)` : ""}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%`)
+    console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}${m.lost ? ` (${m.lost} lost)` : ""}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%, others ${m.otherCores.toFixed(2)} cores`)
   }
   return m
 }
@@ -125,7 +133,7 @@ async function main() {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const w of workloads) {
         for (const s of serversOf(w)) {
-          const m = await measure(s, w, upstream?.tcpPort)
+          const m = await measure(s, w, w.role === 'proxy' ? upstream : null)
           ;((samples[w.key] ??= {})[s.key] ??= []).push(m)
         }
       }

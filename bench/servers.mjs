@@ -66,6 +66,20 @@ export function cpuSeconds(pid) {
   }
 }
 
+/**
+ * CPU seconds the whole machine has spent busy (all cores, including time the hypervisor gave
+ * to other guests: steal), from /proc/stat.
+ */
+export function machineBusySeconds() {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const [user, nice, system, , , irq, softirq, steal] = cpu
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+  } catch {
+    return NaN
+  }
+}
+
 export function peakRssMiB(pid) {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
