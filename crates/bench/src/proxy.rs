@@ -16,6 +16,8 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mio::event::Event;
@@ -48,6 +50,7 @@ pub struct SpliceProxy {
     /// Pairs that used their budget and still have work.
     deferred: Vec<usize>,
     pipes: Vec<Pipe>,
+    open: Arc<AtomicUsize>,
 }
 
 struct Pair {
@@ -88,6 +91,7 @@ impl SpliceProxy {
             free: Vec::new(),
             deferred: Vec::new(),
             pipes: Vec::new(),
+            open: Arc::default(),
         };
         proxy
             .poll
@@ -101,9 +105,10 @@ impl SpliceProxy {
         self.poll.registry()
     }
 
-    /// Connection pairs open now.
-    pub fn open_pairs(&self) -> usize {
-        self.pairs.len() - self.free.len()
+    /// The number of connection pairs open, readable from another thread while `run`
+    /// serves (for tests that check every pair is closed).
+    pub fn open_pairs(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.open)
     }
 
     /// Serves until `stop` returns true for an event on a control token.
@@ -190,6 +195,7 @@ impl SpliceProxy {
         }
         // Registration reports what is already readable: nothing to pump yet.
         self.pairs[slot] = Some(pair);
+        self.open.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -226,6 +232,7 @@ impl SpliceProxy {
             }
         }
         self.free.push(slot);
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
