@@ -27,10 +27,11 @@ export function serverCatalogue(root) {
 
     // Proxies: each client connection gets a new upstream connection to the Rust echo server.
     // SLOT (another change adds the file): bench/servers/reactor-proxy.js, the reactor's native
-    // relay — `node reactor-proxy.js <thread|hosted> <upstreamPort>`, fd 3 listening; for every
-    // client, `reactor.connectTCP` to 127.0.0.1:<upstreamPort> and `reactor.relay(client,
-    // upstream)`; print "ready" once serving; exit on stdin EOF. Until the file exists these rows
-    // are skipped with a note.
+    // relay — `node reactor-proxy.js <thread|hosted> <upstreamPort>` (reactor `{ thread: mode !==
+    // 'hosted' }`), fd 3 listening (adoptStreamPort); for every client,
+    // `reactor.connectTCP('127.0.0.1', upstreamPort, …)` and `reactor.relay(client.transport,
+    // upstream.transport)`; print "ready" once serving; exit on stdin EOF. Until the file exists
+    // these rows are skipped with a note.
     { key: 'relay-thread', role: 'proxy', name: 'reactor relay (thread)', script: servers('reactor-proxy.js'), argv: (up) => ['thread', up] },
     { key: 'relay-hosted', role: 'proxy', name: 'reactor relay (thread: false)', script: servers('reactor-proxy.js'), argv: (up) => ['hosted', up] },
     // Today's way with this package: bytes through JS, a blocking connect per client.
@@ -41,9 +42,10 @@ export function serverCatalogue(root) {
 
     // HTTP/1.1 keep-alive servers answering every request with its URL as the body.
     // SLOT (another change adds the file): bench/servers/reactor-http.js, Node's `http` server over
-    // the reactor's `SocketStream` — `node reactor-http.js <thread|hosted>`, fd 3 listening;
-    // `http.createServer((req, res) => res.end(req.url))` fed through `ServerFactory.forStreams`;
-    // print "ready" once serving; exit on stdin EOF. Until the file exists these rows are skipped.
+    // the reactor's `SocketStream` — `node reactor-http.js <thread|hosted>`, fd 3 listening
+    // (adoptStreamPort with `ServerFactory.forStreams((s) => server.emit('connection', s))`), where
+    // `server = http.createServer((req, res) => res.end(req.url))` as in node-http.js; print "ready"
+    // once serving; exit on stdin EOF. Until the file exists these rows are skipped with a note.
     { key: 'http-thread', role: 'http', name: 'reactor SocketStream + http (thread)', script: servers('reactor-http.js'), argv: () => ['thread'] },
     { key: 'http-hosted', role: 'http', name: 'reactor SocketStream + http (thread: false)', script: servers('reactor-http.js'), argv: () => ['hosted'] },
     { key: 'node', role: 'http', name: 'node http on net', script: servers('node-http.js'), argv: () => [] },
