@@ -57,7 +57,9 @@ function parseArgs(argv) {
 
 /** One load generator run against a fresh server process. */
 async function measure(server, workload, upstream) {
+  const tStart = Date.now()
   const { child, tcpPort, udpPort } = await startServer(sockets, server, upstream?.tcpPort)
+  const startMs = Date.now() - tStart
   const port = workload.args[0] === 'udp' ? udpPort : tcpPort
   const cpu0 = cpuSeconds(child.pid)
   const upstreamCpu0 = upstream ? cpuSeconds(upstream.child.pid) : 0
@@ -72,7 +74,9 @@ async function measure(server, workload, upstream) {
   const upstreamCpu = upstream ? cpuSeconds(upstream.child.pid) - upstreamCpu0 : 0
   const busy = machineBusySeconds() - busy0
   const rss = peakRssMiB(child.pid)
+  const tStop = Date.now()
   await stopServer(child)
+  const stopMs = Date.now() - tStop
   let result
   try {
     result = JSON.parse(run.stdout.trim().split('\n').pop())
@@ -97,7 +101,7 @@ async function measure(server, workload, upstream) {
     otherCores: (busy - cpu - upstreamCpu - (result.cpu_share ?? 0) * wall) / wall,
   }
   if (args.verbose) {
-    console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}${m.lost ? ` (${m.lost} lost)` : ""}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%, others ${m.otherCores.toFixed(2)} cores`)
+    console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}${m.lost ? ` (${m.lost} lost)` : ""}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%, others ${m.otherCores.toFixed(2)} cores; start ${startMs} ms, run ${(wall * 1000).toFixed(0)} ms, stop ${stopMs} ms`)
   }
   return m
 }
