@@ -338,6 +338,48 @@ fn http_workload_counts_only_correct_keep_alive_responses() {
     }
 }
 
+/// A UDP echo server that answers each batch it reads with one GSO send (the way a
+/// server using `UDP_SEGMENT` does), so the load generator's GRO socket gets coalesced
+/// echoes. Serves the first client only; ends a second after the last datagram.
+fn gso_echo_server(size: usize) -> SocketAddr {
+    use reactor_bench::mmsg::{recv_batch, send_batch, set_udp_segment, MAX_BATCH};
+    use std::io::IoSlice;
+    use std::os::fd::AsFd;
+    let sock = StdUdp::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        set_udp_segment(sock.as_fd(), size).unwrap();
+        let mut first = vec![0u8; size + 1];
+        let Ok((_, peer)) = sock.peek_from(&mut first) else {
+            return;
+        };
+        sock.connect(peer).unwrap();
+        let slot = size + 1;
+        let mut buf = vec![0u8; slot * MAX_BATCH];
+        let mut lens = [0usize; MAX_BATCH];
+        let mut train = Vec::new();
+        // Block for the first datagram of a batch (peek), then take all that wait.
+        while sock.peek(&mut first).is_ok() {
+            let n = recv_batch(sock.as_fd(), &mut buf, slot, &mut lens, None).unwrap();
+            train.clear();
+            for k in 0..n {
+                train.extend_from_slice(&buf[k * slot..k * slot + lens[k]]);
+            }
+            let _ = send_batch(sock.as_fd(), &[IoSlice::new(&train)]);
+        }
+    });
+    addr
+}
+
+#[test]
+fn udp_gso_mode_splits_coalesced_echoes() {
+    let mut c = quick(Workload::Udp, gso_echo_server(64));
+    c.gso = true;
+    let r = reactor_bench::run(&c);
+    assert_clean(&r);
+}
+
 #[test]
 fn udp_gso_mode_runs_clean_and_reports_cpu() {
     let s = Server::start();

@@ -8,7 +8,8 @@
 //! one (so between 7/8 of `inflight` and `inflight` are in flight): a server that echoes
 //! datagram by datagram would otherwise make every send a batch of one. With `--gso`,
 //! each batch of equal-size datagrams leaves as one `UDP_SEGMENT` send that the kernel
-//! cuts apart.
+//! cuts apart, and echoes are received with `UDP_GRO`, so a server that answers with GSO
+//! too has its echoes delivered as one buffer (split here by the segment size).
 //!
 //! UDP may drop datagrams. A lost datagram would silently shrink the window (and a run
 //! that lost all of them would stall), so a datagram not echoed within `LOSS_TIMEOUT` is
@@ -50,9 +51,13 @@ pub struct Udp {
     pattern: Pattern,
     /// Datagrams being sent, back to back (`size` bytes each).
     out: Vec<u8>,
-    /// Echoes received, one slot of `size + 1` bytes each (so an oversized echo shows).
+    /// Echoes received, one slot each: `size + 1` bytes (so an oversized echo shows), or
+    /// with GRO a whole coalesced buffer.
+    slot: usize,
     inbuf: Vec<u8>,
     lens: [usize; MAX_BATCH],
+    /// With GRO: each received buffer's segment size (0: a single datagram).
+    gro: [usize; MAX_BATCH],
 }
 
 struct Sock {
@@ -132,6 +137,7 @@ impl Udp {
         } else {
             1
         };
+        let slot = if cfg.gso { 65_536 } else { cfg.size + 1 };
         Udp {
             addr: cfg.addr,
             socks_wanted: cfg.conns,
@@ -145,13 +151,11 @@ impl Udp {
             // unless it is an exact copy of one this socket sent.
             pattern: Pattern::new(0),
             out: Vec::new(),
-            inbuf: vec![0; (cfg.size + 1) * MAX_BATCH],
+            slot,
+            inbuf: vec![0; slot * MAX_BATCH],
             lens: [0; MAX_BATCH],
+            gro: [0; MAX_BATCH],
         }
-    }
-
-    fn payload_offset(&self, seq: u64) -> u64 {
-        seq.wrapping_mul(self.size as u64) + SEQ_LEN as u64
     }
 
     /// Sends what the window is owed, a batch per syscall, until the socket would block.
@@ -170,7 +174,7 @@ impl Udp {
             self.out.resize(owed * size, 0);
             for k in 0..owed {
                 let seq = first + k as u64;
-                let offset = self.payload_offset(seq);
+                let offset = payload_offset(size, seq);
                 let d = &mut self.out[k * size..(k + 1) * size];
                 d[..SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
                 self.pattern.fill(offset, &mut d[SEQ_LEN..]);
@@ -204,13 +208,15 @@ impl Udp {
     }
 
     fn receive(&mut self, i: usize, sched: &Schedule, stats: &mut Stats) {
-        let slot = self.size + 1;
+        let slot = self.slot;
+        let gro = self.segments > 1;
         loop {
             let n = match mmsg::recv_batch(
                 self.socks[i].sock.as_fd(),
                 &mut self.inbuf,
                 slot,
                 &mut self.lens,
+                gro.then_some(&mut self.gro[..]),
             ) {
                 Ok(0) => return,
                 Ok(n) => n,
@@ -222,51 +228,72 @@ impl Udp {
             };
             let counting = sched.counting(Instant::now());
             for k in 0..n {
-                let len = self.lens[k];
-                let data = &self.inbuf[k * slot..k * slot + len];
-                if len != self.size {
-                    stats.error(format_args!(
-                        "udp socket {i}: echo of {} bytes, expected {}",
-                        if len == slot {
-                            format!("more than {}", self.size)
-                        } else {
-                            len.to_string()
-                        },
-                        self.size
-                    ));
-                    continue;
+                let message = &self.inbuf[k * slot..k * slot + self.lens[k]];
+                // A GRO buffer holds several echoes of `segment` bytes each.
+                let segment = if gro && self.gro[k] > 0 {
+                    self.gro[k]
+                } else {
+                    message.len().max(1)
+                };
+                // `loop`, not `chunks`: an empty datagram must still be checked (and fail).
+                let mut at = 0;
+                loop {
+                    let end = (at + segment).min(message.len());
+                    let echo = &message[at..end];
+                    match self.socks[i].take_echo(echo, self.size, &self.pattern) {
+                        Ok(true) if counting => {
+                            stats.ops += 1;
+                            stats.bytes += echo.len() as u64;
+                        }
+                        Ok(_) => {}
+                        Err(why) => stats.error(format_args!("udp socket {i}: {why}")),
+                    }
+                    at = end;
+                    if at >= message.len() {
+                        break;
+                    }
                 }
-                let seq = u64::from_le_bytes(data[..SEQ_LEN].try_into().expect("8 bytes"));
-                if seq >= self.socks[i].win.next_seq {
-                    stats.error(format_args!(
-                        "udp socket {i}: echo with sequence {seq}, never sent"
-                    ));
-                    continue;
-                }
-                if let Err(m) = self
-                    .pattern
-                    .verify(self.payload_offset(seq), &data[SEQ_LEN..])
-                {
-                    stats.error(format_args!(
-                        "udp socket {i}: echo mismatch in datagram {seq}: {m}"
-                    ));
-                    continue;
-                }
-                let s = &mut self.socks[i];
-                if !s.win.answer(seq) {
-                    continue; // late (already counted lost) or duplicated: neither counted nor an error
-                }
-                if counting {
-                    stats.ops += 1;
-                    stats.bytes += len as u64;
-                }
-                s.to_send += 1;
             }
             if n < self.lens.len() {
                 return; // a short batch emptied the socket
             }
         }
     }
+}
+
+impl Sock {
+    /// Checks one echo; `Ok(true)` if it answers a datagram in flight (which is then owed
+    /// again), `Ok(false)` if it is late (already counted lost) or a duplicate: neither
+    /// counted nor an error.
+    fn take_echo(&mut self, data: &[u8], size: usize, pattern: &Pattern) -> Result<bool, String> {
+        if data.len() != size {
+            return Err(format!(
+                "echo of {} bytes, expected {size}",
+                if data.len() == size + 1 {
+                    format!("more than {size}")
+                } else {
+                    data.len().to_string()
+                }
+            ));
+        }
+        let seq = u64::from_le_bytes(data[..SEQ_LEN].try_into().expect("8 bytes"));
+        if seq >= self.win.next_seq {
+            return Err(format!("echo with sequence {seq}, never sent"));
+        }
+        pattern
+            .verify(payload_offset(size, seq), &data[SEQ_LEN..])
+            .map_err(|m| format!("echo mismatch in datagram {seq}: {m}"))?;
+        if !self.win.answer(seq) {
+            return Ok(false);
+        }
+        self.to_send += 1;
+        Ok(true)
+    }
+}
+
+/// Stream offset of datagram `seq`'s pattern bytes (after its sequence number).
+fn payload_offset(size: usize, seq: u64) -> u64 {
+    seq.wrapping_mul(size as u64) + SEQ_LEN as u64
 }
 
 impl Workload for Udp {
@@ -290,6 +317,8 @@ impl Workload for Udp {
             if self.segments > 1 {
                 mmsg::set_udp_segment(sock.as_fd(), self.size)
                     .map_err(|e| io::Error::new(e.kind(), format!("--gso: UDP_SEGMENT: {e}")))?;
+                mmsg::set_udp_gro(sock.as_fd())
+                    .map_err(|e| io::Error::new(e.kind(), format!("--gso: UDP_GRO: {e}")))?;
             }
             registry.register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
             self.socks.push(Sock {
