@@ -16,7 +16,7 @@ defaults per workload:
   pingpong  --conns 32 --size 64                   (one message in flight per connection)
   connect   --conns 32 --size 64                   (concurrent connect/echo/close loops)
   udp       --conns 1  --size 64    --inflight 64  (datagrams in flight per socket; size >= 8)
-            --gso: send each batch as one UDP_SEGMENT (GSO) buffer
+            --gso: send each batch as one UDP_SEGMENT (GSO) buffer, receive with UDP_GRO
   http      --conns 32 --size 64                   (HTTP/1.1 keep-alive GETs, one in flight per
                                                     connection; the server answers each with its
                                                     URL, which is padded to --size bytes)
@@ -108,7 +108,7 @@ pub struct Config {
     pub conns: usize,
     pub size: usize,
     pub inflight: usize,
-    /// UDP only: send with `UDP_SEGMENT` (GSO).
+    /// UDP only: send with `UDP_SEGMENT` (GSO), receive with `UDP_GRO`.
     pub gso: bool,
 }
 
