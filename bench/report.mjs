@@ -1,7 +1,7 @@
 // Formats the benchmark results as Markdown, with the targets of the performance issues.
 import { writeFileSync } from 'node:fs'
 import * as os from 'node:os'
-import { LOAD_BOUND_SHARE } from './rows.mjs'
+import { LOAD_BOUND_SHARE, median } from './rows.mjs'
 
 /** workload key → server key → [op, target] on the ratio to Node in the same round. */
 const TARGETS = {
@@ -91,6 +91,8 @@ export function writeReport({ rows, skipped = [], memory, rounds, durationMs, wa
   lines.push(`Machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${os.release()}, Node ${process.version}.`)
   lines.push(`Command: \`npm run bench\` (${rounds} rounds, servers interleaved, ${durationMs} ms measured after ${warmupMs} ms warm-up per run; whole run ${fmt(seconds)} s).`)
   lines.push('Values are medians over the rounds (min–max beside them); ratios are to Node in the same round, then the median.')
+  const others = median(rows.map((r) => r.otherCores))
+  if (others > 0.25) lines.push(`**Shared machine:** other processes kept a median of ${fmt(others, 2)} of its ${os.cpus().length} cores busy during the runs (column "other load"); every figure here competed with them.`)
   lines.push('')
   lines.push('| workload | server | median | min–max | × Node | target | server CPU | CPU × Node | load gen CPU | other load (cores) | peak RSS MiB | RSS × Node |')
   lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
