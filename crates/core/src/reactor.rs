@@ -75,7 +75,7 @@ impl Reactor {
     /// one held in reserve for running out of descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
-        let driver = Driver::thread(Engine::new(poll, shared.clone()), notify)?;
+        let driver = Driver::thread(Engine::new(poll, shared.clone()), shared.clone(), notify)?;
         Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
     }
 
@@ -102,16 +102,31 @@ impl Reactor {
     pub fn poll_fd(&self) -> Option<RawFd> {
         match &*self.driver() {
             Some(Driver::Hosted(engine)) => Some(engine.fd()),
-            _ => None,
+            Some(Driver::Thread { epfd, .. }) => Some(*epfd),
+            None => None,
         }
     }
 
-    /// One non-blocking turn of a hosted reactor (see `driver`). A reactor that is not hosted, or
-    /// closed, has nothing to do.
+    /// One non-blocking turn on the host's thread (see `driver`): a hosted reactor's, or an
+    /// assisting host's for a threaded one. A closed reactor has nothing to do.
     pub fn turn_hosted(&self) -> io::Result<HostedTurn> {
         match &mut *self.driver() {
             Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared),
-            _ => Ok(HostedTurn { announce: false, retry_after: None }),
+            Some(Driver::Thread { engine, assist, .. }) => {
+                assist.host_turned();
+                let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+                driver::hosted::turn(&mut engine, &self.shared)
+            }
+            None => Ok(HostedTurn { announce: false, retry_after: None }),
+        }
+    }
+
+    /// A threaded reactor whose host's loop will also watch `poll_fd()` and call `turn_hosted()`:
+    /// the I/O thread then leaves the events to the host unless the host is busy (see
+    /// `driver::thread`). Nothing for a hosted reactor.
+    pub fn attach_host(&self) {
+        if let Some(Driver::Thread { assist, .. }) = &*self.driver() {
+            assist.attach();
         }
     }
 
