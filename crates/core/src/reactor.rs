@@ -71,8 +71,9 @@ fn unknown_id() -> io::Error {
 }
 
 impl Reactor {
-    /// Creates the poller and starts the I/O thread. Opens three descriptors (epoll, eventfd and
-    /// one held in reserve for running out of descriptors).
+    /// Creates the pollers and starts the I/O thread. Opens five descriptors (the main epoll and
+    /// its eventfd, the relay epoll and its eventfd, and one held in reserve for running out of
+    /// descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
         let driver = Driver::thread(Engine::new(poll, shared.clone()), shared.clone(), notify)?;
@@ -166,7 +167,7 @@ impl Reactor {
     /// relay's id. `held_a`/`held_b`: bytes read from each that the consumer still holds (they go
     /// out first). EINVAL: the pair cannot relay; ENOENT: one of them is gone.
     pub fn relay(&self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], buffer_size: usize) -> io::Result<u32> {
-        let rid = self.shared.lock().start_relay(a, b, held_a, held_b, buffer_size)?;
+        let rid = self.shared.lock().start_relay(&self.shared.registry, a, b, held_a, held_b, buffer_size)?;
         self.shared.wake();
         Ok(rid)
     }

@@ -30,9 +30,10 @@ pub enum Driver {
 impl Driver {
     pub fn thread(engine: Engine, shared: Arc<Shared>, notify: Box<dyn Notify>) -> io::Result<Driver> {
         let epfd = engine.fd();
+        let relays = Engine::for_relays(shared.clone())?;
         let engine = Arc::new(Mutex::new(engine));
         let assist = Arc::new(thread::Assist::default());
-        let handle = thread::spawn(engine.clone(), epfd, shared, assist.clone(), notify)?;
+        let handle = thread::spawn(engine.clone(), epfd, relays, shared, assist.clone(), notify)?;
         Ok(Driver::Thread { engine, epfd, assist, handle })
     }
 

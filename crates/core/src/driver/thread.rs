@@ -58,20 +58,40 @@ impl Assist {
     }
 }
 
-pub fn spawn(engine: Arc<Mutex<Engine>>, epfd: RawFd, shared: Arc<Shared>, assist: Arc<Assist>, notify: Box<dyn Notify>) -> io::Result<JoinHandle<()>> {
+/// The I/O thread. `relays` is its own engine for relaying sockets: it turns it whenever it has
+/// events, with no grace (relayed bytes never wait for, or cost, the JS thread).
+pub fn spawn(
+    engine: Arc<Mutex<Engine>>,
+    epfd: RawFd,
+    mut relays: Engine,
+    shared: Arc<Shared>,
+    assist: Arc<Assist>,
+    notify: Box<dyn Notify>,
+) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("reactor-io".into()).spawn(move || loop {
-        let (stopping, ready_work, retry) = {
+        let (stopping, ready_work, retry, relay_work) = {
             let st = shared.lock();
-            (st.stopping, st.has_ready_work(), st.retry_accept)
+            (st.stopping, st.has_ready_work(), st.retry_accept, st.has_relay_work())
         };
         if stopping {
             return;
         }
-        if !ready_work {
+        let (main_ready, relays_ready) = if ready_work {
+            (true, relay_work)
+        } else {
             let timeout = if retry { ACCEPT_RETRY.as_millis() as i32 } else { -1 };
-            if !wait_readable(epfd, timeout) && !retry {
-                continue;
+            let (m, r) = wait_readable(epfd, relays.fd(), timeout);
+            (m || retry, r || relay_work)
+        };
+        if relays_ready {
+            match relays.turn(Some(Duration::ZERO)) {
+                Ok(Turn::Announce) => notify.batch_ready(),
+                Ok(Turn::Quiet) => {}
+                Ok(Turn::Stop) | Err(_) => return,
             }
+        }
+        if !main_ready {
+            continue;
         }
         if assist.attached.load(Ordering::Acquire) {
             let seen = assist.host_turns.load(Ordering::Acquire);
@@ -93,10 +113,17 @@ pub fn spawn(engine: Arc<Mutex<Engine>>, epfd: RawFd, shared: Arc<Shared>, assis
     })
 }
 
-/// Waits until the epoll fd has events (without taking them), up to `timeout_ms` (-1: no limit).
-fn wait_readable(epfd: RawFd, timeout_ms: i32) -> bool {
-    let mut p = libc::pollfd { fd: epfd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd for the length of the call; the epoll fd outlives this thread
-    // (the reactor joins the thread before it drops the engine).
-    unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
+/// Waits until either epoll fd has events (without taking them), up to `timeout_ms` (-1: no
+/// limit); says which.
+fn wait_readable(main: RawFd, relays: RawFd, timeout_ms: i32) -> (bool, bool) {
+    let mut p = [
+        libc::pollfd { fd: main, events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: relays, events: libc::POLLIN, revents: 0 },
+    ];
+    // SAFETY: two valid pollfds for the length of the call; both epoll fds outlive this thread
+    // (the reactor joins the thread before it drops the engines).
+    if unsafe { libc::poll(p.as_mut_ptr(), 2, timeout_ms) } <= 0 {
+        return (false, false);
+    }
+    (p[0].revents != 0, p[1].revents != 0)
 }
