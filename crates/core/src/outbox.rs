@@ -26,6 +26,8 @@ pub struct Outbox {
     family: i32,
     /// The last destination parsed from text: peers are usually answered many times in a row.
     last: Option<(String, u16, SockAddr)>,
+    /// Where the consumer's last send with an address went (see `Consumer::send_again`).
+    pub last_sent_to: Option<SockAddr>,
     queued: Vec<(Option<SockAddr>, std::ops::Range<usize>)>,
     bytes: Vec<u8>,
     /// Datagrams the kernel had no room for (EAGAIN/ENOBUFS): dropped, as UDP may.
@@ -52,7 +54,7 @@ impl From<io::Error> for SendError {
 impl Outbox {
     pub fn new(sock: Arc<Socket>, family: i32) -> Outbox {
         let gso_max_segment = if udp_offload::gso_supported(&sock) { usize::from(u16::MAX) } else { 0 };
-        Outbox { sock, family, last: None, queued: Vec::new(), bytes: Vec::new(), dropped: 0, gso_max_segment }
+        Outbox { sock, family, last: None, last_sent_to: None, queued: Vec::new(), bytes: Vec::new(), dropped: 0, gso_max_segment }
     }
 
     pub fn family(&self) -> i32 {
