@@ -27,6 +27,8 @@ pub struct Datagram {
     gro: bool,
     /// The kernel's drop count for this socket when it was adopted (see `kernel_drops`).
     kernel_drops_at_adoption: u32,
+    /// Datagrams of coalesced buffers that did not fit a receive buffer (before GRO was noticed).
+    cut_by_the_kernel: u64,
     recv: Option<RecvBatch>,
 }
 
@@ -41,14 +43,15 @@ impl Datagram {
         let family = i32::from(sock.domain()?);
         let kernel_drops_at_adoption = kernel_drops(&sock).unwrap_or(0);
         let gro = udp_offload::gro_enabled(&sock);
-        Ok(Datagram { sock: Arc::new(sock), family, max_packet, pending: true, gro, kernel_drops_at_adoption, recv: None })
+        Ok(Datagram { sock: Arc::new(sock), family, max_packet, pending: true, gro, kernel_drops_at_adoption, cut_by_the_kernel: 0, recv: None })
     }
 
     /// Datagrams lost on the way to the consumer since adoption. The core never throws away what
     /// it read (a full batch leaves datagrams in the kernel's queue), so floods overflow there, and
     /// the kernel counts them.
     pub fn dropped_total(&self) -> u64 {
-        kernel_drops(&self.sock).map_or(0, |n| u64::from(n.wrapping_sub(self.kernel_drops_at_adoption)))
+        let kernel = kernel_drops(&self.sock).map_or(0, |n| u64::from(n.wrapping_sub(self.kernel_drops_at_adoption)));
+        kernel + self.cut_by_the_kernel
     }
 
     /// Receives into the batch; returns true when more may be waiting (budget spent, or the batch
@@ -72,11 +75,16 @@ impl Datagram {
                     // receive's worth, and nothing read is ever thrown away.
                     let mut coalesced = false;
                     for i in 0..n {
-                        let (bytes, from, segment) = recv.message(i);
+                        let (bytes, from, segment, length) = recv.message_and_length(i);
                         coalesced |= segment > 0;
                         let record = address::encode(&from, &mut batch.data);
                         let record_len = batch.data.len() - record;
-                        for (k, range) in udp_offload::segments(bytes.len(), segment).enumerate() {
+                        // A coalesced buffer longer than the slot (GRO turned on unnoticed) lost
+                        // its datagrams past the first that were not received whole: counted.
+                        let whole = |r: &std::ops::Range<usize>| r.start == 0 || r.end <= bytes.len();
+                        let cut = udp_offload::segments(length, segment).filter(|r| !whole(r)).count();
+                        self.cut_by_the_kernel += cut as u64;
+                        for (k, range) in udp_offload::segments(length, segment).filter(whole).enumerate() {
                             // Each datagram has its own copy of the sender's record (the wire
                             // format puts the payload right after it): copied, not encoded again.
                             let at = if k == 0 {
@@ -86,7 +94,7 @@ impl Datagram {
                                 batch.data.extend_from_within(record..record + record_len);
                                 at
                             };
-                            let datagram = &bytes[range.start..range.end.min(range.start + max_packet)];
+                            let datagram = &bytes[range.start..range.end.min(range.start + max_packet).min(bytes.len())];
                             batch.data.extend_from_slice(datagram);
                             batch.push(kind::DATAGRAM, id, at as u32, datagram.len() as u32);
                             received += 1;

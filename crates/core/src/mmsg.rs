@@ -70,8 +70,11 @@ impl RecvBatch {
             hdr.msg_hdr.msg_controllen = std::mem::size_of::<RecvControl>() as _;
             hdrs.push(hdr);
         }
+        // MSG_TRUNC: each message's length is the datagram's (or coalesced buffer's) real one, even
+        // when the slot held less, so the caller knows what the kernel cut.
+        let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC;
         // SAFETY: `hdrs` holds `count` initialised headers whose pointers stay valid for the call.
-        let n = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), count as u32, libc::MSG_DONTWAIT, ptr::null_mut()) };
+        let n = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), count as u32, flags, ptr::null_mut()) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -87,6 +90,12 @@ impl RecvBatch {
     /// Message `i` of the last `recv`: its bytes (at most a slot: the kernel cut the rest), its
     /// sender, and the size of the datagrams coalesced in it (0: it is one datagram).
     pub fn message(&self, i: usize) -> (&[u8], SockAddr, usize) {
+        let (bytes, addr, segment, _) = self.message_and_length(i);
+        (bytes, addr, segment)
+    }
+
+    /// `message`, and the message's real length (more than the bytes when the slot was too short).
+    pub fn message_and_length(&self, i: usize) -> (&[u8], SockAddr, usize, usize) {
         let len = (self.lens[i] as usize).min(self.slot);
         let bytes = &self.bufs[i * self.slot..i * self.slot + len];
         // SAFETY: recvmmsg filled this storage with an address of the socket's family and set
@@ -96,7 +105,7 @@ impl RecvBatch {
             *storage.view_as::<libc::sockaddr_storage>() = self.addrs[i];
             SockAddr::new(storage, self.addr_lens[i])
         };
-        (bytes, addr, self.segments[i])
+        (bytes, addr, self.segments[i], self.lens[i] as usize)
     }
 }
 

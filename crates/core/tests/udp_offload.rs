@@ -327,3 +327,24 @@ fn a_kernel_that_refuses_gso_gets_the_datagrams_one_by_one() {
     }
     assert_eq!(out.dropped, 0);
 }
+
+#[test]
+fn gro_turned_on_unnoticed_loses_no_datagram_silently() {
+    // A coalesced buffer larger than the receive slot (max_packet, before GRO is noticed): the
+    // kernel cuts it; what is lost is counted, and from then on buffers are received whole.
+    let h = Harness::new();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let id = h.reactor.adopt(udp.as_raw_fd(), INET, Adopt::Datagram { max_packet: 100 }).unwrap();
+    udp_offload::set_gro(udp.as_raw_fd(), true).unwrap();
+    let first = payloads(&[64; 10]);
+    let sender = send_segmented(udp.local_addr().unwrap(), 64, &first);
+    let got = h.datagrams(id, 1);
+    assert_eq!(got[0].bytes, first[0]);
+    // The second datagram was only half received: it counts as lost with the eight after it.
+    assert_eq!(h.reactor.dropped_datagrams(id), 9);
+    let second = payloads(&[64; 10]);
+    sender.send_to(&second.concat(), udp.local_addr().unwrap()).unwrap();
+    let got: Vec<Vec<u8>> = h.datagrams(id, 10).into_iter().map(|d| d.bytes).collect();
+    assert_eq!(got, second);
+    assert_eq!(h.reactor.dropped_datagrams(id), 9);
+}
