@@ -348,3 +348,29 @@ fn gro_turned_on_unnoticed_loses_no_datagram_silently() {
     assert_eq!(got, second);
     assert_eq!(h.reactor.dropped_datagrams(id), 9);
 }
+
+#[test]
+fn ipv6_coalesced_buffers_and_gso_sends_work_alike() {
+    let h = Harness::new();
+    let udp = UdpSocket::bind("[::1]:0").unwrap();
+    udp_offload::set_gro(udp.as_raw_fd(), true).unwrap();
+    let id = h.reactor.adopt(udp.as_raw_fd(), libc::AF_INET6, Adopt::Datagram { max_packet: 8192 }).unwrap();
+    let sender = UdpSocket::bind("[::1]:0").unwrap();
+    set_udp_option(&sender, libc::UDP_SEGMENT, 100);
+    let sent = payloads(&[100, 100, 100, 100, 3]);
+    sender.send_to(&sent.concat(), udp.local_addr().unwrap()).unwrap();
+    let from = sender.local_addr().unwrap();
+    assert_eq!(h.datagrams(id, 5), sent.into_iter().map(|bytes| Datagram { bytes, from }).collect::<Vec<_>>());
+
+    let mine = UdpSocket::bind("[::1]:0").unwrap();
+    mine.set_nonblocking(true).unwrap();
+    let mut out = Outbox::new(Arc::new(Socket::from(std::os::fd::OwnedFd::from(mine))), libc::AF_INET6);
+    let peer = UdpSocket::bind("[::1]:0").unwrap();
+    udp_offload::set_gro(peer.as_raw_fd(), true).unwrap();
+    let replies = payloads(&[1000; 8]);
+    for d in &replies {
+        out.send(d, Some(SockAddr::from(peer.local_addr().unwrap())), true).unwrap();
+    }
+    assert!(out.flush().is_empty());
+    assert_eq!(receive(&peer, 8), vec![(replies.concat(), 1000)]);
+}
