@@ -72,33 +72,13 @@ impl Datagram {
             match recv.recv(self.sock.as_raw_fd()) {
                 Ok(n) => {
                     // All of one receive goes in, even past the cap: it overshoots by at most one
-                    // receive's worth, and nothing read is ever thrown away.
+                    // receive's worth (up to 32 × 64 KiB with GRO), and nothing read is thrown away.
                     let mut coalesced = false;
                     for i in 0..n {
                         let (bytes, from, segment, length) = recv.message_and_length(i);
                         coalesced |= segment > 0;
-                        let record = address::encode(&from, &mut batch.data);
-                        let record_len = batch.data.len() - record;
-                        // A coalesced buffer longer than the slot (GRO turned on unnoticed) lost
-                        // its datagrams past the first that were not received whole: counted.
-                        let whole = |r: &std::ops::Range<usize>| r.start == 0 || r.end <= bytes.len();
-                        let cut = udp_offload::segments(length, segment).filter(|r| !whole(r)).count();
-                        self.cut_by_the_kernel += cut as u64;
-                        for (k, range) in udp_offload::segments(length, segment).filter(whole).enumerate() {
-                            // Each datagram has its own copy of the sender's record (the wire
-                            // format puts the payload right after it): copied, not encoded again.
-                            let at = if k == 0 {
-                                record
-                            } else {
-                                let at = batch.data.len();
-                                batch.data.extend_from_within(record..record + record_len);
-                                at
-                            };
-                            let datagram = &bytes[range.start..range.end.min(range.start + max_packet).min(bytes.len())];
-                            batch.data.extend_from_slice(datagram);
-                            batch.push(kind::DATAGRAM, id, at as u32, datagram.len() as u32);
-                            received += 1;
-                        }
+                        let message = Message { bytes, from: &from, segment, length };
+                        received += message.push_into(id, batch, max_packet, &mut self.cut_by_the_kernel);
                     }
                     if coalesced && !self.gro {
                         // UDP_GRO was turned on after adoption (or the kernel could not tell):
@@ -125,6 +105,45 @@ impl Datagram {
             }
         }
         true
+    }
+}
+
+/// One received message: a datagram, or several coalesced by the kernel (`segment` > 0), of
+/// `length` bytes of which `bytes` were received (less when the receive buffer was too short).
+struct Message<'a> {
+    bytes: &'a [u8],
+    from: &'a socket2::SockAddr,
+    segment: usize,
+    length: usize,
+}
+
+impl Message<'_> {
+    /// Pushes each datagram, after its sender's record, truncated to `max_packet`; datagrams the
+    /// kernel cut off (a coalesced buffer longer than the receive buffer) are added to `cut`.
+    /// Returns how many were pushed.
+    fn push_into(&self, id: u32, batch: &mut Batch, max_packet: usize, cut: &mut u64) -> usize {
+        let record = address::encode(self.from, &mut batch.data);
+        let record_len = batch.data.len() - record;
+        let whole = |r: &std::ops::Range<usize>| r.start == 0 || r.end <= self.bytes.len();
+        *cut += udp_offload::segments(self.length, self.segment).filter(|r| !whole(r)).count() as u64;
+        let mut pushed = 0;
+        for range in udp_offload::segments(self.length, self.segment).filter(whole) {
+            // Each datagram has its own copy of the sender's record (the wire format puts the
+            // payload right after it): the first uses the one just encoded, the others copy it.
+            let at = if pushed == 0 {
+                record
+            } else {
+                let at = batch.data.len();
+                batch.data.extend_from_within(record..record + record_len);
+                at
+            };
+            let end = range.end.min(range.start + max_packet).min(self.bytes.len());
+            let datagram = &self.bytes[range.start..end];
+            batch.data.extend_from_slice(datagram);
+            batch.push(kind::DATAGRAM, id, at as u32, datagram.len() as u32);
+            pushed += 1;
+        }
+        pushed
     }
 }
 
