@@ -44,7 +44,6 @@ for (const mode of MODES) {
     port.write('b2', B)
     port.write('b3', B)
     // ... and inside one (queued, sent together).
-    const trigger = bindUdp4()
     class Replier extends DatagramProtocol {
       datagramReceived() {
         this.transport!.write('a5', A)
@@ -59,7 +58,6 @@ for (const mode of MODES) {
     t.teardown(() => triggerSock.close())
     triggerSock.send('go', portOf(replierFd), '127.0.0.1')
     closeFd(replierFd)
-    closeFd(trigger)
     // A connect in between: the next write to B, with an address, still goes to B.
     await waitUntil(() => a.got.length >= 6 && b.got.length >= 5, 'all datagrams')
     port.connect('127.0.0.1', a.port)
