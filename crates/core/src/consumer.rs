@@ -105,6 +105,16 @@ impl Consumer {
         let defer = self.dispatching;
         let outbox = self.outbox(id)?;
         let to = resolve(outbox, host, port)?;
+        outbox.last_sent_to = Some(to.clone());
+        outbox.send(data, Some(to), defer).map_err(|e| DatagramError::Os(e, "sendto"))
+    }
+
+    /// Sends to the address of the last `send_to` on this port (whatever that send's outcome):
+    /// spares the caller passing (and this side parsing) the same address for every reply.
+    pub fn send_again(&mut self, id: u32, data: &[u8]) -> DatagramResult<()> {
+        let defer = self.dispatching;
+        let outbox = self.outbox(id)?;
+        let to = outbox.last_sent_to.clone().ok_or_else(|| DatagramError::Os(io::Error::from_raw_os_error(libc::EDESTADDRREQ), "sendto"))?;
         outbox.send(data, Some(to), defer).map_err(|e| DatagramError::Os(e, "sendto"))
     }
 

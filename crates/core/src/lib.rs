@@ -31,6 +31,7 @@ mod state;
 mod stream;
 pub mod stream_state;
 pub mod systemd;
+pub mod udp_offload;
 pub mod validate;
 #[cfg(test)]
 mod test_support;
