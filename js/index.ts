@@ -7,7 +7,8 @@ export const reactor = new Reactor()
 
 export { Reactor, type ReactorOptions } from './reactor'
 export { AddressFamily, SocketType } from './constants'
-export { Protocol, ServerFactory, DatagramProtocol, type ProtocolClass } from './protocol'
+export { Protocol, ServerFactory, DatagramProtocol, StreamServerFactory, type ProtocolClass } from './protocol'
+export { SocketStream, SocketStreamProtocol, type SocketStreamOptions } from './stream'
 export {
   UnsupportedAddressFamily,
   UnsupportedSocketType,
