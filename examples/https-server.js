@@ -1,0 +1,97 @@
+'use strict'
+// HTTPS on an adopted listening socket: Node's own https.Server, fed with the reactor's connections
+// wrapped in SocketStreams (a stream.Duplex that looks like a net.Socket).
+//
+//   node examples/https-server.js --cert cert.pem --key key.pem [--port 8443] [--no-thread]
+//
+// The certificate and key come from --cert/--key or $HTTPS_CERT/$HTTPS_KEY. The listening socket
+// is inherited as fd 3 when LISTEN_FDS is set (systemd socket activation, or a parent process),
+// else made here with sockets.listenTcp on 127.0.0.1 (--port, default 0: any free port).
+//
+//   GET  /        a greeting with the client's address
+//   POST /sha256  the SHA-256 of the request body
+//   GET  /quit    answers, then stops listening and exits once the open connections are done
+//
+// It prints "listening https://127.0.0.1:<port>" when ready, and exits by itself on /quit or SIGTERM.
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const https = require('node:https')
+const { Reactor, AddressFamily, ServerFactory, sockets } = require('..')
+
+const SD_LISTEN_FDS_START = 3
+
+function option(name) {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 ? process.argv[i + 1] : undefined
+}
+
+/** fd 3 when a supervisor handed us a listening socket (sd_listen_fds(3)), else null. */
+function inheritedListener() {
+  const pid = process.env.LISTEN_PID
+  const n = Number(process.env.LISTEN_FDS)
+  delete process.env.LISTEN_PID
+  delete process.env.LISTEN_FDS
+  delete process.env.LISTEN_FDNAMES
+  // A Node parent cannot set LISTEN_PID to the child's pid, so an absent one is accepted.
+  if (pid !== undefined && Number(pid) !== process.pid) return null
+  return Number.isInteger(n) && n >= 1 ? SD_LISTEN_FDS_START : null
+}
+
+const certPath = option('cert') ?? process.env.HTTPS_CERT
+const keyPath = option('key') ?? process.env.HTTPS_KEY
+if (!certPath || !keyPath) {
+  process.stderr.write('usage: https-server.js --cert cert.pem --key key.pem [--port n] [--no-thread]\n')
+  process.exit(2)
+}
+
+const reactor = new Reactor({ thread: !process.argv.includes('--no-thread') })
+
+const server = https.createServer(
+  { cert: fs.readFileSync(certPath), key: fs.readFileSync(keyPath) },
+  (req, res) => {
+    if (req.method === 'POST' && req.url === '/sha256') {
+      const hash = crypto.createHash('sha256')
+      req.on('data', (chunk) => hash.update(chunk))
+      req.on('end', () => res.end(hash.digest('hex') + '\n'))
+      return
+    }
+    if (req.url === '/quit') {
+      res.end('bye\n')
+      stop()
+      return
+    }
+    res.end(`hello over TLS, ${req.headers['x-client'] ?? 'stranger'}\n`)
+  },
+)
+
+// The server never listens itself, so tell it that it is serving: this starts Node's tracking of its
+// connections (headersTimeout, requestTimeout, and closing idle keep-alive connections on close()).
+server.emit('listening')
+
+// Every connection the reactor accepts becomes a SocketStream; https.Server does the TLS and HTTP.
+const factory = ServerFactory.forStreams((stream) => {
+  process.stdout.write(`connection from ${stream.remoteAddress}:${stream.remotePort}\n`)
+  server.emit('connection', stream)
+})
+
+const inherited = inheritedListener()
+const fd = inherited ?? sockets.listenTcp({ host: '127.0.0.1', port: Number(option('port') ?? 0) })
+const family = sockets.info(fd).family
+const port = reactor.adoptStreamPort(fd, family === AddressFamily.INET6 ? AddressFamily.INET6 : AddressFamily.INET, factory)
+sockets.close(fd) // the reactor holds its own duplicate
+
+const host = port.getHost()
+process.stdout.write(`listening https://${host.host.includes(':') ? `[${host.host}]` : host.host}:${host.port}\n`)
+
+let stopping = false
+async function stop() {
+  if (stopping) return
+  stopping = true
+  await port.stopListening()
+  // Closes idle keep-alive connections now and the others once their response is done; the
+  // process exits when the last connection is gone.
+  server.close()
+  process.stdout.write('stopped listening\n')
+}
+
+process.once('SIGTERM', stop)
