@@ -55,10 +55,15 @@ for (const mode of MODES) {
       res.end(`${req.method} ${req.url}`)
     })
     cleanups.push(() => server.close())
-    const p = streamPort(r, 'v4', (s) => {
-      raw.push(s)
-      server.emit('connection', s)
-    })
+    const p = streamPort(
+      r,
+      'v4',
+      (s) => {
+        raw.push(s)
+        server.emit('connection', s)
+      },
+      { allowHalfOpen: true },
+    )
     cleanups.push(() => void p.port.stopListening())
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
     cleanups.push(() => agent.destroy())
@@ -77,12 +82,19 @@ for (const mode of MODES) {
 
   withOpenssl(`${tag} new tls.TLSSocket(stream, { isServer: true }) serves a Node TLS client${why}`, async (t) => {
     const secured: string[] = []
-    const p = streamPort(r, 'v6', (s) => {
-      const secure = new tls.TLSSocket(s, { isServer: true, key: cert!.key, cert: cert!.cert })
-      secure.on('secure', () => secured.push(String(secure.getProtocol())))
-      secure.on('error', () => {})
-      secure.pipe(secure) // echo, through TLS
-    })
+    // allowHalfOpen: the TLS layer ends the stream itself, after what it still has to write (with
+    // false the stream would end at the peer's EOF, before TLS wrote the rest of the echo).
+    const p = streamPort(
+      r,
+      'v6',
+      (s) => {
+        const secure = new tls.TLSSocket(s, { isServer: true, key: cert!.key, cert: cert!.cert })
+        secure.on('secure', () => secured.push(String(secure.getProtocol())))
+        secure.on('error', () => {})
+        secure.pipe(secure) // echo, through TLS
+      },
+      { allowHalfOpen: true },
+    )
     cleanups.push(() => void p.port.stopListening())
     const client = tls.connect({ host: '::1', port: p.portNumber!, ca: cert!.cert, servername: 'localhost' })
     cleanups.push(() => client.destroy())
@@ -104,7 +116,7 @@ for (const mode of MODES) {
     cleanups.push(() => server.close())
     await within(new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)), 'listen')
     const fd = track(sockets.connectTcp('127.0.0.1', (server.address() as net.AddressInfo).port))
-    const stream = r.adoptStreamConnection(fd, AddressFamily.INET, ServerFactory.forStreams(() => {}))!.stream
+    const stream = r.adoptStreamConnection(fd, AddressFamily.INET, ServerFactory.forStreams(() => {}, { allowHalfOpen: true }))!.stream
     closeFd(fd)
     cleanups.push(() => stream.destroy())
     const closed = once(stream, 'close', 'the SocketStream to close')

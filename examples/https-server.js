@@ -69,10 +69,14 @@ const server = https.createServer(
 server.emit('listening')
 
 // Every connection the reactor accepts becomes a SocketStream; https.Server does the TLS and HTTP.
-const factory = ServerFactory.forStreams((stream) => {
-  process.stdout.write(`connection from ${stream.remoteAddress}:${stream.remotePort}\n`)
-  server.emit('connection', stream)
-})
+// allowHalfOpen: the TLS layer decides when to end the stream (as Node's own servers do with theirs).
+const factory = ServerFactory.forStreams(
+  (stream) => {
+    process.stdout.write(`connection from ${stream.remoteAddress}:${stream.remotePort}\n`)
+    server.emit('connection', stream)
+  },
+  { allowHalfOpen: true },
+)
 
 const inherited = inheritedListener()
 const fd = inherited ?? sockets.listenTcp({ host: '127.0.0.1', port: Number(option('port') ?? 0) })
