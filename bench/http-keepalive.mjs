@@ -143,10 +143,16 @@ for (let round = 1; round <= ROUNDS; round++) {
     console.log(`  round ${round} ${server.name}: ${Math.round(res.rate)} req/s, ${res.cpuUsPerReq.toFixed(1)} µs CPU/req${res.errors ? `, ${res.errors} errors` : ''}`)
   }
 }
-const nodeRate = median(results.get('node http on net').map((r) => r.rate))
-console.log('\nmedian:')
+// Ratios are taken round by round (each server against Node in the same round), then the median:
+// a shared machine's load drifts between rounds, less within one.
+const nodeRuns = results.get('node http on net')
+console.log('\nmedian over rounds (ratio: per round, against Node in the same round):')
 for (const [name, runs] of results) {
   const rate = median(runs.map((r) => r.rate))
+  const ratio = median(runs.map((r, i) => r.rate / nodeRuns[i].rate))
   const cpu = median(runs.map((r) => r.cpuUsPerReq))
-  console.log(`  ${name.padEnd(40)} ${String(Math.round(rate)).padStart(7)} req/s  ${(rate / nodeRate).toFixed(2)}× node  ${cpu.toFixed(1)} µs CPU/req`)
+  const cpuRatio = median(runs.map((r, i) => r.cpuUsPerReq / nodeRuns[i].cpuUsPerReq))
+  console.log(
+    `  ${name.padEnd(40)} ${String(Math.round(rate)).padStart(7)} req/s  ${ratio.toFixed(2)}× node   ${cpu.toFixed(1)} µs CPU/req  ${cpuRatio.toFixed(2)}× node`,
+  )
 }
