@@ -81,7 +81,7 @@ export class SocketStream extends Duplex {
   readonly protocol: SocketStreamProtocol
   /** Bytes received. */
   bytesRead = 0
-  /** True until the connection is made (only for a stream made before its connection). */
+  /** True until the connection is made (a stream made before its connection, or connecting). */
   connecting = true
   /** The idle timeout set by `setTimeout` (ms; 0 disables), undefined until set. */
   timeout: number | undefined = undefined
@@ -89,6 +89,8 @@ export class SocketStream extends Duplex {
   private conn: IStreamTransport | null = null
   /** Bytes handed to the transport. */
   private sent = 0
+  /** An upper bound of the transport's `bufferSize` (see afterWrite). */
+  private queueBound = 0
   /** The readable side was full: the transport is paused until `_read`. */
   private readPaused = false
   private eofPushed = false
@@ -407,7 +409,15 @@ export class SocketStream extends Duplex {
   private afterWrite(conn: IStreamTransport, bytes: number, callback: (err?: Error | null) => void): void {
     this.sent += bytes
     if (this.idleTimer !== null) this.idleTimer.refresh()
-    if (!conn.connected || conn.bufferSize <= this.writableHighWaterMark) {
+    // The transport's queue is at most what it held when last asked plus what was written since, so
+    // it is asked (a native call) only once that bound passes the mark: small writes rarely ask.
+    this.queueBound += bytes
+    if (this.queueBound <= this.writableHighWaterMark) {
+      callback()
+      return
+    }
+    this.queueBound = conn.bufferSize
+    if (this.queueBound <= this.writableHighWaterMark || !conn.connected) {
       callback()
       return
     }
@@ -426,7 +436,9 @@ export class SocketStream extends Duplex {
   private onTransportDrained(): void {
     const conn = this.conn
     const pending = this.pendingWrite
-    if (conn === null || pending === null || conn.bufferSize > this.writableHighWaterMark) return
+    if (conn === null || pending === null) return
+    this.queueBound = conn.bufferSize
+    if (this.queueBound > this.writableHighWaterMark) return
     conn.unregisterProducer()
     this.pendingWrite = null
     pending.callback()
