@@ -56,8 +56,11 @@ const server = https.createServer(
       return
     }
     if (req.url === '/quit') {
+      // Stop once this answer is out and its connection closed (closing idle connections any
+      // sooner could cut it while TLS still writes it).
+      res.setHeader('connection', 'close')
       res.end('bye\n')
-      stop()
+      req.socket.once('close', stop)
       return
     }
     res.end(`hello over TLS, ${req.headers['x-client'] ?? 'stranger'}\n`)
