@@ -46,39 +46,41 @@ for (const mode of MODES) {
   reactors.push(r)
   const tag = `[${mode.name}]`
 
-  withOpenssl(`${tag} https.Server over SocketStream: keep-alive requests and a 1 MiB body${why}`, async (t) => {
-    const raw: SocketStream[] = []
-    const server = https.createServer({ key: cert!.key, cert: cert!.cert }, async (req, res) => {
-      const body = await readAll(req, 'the request body')
-      res.setHeader('x-encrypted', String((req.socket as tls.TLSSocket).encrypted))
-      res.setHeader('x-request-sha256', sha256(body))
-      res.end(`${req.method} ${req.url}`)
+  for (const allowHalfOpen of [false, true]) {
+    withOpenssl(`${tag} https.Server over SocketStream (allowHalfOpen ${allowHalfOpen}): keep-alive requests and a 1 MiB body${why}`, async (t) => {
+      const raw: SocketStream[] = []
+      const server = https.createServer({ key: cert!.key, cert: cert!.cert }, async (req, res) => {
+        const body = await readAll(req, 'the request body')
+        res.setHeader('x-encrypted', String((req.socket as tls.TLSSocket).encrypted))
+        res.setHeader('x-request-sha256', sha256(body))
+        res.end(`${req.method} ${req.url}`)
+      })
+      cleanups.push(() => server.close())
+      const p = streamPort(
+        r,
+        'v4',
+        (s) => {
+          raw.push(s)
+          server.emit('connection', s)
+        },
+        { allowHalfOpen },
+      )
+      cleanups.push(() => void p.port.stopListening())
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
+      cleanups.push(() => agent.destroy())
+      for (let i = 0; i < 3; i++) {
+        const { res, body } = await httpsGet({ host: '127.0.0.1', port: p.portNumber, servername: 'localhost', path: `/s${i}`, method: 'POST', agent }, PAYLOAD)
+        t.is(res.statusCode, 200)
+        t.is(body.toString(), `POST /s${i}`)
+        t.is(res.headers['x-encrypted'], 'true')
+        t.is(res.headers['x-request-sha256'], sha256(PAYLOAD))
+      }
+      t.is(raw.length, 1, 'one TLS connection carried every request')
+      t.true(raw[0].bytesRead > 3 * PAYLOAD.length, 'the bytes went through the SocketStream')
+      agent.destroy()
+      await waitUntil(() => raw[0].destroyed, 'the server side to close')
     })
-    cleanups.push(() => server.close())
-    const p = streamPort(
-      r,
-      'v4',
-      (s) => {
-        raw.push(s)
-        server.emit('connection', s)
-      },
-      { allowHalfOpen: true },
-    )
-    cleanups.push(() => void p.port.stopListening())
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
-    cleanups.push(() => agent.destroy())
-    for (let i = 0; i < 3; i++) {
-      const { res, body } = await httpsGet({ host: '127.0.0.1', port: p.portNumber, servername: 'localhost', path: `/s${i}`, method: 'POST', agent }, PAYLOAD)
-      t.is(res.statusCode, 200)
-      t.is(body.toString(), `POST /s${i}`)
-      t.is(res.headers['x-encrypted'], 'true')
-      t.is(res.headers['x-request-sha256'], sha256(PAYLOAD))
-    }
-    t.is(raw.length, 1, 'one TLS connection carried every request')
-    t.true(raw[0].bytesRead > 3 * PAYLOAD.length, 'the bytes went through the SocketStream')
-    agent.destroy()
-    await waitUntil(() => raw[0].destroyed, 'the server side to close')
-  })
+  }
 
   withOpenssl(`${tag} new tls.TLSSocket(stream, { isServer: true }) serves a Node TLS client${why}`, async (t) => {
     const secured: string[] = []
