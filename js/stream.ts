@@ -96,7 +96,9 @@ export class SocketStream extends Duplex {
   private eofPushed = false
   /** A write waiting for the connection (while connecting) or for the transport to drain. */
   private pendingWrite: PendingWrite | null = null
+  /** The pull producer registered on the transport while a write waits for it to drain. */
   private drainWatcher: IPullProducer | null = null
+  private drainWatching = false
   /** `_final`'s callback, called once our FIN is out. */
   private pendingFinal: ((err?: Error | null) => void) | null = null
   private idleTimer: NodeJS.Timeout | null = null
@@ -315,8 +317,8 @@ export class SocketStream extends Duplex {
     this.pendingFinal = null
     const conn = this.conn
     if (conn !== null && conn.connected) {
-      if (this.drainWatcher !== null) conn.unregisterProducer()
-      this.drainWatcher = null
+      if (this.drainWatching) conn.unregisterProducer()
+      this.drainWatching = false
       // Nothing left to send (or our FIN is out): close with FIN. Otherwise (or with an error) the
       // pending bytes are dropped, as net.Socket#destroy drops them, and the peer gets a reset.
       if (err === null && (this.writableFinished || conn.bufferSize === 0)) conn.loseConnection()
@@ -385,7 +387,7 @@ export class SocketStream extends Duplex {
   /** @internal The connection is closed (exactly once). */
   [kLost](reason: Error): void {
     this.clearIdleTimer()
-    this.drainWatcher = null
+    this.drainWatching = false
     if (this.destroyed) return // our own destroy closed it
     if (reason instanceof ConnectionDone) {
       // An orderly close: the readable side ends once what was received is read; a write side that
@@ -427,9 +429,10 @@ export class SocketStream extends Duplex {
     this.drainWatcher ??= {
       resumeProducing: () => this.onTransportDrained(),
       stopProducing: () => {
-        this.drainWatcher = null // the connection is lost; kLost decides what happens
+        this.drainWatching = false // the connection is lost; kLost decides what happens
       },
     }
+    this.drainWatching = true
     conn.registerProducer(this.drainWatcher, false)
   }
 
@@ -439,6 +442,7 @@ export class SocketStream extends Duplex {
     if (conn === null || pending === null) return
     this.queueBound = conn.bufferSize
     if (this.queueBound > this.writableHighWaterMark) return
+    this.drainWatching = false
     conn.unregisterProducer()
     this.pendingWrite = null
     pending.callback()
