@@ -9,7 +9,7 @@ import * as path from 'node:path'
 import * as crypto from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import { ConnectionAborted, ConnectionLost, Reactor, ServerFactory, SocketStream, sockets } from 'reactor-socket'
-import { MODES, adoptablePair, closeFd, fdList, fileTeardown, hasCommand, pause, soError, track, waitUntil, within, type PairKind } from './helpers.js'
+import { MODES, adoptablePair, closeFd, rawClient, fdList, fileTeardown, hasCommand, pause, soError, track, waitUntil, within, type PairKind } from './helpers.js'
 import { MiB, once, patternBytes, readAll, sha256, streamPair, streamPort } from './streams-helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
@@ -291,6 +291,35 @@ for (const mode of MODES) {
     t.deepEqual(errors, [oops], 'reported through onError')
     t.deepEqual(w.events, ['close'])
     await peer.waitClose()
+  })
+
+  test(`${tag} a forStreams listener that throws: inside adoptStreamConnection the caller gets it; on a port it is reported`, async (t) => {
+    const errors: unknown[] = []
+    const r2 = new Reactor({ thread: mode.thread, onError: (e) => errors.push(e) })
+    reactors.push(r2)
+    const x = await adoptablePair('v4')
+    cleanups.push(x.cleanup)
+    const bad = new Error('listener bug')
+    const made: SocketStream[] = []
+    const factory = ServerFactory.forStreams((s) => {
+      made.push(s)
+      throw bad
+    })
+    t.throws(() => r2.adoptStreamConnection(x.fd, x.family, factory), { is: bad })
+    closeFd(x.fd)
+    t.is(made.length, 1)
+    t.deepEqual(errors, [], 'thrown to the caller, not reported')
+    // The caller's fd was the only other reference: with it closed the peer sees the end.
+    await x.peer.waitClose()
+
+    const p = streamPort(r2, 'v4', () => {
+      throw bad
+    })
+    cleanups.push(() => void p.port.stopListening())
+    const client = rawClient(p.portNumber!) // connected by the kernel: the abort cannot race the connect
+    cleanups.push(() => client.destroy())
+    await client.waitClose()
+    t.deepEqual(errors, [bad], 'reported through onError; the connection was aborted')
   })
 
   test(`${tag} reactor.close() aborts the stream: 'error' (ConnectionAborted), then 'close'`, async (t) => {
