@@ -89,6 +89,21 @@ for (const mode of MODES) {
     })
   }
 
+  test(`${tag} after server.emit('listening'), server.close() closes idle keep-alive streams at once`, async (t) => {
+    const { server, streams } = httpServer((req, res) => res.end('ok'))
+    server.emit('listening') // turns on Node's connection tracking for a server that never listens
+    const p = streamPort(r, 'v4', (s) => server.emit('connection', s))
+    cleanups.push(() => void p.port.stopListening())
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    cleanups.push(() => agent.destroy())
+    t.is((await request({ host: p.host, port: p.portNumber, path: '/', agent })).body.toString(), 'ok')
+    t.is(streams.length, 1)
+    server.close()
+    // Without tracking only the keep-alive timeout (5 s) would end it.
+    await waitUntil(() => streams[0].destroyed, 'the idle stream to close', 3000)
+    t.false(streams[0].transport!.connected)
+  })
+
   test(`${tag} pipelined requests (two written back to back) are answered in order`, async (t) => {
     const { server } = httpServer((req, res) => {
       // The first answer is late, so the second request is parsed while the first is pending.
