@@ -1,6 +1,6 @@
-// SPEC "Adoption rules (all three methods)", checked synchronously in order 1–6, plus the closed
-// reactor (first of all) and maxPacketSize (last). After every failure: nothing adopted, no fd
-// opened/closed, the caller's fd untouched, and on a fresh reactor no thread started.
+// README "Errors, in the order they are checked" (all three adopt methods), checked synchronously in
+// order, plus the closed reactor (first of all) and maxPacketSize (last). After every failure: nothing
+// adopted, no fd opened/closed, the caller's fd untouched, and on a fresh reactor no thread started.
 // Serial: the tests compare /proc/self/fd and /proc/self/task.
 import test, { type ExecutionContext } from 'ava'
 import * as fs from 'node:fs'

@@ -1,4 +1,4 @@
-// SPEC "Details that tests rely on" — the classes: error hierarchy, ServerFactory, Protocol,
+// The exported classes (js/index.ts): error hierarchy, ServerFactory, Protocol,
 // DatagramProtocol defaults and counting; ref/unref return this.
 import test from 'ava'
 import {

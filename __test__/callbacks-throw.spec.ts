@@ -1,6 +1,7 @@
-// SPEC "Callbacks that throw": inside an adopt call the exception propagates with nothing left over and
-// onError not called; otherwise it is reported (onError / stderr), the connection aborted with it as
-// the reason, the port / datagram port keeps working. Both reactor modes.
+// Callbacks that throw (README, "`Reactor` options", onError): inside an adopt call the exception
+// propagates with nothing left over and onError not called; otherwise it is reported (onError / stderr),
+// the connection aborted with it as the reason, the port / datagram port keeps working. Both reactor
+// modes.
 import test from 'ava'
 import * as fs from 'node:fs'
 import { Reactor, AddressFamily, ConnectionDone } from 'reactor-socket'
@@ -18,30 +19,21 @@ import {
   rawClient,
   portOf,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
-  pause,
   fdList,
   linkOf,
   fdsWithLink,
   fixture,
   child,
-  killChildren,
   type Peer,
-  type UdpPeer,
+  quietPeriod,
+  receiveQueue,
+  socketInode,
+  fileTeardown,
 } from './helpers.js'
 
-const reactors: any[] = []
-const cleanups: (() => void)[] = []
-const udps: UdpPeer[] = []
-test.after.always(async () => {
-  killChildren()
-  for (const c of cleanups) c()
-  for (const u of udps) u.close()
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors, cleanups } = fileTeardown()
 
 class Boom extends Error {}
 
@@ -85,7 +77,8 @@ for (const mode of MODES) {
     peer.sock.write('for the caller')
     fs.writeSync(fd, 'from the caller')
     await peer.waitText('from the caller')
-    await pause(50)
+    await peer.waitDelivered()
+    await quietPeriod(50, "the reactor reading the caller's fd")
     const buf = Buffer.alloc(64)
     t.is(fs.readSync(fd, buf, 0, 64, null), 'for the caller'.length, 'nothing consumed by the reactor')
     closeFd(fd)
@@ -108,7 +101,8 @@ for (const mode of MODES) {
     t.deepEqual(fdsWithLink(link), [fd])
     t.deepEqual(fdList(), before)
     peer.sock.write('x')
-    await pause(100)
+    await peer.waitDelivered()
+    await quietPeriod(100, 'a connectionLost or dataReceived for the failed adoption')
     const p = f.built[0]
     t.is(p.madeCount, 1)
     t.deepEqual(p.lostReasons, [], 'no connectionLost follows')
@@ -136,9 +130,10 @@ for (const mode of MODES) {
     t.deepEqual(fdsWithLink(link), [fd])
     t.deepEqual(fdList(), before)
     const node = await udpPeer()
-    udps.push(node)
+    cleanups.push(() => node.close())
     await node.send('queued', portOf(fd), '127.0.0.1')
-    await pause(100)
+    await waitUntil(() => receiveQueue(socketInode(fd)) > 0, "the datagram queued at the caller's socket")
+    await quietPeriod(100, 'the reactor reading the datagram, or a stopProtocol')
     t.is(proto.got.length, 0)
     t.is(proto.stops, 0, 'no stopProtocol follows')
     t.deepEqual(reported, [])
@@ -206,7 +201,7 @@ for (const mode of MODES) {
       t.is(reason, boom, 'connectionLost receives the thrown error')
       t.true(reported.includes(boom), 'reported through onError')
       await c.waitClose()
-      await pause(30)
+      await quietPeriod(30, 'a second connectionLost')
       t.is(p.lostReasons.length, 1)
       await within(lp.stopListening(), 'stop')
     })
@@ -226,7 +221,7 @@ for (const mode of MODES) {
     peer.sock.end()
     t.true((await within(p.waitLost(), 'lost')) instanceof ConnectionDone)
     await waitUntil(() => reported.includes(boom), 'reported')
-    await pause(30)
+    await quietPeriod(30, 'a second connectionLost or report')
     t.is(p.lostReasons.length, 1)
     t.is(reported.filter((e) => e === boom).length, 1)
   })
@@ -243,7 +238,7 @@ for (const mode of MODES) {
     const proto = new P()
     const port = r.adoptDatagramPort(fd, AddressFamily.INET, proto)
     const node = await udpPeer()
-    udps.push(node)
+    cleanups.push(() => node.close())
     await node.send('first', portOf(fd), '127.0.0.1')
     await waitUntil(() => reported.includes(boom), 'reported')
     await node.send('second', portOf(fd), '127.0.0.1')

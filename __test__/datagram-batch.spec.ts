@@ -4,12 +4,14 @@ import test from 'ava'
 import dgram from 'node:dgram'
 import { Reactor, AddressFamily, DatagramProtocol, IPv4Address, sockets } from 'reactor-socket'
 import type { ReceivedDatagram } from 'reactor-socket'
+import { MODES, within } from './helpers.js'
 
-for (const thread of [true, false]) {
-  const tag = thread ? '[thread]' : '[no-thread]'
+for (const mode of MODES) {
+  const tag = `[${mode.name}]`
 
   test(`${tag} datagramsReceived gets whole batches, in order, and replaces datagramReceived`, async (t) => {
-    const r = new Reactor({ thread })
+    const r = new Reactor({ thread: mode.thread })
+    t.teardown(() => r.close()) // also when an assertion fails
     const fd = sockets.bindUdp({ host: '127.0.0.1', port: 0 })
     const port = (sockets.info(fd).local as IPv4Address).port
     const calls: ReceivedDatagram[][] = []
@@ -31,9 +33,7 @@ for (const thread of [true, false]) {
     const client = dgram.createSocket('udp4')
     await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve))
     for (let i = 0; i < COUNT; i++) client.send(`#${i}`, port, '127.0.0.1')
-    const timeout = setTimeout(() => resolveAll(), 5000)
-    await all
-    clearTimeout(timeout)
+    await within(all, `${COUNT} datagrams`, 5000).catch(() => {}) // the count is checked below
     const got = calls.flat()
     t.is(got.length, COUNT, 'every datagram arrived (loopback does not drop 200 small datagrams)')
     t.deepEqual(

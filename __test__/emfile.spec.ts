@@ -1,9 +1,17 @@
-// SPEC "Stream ports": out of descriptors while accepting, the pending client is accepted and closed at
+// README "Guarantees": out of descriptors while accepting, the pending client is accepted and closed at
 // once (a clean close for the peer), no protocol is built, the loop does not spin, and the port works
 // again once descriptors are free. Runs in a child with a low RLIMIT_NOFILE.
 import test from 'ava'
 import { spawn } from 'node:child_process'
-import { MODES, fixture, Child, nodeClient, rawClient, pause, closeTracked } from './helpers.js'
+import {
+  MODES,
+  fixture,
+  Child,
+  nodeClient,
+  rawClient,
+  closeTracked,
+  quietPeriod,
+} from './helpers.js'
 
 const kids: Child[] = []
 test.after.always(() => {
@@ -23,7 +31,8 @@ for (const mode of MODES) {
     const c1 = rawClient(port)
     c.send('cpu-start\n')
     await c.line('CPUSTARTED')
-    await pause(1000) // measure the child's CPU over a second while it cannot accept
+    // measured over a second while it cannot accept: a spinning loop would burn it all
+    await quietPeriod(1000, 'a busy loop in the child')
     c.send('cpu-end\n')
     const cpu = Number(await c.line('CPU '))
     t.log(`child CPU while out of descriptors: ${(cpu * 100).toFixed(1)}% of one core`)

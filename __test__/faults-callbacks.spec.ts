@@ -26,10 +26,8 @@ import {
   nodeClient,
   rawClient,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
-  pause,
   fdList,
   linkOf,
   fdsWithLink,
@@ -37,36 +35,23 @@ import {
   udpPeer,
   fixture,
   child,
-  killChildren,
-  warmThreadPool,
+  reactorHarness,
+  Rec,
+  DgramRec,
+  plainRecFactory,
+  exactlyOnce,
+  inCall,
+  callDepth,
+  settleFds,
+  className,
+  quietPeriod,
+  sendUntil,
+  fileTeardown,
 } from './helpers.js'
-import { Probe, DProbe, probeFactory, exactlyOnce, inCall, callDepth, settleFds, className } from './faults-helpers.js'
 
-test.before(async () => {
-  await warmThreadPool()
-})
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
+fileTeardown({ warmThreadPool: true })
 
 class Boom extends Error {}
-
-function harness(t: any, mode: (typeof MODES)[number]) {
-  const before = fdList()
-  const reported: unknown[] = []
-  const r = new Reactor({ thread: mode.thread, onError: (e) => reported.push(e) })
-  t.teardown(() => r.close())
-  return {
-    r,
-    reported,
-    async finish(expectReported: unknown[] = []) {
-      await within(r.close(), 'reactor.close()')
-      t.deepEqual(reported, expectReported, 'onError got exactly what was thrown')
-      t.deepEqual(await settleFds(before), [], 'no fd left behind')
-    },
-  }
-}
 
 /** An adopted TCP listening port and a way to connect Node clients to it. */
 function port(t: any, r: Reactor, factory: any) {
@@ -91,11 +76,11 @@ for (const mode of MODES) {
   // ---------------------------------------------------------------- throwing, the remaining callbacks
 
   test.serial(`${tag} writeConnectionLost throwing: reported, the connection aborted with it, connectionLost once`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const x = await adoptablePair('unix', { allowHalfOpen: true })
     t.teardown(x.cleanup)
     const boom = new Boom('writeConnectionLost')
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       ;(p as any).writeConnectionLost = () => {
         throw boom
       }
@@ -113,7 +98,7 @@ for (const mode of MODES) {
 
   for (const which of ['pauseProducing', 'resumeProducing', 'stopProducing'] as const) {
     test.serial(`${tag} a producer whose ${which} throws: reported, no crash, connectionLost once`, async (t) => {
-      const h = harness(t, mode)
+      const h = reactorHarness(t, mode)
       const x = await adoptablePair('unix')
       t.teardown(x.cleanup)
       const boom = new Boom(which)
@@ -132,7 +117,7 @@ for (const mode of MODES) {
           if (which === 'stopProducing') throw boom
         },
       }
-      const f = probeFactory()
+      const f = plainRecFactory()
       h.r.adoptStreamConnection(x.fd, x.family, f)
       closeFd(x.fd)
       const p = f.built[0]
@@ -159,7 +144,7 @@ for (const mode of MODES) {
         // thrown from a reactor callback: the connection is aborted with it
         t.is(await within(p.waitLost(), 'lost'), boom)
       } else {
-        await waitUntil(() => calls.includes('resume') || p.lost.length > 0, 'resumed or lost')
+        await waitUntil(() => calls.includes('resume') || p.lostReasons.length > 0, 'resumed or lost')
         inCall(() => p.t.abortConnection())
         await within(p.waitLost(), 'lost')
       }
@@ -169,7 +154,7 @@ for (const mode of MODES) {
   }
 
   test.serial(`${tag} startFactory throwing inside adoptStreamPort: propagates, nothing adopted, no doStop; the fd is fine`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const fd = listenTcp4()
     const link = linkOf(fd)
     const boom = new Boom('startFactory')
@@ -186,17 +171,17 @@ for (const mode of MODES) {
     t.is(err, boom)
     t.deepEqual(fdsWithLink(link), [fd], 'the duplicate was closed before the throw')
     t.true(sockets.info(fd).listening, "the caller's fd still listens")
-    await pause(30)
+    await quietPeriod(30, 'a stopFactory for the factory that failed to start')
     t.is(stops, 0)
     // the same fd adopts fine afterwards
-    const ok = h.r.adoptStreamPort(fd, AddressFamily.INET, probeFactory())
+    const ok = h.r.adoptStreamPort(fd, AddressFamily.INET, plainRecFactory())
     await within(ok.stopListening(), 'stop')
     closeFd(fd)
     await h.finish()
   })
 
   test.serial(`${tag} stopFactory and stopProtocol throwing: reported; stopListening still resolves; every call resolves`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const b1 = new Boom('stopFactory')
     const b2 = new Boom('stopProtocol')
     class F extends ServerFactory {
@@ -205,7 +190,7 @@ for (const mode of MODES) {
       }
     }
     const { lp } = port(t, h.r, new F())
-    class D extends DProbe {
+    class D extends DgramRec {
       stopProtocol() {
         super.stopProtocol()
         throw b2
@@ -222,14 +207,14 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} connectionRefused throwing (connected UDP): reported, the port keeps working`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const boom = new Boom('connectionRefused')
     // a UDP port number that nobody listens on
     const dead = bindUdp4()
     const deadPort = (sockets.info(dead).local as any).port
     closeFd(dead)
     let refused = 0
-    const d = new DProbe()
+    const d = new DgramRec()
     ;(d as any).connectionRefused = () => {
       refused++
       throw boom
@@ -238,14 +223,14 @@ for (const mode of MODES) {
     const dp = h.r.adoptDatagramPort(ufd, AddressFamily.INET, d)
     closeFd(ufd)
     dp.connect('127.0.0.1', deadPort)
-    for (let i = 0; i < 20 && refused === 0; i++) {
+    const ask = () => {
       try {
         inCall(() => dp.write('anyone?'))
       } catch (e) {
         t.fail(`write threw ${e}`)
       }
-      await pause(20)
     }
+    await sendUntil(ask, () => refused > 0, 'connectionRefused', 10000, 20)
     await waitUntil(() => h.reported.includes(boom), 'reported')
     inCall(() => dp.write('still usable'))
     await within(dp.stopListening(), 'stop')
@@ -264,7 +249,7 @@ for (const mode of MODES) {
     })
     t.teardown(() => r.close())
     const values = ['a string', undefined, null, 42, { not: 'an error' }]
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onData = (_p, d) => {
         throw values[Number(d.toString())]
       }
@@ -296,14 +281,14 @@ for (const mode of MODES) {
   // ---------------------------------------------------------------- calls from inside callbacks
 
   test.serial(`${tag} stopListening inside buildProtocol and inside connectionMade: the connection is served, doStop later, no more accepts`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     let doStopDepth = -1
     let stopped: Promise<void> | undefined
     let lp: any
-    const built: Probe[] = []
+    const built: Rec[] = []
     const factory = {
       buildProtocol() {
-        const p = new Probe()
+        const p = new Rec()
         p.onData = (q, d) => q.t.write(d)
         built.push(p)
         if (built.length === 1) stopped = inCall(() => lp.stopListening())
@@ -333,7 +318,7 @@ for (const mode of MODES) {
     await within(lp.stopListening(), 'a later stopListening resolves too')
 
     // from inside connectionMade of an accepted connection
-    const f2 = probeFactory((p) => {
+    const f2 = plainRecFactory((p) => {
       p.onMade = () => {
         stopped = lp2.stopListening()
         p.t.write('hi')
@@ -351,9 +336,9 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} stopListening inside datagramReceived: no datagram after it, stopProtocol later and once, never re-entrant`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const ufd = bindUdp4()
-    const d = new DProbe()
+    const d = new DgramRec()
     let stopped: Promise<void> | undefined
     let after = 0
     d.onDatagram = (p) => {
@@ -369,7 +354,7 @@ for (const mode of MODES) {
     await waitUntil(() => stopped !== undefined, 'first datagram')
     await within(stopped!, 'stopListening')
     t.deepEqual(d.stopDepths, [0], 'stopProtocol once, not inside datagramReceived or stopListening')
-    await pause(50)
+    await quietPeriod(50, 'a datagram delivered after stopListening')
     t.is(after, 0, 'nothing delivered after stopListening')
     t.is(d.t, null, 'transport cleared after stopProtocol')
     await within(dp.stopListening(), 'second stopListening')
@@ -379,19 +364,19 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} loseConnection inside connectionMade, abortConnection inside dataReceived, both inside connectionLost: once each, never re-entrant`, async (t) => {
-    const h = harness(t, mode)
-    const f = probeFactory((p) => {
+    const h = reactorHarness(t, mode)
+    const f = plainRecFactory((p) => {
       p.onMade = () => {
         if (f.built.length === 1) {
           p.t.write('bye')
           p.t.loseConnection()
           t.true(p.t.disconnecting)
-          t.is(p.lost.length, 0, 'not lost inside connectionMade')
+          t.is(p.lostReasons.length, 0, 'not lost inside connectionMade')
         }
       }
       p.onData = (q) => {
         q.t.abortConnection()
-        t.is(q.lost.length, 0, 'not lost inside dataReceived')
+        t.is(q.lostReasons.length, 0, 'not lost inside dataReceived')
         q.t.write('dropped')
       }
       p.onLost = (q) => {
@@ -407,7 +392,7 @@ for (const mode of MODES) {
     const c1 = await P.client()
     await c1.waitEnd()
     t.is(c1.text, 'bye')
-    await waitUntil(() => f.built[0].lost.length > 0, 'lost 1')
+    await waitUntil(() => f.built[0].lostReasons.length > 0, 'lost 1')
     t.true(f.built[0].reason instanceof ConnectionDone, className(f.built[0].reason))
     await exactlyOnce(t, f.built[0])
 
@@ -416,7 +401,7 @@ for (const mode of MODES) {
     await waitUntil(() => f.built.length === 2, 'built 2')
     c2.sock.write('x'.repeat(1000))
     c2.sock.write('y'.repeat(1000))
-    await waitUntil(() => f.built[1].lost.length > 0, 'lost 2')
+    await waitUntil(() => f.built[1].lostReasons.length > 0, 'lost 2')
     t.true(f.built[1].reason instanceof ConnectionAborted, className(f.built[1].reason))
     await exactlyOnce(t, f.built[1])
     await c2.waitClose()
@@ -425,21 +410,21 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} reactor.close() from inside dataReceived: every connection lost once (ConnectionAborted), adopt afterwards throws ERR_REACTOR_CLOSED`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     let closing: Promise<void> | undefined
     let adoptAfter: any
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onData = () => {
         if (closing) return
         closing = h.r.close()
         const lfd = listenTcp4()
         try {
-          h.r.adoptStreamPort(lfd, AddressFamily.INET, probeFactory())
+          h.r.adoptStreamPort(lfd, AddressFamily.INET, plainRecFactory())
         } catch (e) {
           adoptAfter = e
         }
         closeFd(lfd)
-        t.is(p.lost.length, 0, 'not lost inside the close() call')
+        t.is(p.lostReasons.length, 0, 'not lost inside the close() call')
       }
     })
     const P = port(t, h.r, f)
@@ -458,22 +443,22 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} adopting other fds from inside callbacks (buildProtocol, connectionMade, dataReceived, datagramReceived, connectionLost) works`, async (t) => {
-    const h = harness(t, mode)
-    const adopted: Probe[] = []
+    const h = reactorHarness(t, mode)
+    const adopted: Rec[] = []
     const peers: number[] = []
     const dports: any[] = []
     const adoptPair = () => {
       const [a, b] = sockets.socketPair()
       track(a)
       peers.push(track(b))
-      const f = probeFactory((p) => {
+      const f = plainRecFactory((p) => {
         p.onData = (q, d) => q.t.write(d)
       })
       const p = h.r.adoptStreamConnection(a, AddressFamily.UNIX, f)
       closeFd(a)
-      adopted.push(p as Probe)
+      adopted.push(p as Rec)
     }
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onMade = () => adoptPair()
       p.onData = () => adoptPair()
       p.onLost = () => adoptPair()
@@ -493,10 +478,10 @@ for (const mode of MODES) {
     await waitUntil(() => adopted.length === 4, 'adopted inside connectionLost')
     await exactlyOnce(t, f.built[0])
     // a stream port adopted inside datagramReceived
-    const d = new DProbe()
+    const d = new DgramRec()
     d.onDatagram = () => {
       const lfd = listenTcp4()
-      dports.push(h.r.adoptStreamPort(lfd, AddressFamily.INET, probeFactory((p) => (p.onMade = () => p.t.write('from a port adopted in datagramReceived')))))
+      dports.push(h.r.adoptStreamPort(lfd, AddressFamily.INET, plainRecFactory((p) => (p.onMade = () => p.t.write('from a port adopted in datagramReceived')))))
       closeFd(lfd)
     }
     const ufd = bindUdp4()
@@ -523,7 +508,7 @@ for (const mode of MODES) {
       s.destroy()
     }
     peers.length = 0
-    await waitUntil(() => adopted.every((p) => p.lost.length === 1), 'all adopted lost')
+    await waitUntil(() => adopted.every((p) => p.lostReasons.length === 1), 'all adopted lost')
     for (const p of adopted) await exactlyOnce(t, p, 0)
     c2.destroy()
     u.close()
@@ -533,10 +518,10 @@ for (const mode of MODES) {
   // ---------------------------------------------------------------- writing after the close
 
   test.serial(`${tag} writes after the close are dropped silently (stream); a stopped datagram port throws EBADF`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const x = await adoptablePair('v4')
     t.teardown(x.cleanup)
-    const f = probeFactory()
+    const f = plainRecFactory()
     h.r.adoptStreamConnection(x.fd, x.family, f)
     closeFd(x.fd)
     const p = f.built[0]
@@ -562,7 +547,7 @@ for (const mode of MODES) {
     x.cleanup()
 
     const ufd = bindUdp4()
-    const d = new DProbe()
+    const d = new DgramRec()
     const dp = h.r.adoptDatagramPort(ufd, AddressFamily.INET, d)
     closeFd(ufd)
     await dp.stopListening()

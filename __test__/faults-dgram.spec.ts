@@ -10,37 +10,36 @@
 //  - the port keeps working afterwards (receives and sends), and stopping it leaves no fd behind.
 // Both reactor modes, IPv4 and IPv6. Serial (measures this process's RSS and fd table).
 import test from 'ava'
-import * as fs from 'node:fs'
 import { Reactor, AddressFamily } from 'reactor-socket'
-import { MODES, bindUdp4, bindUdp6, closeFd, closeTracked, within, waitUntil, pause, fixture, child, killChildren, udpPeer, fdList } from './helpers.js'
-import { DProbe, rss, rssSampler, MiB, spin, settleFds } from './faults-helpers.js'
+import {
+  MODES,
+  bindUdp4,
+  bindUdp6,
+  closeFd,
+  within,
+  waitUntil,
+  fixture,
+  child,
+  udpPeer,
+  fdList,
+  DgramRec,
+  rss,
+  rssSampler,
+  MiB,
+  spin,
+  settleFds,
+  procNetEntry,
+  receiveQueue,
+  socketInode,
+  waitStable,
+  fileTeardown,
+} from './helpers.js'
 
 const SECONDS = 0.8
 const SIZE = 200
 const SPIN_US = 20
 
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
-
-/** The kernel's drop counter for the UDP socket bound to `port` (the last column of /proc/net/udp*). */
-function kernelDrops(port: number, v6: boolean): number {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0')
-  const text = fs.readFileSync(v6 ? '/proc/net/udp6' : '/proc/net/udp', 'utf8')
-  let drops = 0
-  let found = false
-  for (const line of text.split('\n').slice(1)) {
-    const cols = line.trim().split(/\s+/)
-    if (cols.length < 13) continue
-    if (cols[1].endsWith(':' + hex)) {
-      drops += Number(cols[cols.length - 1])
-      found = true
-    }
-  }
-  if (!found) throw new Error(`no UDP socket on port ${port} in /proc/net`)
-  return drops
-}
+fileTeardown()
 
 function expected(n: number, len: number): Buffer {
   const b = Buffer.allocUnsafe(len)
@@ -64,7 +63,7 @@ for (const mode of MODES) {
       let disorder = 0
       let lastSeq = -1
       const sampler = rssSampler()
-      const proto = new DProbe()
+      const proto = new DgramRec()
       proto.datagramReceived = (data: Buffer, addr: any) => {
         if (data.length === SIZE) {
           received++
@@ -79,30 +78,24 @@ for (const mode of MODES) {
         }
       }
       const port = r.adoptDatagramPort(fd, v6 ? AddressFamily.INET6 : AddressFamily.INET, proto, 2048)
+      const inode = socketInode(fd) // names the reactor's duplicate too, after the close
       closeFd(fd)
       const portNumber = port.getHost().port
-      const drops0 = kernelDrops(portNumber, v6)
+      const kernelDrops = () => procNetEntry(inode)!.drops!
+      const drops0 = kernelDrops()
       const base = rss()
 
       const c = child(fixture('faults-udp-flood.mjs'), [String(portNumber), host, String(SECONDS), String(SIZE)])
       t.teardown(() => c.kill())
       const [sentText] = (await c.line('DONE ', 20000)).split(' ')
       const sent = Number(sentText)
-      // let the backlog drain: until nothing more arrives for 300 ms
-      let prev = -1
-      await within(
-        (async () => {
-          while (received !== prev) {
-            prev = received
-            await pause(300)
-          }
-        })(),
-        'the flood to drain',
-        20000,
-      )
+      // let the backlog drain: the kernel's queue empties, then nothing more arrives for 300 ms
+      // (datagrams the reactor already read may still be on their way to JS)
+      await waitUntil(() => receiveQueue(inode) === 0, "the socket's kernel queue to drain", 20000)
+      await waitStable(() => received, 'the flood to drain', { period: 300, ms: 20000 })
       const growth = sampler.stop() - base
       const dropped = port.droppedDatagrams
-      const kdrops = kernelDrops(portNumber, v6) - drops0
+      const kdrops = kernelDrops() - drops0
       t.log(
         `sent ${sent}, received ${received}, port.droppedDatagrams ${dropped}, kernel drops ${kdrops}, ` +
           `unaccounted ${sent - received - dropped}; RSS max +${(growth / MiB).toFixed(1)} MiB`,

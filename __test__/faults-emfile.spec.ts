@@ -8,7 +8,17 @@ import test from 'ava'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import { execFileSync, spawn } from 'node:child_process'
-import { MODES, fixture, Child, hasCommand, within, pause, limiter } from './helpers.js'
+import {
+  MODES,
+  fixture,
+  Child,
+  hasCommand,
+  within,
+  limiter,
+  quietPeriod,
+  waitStable,
+  waitUntil,
+} from './helpers.js'
 
 const NOFILE = 256
 const ATTEMPTS = 1000
@@ -125,7 +135,7 @@ for (const mode of MODES) {
     const cpu0 = threadCpu(c.proc.pid!)
     const t0 = process.hrtime.bigint()
     const tally = await flood(port, ATTEMPTS, 100)
-    await pause(1000) // and a quiet second, still out of descriptors
+    await quietPeriod(1000, 'a busy loop in the child, still out of descriptors')
     const wall = Number(process.hrtime.bigint() - t0) / 1e9
     const cpu1 = threadCpu(c.proc.pid!)
     t.deepEqual(Object.fromEntries(tally), { closed: ATTEMPTS }, 'every client sees a clean close, none hangs or is reset')
@@ -157,16 +167,13 @@ for (const mode of MODES) {
     const hold = new Promise<void>((r) => (release = r))
     const N2 = 200
     const phase2 = flood(port, N2, N2, hold)
-    // wait until the child has built what it could, then let the served clients finish
-    let s2 = await stats(c)
-    const deadline = Date.now() + 15000
-    for (;;) {
-      await pause(200)
-      const s = await stats(c)
-      if (s.built === s2.built && s.built > builtBefore) break
-      s2 = s
-      if (Date.now() > deadline) break
-    }
+    // wait until the child has built what it could (no event says so: its count stops growing),
+    // then let the served clients finish
+    await waitStable(async () => (await stats(c)).built, 'the child to build what it could', {
+      period: 200,
+      ms: 15000,
+      accept: (built) => built > builtBefore,
+    })
     release()
     const tally2 = await within(phase2, 'phase 2 clients', 20000)
     const served2 = tally2.get('served') ?? 0
@@ -178,16 +185,7 @@ for (const mode of MODES) {
     t.is(s3.built - builtBefore, served2, 'a protocol was built exactly for each served client')
 
     // Phase 3: the served connections are gone, so their descriptors are free again.
-    await within(
-      (async () => {
-        for (;;) {
-          const s = await stats(c)
-          if (s.live === 0) return
-          await pause(50)
-        }
-      })(),
-      'the served connections to close',
-    )
+    await waitUntil(async () => (await stats(c)).live === 0, 'the served connections to close', 10000, 50)
     const tally3 = await flood(port, 50, 10)
     t.deepEqual(Object.fromEntries(tally3), { served: 50 }, 'service resumed by itself')
 

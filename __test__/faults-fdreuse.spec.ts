@@ -5,7 +5,7 @@
 // socket, and received nothing. Both reactor modes. Serial (relies on the lowest free fd number).
 import test from 'ava'
 import * as fs from 'node:fs'
-import { Reactor, AddressFamily, ConnectionDone, ConnectionAborted, sockets } from 'reactor-socket'
+import { AddressFamily, ConnectionDone, ConnectionAborted, sockets } from 'reactor-socket'
 import {
   MODES,
   adoptablePair,
@@ -13,20 +13,24 @@ import {
   bindUdp4,
   nodeClient,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
-  pause,
   linkOf,
   track,
   wrapFd,
   udpPeer,
-  fdList,
   Peer,
+  reactorHarness,
+  plainRecFactory,
+  DgramRec,
+  exactlyOnce,
+  settleFds,
+  className,
+  quietPeriod,
+  fileTeardown,
 } from './helpers.js'
-import { probeFactory, DProbe, exactlyOnce, settleFds, className } from './faults-helpers.js'
 
-test.after.always(() => closeTracked())
+fileTeardown()
 
 /**
  * Closes the caller's `fd` and makes a new socket get the same number: fills every lower free
@@ -68,7 +72,7 @@ function closeAndReuse(t: any, fd: number): { link: string; other: Peer } {
 async function intact(t: any, fd: number, link: string, other: Peer) {
   t.is(linkOf(fd), link, `fd ${fd} is still the new socket`)
   t.is(sockets.info(fd).family, AddressFamily.UNIX)
-  await pause(30)
+  await quietPeriod(30, 'a write, shutdown or close by the reactor on a number it no longer owns')
   t.is(other.data.length, 0, 'nothing was written to the new socket')
   t.false(other.ended || other.closed, 'the new socket was neither shut down nor closed')
   other.sock.write('ping')
@@ -83,22 +87,14 @@ async function intact(t: any, fd: number, link: string, other: Peer) {
   await other.waitText('pong')
 }
 
-function harness(t: any, mode: (typeof MODES)[number]) {
-  const before = fdList()
-  const errors: unknown[] = []
-  const r = new Reactor({ thread: mode.thread, onError: (e) => errors.push(e) })
-  t.teardown(() => r.close())
-  return { r, errors, before }
-}
-
 for (const mode of MODES) {
   const tag = `[${mode.name}]`
 
   for (const end of ['stopListening', 'reactor.close()'] as const) {
     test.serial(`${tag} stream port: the old number reused, the port serves, then ${end}: the new socket is untouched`, async (t) => {
-      const h = harness(t, mode)
+      const h = reactorHarness(t, mode)
       const fd = listenTcp4()
-      const f = probeFactory((p) => (p.onData = (q, d) => q.t.write(d)))
+      const f = plainRecFactory((p) => (p.onData = (q, d) => q.t.write(d)))
       const lp = h.r.adoptStreamPort(fd, AddressFamily.INET, f)
       const { link, other } = closeAndReuse(t, fd)
       const c = await nodeClient((lp.getHost() as any).port)
@@ -110,16 +106,16 @@ for (const mode of MODES) {
       c.destroy()
       await intact(t, fd, link, other)
       await within(h.r.close(), 'close')
-      t.deepEqual(h.errors, [])
+      t.deepEqual(h.reported, [])
     })
   }
 
   for (const end of ['loseConnection', 'abortConnection', 'peer EOF', 'reactor.close()'] as const) {
     test.serial(`${tag} adopted connection: the old number reused, writes reach the peer, then ${end}: the new socket is untouched`, async (t) => {
-      const h = harness(t, mode)
+      const h = reactorHarness(t, mode)
       const x = await adoptablePair('v4')
       t.teardown(x.cleanup)
-      const f = probeFactory()
+      const f = plainRecFactory()
       h.r.adoptStreamConnection(x.fd, x.family, f)
       const p = f.built[0]
       const { link, other } = closeAndReuse(t, x.fd)
@@ -140,15 +136,15 @@ for (const mode of MODES) {
       await x.peer.waitClose()
       await intact(t, x.fd, link, other)
       await within(h.r.close(), 'close')
-      t.deepEqual(h.errors, [])
+      t.deepEqual(h.reported, [])
     })
   }
 
   for (const end of ['stopListening', 'reactor.close()'] as const) {
     test.serial(`${tag} datagram port: the old number reused, the port still receives and sends, then ${end}: the new socket is untouched`, async (t) => {
-      const h = harness(t, mode)
+      const h = reactorHarness(t, mode)
       const fd = bindUdp4()
-      const d = new DProbe()
+      const d = new DgramRec()
       const dp = h.r.adoptDatagramPort(fd, AddressFamily.INET, d)
       const { link, other } = closeAndReuse(t, fd)
       const peer = await udpPeer()
@@ -161,14 +157,14 @@ for (const mode of MODES) {
       else await within(h.r.close(), 'close')
       await intact(t, fd, link, other)
       await within(h.r.close(), 'close')
-      t.deepEqual(h.errors, [])
+      t.deepEqual(h.reported, [])
     })
   }
 
   test.serial(`${tag} adopt, reuse, stop, close: once the test's own socketpair is closed, no fd is left`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const fd = listenTcp4()
-    const lp = h.r.adoptStreamPort(fd, AddressFamily.INET, probeFactory())
+    const lp = h.r.adoptStreamPort(fd, AddressFamily.INET, plainRecFactory())
     const { link, other } = closeAndReuse(t, fd)
     await within(lp.stopListening(), 'stop')
     await within(h.r.close(), 'close')

@@ -6,35 +6,35 @@
 // closed not a single fd it opened is left. Both reactor modes. Serial: compares /proc/self/fd.
 import test from 'ava'
 import * as crypto from 'node:crypto'
-import { Reactor, AddressFamily, ConnectionDone, ConnectionLost, ConnectionAborted, sockets } from 'reactor-socket'
+import { AddressFamily, ConnectionDone, ConnectionLost, ConnectionAborted, sockets } from 'reactor-socket'
 import {
   MODES,
   adoptablePair,
   listenTcp4,
   nodeClient,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
-  pause,
   linkOf,
   fdsWithLink,
-  fdList,
   track,
   fixture,
   child,
-  killChildren,
-  warmThreadPool,
+  reactorHarness,
+  plainRecFactory,
+  exactlyOnce,
+  inCall,
+  className,
+  nodeSocketInode,
+  partlyWritten,
+  quietPeriod,
+  receiveQueue,
+  socketInode,
+  writtenIntoPeerKernel,
+  fileTeardown,
 } from './helpers.js'
-import { Probe, probeFactory, exactlyOnce, inCall, settleFds, className } from './faults-helpers.js'
 
-test.before(async () => {
-  await warmThreadPool()
-})
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
+fileTeardown({ warmThreadPool: true })
 
 const RESET_CODES = ['ECONNRESET', 'EPIPE']
 
@@ -46,23 +46,6 @@ function isReset(t: any, reason: any) {
   t.true(RESET_CODES.includes(reason?.code), `code ${reason?.code}`)
 }
 
-/** A reactor with onError collected; at the end of the test it is closed and the fd table compared. */
-function harness(t: any, mode: (typeof MODES)[number]) {
-  const before = fdList()
-  const errors: unknown[] = []
-  const r = new Reactor({ thread: mode.thread, onError: (e) => errors.push(e) })
-  t.teardown(() => r.close()) // ava's assertions throw: a failed one must not leave the reactor open
-  return {
-    r,
-    errors,
-    async finish() {
-      await within(r.close(), 'reactor.close()')
-      t.deepEqual(errors, [], 'nothing reported to onError')
-      t.deepEqual(await settleFds(before), [], 'no fd left behind')
-    },
-  }
-}
-
 const big = (n: number) => crypto.randomBytes(n)
 
 for (const mode of MODES) {
@@ -70,12 +53,12 @@ for (const mode of MODES) {
 
   for (const kind of ['v4', 'v6'] as const) {
     test.serial(`${tag} ${kind}: RST in the middle of a large write (adopted connection) → ConnectionLost once, queue dropped`, async (t) => {
-      const h = harness(t, mode)
+      const h = reactorHarness(t, mode)
       const x = await adoptablePair(kind)
       t.teardown(x.cleanup)
       const link = linkOf(x.fd)
       const payload = big(32 * 1024 * 1024)
-      const f = probeFactory((p) => {
+      const f = plainRecFactory((p) => {
         p.onMade = () => {
           for (let off = 0; off < payload.length; off += 65536) p.t.write(payload.subarray(off, off + 65536))
         }
@@ -98,10 +81,10 @@ for (const mode of MODES) {
   }
 
   test.serial(`${tag} RST in the middle of a large write (accepted connection) → ConnectionLost once, the port keeps serving`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const lfd = listenTcp4()
     const payload = big(32 * 1024 * 1024)
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onMade = () => p.t.write(payload)
     })
     const port = h.r.adoptStreamPort(lfd, AddressFamily.INET, f)
@@ -127,17 +110,22 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} RST while the transport is paused → ConnectionLost(ECONNRESET) once, no data delivered`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const x = await adoptablePair('v4')
     t.teardown(x.cleanup)
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onMade = () => p.t.pauseProducing()
     })
     h.r.adoptStreamConnection(x.fd, x.family, f)
+    const ours = socketInode(x.fd) // names the reactor's duplicate too, after the close
     closeFd(x.fd)
     const p = f.built[0]
     x.peer.sock.write(big(256 * 1024))
-    await pause(100) // the bytes are in our receive buffer (or read and held), unread by the protocol
+    // the bytes are in our receive buffer (or read and held), unread by the protocol
+    await waitUntil(
+      () => receiveQueue(ours) > 0 || writtenIntoPeerKernel(x.peer.sock),
+      'the bytes at our end before the reset',
+    )
     x.peer.sock.resetAndDestroy()
     const reason = await within(p.waitLost(), 'connectionLost while paused')
     isReset(t, reason)
@@ -151,10 +139,10 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} FIN while paused: nothing until resume, then every byte in order, then ConnectionDone once`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const x = await adoptablePair('unix')
     t.teardown(x.cleanup)
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onMade = () => p.t.pauseProducing()
     })
     h.r.adoptStreamConnection(x.fd, x.family, f)
@@ -162,9 +150,10 @@ for (const mode of MODES) {
     const p = f.built[0]
     const payload = big(3 * 1024 * 1024)
     x.peer.sock.end(payload) // more than the socket buffer: the peer is pushed back until we resume
-    await pause(200)
+    await waitUntil(() => partlyWritten(x.peer.sock), 'the first bytes in our receive buffer')
+    await quietPeriod(200, 'data or the FIN delivered while paused')
     t.is(p.bytes, 0)
-    t.is(p.lost.length, 0, 'the FIN is not delivered before the data')
+    t.is(p.lostReasons.length, 0, 'the FIN is not delivered before the data')
     inCall(() => p.t.resumeProducing())
     const reason = await within(p.waitLost(), 'connectionLost')
     t.true(reason instanceof ConnectionDone, className(reason))
@@ -175,22 +164,23 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} FIN while a large write is queued, then the peer reads: everything flushed, then ConnectionDone once`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const x = await adoptablePair('v4', { allowHalfOpen: true })
     t.teardown(x.cleanup)
     const payload = big(16 * 1024 * 1024)
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onMade = () => p.t.write(payload)
     })
     h.r.adoptStreamConnection(x.fd, x.family, f)
     closeFd(x.fd)
     const p = f.built[0]
     x.peer.sock.pause() // not reading yet
-    await pause(50)
+    await waitUntil(() => receiveQueue(nodeSocketInode(x.peer.sock)) > 0, 'our bytes in the peer\'s receive buffer')
     t.true(p.t.bufferSize > 0, 'a write is queued')
     x.peer.sock.end() // FIN while our write is queued
-    await pause(100)
-    t.is(p.lost.length, 0, 'not lost while the queue still flushes')
+    await x.peer.waitDelivered()
+    await quietPeriod(100, 'connectionLost while the queue still flushes')
+    t.is(p.lostReasons.length, 0, 'not lost while the queue still flushes')
     x.peer.sock.resume()
     await within(x.peer.endP, 'peer EOF', 10000)
     t.true(x.peer.data.equals(payload), 'the peer got every byte, in order, before our FIN')
@@ -202,10 +192,10 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} FIN while a large write is queued, then the peer goes away → ConnectionLost once`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const x = await adoptablePair('v4', { allowHalfOpen: true })
     t.teardown(x.cleanup)
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onMade = () => p.t.write(big(16 * 1024 * 1024))
     })
     h.r.adoptStreamConnection(x.fd, x.family, f)
@@ -213,8 +203,9 @@ for (const mode of MODES) {
     const p = f.built[0]
     x.peer.sock.pause()
     x.peer.sock.end()
-    await pause(100)
-    t.is(p.lost.length, 0)
+    await x.peer.waitDelivered()
+    await quietPeriod(100, 'connectionLost on the FIN while our write is queued')
+    t.is(p.lostReasons.length, 0)
     x.peer.sock.destroy() // closes with unread bytes: the kernel resets
     isReset(t, await within(p.waitLost(), 'connectionLost'))
     await exactlyOnce(t, p)
@@ -223,14 +214,14 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} half-close protocol: FIN while a write is queued → readConnectionLost, writes go on, then ConnectionDone once`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const x = await adoptablePair('unix', { allowHalfOpen: true })
     t.teardown(x.cleanup)
     const a = big(4 * 1024 * 1024)
     const b = big(1024 * 1024)
     let readLost = 0
     let readLostDepth = -1
-    const f = probeFactory((p) => {
+    const f = plainRecFactory((p) => {
       p.onMade = () => p.t.write(a)
       ;(p as any).readConnectionLost = () => {
         readLost++
@@ -257,11 +248,11 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} half-open: a peer that holds its socket and does nothing; loseConnection waits, abortConnection ends it once`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const [mine, theirs] = sockets.socketPair()
     track(mine)
     track(theirs) // the silent peer: never read, never written, never closed (until the end)
-    const f = probeFactory()
+    const f = plainRecFactory()
     h.r.adoptStreamConnection(mine, AddressFamily.UNIX, f)
     closeFd(mine)
     const p = f.built[0]
@@ -269,8 +260,8 @@ for (const mode of MODES) {
     t.true(p.t.bufferSize > 0, 'bytes are stuck in the queue')
     inCall(() => p.t.loseConnection())
     t.true(p.t.disconnecting)
-    await pause(300)
-    t.is(p.lost.length, 0, 'loseConnection cannot finish while the peer never reads')
+    await quietPeriod(300, 'loseConnection finishing while the peer never reads')
+    t.is(p.lostReasons.length, 0, 'loseConnection cannot finish while the peer never reads')
     t.true(p.t.connected)
     inCall(() => p.t.abortConnection())
     const reason = await within(p.waitLost(), 'connectionLost')
@@ -281,11 +272,11 @@ for (const mode of MODES) {
   })
 
   test.serial(`${tag} half-open: reactor.close() with a stuck connection → ConnectionAborted once, nothing left`, async (t) => {
-    const h = harness(t, mode)
+    const h = reactorHarness(t, mode)
     const [mine, theirs] = sockets.socketPair()
     track(mine)
     track(theirs)
-    const f = probeFactory()
+    const f = plainRecFactory()
     h.r.adoptStreamConnection(mine, AddressFamily.UNIX, f)
     closeFd(mine)
     const p = f.built[0]
@@ -300,9 +291,9 @@ for (const mode of MODES) {
 
   for (const how of ['idle', 'unread'] as const) {
     test.serial(`${tag} a peer process killed with SIGKILL (${how}) → ${how === 'idle' ? 'ConnectionDone' : 'ConnectionLost(ECONNRESET)'} once`, async (t) => {
-      const h = harness(t, mode)
+      const h = reactorHarness(t, mode)
       const lfd = listenTcp4()
-      const f = probeFactory()
+      const f = plainRecFactory()
       const port = h.r.adoptStreamPort(lfd, AddressFamily.INET, f)
       closeFd(lfd)
       const c = child(fixture('faults-peer.mjs'), [String((port.getHost() as any).port)])
@@ -312,7 +303,8 @@ for (const mode of MODES) {
       const p = f.built[0]
       if (how === 'unread') {
         inCall(() => p.t.write(big(64 * 1024))) // sits unread in the peer's receive buffer
-        await pause(50)
+        const theirs = { localPort: p.t.getPeer().port, remotePort: p.t.getHost().port }
+        await waitUntil(() => receiveQueue(theirs) > 0, "the bytes in the peer process's receive buffer")
       }
       c.kill()
       await c.exited

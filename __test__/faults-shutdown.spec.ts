@@ -19,28 +19,26 @@ import {
   listenTcp4,
   bindUdp4,
   closeFd,
-  closeTracked,
   within,
   waitUntil,
-  pause,
   fixture,
   child,
-  killChildren,
   fdList,
   track,
   limiter,
-  warmThreadPool,
+  Rec,
+  DgramRec,
+  exactlyOnce,
+  inCall,
+  settleFds,
+  className,
+  plainRecFactory,
+  quietPeriod,
+  fileTeardown,
 } from './helpers.js'
-import { Probe, DProbe, exactlyOnce, inCall, settleFds, className } from './faults-helpers.js'
 
 const slot = limiter(2)
-test.before(async () => {
-  await warmThreadPool()
-})
-test.after.always(() => {
-  killChildren()
-  closeTracked()
-})
+fileTeardown({ warmThreadPool: true })
 
 const FATAL = /FATAL|Abort|abort\(\)|panicked|Segmentation|core dumped|Assertion/
 
@@ -140,11 +138,11 @@ for (const mode of MODES) {
     const reported: unknown[] = []
     const r = new Reactor({ thread: mode.thread, onError: (e) => reported.push(e) })
     t.teardown(() => r.close())
-    const built: Probe[] = []
+    const built: Rec[] = []
     let stopFactory = 0
     class F extends ServerFactory {
       buildProtocol() {
-        const p = new Probe()
+        const p = new Rec()
         p.keepChunks = false
         p.onData = (q, d) => q.t.write(d)
         built.push(p)
@@ -158,13 +156,13 @@ for (const mode of MODES) {
     const lp = r.adoptStreamPort(lfd, AddressFamily.INET, new F())
     closeFd(lfd)
     const ufd = bindUdp4()
-    const d = new DProbe()
+    const d = new DgramRec()
     const dp = r.adoptDatagramPort(ufd, AddressFamily.INET, d)
     closeFd(ufd)
     // a paused connection that keeps receiving, and one with a large queued write
     const x1 = await adoptablePair('v4')
     t.teardown(x1.cleanup)
-    const pausedF = { built: [] as Probe[], buildProtocol() { const p = new Probe(); this.built.push(p); return p } }
+    const pausedF = plainRecFactory()
     r.adoptStreamConnection(x1.fd, x1.family, pausedF)
     closeFd(x1.fd)
     inCall(() => pausedF.built[0].t.pauseProducing())
@@ -173,7 +171,7 @@ for (const mode of MODES) {
     const [mine, theirs] = sockets.socketPair()
     track(mine)
     track(theirs)
-    const queuedF = { built: [] as Probe[], buildProtocol() { const p = new Probe(); this.built.push(p); return p } }
+    const queuedF = plainRecFactory()
     r.adoptStreamConnection(mine, AddressFamily.UNIX, queuedF)
     closeFd(mine)
     inCall(() => queuedF.built[0].t.write(Buffer.alloc(8 * 1024 * 1024)))
@@ -181,13 +179,16 @@ for (const mode of MODES) {
     const stop = pumpInto((lp.getHost() as any).port, dp.getHost().port, 8)
     t.teardown(stop)
     await waitUntil(() => built.length === 8 && built.every((p) => p.bytes > 0) && d.got.length > 0, 'traffic everywhere', 10000)
-    await pause(200)
+    // close while it flows: every connection and the port received more since
+    const marks = built.map((p) => p.bytes)
+    const datagrams = d.got.length
+    await waitUntil(() => built.every((p, i) => p.bytes > marks[i]) && d.got.length > datagrams, 'more traffic everywhere', 10000)
     await within(r.close(), 'close during traffic')
     clearInterval(flood)
     const all = [...built, pausedF.built[0], queuedF.built[0]]
     for (const p of all) t.true(p.reason instanceof ConnectionAborted, className(p.reason))
     for (const p of all) await exactlyOnce(t, p, 0)
-    await pause(100)
+    await quietPeriod(100, 'a second stopFactory or stopProtocol')
     t.is(stopFactory, 1, 'stopFactory once')
     t.deepEqual(d.stopDepths, [0], 'stopProtocol once, not re-entrant')
     t.deepEqual(reported, [])

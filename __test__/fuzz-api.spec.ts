@@ -10,6 +10,7 @@ import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import {
   Reactor,
   AddressFamily,
@@ -22,8 +23,20 @@ import {
   ConnectionAborted,
   sockets,
 } from 'reactor-socket'
-import { MODES, fdList, taskCount, closeTracked, waitUntil, udpPeer, warmThreadPool, adoptablePair, pause } from './helpers.js'
-import { Probe, DProbe, inCall } from './faults-helpers.js'
+import {
+  MODES,
+  fdList,
+  taskCount,
+  closeTracked,
+  waitUntil,
+  udpPeer,
+  warmThreadPool,
+  adoptablePair,
+  Rec,
+  DgramRec,
+  inCall,
+  quietPeriod,
+} from './helpers.js'
 
 const SEED = Number(process.env.FC_SEED ?? Date.now() % 1_000_000)
 const RUNS = Number(process.env.FC_RUNS ?? 100)
@@ -285,13 +298,13 @@ for (const mode of MODES) {
           const fdArg = made ? made.fd : fdc.value
           const exp = model(method, fdArg, fdc.kind, family, mps, useClosedReactor)
           const rr = useClosedReactor ? closedReactor : r
-          const factory = { buildProtocol: () => new Probe() }
+          const factory = { buildProtocol: () => new Rec() }
           const res = guarded(() =>
             method === 'port'
               ? rr.adoptStreamPort(fdArg as any, family as any, factory)
               : method === 'conn'
                 ? rr.adoptStreamConnection(fdArg as any, family as any, factory)
-                : rr.adoptDatagramPort(fdArg as any, family as any, new DProbe(), mps as any),
+                : rr.adoptDatagramPort(fdArg as any, family as any, new DgramRec(), mps as any),
           )
           const what = `${method}(${fdc.kind ?? String(fdc.value)}, ${String(family)}, ${String(mps)})`
           const key = res.ok ? 'ok' : ((res.err as any)?.code ?? (res.err as any)?.constructor?.name)
@@ -347,7 +360,7 @@ for (const mode of MODES) {
                 ? r!.adoptStreamPort(made.fd, family as any, { buildProtocol: () => null })
                 : method === 'conn'
                   ? r!.adoptStreamConnection(made.fd, family as any, { buildProtocol: () => null })
-                  : r!.adoptDatagramPort(made.fd, family as any, new DProbe()),
+                  : r!.adoptDatagramPort(made.fd, family as any, new DgramRec()),
             )
             if (!res.ok) {
               checkError(res.err, exp, `${method}(${kind}, ${String(family)})`)
@@ -374,7 +387,7 @@ for (const mode of MODES) {
     const r = await warmReactor(t, mode.thread)
     const x = await adoptablePair('unix')
     t.teardown(x.cleanup)
-    const p = r.adoptStreamConnection(x.fd, x.family, { buildProtocol: () => new Probe() }) as Probe
+    const p = r.adoptStreamConnection(x.fd, x.family, { buildProtocol: () => new Rec() }) as Rec
     sockets.close(x.fd)
     const expected: Buffer[] = []
     const chunkArb = fc.oneof(
@@ -417,7 +430,7 @@ for (const mode of MODES) {
     assert.ok(x.peer.data.equals(all), 'the peer got exactly the accepted writes, in order')
     t.true(p.t.connected)
     p.t.abortConnection()
-    await waitUntil(() => p.lost.length === 1, 'lost')
+    await waitUntil(() => p.lostReasons.length === 1, 'lost')
     t.true(p.reason instanceof ConnectionAborted)
   })
 
@@ -427,7 +440,7 @@ for (const mode of MODES) {
       const sink = await udpPeer(v6 ? 'udp6' : 'udp4')
       t.teardown(() => sink.close())
       const fd = sockets.bindUdp({ host: v6 ? '::1' : '127.0.0.1', port: 0 })
-      const d = new DProbe()
+      const d = new DgramRec()
       const dp = r.adoptDatagramPort(fd, v6 ? AddressFamily.INET6 : AddressFamily.INET, d)
       sockets.close(fd)
       const own = v6 ? ['::1', '0:0:0:0:0:0:0:1'] : ['127.0.0.1']
@@ -499,13 +512,13 @@ for (const mode of MODES) {
         params(RUNS * 2),
       )
       // every datagram that write() accepted arrived (checked as each was sent), and no other
-      await pause(50)
+      await quietPeriod(50, 'a datagram from a write that threw')
       t.is(sink.got.length, delivered)
       // connect() with arbitrary arguments on fresh ports
       await fc.assert(
         fc.asyncProperty(hostArb, portArb, async (host, port) => {
           const ufd = sockets.bindUdp({ host: v6 ? '::1' : '127.0.0.1', port: 0 })
-          const q = r.adoptDatagramPort(ufd, v6 ? AddressFamily.INET6 : AddressFamily.INET, new DProbe())
+          const q = r.adoptDatagramPort(ufd, v6 ? AddressFamily.INET6 : AddressFamily.INET, new DgramRec())
           sockets.close(ufd)
           const res = guarded(() => q.connect(host as any, port as any))
           const ok = own.includes(host as string) && port === sink.port
@@ -534,7 +547,7 @@ for (const mode of MODES) {
   test.serial(`${tag} datagram options with arbitrary values: TypeError / RangeError / an Error with code, never a crash`, async (t) => {
     const r = await warmReactor(t, mode.thread)
     const fd = sockets.bindUdp({ host: '127.0.0.1', port: 0 })
-    const dp = r.adoptDatagramPort(fd, AddressFamily.INET, new DProbe())
+    const dp = r.adoptDatagramPort(fd, AddressFamily.INET, new DgramRec())
     sockets.close(fd)
     await fc.assert(
       fc.asyncProperty(
@@ -594,11 +607,11 @@ for (const mode of MODES) {
         const x = await adoptablePair(kind as any)
         const p = r.adoptStreamConnection(x.fd, x.family, {
           buildProtocol: () => {
-            const q = new Probe()
+            const q = new Rec()
             if (halfClose) (q as any).readConnectionLost = () => {}
             return q
           },
-        }) as Probe
+        }) as Rec
         sockets.close(x.fd)
         let registered = false
         for (const op of seq) {
@@ -650,14 +663,14 @@ for (const mode of MODES) {
               assert.fail(`${op} threw ${e} after ${seq.join(',')}`)
             }
           }
-          if (op === 'tick') await pause(5)
+          if (op === 'tick') await delay(5) // the op itself: let I/O run between two calls
         }
         assert.ok(p.lostDepths.every((d) => d === 0), 'connectionLost never inside a call')
         p.t.abortConnection()
         x.peer.sock.destroy()
-        await waitUntil(() => p.lost.length === 1, `connectionLost after ${seq.join(',')}`, 3000)
-        await pause(5)
-        assert.equal(p.lost.length, 1, 'exactly once')
+        await waitUntil(() => p.lostReasons.length === 1, `connectionLost after ${seq.join(',')}`, 3000)
+        await quietPeriod(5, 'a second connectionLost')
+        assert.equal(p.lostReasons.length, 1, 'exactly once')
         assert.deepEqual(p.lostDepths, [0])
         assert.ok(p.reason instanceof Error)
         x.cleanup()

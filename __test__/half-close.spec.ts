@@ -1,21 +1,18 @@
-// SPEC "Half-close" (both directions): readConnectionLost on the peer's EOF, loseWriteConnection →
-// FIN after pending data then writeConnectionLost, and connectionLost(ConnectionDone) once both are
-// closed. Both reactor modes; TCP and UNIX.
+// Half-close, both directions (README "adoptStreamConnection"): readConnectionLost on the peer's EOF,
+// loseWriteConnection → FIN after pending data then writeConnectionLost, and
+// connectionLost(ConnectionDone) once both are closed. Both reactor modes; TCP and UNIX.
 import test from 'ava'
 import * as crypto from 'node:crypto'
 import { Reactor, Protocol, ConnectionDone } from 'reactor-socket'
 import {
   MODES,
   Rec,
-  RecFactory,
-  adoptablePair,
-  closeFd,
   fileTeardown,
   within,
   waitUntil,
-  pause,
   type PairKind,
-  type Peer,
+  adoptedConnection,
+  quietPeriod,
 } from './helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
@@ -35,13 +32,7 @@ for (const mode of MODES) {
   reactors.push(r)
   const tag = `[${mode.name}]`
 
-  async function conn(kind: PairKind, P: any): Promise<{ p: any; peer: Peer }> {
-    const x = await adoptablePair(kind, { allowHalfOpen: true })
-    cleanups.push(x.cleanup)
-    const p = r.adoptStreamConnection(x.fd, x.family, new RecFactory(P))
-    closeFd(x.fd)
-    return { p, peer: x.peer }
-  }
+  const conn = (kind: PairKind, P: typeof Rec) => adoptedConnection(r, kind, cleanups, P, { allowHalfOpen: true })
 
   for (const kind of ['v4', 'unix'] as const) {
     test(`${tag} ${kind}: peer EOF → readConnectionLost (not connectionLost); the protocol keeps writing`, async (t) => {
@@ -57,7 +48,7 @@ for (const mode of MODES) {
       await waitUntil(() => p.log.includes('readLost'), 'readConnectionLost')
       await peer.waitText('after-eof:req')
       t.deepEqual(p.log, ['made', 'data', 'readLost'])
-      await pause(100)
+      await quietPeriod(100, 'a connectionLost while the write side is open')
       t.is(p.lostReasons.length, 0, 'no connectionLost while the write side is open')
       t.true(p.t.connected)
       p.t.write('+more')

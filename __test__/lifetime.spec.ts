@@ -1,11 +1,20 @@
-// SPEC "Lifetime" and "Details … Reactor": what keeps the process alive, unref(), exiting when nothing
+// README "Lifetime" and "`Reactor` options": what keeps the process alive, unref(), exiting when nothing
 // is left, process.exit() from callbacks and while busy, reactor.close(), when the I/O thread starts.
 // Each scenario runs in a child process (fixtures/lifetime.mjs), in both reactor modes.
 import test from 'ava'
 import * as net from 'node:net'
 import * as crypto from 'node:crypto'
 import * as dgram from 'node:dgram'
-import { MODES, fixture, child, killChildren, pause, nodeClient, within, limiter } from './helpers.js'
+import {
+  MODES,
+  fixture,
+  child,
+  killChildren,
+  nodeClient,
+  within,
+  limiter,
+  quietPeriod,
+} from './helpers.js'
 
 const slot = limiter(3)
 
@@ -28,7 +37,7 @@ for (const mode of MODES) {
     test(`${tag} ${scenario}: an adopted, ref'd socket keeps the process alive`, (t) => slot(async () => {
       const c = run(scenario, mode.name)
       await c.line('READY')
-      await pause(800) // absence of an exit: a bounded wait is the only way
+      await quietPeriod(800, 'the process exiting') // no event announces that something does not happen
       t.true(c.alive, `the process stayed alive (stderr: ${c.stderr})`)
       c.kill()
       const res = await c.wait()

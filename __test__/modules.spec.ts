@@ -1,5 +1,5 @@
-// SPEC "Entry points": require() and import both work and give the same classes (the package loads
-// once per process); a CommonJS consumer exits cleanly.
+// The entry points of package.json "exports": require() and import both work and give the same classes
+// (the package loads once per process); a CommonJS consumer exits cleanly.
 import test from 'ava'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'

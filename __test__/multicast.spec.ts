@@ -1,14 +1,20 @@
-// SPEC "Datagram ports" multicast (IPv4 and IPv6): joinGroup/leaveGroup, TTL, loopback mode, outgoing
+// README "adoptDatagramPort", multicast (IPv4 and IPv6): joinGroup/leaveGroup, TTL, loopback mode, outgoing
 // interface. IPv4 round trip on 127.0.0.1; IPv6 join/leave on 'lo' where the kernel allows it.
 import test from 'ava'
 import { Reactor, AddressFamily } from 'reactor-socket'
-import { MODES, DgramRec, bindUdp4, bindUdp6, portOf, closeTracked, within, pause, sendUntil } from './helpers.js'
+import {
+  MODES,
+  DgramRec,
+  bindUdp4,
+  bindUdp6,
+  portOf,
+  within,
+  sendUntil,
+  quietPeriod,
+  fileTeardown,
+} from './helpers.js'
 
-const reactors: any[] = []
-test.after.always(async () => {
-  for (const r of reactors) await r.close()
-  closeTracked()
-})
+const { reactors } = fileTeardown()
 
 // a multicast failure comes from setsockopt: an Error with code and errno
 const hasCode = (e: any) =>
@@ -37,13 +43,13 @@ for (const mode of MODES) {
     t.is(tx.getTTL(), 3)
     await sendUntil(() => tx.write('to the group', [group, portOf(rxFd)]), () => rx.got.length > 0, 'the multicast datagram')
     t.is(rx.got[0].data.toString(), 'to the group')
-    await pause(50)
+    await quietPeriod(50, 'resends of the first datagram still on their way, before they are counted')
     const before = rx.got.length
     t.is(rxPort.leaveGroup(group, '127.0.0.1'), undefined)
     const e = t.throws(() => rxPort.leaveGroup(group, '127.0.0.1'), { instanceOf: Error }, 'leaving a group not joined')
     t.true(hasCode(e), `error has a code: ${(e as any)?.code}`)
     tx.write('after leaving', [group, portOf(rxFd)])
-    await pause(150)
+    await quietPeriod(150, 'a datagram for the group left')
     t.is(rx.got.length, before, 'nothing received after leaveGroup')
     await within(Promise.all([rxPort.stopListening(), tx.stopListening()]), 'stop')
   })

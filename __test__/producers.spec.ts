@@ -1,18 +1,17 @@
-// SPEC "Consumer side" and "Streams": streaming and pull producers on a stream transport, the 65536-byte
-// line, drain, second registerProducer, stopProducing on loss and after loseConnection. Both modes.
+// README "adoptStreamConnection", the transport as a consumer: streaming and pull producers on a stream
+// transport, the 65536-byte line, drain, second registerProducer, stopProducing on loss and after
+// loseConnection. Both modes.
 import test from 'ava'
 import { Reactor, ConnectionDone } from 'reactor-socket'
 import {
   MODES,
   Rec,
-  RecFactory,
-  adoptablePair,
-  closeFd,
   fileTeardown,
   within,
   waitUntil,
   type PairKind,
-  type Peer,
+  adoptedConnection,
+  quietPeriod,
 } from './helpers.js'
 
 const LINE = 65536
@@ -45,13 +44,7 @@ for (const mode of MODES) {
   reactors.push(r)
   const tag = `[${mode.name}]`
 
-  async function conn(kind: PairKind, P: any = Rec): Promise<{ p: any; peer: Peer }> {
-    const x = await adoptablePair(kind)
-    cleanups.push(x.cleanup)
-    const p = r.adoptStreamConnection(x.fd, x.family, new RecFactory(P))
-    closeFd(x.fd)
-    return { p, peer: x.peer }
-  }
+  const conn = (kind: PairKind, P: typeof Rec = Rec) => adoptedConnection(r, kind, cleanups, P)
 
   test(`${tag} streaming producer: paused inside the write that crosses 65536 buffered bytes, resumed on drain`, async (t) => {
     const { p, peer } = await conn('unix')
@@ -168,7 +161,7 @@ for (const mode of MODES) {
       await within(p.waitLost(), 'lost')
       await waitUntil(() => prod.stopped > 0, 'stopProducing')
       t.is(prod.stopped, 1)
-      await within(new Promise((res) => setTimeout(res, 30)), 'settle')
+      await quietPeriod(30, 'a second stopProducing')
       t.is(prod.stopped, 1)
     })
   }

@@ -1,4 +1,4 @@
-// SPEC "Stream connections": adoptStreamConnection, the protocol's lifecycle, the reasons given to
+// README "adoptStreamConnection": adoptStreamConnection, the protocol's lifecycle, the reasons given to
 // connectionLost, abort and close semantics towards the peer. Both reactor modes.
 import test from 'ava'
 import * as fs from 'node:fs'
@@ -25,15 +25,16 @@ import {
   fileTeardown,
   within,
   waitUntil,
-  pause,
   linkOf,
   fdsWithLink,
   soError,
-  hasCommand,
   listenTcp4,
   portOf,
   track,
   isCloexec,
+  HAS_PYTHON,
+  testIf,
+  quietPeriod,
 } from './helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
@@ -188,7 +189,7 @@ for (const mode of MODES) {
       await peer.waitEnd()
       t.is(peer.text, 'reply:bye')
       t.false(p.t.connected)
-      await pause(50)
+      await quietPeriod(50, 'a second connectionLost')
       t.is(p.lostReasons.length, 1)
       // the caller still holds its fd: the peer saw EOF anyway (SHUT_RDWR before close)
       t.notThrows(() => fs.fstatSync(fd), "the caller's fd is still open")
@@ -202,7 +203,8 @@ for (const mode of MODES) {
       a.peer.sock.write('early bird')
       const b = await pair(kind)
       b.peer.sock.end('early and gone')
-      await pause(50) // let the bytes reach our sockets before adopting
+      await a.peer.waitDelivered() // the bytes (and the FIN) are at our sockets before the adoption
+      await b.peer.waitDelivered()
       const pa = r.adoptStreamConnection(a.fd, a.family, new RecFactory(Rec))
       const pb = r.adoptStreamConnection(b.fd, b.family, new RecFactory(Rec))
       closeFd(a.fd)
@@ -288,7 +290,7 @@ for (const mode of MODES) {
       t.true(peer.ended || peer.error?.code === 'ECONNRESET', `peer: ended=${peer.ended} error=${peer.error?.code}`)
       t.log(`peer saw: ${peer.error ? peer.error.code : 'EOF'}`)
       p.t.abortConnection() // harmless afterwards
-      await pause(30)
+      await quietPeriod(30, 'a second connectionLost')
       t.is(p.lostReasons.length, 1)
     })
   }
@@ -305,12 +307,7 @@ for (const mode of MODES) {
     closeFd(fd)
   })
 
-  test(`${tag} abortConnection on an accepted connection (the reactor's fd is the last reference) sends a reset; loseConnection does not`, async (t) => {
-    if (!hasCommand('python3')) {
-      t.log('python3 not found: skipped')
-      t.pass()
-      return
-    }
+  testIf(HAS_PYTHON, 'python3 not found')(`${tag} abortConnection on an accepted connection (the reactor's fd is the last reference) sends a reset; loseConnection does not`, async (t) => {
     const lfd = listenTcp4()
     const f = new RecFactory(Rec)
     const lp = r.adoptStreamPort(lfd, AddressFamily.INET, f)
@@ -324,10 +321,7 @@ for (const mode of MODES) {
     t.true((await within(pb.waitLost(), 'lost b')) instanceof ConnectionDone)
     // a reset reaching a peer in CLOSE_WAIT (it got our FIN first) leaves EPIPE (or ECONNRESET) in SO_ERROR
     let errA = 0
-    for (let i = 0; i < 20 && errA === 0; i++) {
-      errA = (await soError(a))!
-      if (errA === 0) await pause(50)
-    }
+    await waitUntil(async () => (errA = await soError(a)) !== 0, 'SO_ERROR set on the aborted peer', 10000, 50)
     t.true(errA === 32 || errA === 104, `SO_ERROR of the aborted peer: ${errA}`)
     t.is(await soError(b), 0, 'an orderly close sends no reset')
     closeFd(a)

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as crypto from 'node:crypto'
 import { Reactor } from 'reactor-socket'
-import { MODES, fileTeardown, pause, waitUntil, within } from './helpers.js'
+import { MODES, fileTeardown, quietPeriod, waitStable, within } from './helpers.js'
 import { MiB, patternBytes, sha256, streamPair } from './streams-helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
@@ -66,20 +66,9 @@ for (const mode of MODES) {
     peer.sock.write(DATA) // Node queues what the kernel does not take
     peer.sock.end()
     // The peer stops making progress: its own write queue stays full because we do not read.
-    let last = -1
-    await waitUntil(
-      () => {
-        const pending = peer.sock.writableLength
-        const stalled = pending > 0 && pending === last
-        last = pending
-        return stalled
-      },
-      'the peer to back up',
-      20000,
-      100,
-    )
+    await waitStable(() => peer.sock.writableLength, 'the peer to back up', { period: 100, ms: 20000, accept: (n) => n > 0 })
     const readSoFar = stream.bytesRead
-    await pause(200) // absence check: nothing more comes in while nobody reads
+    await quietPeriod(200, 'more bytes coming in while nobody reads')
     t.is(stream.bytesRead, readSoFar, 'the transport stopped reading')
     t.true(peer.sock.writableLength > 4 * MiB, `the peer still holds ${peer.sock.writableLength} bytes`)
     // What this side holds: the readable buffer (up to its mark) plus at most a batch or two that

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process'
 import { ServerFactory, type Reactor, type SocketStream, type SocketStreamOptions } from 'reactor-socket'
 import { adoptablePair, closeFd, hasCommand, listenerOf, within, type PairKind, type Peer } from './helpers.js'
 
-export const MiB = 1024 * 1024
+export { MiB } from './helpers.js'
 
 export const sha256 = (data: Buffer | Buffer[]) => {
   const h = crypto.createHash('sha256')

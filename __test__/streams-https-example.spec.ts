@@ -5,12 +5,12 @@
 import test from 'ava'
 import * as https from 'node:https'
 import * as path from 'node:path'
-import { MODES, child, closeFd, killChildren, limiter, listenTcp4, portOf, within } from './helpers.js'
+import { MODES, child, closeFd, killChildren, limiter, listenTcp4, portOf, testIf, within } from './helpers.js'
 import { HAVE_OPENSSL, MiB, makeCert, patternBytes, readAll, removeCert, sha256, type TestCert } from './streams-helpers.js'
 
 const EXAMPLE = path.join(process.cwd(), 'examples', 'https-server.js')
-const withOpenssl = HAVE_OPENSSL ? test : test.skip
-const why = HAVE_OPENSSL ? '' : ' (skipped: openssl is not installed, no certificate can be made)'
+const NO_OPENSSL = 'openssl is not installed, no certificate can be made'
+const withOpenssl = testIf(HAVE_OPENSSL, NO_OPENSSL)
 const oneAtATime = limiter(2)
 
 let cert: TestCert | undefined
@@ -45,7 +45,7 @@ function request(port: number, options: https.RequestOptions, body?: Buffer) {
 
 for (const mode of MODES) {
   for (const how of ['inherited fd 3', 'its own socket'] as const) {
-    withOpenssl(`[${mode.name}] examples/https-server.js on ${how}: HTTPS requests, then /quit and it exits${why}`, (t) =>
+    withOpenssl(`[${mode.name}] examples/https-server.js on ${how}: HTTPS requests, then /quit and it exits`, (t) =>
       oneAtATime(async () => {
         const args = ['--cert', cert!.certPath, '--key', cert!.keyPath]
         if (!mode.thread) args.push('--no-thread')

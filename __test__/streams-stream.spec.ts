@@ -9,14 +9,29 @@ import * as path from 'node:path'
 import * as crypto from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import { ConnectionAborted, ConnectionLost, Reactor, ServerFactory, SocketStream, sockets } from 'reactor-socket'
-import { MODES, adoptablePair, closeFd, rawClient, fdList, fileTeardown, hasCommand, pause, soError, track, waitUntil, within, type PairKind } from './helpers.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  HAS_PYTHON,
+  MODES,
+  adoptablePair,
+  closeFd,
+  fdList,
+  fileTeardown,
+  quietPeriod,
+  rawClient,
+  soError,
+  testIf,
+  track,
+  waitUntil,
+  within,
+  type PairKind,
+} from './helpers.js'
 import { MiB, once, patternBytes, readAll, sha256, streamPair, streamPort } from './streams-helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
 
 // Reading a raw peer's SO_ERROR (to see a reset) needs python3 (helpers.soError).
-const withPython = hasCommand('python3') ? test : test.skip
-const noPython = hasCommand('python3') ? '' : ' (skipped: python3 is not installed, SO_ERROR cannot be read)'
+const withPython = testIf(HAS_PYTHON, 'python3 is not installed, SO_ERROR cannot be read')
 
 /** Records a stream's 'end', 'finish', 'close' and 'error' events. */
 function watch(stream: SocketStream) {
@@ -160,7 +175,7 @@ for (const mode of MODES) {
   }
 
   for (const kind of ['v4', 'v6'] as PairKind[]) {
-    withPython(`${tag} ${kind}: destroy(err) resets the peer, destroy() does not; 'close' once${noPython}`, async (t) => {
+    withPython(`${tag} ${kind}: destroy(err) resets the peer, destroy() does not; 'close' once`, async (t) => {
       const streams: SocketStream[] = []
       const p = streamPort(r, kind, (s) => streams.push(s))
       cleanups.push(() => void p.port.stopListening())
@@ -183,15 +198,12 @@ for (const mode of MODES) {
       t.false(b.transport!.connected)
       // A reset reaching a peer that got our FIN first leaves EPIPE (32) or ECONNRESET (104) in SO_ERROR.
       let errA = 0
-      for (let i = 0; i < 20 && errA === 0; i++) {
-        errA = (await soError(aborted))!
-        if (errA === 0) await pause(50)
-      }
+      await waitUntil(async () => (errA = await soError(aborted)) !== 0, 'an error at the reset peer', 3000, 50)
       t.true(errA === 32 || errA === 104, `SO_ERROR of the reset peer: ${errA}`)
       t.is(await soError(closed), 0, 'destroy() with nothing pending closes in order')
       closeFd(aborted)
       closeFd(closed)
-      await pause(50)
+      await quietPeriod(50, "a second 'close'")
       t.is(wa.closes + wb.closes, 2, "exactly one 'close' each")
     })
   }
@@ -218,7 +230,7 @@ for (const mode of MODES) {
     t.true(w.errors[0] instanceof ConnectionLost)
     t.is(w.errors[0].code, 'ECONNRESET')
     t.is(typeof w.errors[0].errno, 'number')
-    await pause(50)
+    await quietPeriod(50, "a second 'close'")
     t.is(w.closes, 1)
   })
 
@@ -235,7 +247,7 @@ for (const mode of MODES) {
     const started = Date.now()
     while (Date.now() - started < 1000) {
       peer.sock.write('x')
-      await pause(20)
+      await sleep(20) // pacing the traffic, not waiting for anything
     }
     await waitUntil(() => fired.length > 0, "'timeout' once the traffic stopped", 5000)
     // Node's timers use the loop's cached clock, which may lag by a few ms.
@@ -246,7 +258,7 @@ for (const mode of MODES) {
     stream.setTimeout(0, cb)
     t.is(stream.listenerCount('timeout'), 0, 'setTimeout(0, cb) removes cb')
     const count = fired.length
-    await pause(300)
+    await quietPeriod(300, "a 'timeout' after setTimeout(0)")
     t.is(fired.length, count, 'setTimeout(0) disabled it')
   })
 

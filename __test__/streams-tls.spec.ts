@@ -7,13 +7,13 @@ import * as https from 'node:https'
 import * as net from 'node:net'
 import * as tls from 'node:tls'
 import { AddressFamily, Reactor, ServerFactory, SocketStream, sockets } from 'reactor-socket'
-import { MODES, closeFd, fdList, fileTeardown, track, waitUntil, within } from './helpers.js'
+import { MODES, closeFd, fdList, fileTeardown, testIf, track, waitUntil, within } from './helpers.js'
 import { HAVE_OPENSSL, MiB, makeCert, once, patternBytes, readAll, removeCert, sha256, streamPort, type TestCert } from './streams-helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
 
-const withOpenssl = HAVE_OPENSSL ? test : test.skip
-const why = HAVE_OPENSSL ? '' : ' (skipped: openssl is not installed, no certificate can be made)'
+const NO_OPENSSL = 'openssl is not installed, no certificate can be made'
+const withOpenssl = testIf(HAVE_OPENSSL, NO_OPENSSL)
 
 let cert: TestCert | undefined
 test.before(async () => {
@@ -47,7 +47,7 @@ for (const mode of MODES) {
   const tag = `[${mode.name}]`
 
   for (const allowHalfOpen of [false, true]) {
-    withOpenssl(`${tag} https.Server over SocketStream (allowHalfOpen ${allowHalfOpen}): keep-alive requests and a 1 MiB body${why}`, async (t) => {
+    withOpenssl(`${tag} https.Server over SocketStream (allowHalfOpen ${allowHalfOpen}): keep-alive requests and a 1 MiB body`, async (t) => {
       const raw: SocketStream[] = []
       const server = https.createServer({ key: cert!.key, cert: cert!.cert }, async (req, res) => {
         const body = await readAll(req, 'the request body')
@@ -82,7 +82,7 @@ for (const mode of MODES) {
     })
   }
 
-  withOpenssl(`${tag} new tls.TLSSocket(stream, { isServer: true }) serves a Node TLS client${why}`, async (t) => {
+  withOpenssl(`${tag} new tls.TLSSocket(stream, { isServer: true }) serves a Node TLS client`, async (t) => {
     const secured: string[] = []
     // allowHalfOpen: the TLS layer ends the stream itself, after what it still has to write (with
     // false the stream would end at the peer's EOF, before TLS wrote the rest of the echo).
@@ -109,7 +109,7 @@ for (const mode of MODES) {
     t.regex(secured[0], /^TLSv1\.[23]$/)
   })
 
-  withOpenssl(`${tag} tls.connect({ socket: stream }) talks to a Node TLS server${why}`, async (t) => {
+  withOpenssl(`${tag} tls.connect({ socket: stream }) talks to a Node TLS server`, async (t) => {
     // allowHalfOpen: the server answers after the client's end.
     const server = tls.createServer({ key: cert!.key, cert: cert!.cert, allowHalfOpen: true }, async (s) => {
       const got = await readAll(s, 'the client data')
@@ -135,7 +135,7 @@ for (const mode of MODES) {
 }
 
 const serialWithOpenssl = HAVE_OPENSSL ? test.serial : test.skip
-serialWithOpenssl(`no fd is left behind by https over SocketStreams (both modes)${why}`, async (t) => {
+serialWithOpenssl(`no fd is left behind by https over SocketStreams (both modes)${HAVE_OPENSSL ? '' : ` (skipped: ${NO_OPENSSL})`}`, async (t) => {
   for (const mode of MODES) {
     const r = new Reactor({ thread: mode.thread })
     const server = https.createServer({ key: cert!.key, cert: cert!.cert }, (req, res) => res.end(req.url))

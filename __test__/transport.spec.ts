@@ -1,4 +1,4 @@
-// SPEC "Stream connections" — the Transport: write/writeSequence, loseConnection ordering, writes after
+// README "adoptStreamConnection" — the transport: write/writeSequence, loseConnection ordering, writes after
 // loss, addresses, TCP options, pause/resume, bufferSize, flags, ref/unref. Both reactor modes.
 import test from 'ava'
 import * as crypto from 'node:crypto'
@@ -15,16 +15,16 @@ import {
   Rec,
   EchoRec,
   RecFactory,
-  adoptablePair,
   listenUnixFd,
   nodeClient,
-  closeFd,
   fileTeardown,
   within,
   waitUntil,
-  pause,
   type PairKind,
-  type Peer,
+  adoptedConnection,
+  quietPeriod,
+  receiveQueue,
+  writtenIntoPeerKernel,
 } from './helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
@@ -34,13 +34,7 @@ for (const mode of MODES) {
   reactors.push(r)
   const tag = `[${mode.name}]`
 
-  async function conn(kind: PairKind, P: any = Rec): Promise<{ p: any; peer: Peer; serverPort?: number }> {
-    const x = await adoptablePair(kind)
-    cleanups.push(x.cleanup)
-    const p = r.adoptStreamConnection(x.fd, x.family, new RecFactory(P))
-    closeFd(x.fd)
-    return { p, peer: x.peer, serverPort: x.serverPort }
-  }
+  const conn = (kind: PairKind, P: typeof Rec = Rec) => adoptedConnection(r, kind, cleanups, P)
 
   test(`${tag} write accepts Buffer, Uint8Array (views honoured) and strings (UTF-8)`, async (t) => {
     const { p, peer } = await conn('v4')
@@ -196,7 +190,8 @@ for (const mode of MODES) {
     peer.sock.write('one,')
     peer.sock.write('two,')
     peer.sock.write('three')
-    await pause(200)
+    await peer.waitDelivered()
+    await quietPeriod(200, 'dataReceived while paused')
     t.is(p.data.length, 0, 'no dataReceived while paused')
     p.t.resumeProducing()
     await p.waitText('one,two,three')
@@ -204,7 +199,8 @@ for (const mode of MODES) {
     // paused again: the EOF waits behind the data too
     p.t.pauseProducing()
     peer.sock.end('|tail')
-    await pause(150)
+    await peer.waitDelivered()
+    await quietPeriod(150, 'data or connectionLost while paused')
     t.is(p.text, 'one,two,three')
     p.t.resumeProducing()
     const reason = await within(p.waitLost(), 'connectionLost')
@@ -298,7 +294,7 @@ for (const mode of MODES) {
     const chunk = Buffer.alloc(8192, 0x42)
     for (let i = 0; i < 64; i++) peer.sock.write(chunk)
     await within(p.waitLost(), 'lost')
-    await pause(50)
+    await quietPeriod(50, 'dataReceived after abortConnection')
     t.is(p.chunks.length, 1)
     t.deepEqual(p.log, ['made', 'data', 'lost'])
     await peer.waitClose()
@@ -311,11 +307,13 @@ for (const mode of MODES) {
         if (this.chunks.length === 1) this.t.pauseProducing()
       }
     }
-    const { p, peer } = await conn('v4', P)
+    const { p, peer, inode } = await conn('v4', P)
     const payload = crypto.randomBytes(512 * 1024)
     for (let off = 0; off < payload.length; off += 4096) peer.sock.write(payload.subarray(off, off + 4096))
     await waitUntil(() => p.chunks.length >= 1, 'first data')
-    await pause(150)
+    // the rest is at our end: all of it, or as much as our receive buffer holds
+    await waitUntil(() => writtenIntoPeerKernel(peer.sock) || receiveQueue(inode) > 0, 'the rest of the bytes at our end')
+    await quietPeriod(150, 'dataReceived while paused')
     t.is(p.chunks.length, 1, 'nothing delivered while paused')
     p.t.resumeProducing()
     await p.waitBytes(payload.length, 10000)
@@ -357,7 +355,7 @@ for (const mode of MODES) {
     t.false(lostInWrite === true, 'connectionLost not called from inside write()')
     await within(p.waitLost(), 'lost')
     t.false(lostInWrite)
-    await pause(30)
+    await quietPeriod(30, 'a second connectionLost')
     t.is(p.lostReasons.length, 1)
   })
 

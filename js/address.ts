@@ -1,7 +1,7 @@
 // Address classes (Twisted's) and the decoder of the core's address records (layout in native.ts).
 import { AddressFamily } from './constants'
 import { UnsupportedAddressFamily } from './errors'
-import { ADDRESS_RECORD_HEADER } from './native'
+import { ADDRESS_RECORD_HEADER } from './wire'
 
 /** 'TCP' for stream sockets, 'UDP' for datagram sockets. */
 export type IPAddressType = 'TCP' | 'UDP'

@@ -14,12 +14,17 @@ import {
   EV_DRAINED,
   EV_EOF,
   EV_WRITE_CLOSED,
+  EV_CONNECTED,
+  EV_RELAY_ENDED,
+  EV_NONE,
   EVENT_STRIDE,
   BATCH_HEADER,
   RECORDS_OVERFLOW,
-  type NativeReactor,
-} from './native'
+} from './wire'
+import type { NativeReactor } from './native'
+import type { PendingConnect } from './connect'
 import type { ListeningPort } from './port'
+import type { ActiveRelay } from './relay'
 import { StreamTransport } from './transport'
 
 export type ErrorReporter = (err: unknown) => void
@@ -35,8 +40,12 @@ export class ReactorCore implements HandleHost {
   /** Stopped ports whose already-accepted connections are still on their way to JS. */
   readonly drainingPorts = new Map<number, ListeningPort>()
   /** The batch being dispatched and the position in it (to count what is still to come). */
-  private cursor: { events: Uint32Array; next: number; end: number } | null = null
+  private cursor: { events: Uint32Array; next: number; end: number; data: Buffer } | null = null
   readonly datagramPorts = new Map<number, DatagramPort>()
+  /** Outbound connects in progress, by the id of their connection. */
+  readonly pendingConnects = new Map<number, PendingConnect>()
+  /** Relays running, by id. */
+  readonly relays = new Map<number, ActiveRelay>()
   private refdHandles = 0
   private dispatching = false
   /** The large reads of the batch being dispatched. */
@@ -79,6 +88,40 @@ export class ReactorCore implements HandleHost {
     let n = 0
     for (let i = c.next; i < c.end; i += EVENT_STRIDE) if (c.events[i] === EV_ACCEPT && c.events[i + 1] === portId) n++
     return n
+  }
+
+  /** An orderly close, at once, of an accepted connection no protocol will own. */
+  closeUnwanted(id: number): void {
+    this.native.loseConnection(id)
+    this.native.releaseClose(id)
+  }
+
+  /** Whether `transport` is a live connection of this reactor. */
+  owns(transport: StreamTransport): boolean {
+    return this.connections.get(transport.id) === transport
+  }
+
+  /**
+   * Takes out of the batch being dispatched the data records of `ids` still ahead of the cursor
+   * (and their EOF records), blanking them: a relay sends those bytes on itself, in order.
+   */
+  takeDataAhead(ids: number[]): Map<number, Buffer[]> {
+    const out = new Map<number, Buffer[]>()
+    const c = this.cursor
+    if (c === null) return out
+    for (let i = c.next; i < c.end; i += EVENT_STRIDE) {
+      const kind = c.events[i]
+      const id = c.events[i + 1]
+      if (!ids.includes(id) || (kind !== EV_DATA && kind !== EV_DATA_CHUNK && kind !== EV_EOF)) continue
+      if (kind !== EV_EOF) {
+        const chunk = kind === EV_DATA ? c.data.subarray(c.events[i + 2], c.events[i + 2] + c.events[i + 3]) : this.chunks[c.events[i + 2]].subarray(0, c.events[i + 3])
+        const list = out.get(id)
+        if (list === undefined) out.set(id, [chunk])
+        else list.push(chunk)
+      }
+      c.events[i] = EV_NONE
+    }
+    return out
   }
 
   flushAfterBatch(port: DatagramPort): void {
@@ -145,7 +188,7 @@ export class ReactorCore implements HandleHost {
    * batch goes on with the next event (an exception must never reach the native caller).
    */
   private dispatch(events: Uint32Array, start: number, end: number, data: Buffer): void {
-    const cursor = { events, next: start, end }
+    const cursor = { events, next: start, end, data }
     this.cursor = cursor
     for (let i = start; i < end && !this.closed; i += EVENT_STRIDE) {
       cursor.next = i + EVENT_STRIDE
@@ -180,7 +223,7 @@ export class ReactorCore implements HandleHost {
       case EV_ACCEPT: {
         const port = this.ports.get(id) ?? this.drainingPorts.get(id)
         if (port !== undefined) port.onAccept(events[i + 2], data, events[i + 3])
-        else this.native.loseConnection(events[i + 2])
+        else this.closeUnwanted(events[i + 2])
         break
       }
       case EV_DRAINED:
@@ -192,9 +235,20 @@ export class ReactorCore implements HandleHost {
       case EV_WRITE_CLOSED:
         this.connections.get(id)?.onWriteClosed()
         break
-      case EV_CLOSED:
-        this.connections.get(id)?.onClosed(events[i + 2])
+      case EV_CLOSED: {
+        const connection = this.connections.get(id)
+        if (connection !== undefined) connection.onClosed(events[i + 2])
+        else this.pendingConnects.get(id)?.onFailed(events[i + 2])
         break
+      }
+      case EV_CONNECTED:
+        this.pendingConnects.get(id)?.onConnected(data, events[i + 2])
+        break
+      case EV_RELAY_ENDED: {
+        const at = events[i + 2]
+        this.relays.get(id)?.onEnded(Number(data.readBigUInt64LE(at)), Number(data.readBigUInt64LE(at + 8)))
+        break
+      }
       case EV_DATAGRAM_ERROR: {
         const port = this.datagramPorts.get(id)
         port?.flushReceived() // what arrived before the error comes first
@@ -210,6 +264,9 @@ export class ReactorCore implements HandleHost {
 
   /** Aborts every connection, stops every port, then closes the core (joins its thread). */
   close(): Promise<void> {
+    for (const relay of Array.from(this.relays.values())) relay.onReactorClose()
+    const closed = Object.assign(new Error('the reactor is closed'), { code: 'ERR_REACTOR_CLOSED' })
+    for (const pending of Array.from(this.pendingConnects.values())) pending.abort(closed)
     const connections = Array.from(this.connections.values())
     const ports: Array<ListeningPort | DatagramPort> = [...this.ports.values(), ...this.datagramPorts.values()]
     for (const connection of connections) connection.abortConnection()

@@ -127,6 +127,34 @@ export class ConnectionAborted extends ConnectionLost {
   }
 }
 
+/** An outbound connection (`connectTCP` / `connectUNIX`) could not be made. `code` is Node's:
+ *  'ECONNREFUSED', 'ETIMEDOUT' (the timeout), 'ENETUNREACH', 'EHOSTUNREACH', 'ENOENT' (a UNIX path),
+ *  'ENOTFOUND' (name lookup), …; `errno` where a syscall failed. */
+export class ConnectError extends Error {
+  static {
+    this.prototype.name = 'ConnectError'
+  }
+  readonly code: string
+  declare readonly errno?: number
+  declare readonly address?: string
+  declare readonly port?: number
+
+  constructor(code: string, message: string, where?: { address?: string; port?: number }) {
+    super(message)
+    this.code = code
+    const errno = errnoOf(code)
+    if (errno !== undefined) this.errno = errno
+    if (where?.address !== undefined) this.address = where.address
+    if (where?.port !== undefined) this.port = where.port
+  }
+
+  /** For a (positive) errno the core reported. */
+  static fromErrno(errno: number, target: string, where?: { address?: string; port?: number }): ConnectError {
+    const code = errnoName(errno)
+    return new ConnectError(code, `connect ${code} ${target}: ${errnoMessage(errno)}`, where)
+  }
+}
+
 /** Node's errno for a code: negative, e.g. -9 for 'EBADF'; undefined for a code that is no errno. */
 export function errnoOf(code: string): number | undefined {
   const value = (constants.errno as Record<string, number | undefined>)[code]

@@ -14,6 +14,8 @@ export interface HandleHost {
   release(): void
   /** Removes a handle that is no longer live from the registry, so its later events are ignored. */
   forget(handle: Handle): void
+  /** Closes, orderly and at once, an accepted connection that no protocol will own. */
+  closeUnwanted(id: number): void
   /** Registers and starts an accepted connection (called by a listening port). */
   acceptConnection(id: number, family: number, protocol: IProtocol, peer: Address): void
   /** Accept records for `portId` still ahead in the batch being dispatched. */

@@ -6,6 +6,8 @@ import { Reactor } from './reactor'
 export const reactor = new Reactor()
 
 export { Reactor, type ReactorOptions } from './reactor'
+export type { ConnectOptions } from './connect'
+export type { RelayOptions, RelayResult } from './relay'
 export { AddressFamily, SocketType } from './constants'
 export { Protocol, ServerFactory, DatagramProtocol, StreamServerFactory, type ProtocolClass } from './protocol'
 export { SocketStream, SocketStreamProtocol, type SocketStreamOptions } from './stream'
@@ -18,10 +20,21 @@ export {
   ConnectionDone,
   ConnectionLost,
   ConnectionAborted,
+  ConnectError,
   type ErrnoError,
 } from './errors'
 export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'
 export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions } from './sockets'
+export { systemd, type ListenFd, type ListenFdsOptions } from './systemd'
+export {
+  handoff,
+  Offer,
+  type HandoffListener,
+  type OfferOptions,
+  type TakeOptions,
+  type Taken,
+  type TakenListener,
+} from './handoff'
 
 // Classes of what adopt calls return (exported for `instanceof` and types; the reactor makes them).
 export { ListeningPort } from './port'

@@ -66,7 +66,7 @@ export class ListeningPort extends Handle {
       protocol = null
     }
     if (protocol === null || protocol === undefined || peer === null) {
-      this.host.native.loseConnection(id) // declined: close that connection, keep accepting
+      this.host.closeUnwanted(id) // declined: close that connection, keep accepting
       return
     }
     this.host.acceptConnection(id, this.family, protocol, peer)

@@ -1,12 +1,14 @@
 // The public Reactor: Twisted's IReactorSocket (adoptStreamPort, adoptStreamConnection,
 // adoptDatagramPort). It checks arguments in the contract's order, has the core validate and adopt,
 // and undoes an adoption whose callbacks throw inside the adopt call.
+import { constants as osConstants } from 'node:os'
 import { decodeRecord, decodeSocketAddress, type Address, type IPAddress } from './address'
 import { AddressFamily, SocketType } from './constants'
 import { ReactorCore, type ErrorReporter } from './core'
 import { DatagramPort } from './datagram'
 import {
   errnoError,
+  errorFromErrno,
   fromNativeError,
   invalidArgType,
   outOfRange,
@@ -14,8 +16,19 @@ import {
   UnsupportedSocketType,
 } from './errors'
 import { nextTurn } from './handle'
-import type { IDatagramProtocol, IProtocol, IProtocolFactory } from './interfaces'
+import type { IDatagramProtocol, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
+import { checkConnectArgs, PendingConnect, type ConnectOptions, type ConnectTarget } from './connect'
+import { ActiveRelay, type RelayOptions, type RelayResult } from './relay'
 import { binding, type AdoptResult, type NativeReactor } from './native'
+import {
+  ADOPT_CONNECTION,
+  ADOPT_DATAGRAM,
+  ADOPT_LISTENER,
+  REFUSED_FAMILY,
+  REFUSED_NOT_CONNECTED,
+  REFUSED_NOT_LISTENING,
+  REFUSED_SOCKET_TYPE,
+} from './wire'
 import { ListeningPort } from './port'
 
 export interface ReactorOptions {
@@ -29,6 +42,8 @@ const STREAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.IN
 const DATAGRAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6]
 const DEFAULT_MAX_PACKET_SIZE = 8192
 const MAX_FD = 0x7fffffff
+const EBADF = osConstants.errno.EBADF
+const ENOTSOCK = osConstants.errno.ENOTSOCK
 
 export class Reactor {
   private core: ReactorCore | null = null
@@ -57,7 +72,7 @@ export class Reactor {
     checkFamily(family, STREAM_FAMILIES, 'adoptStreamPort')
     checkFdRange(fd)
     const core = this.openCore()
-    const id = adopted(core.native.adoptListener(fd, family), fd, family)
+    const id = adopted(core.native.adopt(fd, family, ADOPT_LISTENER), fd, family)
     let port: ListeningPort
     try {
       const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
@@ -88,7 +103,7 @@ export class Reactor {
     checkFamily(family, STREAM_FAMILIES, 'adoptStreamConnection')
     checkFdRange(fd)
     const core = this.openCore()
-    const id = adopted(core.native.adoptConnection(fd, family), fd, family)
+    const id = adopted(core.native.adopt(fd, family, ADOPT_CONNECTION), fd, family)
     // Until the connection is made, undoing closes the duplicate without shutdown: the caller's fd
     // still holds the connection.
     let protocol: P | null | undefined
@@ -126,14 +141,13 @@ export class Reactor {
     checkFdRange(fd)
     const sizeError = packetSizeError(maxPacketSize)
     if (sizeError !== null) {
-      // The contract orders the fd's checks (EBADF/ENOTSOCK, type, family) before maxPacketSize, and
-      // the native adopt would adopt on success. So run those checks on the fd here, without
-      // adopting (and without opening the core), then report the size.
-      checkDatagramFd(fd, family)
+      // The fd's checks come before maxPacketSize, and the native adopt would adopt on success: so
+      // the core runs its checks without adopting (and without opening anything), then the size.
+      adopted(binding.checkAdoption(fd, family, ADOPT_DATAGRAM), fd, family)
       throw sizeError
     }
     const core = this.openCore()
-    const id = adopted(core.native.adoptDatagram(fd, family, maxPacketSize), fd, family)
+    const id = adopted(core.native.adopt(fd, family, ADOPT_DATAGRAM, maxPacketSize), fd, family)
     let port: DatagramPort
     try {
       const host = decodeRecord(core.native.localAddress(id), 'UDP')
@@ -151,6 +165,39 @@ export class Reactor {
       throw err
     }
     return port
+  }
+
+  /**
+   * Connects to `host` (an IP literal, or a name looked up with `dns.lookup`; the first address is
+   * used) and `port`, without blocking: the connect runs in the core. Then
+   * `factory.buildProtocol(peer)` → `makeConnection` → `connectionMade()`, and the promise resolves
+   * with the protocol (`undefined` when the factory declined: the connection is closed).
+   * Rejections: `ConnectError` with Node's `code`; an abort rejects with the signal's reason.
+   */
+  connectTCP<P extends IProtocol>(host: string, port: number, factory: IProtocolFactory<P>, options?: ConnectOptions): Promise<P | undefined> {
+    this.checkOpen()
+    const target: ConnectTarget = { kind: 'tcp', host, port }
+    const checked = checkConnectArgs(target, factory, options)
+    return new PendingConnect(this.openCore(), target, factory, checked).promise as Promise<P | undefined>
+  }
+
+  /** Like `connectTCP`, to a UNIX socket path (abstract names start with "\0"). */
+  connectUNIX<P extends IProtocol>(path: string, factory: IProtocolFactory<P>, options?: Omit<ConnectOptions, 'bindAddress'>): Promise<P | undefined> {
+    this.checkOpen()
+    const target: ConnectTarget = { kind: 'unix', path }
+    const checked = checkConnectArgs(target, factory, options)
+    return new PendingConnect(this.openCore(), target, factory, checked).promise as Promise<P | undefined>
+  }
+
+  /**
+   * Moves bytes both ways between two connected stream transports of this reactor inside the core
+   * (splice(2) between stream sockets), never through JS. Resolves with the byte counts once both
+   * connections are closed (each protocol gets connectionLost once). See the README, "Building a proxy".
+   */
+  relay(a: IStreamTransport, b: IStreamTransport, options?: RelayOptions): Promise<RelayResult> {
+    this.checkOpen()
+    if (this.core === null) throw Object.assign(new Error('relay: both transports must belong to this reactor'), { code: 'ERR_INVALID_STATE' })
+    return ActiveRelay.start(this.core, a, b, options).promise
   }
 
   /**
@@ -205,26 +252,25 @@ function checkFdRange(fd: number): void {
   if (fd > MAX_FD) throw errnoError('EBADF', `fd ${fd} is not open`)
 }
 
-/** The id of a successful adoption, or the contract's error for the native checks 3–6. */
+/** The id of a successful adoption, or the contract's error for the core's refusal (its checks
+ *  are the core's: crates/core/src/validate.rs). A check that passed without adopting gives -1. */
 function adopted(result: AdoptResult, fd: number, family: number): number {
-  if (result.id !== undefined && result.error === undefined) return result.id
-  switch (result.error) {
-    case 'ERR_SOCKET_TYPE':
-      throw new UnsupportedSocketType(result.socketType ?? -1, `fd ${fd} has socket type ${result.socketType}, not the one this method needs`)
-    case 'ERR_ADDRESS_FAMILY':
-      throw new UnsupportedAddressFamily(family, result.actualFamily)
-    case 'EINVAL':
-      throw errnoError('EINVAL', `fd ${fd} is not a listening socket (listen() was not called on it)`)
-    case 'ENOTCONN':
-      throw errnoError('ENOTCONN', `fd ${fd} is not connected`)
-    case 'EBADF':
-      throw errnoError('EBADF', `fd ${fd} is not open`)
-    case 'ENOTSOCK':
-      throw errnoError('ENOTSOCK', `fd ${fd} is not a socket`)
+  switch (result.refusal) {
     case undefined:
-      throw new Error('the native adopt call returned neither an id nor an error')
-    default:
-      throw errnoError(result.error, `adopting fd ${fd} failed: ${result.error}`)
+      return result.id ?? -1
+    case REFUSED_SOCKET_TYPE:
+      throw new UnsupportedSocketType(result.socketType ?? -1, `fd ${fd} has socket type ${result.socketType}, not the one this method needs`)
+    case REFUSED_FAMILY:
+      throw new UnsupportedAddressFamily(family, result.actualFamily)
+    case REFUSED_NOT_LISTENING:
+      throw errorFromErrno(result.errno ?? 0, `fd ${fd} is not a listening socket (listen() was not called on it)`)
+    case REFUSED_NOT_CONNECTED:
+      throw errorFromErrno(result.errno ?? 0, `fd ${fd} is not connected`)
+    default: {
+      const errno = result.errno ?? 0
+      const what = errno === EBADF ? 'is not open' : errno === ENOTSOCK ? 'is not a socket' : 'cannot be adopted'
+      throw errorFromErrno(errno, `fd ${fd} ${what}`)
+    }
   }
 }
 
@@ -235,20 +281,6 @@ function packetSizeError(size: unknown): Error | null {
   }
   if (size < 1 || size > 65535) return outOfRange(`adoptDatagramPort: maxPacketSize must be in 1..65535, not ${size}`)
   return null
-}
-
-/** Rules 3–5 for a datagram fd, in JS (sockets.info opens nothing). Throws the first that fails. */
-function checkDatagramFd(fd: number, family: number): void {
-  let info
-  try {
-    info = binding.sockets.info(fd)
-  } catch (err) {
-    throw fromNativeError(err)
-  }
-  if (info.type !== SocketType.DGRAM) {
-    throw new UnsupportedSocketType(info.type, `fd ${fd} has socket type ${info.type}, not the one this method needs`)
-  }
-  if (info.family !== family) throw new UnsupportedAddressFamily(family, info.family)
 }
 
 // ---- Error reporting -------------------------------------------------------------------------

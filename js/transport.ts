@@ -7,6 +7,16 @@ import { ConnectionAborted, ConnectionDone, ConnectionLost, errnoError, fromNati
 import { Handle, type HandleHost } from './handle'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
+import {
+  STATE_CLOSED,
+  STATE_DISCONNECTING,
+  STATE_GONE,
+  STATE_PAUSED,
+  STATE_READ_STOPPED,
+  STATE_RELAYING,
+  STATE_WRITE_CLOSED,
+  STATE_WRITE_CLOSING,
+} from './wire'
 
 /** The write buffer is full (a streaming producer is paused) when it holds more than this. */
 export const WRITE_BUFFER_FULL = 65536
@@ -14,28 +24,27 @@ export const WRITE_BUFFER_FULL = 65536
 type Producer = IPullProducer & { pauseProducing?(): void }
 
 export class StreamTransport extends Handle implements IStreamTransport {
-  private isConnected = true
-  private isDisconnecting = false
+  /**
+   * The connection's state as the core last reported it (STATE_* bits). The core owns the state
+   * machine (crates/core/src/stream_state.rs); this is only the value its calls and events returned,
+   * never derived here.
+   */
+  private state = 0
 
-  // Reading. Data that arrives while paused (or before data held earlier was delivered) is held in
-  // order; so is the peer's EOF, which must not overtake held data.
-  private paused = false
+  // What exists only in JS. Bytes already handed over while the protocol is paused (or before bytes
+  // held earlier were delivered) are held in order; so is the peer's EOF, which must not overtake them.
   private held: Buffer[] | null = null
   private heldIndex = 0
   private eofHeld = false
   private flushScheduled = false
+  /** The protocol was told of the peer's EOF (readConnectionLost) / of our FIN (writeConnectionLost). */
+  private readLostDelivered = false
+  private writeLostDelivered = false
 
-  // Half-close.
-  private readClosed = false
-  private writeClosing = false
-  private writeClosed = false
-
-  // Consumer side.
+  // Consumer side: the registered producer.
   private producer: Producer | null = null
   private streamingProducer = false
   private producerPaused = false
-  /** A write was queued and its EV_DRAINED has not arrived yet. */
-  private drainPending = false
   private pullTimer: NodeJS.Immediate | null = null
 
   /** Set once connectionLost ran (exactly once), or when an adopt call is undone: nothing more
@@ -56,53 +65,64 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** True until the connection is lost. */
   get connected(): boolean {
-    return this.isConnected
+    return (this.state & STATE_CLOSED) === 0
   }
 
   /** True once `loseConnection()` was called (the connection flushes, then closes). */
   get disconnecting(): boolean {
-    return this.isDisconnecting
+    return (this.state & STATE_DISCONNECTING) !== 0
   }
 
   /** Bytes that `write` accepted and the kernel has not taken yet. */
   get bufferSize(): number {
-    return this.isConnected ? this.host.native.bufferSize(this.id) : 0
+    return this.connected ? this.host.native.bufferSize(this.id) : 0
   }
 
   // ---- Writing -------------------------------------------------------------------------------
 
+  /** Whether the core still takes writes is the core's call (it drops them after a half-close). */
   write(data: Uint8Array | string): void {
     const bytes = toBytes(data, 'write')
-    if (!this.isConnected || this.writeClosing || bytes.length === 0) return // dropped, as in Twisted
+    if (!this.connected || bytes.length === 0) return // dropped, as in Twisted
     this.afterWrite(this.host.native.write(this.id, bytes))
   }
 
   writeSequence(chunks: Iterable<Uint8Array | string>): void {
     const list = toByteChunks(chunks, 'writeSequence')
-    if (!this.isConnected || this.writeClosing || list.length === 0) return
+    if (!this.connected || list.length === 0) return
     this.afterWrite(this.host.native.writev(this.id, list))
   }
 
-  /** Stops reading, flushes what was written, then closes; `connectionLost(ConnectionDone)` follows. */
+  /**
+   * Stops reading, flushes what was written, then closes; `connectionLost(ConnectionDone)` follows.
+   * As in Twisted, the close happens after the current turn: writes made later in this turn still go
+   * out (the core accepts them until JS releases the close on the next tick).
+   */
   loseConnection(): void {
-    if (!this.isConnected || this.isDisconnecting) return
-    this.isDisconnecting = true
+    if (!this.connected || this.disconnecting) return
+    this.take(this.host.native.loseConnection(this.id))
     this.dropHeld() // "stop reading": nothing more is delivered
-    if (this.host.native.loseConnection(this.id)) this.finish(new ConnectionDone(), true)
+    process.nextTick(StreamTransport.releaseClose, this)
+  }
+
+  private static releaseClose(transport: StreamTransport): void {
+    if (!transport.connected) return // aborted or lost meanwhile
+    transport.take(transport.host.native.releaseClose(transport.id))
+    if (!transport.connected) transport.finish(new ConnectionDone(), true)
     // else the core closes once the queue is flushed and reports EV_CLOSED
   }
 
   /** Sends FIN once pending data is written, then calls the protocol's `writeConnectionLost()`. */
   loseWriteConnection(): void {
-    if (!this.isConnected || this.isDisconnecting || this.writeClosing) return
-    this.writeClosing = true
-    if (this.host.native.shutdownWrite(this.id)) process.nextTick(() => this.onWriteClosed())
+    if (!this.connected || (this.state & (STATE_DISCONNECTING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED)) !== 0) return
+    this.take(this.host.native.shutdownWrite(this.id))
+    if (this.state & STATE_WRITE_CLOSED) process.nextTick(() => this.onWriteClosed())
     // else EV_WRITE_CLOSED follows once the queue is flushed
   }
 
   /** Discards pending data and closes now; `connectionLost(ConnectionAborted)` follows. */
   abortConnection(): void {
-    if (!this.isConnected) return
+    if (!this.connected) return
     this.host.native.abort(this.id)
     this.finish(new ConnectionAborted(), true)
   }
@@ -112,7 +132,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
   getHost(): Address {
     // Asked of the kernel once (as Twisted would, it fails once the socket is closed), then cached.
     if (this.local === null) {
-      const local = this.isConnected
+      const local = this.connected
         ? decodeSocketAddress(this.host.native.localAddress(this.id), this.family, 'TCP')
         : null
       if (local === null) throw errnoError('EBADF', 'getHost: the connection is closed')
@@ -149,7 +169,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
     if (this.family === AddressFamily.UNIX) {
       throw errnoError('ENOTSUP', `${method}: TCP options are not supported on a UNIX socket`)
     }
-    if (!this.isConnected) throw errnoError('EBADF', `${method}: the connection is closed`)
+    if (!this.connected) throw errnoError('EBADF', `${method}: the connection is closed`)
     try {
       return call(this.host.native, this.id)
     } catch (err) {
@@ -161,16 +181,14 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** Stops reading; data that still arrives is held and delivered after `resumeProducing()`. */
   pauseProducing(): void {
-    if (!this.isConnected || this.isDisconnecting || this.paused) return
-    this.paused = true
-    this.host.native.pauseReading(this.id)
+    if (!this.connected || this.disconnecting || this.paused) return
+    this.take(this.host.native.pauseReading(this.id))
   }
 
   /** Resumes reading; held data is delivered first, on a later tick (never inside this call). */
   resumeProducing(): void {
-    if (!this.isConnected || this.isDisconnecting || !this.paused) return
-    this.paused = false
-    this.host.native.resumeReading(this.id)
+    if (!this.connected || this.disconnecting || !this.paused) return
+    this.take(this.host.native.resumeReading(this.id))
     if ((this.held !== null || this.eofHeld) && !this.flushScheduled) {
       this.flushScheduled = true
       setImmediate(StreamTransport.flushHeld, this)
@@ -188,7 +206,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
     if (this.producer !== null) {
       throw new Error('registerProducer: a producer is already registered; unregister it first')
     }
-    if (!this.isConnected) {
+    if (!this.connected) {
       producer.stopProducing()
       return
     }
@@ -205,7 +223,6 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** After a write: pause a streaming producer that filled the buffer; keep a pull producer going. */
   private afterWrite(queued: number): void {
-    if (queued > 0) this.drainPending = true
     const producer = this.producer
     if (producer === null) return
     if (this.streamingProducer) {
@@ -213,7 +230,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
         this.producerPaused = true
         producer.pauseProducing?.()
       }
-    } else if (!this.drainPending && this.pullTimer === null) {
+    } else if (queued === 0 && this.pullTimer === null) {
       // The kernel took everything at once, so no EV_DRAINED will come: ask for more on a later turn
       // (not a microtask, so a fast pull producer cannot starve the event loop).
       this.pullTimer = setImmediate(StreamTransport.pullAgain, this)
@@ -222,13 +239,14 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   private static pullAgain(transport: StreamTransport): void {
     transport.pullTimer = null
-    if (transport.drainPending) return // a later write was queued: its EV_DRAINED resumes the producer
+    // A later write was queued: its EV_DRAINED resumes the producer.
+    if (transport.connected && transport.host.native.bufferSize(transport.id) > 0) return
     transport.resumeProducer()
   }
 
   private resumeProducer(): void {
     const producer = this.producer
-    if (producer === null || !this.isConnected || this.isDisconnecting || this.writeClosing) return
+    if (producer === null || !this.connected || !this.writable) return
     try {
       producer.resumeProducing()
     } catch (err) {
@@ -256,7 +274,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** @internal EV_DATA. */
   onData(data: Buffer, offset: number, length: number): void {
-    if (this.isDisconnecting) return // loseConnection stopped reading
+    if (this.state & (STATE_READ_STOPPED | STATE_RELAYING)) return // loseConnection stopped reading; a relay owns the bytes
     const chunk = data.subarray(offset, offset + length)
     if (this.paused || this.held !== null) {
       // Held chunks are views of the batch buffer; the core hands out a fresh buffer per batch.
@@ -269,15 +287,15 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** @internal EV_EOF: the peer sent FIN. */
   onEof(): void {
-    if (this.isDisconnecting || this.readClosed) return
+    if (this.state & (STATE_READ_STOPPED | STATE_RELAYING) || this.readLostDelivered) return
+    this.refreshState()
     if (this.paused || this.held !== null) this.eofHeld = true
     else this.handleEof()
   }
 
   /** @internal EV_DRAINED: the write queue became empty. */
   onDrained(): void {
-    this.drainPending = false
-    if (this.producer === null || this.isDisconnecting || this.writeClosing) return
+    if (this.producer === null || !this.writable) return
     if (!this.streamingProducer) {
       this.clearPullTimer()
       this.resumeProducer()
@@ -289,8 +307,9 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** @internal EV_WRITE_CLOSED (or a synchronous shutdownWrite): our FIN is out. */
   onWriteClosed(): void {
-    if (!this.isConnected || this.writeClosed) return
-    this.writeClosed = true
+    if (!this.connected || this.writeLostDelivered) return
+    this.writeLostDelivered = true
+    this.refreshState()
     if (typeof this.protocol.writeConnectionLost === 'function') {
       try {
         this.protocol.writeConnectionLost()
@@ -299,12 +318,12 @@ export class StreamTransport extends Handle implements IStreamTransport {
         return
       }
     }
-    if (this.readClosed) this.loseConnection() // both directions closed
+    if (this.readLostDelivered) this.loseConnection() // both directions closed
   }
 
   /** @internal EV_CLOSED: the core closed the connection; errno 0 is an orderly close. */
   onClosed(errno: number): void {
-    if (!this.isConnected) return
+    if (!this.connected) return
     this.finish(errno === 0 ? new ConnectionDone() : ConnectionLost.fromErrno(errno), false)
   }
 
@@ -314,8 +333,8 @@ export class StreamTransport extends Handle implements IStreamTransport {
    */
   discard(): void {
     this.silenced = true
-    if (this.isConnected) {
-      this.isConnected = false
+    if (this.connected) {
+      this.state = STATE_CLOSED
       this.host.native.closePort(this.id)
     }
     this.dropHeld()
@@ -323,7 +342,61 @@ export class StreamTransport extends Handle implements IStreamTransport {
     this.detach()
   }
 
+  // ---- Relay (see relay.ts) ------------------------------------------------------------------
+
+  /** @internal The state as the core has it now (GONE once it closed the connection). */
+  coreState(): number {
+    return this.host.native.streamState(this.id)
+  }
+
+  /**
+   * @internal The connection is about to relay: its producer is unregistered, nothing more
+   * reaches the protocol but connectionLost, and the bytes held for it (received while paused,
+   * not yet delivered) are handed over to go out first.
+   */
+  enterRelay(): Buffer[] {
+    const held = this.held === null ? [] : this.held.slice(this.heldIndex)
+    this.dropHeld()
+    this.eofHeld = false
+    this.unregisterProducer()
+    return held
+  }
+
+  /** @internal After the core started the relay. */
+  refreshAfterRelay(): void {
+    this.refreshState()
+  }
+
   // ---- Internals -----------------------------------------------------------------------------
+
+  /**
+   * Takes the core's state after an event. A close the core made since is not taken from here: an
+   * EV_CLOSED record later in the batch reports it (with its errno), so the protocol hears of the
+   * events in the order they happened.
+   */
+  private refreshState(): void {
+    this.take(this.host.native.streamState(this.id))
+  }
+
+  /** Keeps a state the core returned, unless the core no longer knows the connection. */
+  private take(state: number): void {
+    if ((state & STATE_GONE) === 0) this.state = state
+  }
+
+  /** Reading is paused (by the protocol or a consumer). */
+  private get paused(): boolean {
+    return (this.state & STATE_PAUSED) !== 0
+  }
+
+  /** Held bytes may be delivered: connected, not paused, not closing. */
+  private get delivering(): boolean {
+    return (this.state & (STATE_PAUSED | STATE_READ_STOPPED | STATE_CLOSED | STATE_RELAYING)) === 0
+  }
+
+  /** Writes are still taken and a producer should keep producing. */
+  private get writable(): boolean {
+    return (this.state & (STATE_CLOSED | STATE_DISCONNECTING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED | STATE_RELAYING)) === 0
+  }
 
   private deliver(chunk: Buffer): void {
     try {
@@ -339,12 +412,12 @@ export class StreamTransport extends Handle implements IStreamTransport {
   }
 
   private flushHeldData(): void {
-    while (this.held !== null && !this.paused && this.isConnected && !this.isDisconnecting) {
+    while (this.held !== null && this.delivering) {
       const chunk = this.held[this.heldIndex++]
       if (this.heldIndex === this.held.length) this.dropHeld()
       this.deliver(chunk)
     }
-    if (this.eofHeld && this.held === null && !this.paused && this.isConnected && !this.isDisconnecting) {
+    if (this.eofHeld && this.held === null && this.delivering) {
       this.eofHeld = false
       this.handleEof()
     }
@@ -361,7 +434,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
    * flushed, then `connectionLost(ConnectionDone)` (Node's allowHalfOpen = false).
    */
   private handleEof(): void {
-    this.readClosed = true
+    this.readLostDelivered = true
     if (typeof this.protocol.readConnectionLost === 'function') {
       try {
         this.protocol.readConnectionLost()
@@ -369,7 +442,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
         this.fail(err)
         return
       }
-      if (this.writeClosed) this.loseConnection() // both directions closed
+      if (this.writeLostDelivered) this.loseConnection() // both directions closed
     } else {
       this.loseConnection()
     }
@@ -378,7 +451,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
   /** A protocol (or producer) callback threw: report it and abort with it as the reason. */
   private fail(err: unknown): void {
     this.host.report(err)
-    if (!this.isConnected) return
+    if (!this.connected) return
     this.host.native.abort(this.id)
     this.finish(err instanceof Error ? err : new Error(String(err)), true)
   }
@@ -388,7 +461,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
    * or on the next tick when the protocol's own call closed it (never re-entrantly).
    */
   private finish(reason: Error, deferred: boolean): void {
-    this.isConnected = false
+    this.state = STATE_CLOSED
     this.dropHeld()
     this.eofHeld = false
     this.clearPullTimer()

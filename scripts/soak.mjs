@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Soak test (`npm run soak`): bounded by time, in both reactor modes (half the time each).
 //
-//   node scripts/soak.mjs [--seconds N] [--mode thread|no-thread|both] [--clients C] [--json]
+//   node scripts/soak.mjs [--seconds N] [--mode thread|no-thread|both] [--clients C] [--handoffs H] [--json]
 //
 // A server process adopts a TCP echo port, a UDP echo port and a "slow reader" port (a protocol
 // whose dataReceived busy-waits and pauses/resumes its transport, and answers the SHA-256 of all it
@@ -10,6 +10,8 @@
 // 10% of the clients resetting at a random point; UDP datagrams echoed and checked; 8 MiB streams
 // into the slow reader, checked by hash. The server's fd count and RSS (after a GC) are sampled at
 // start (after warm-up), middle and end (idle, after the clients stopped).
+//
+// Then, per mode, H handoffs in a row under load (scripts/handoff-soak.mjs; default 5, 0 skips).
 //
 // Prints a table of figures and exits non-zero on any leaked fd, corrupted or lost byte on a
 // connection that closed cleanly, unexpected error, or RSS growth above 10% after warm-up.
@@ -572,9 +574,21 @@ async function main() {
     console.log(`  ${mode}: ${j.problems.length ? 'FAIL' : 'PASS'}`)
   }
   console.log(report(results))
+  // Last phase: handoffs under load (scripts/handoff-soak.mjs); --handoffs 0 skips it.
+  const handoffs = Number(arg('handoffs', 5))
+  const handoffResults = []
+  if (handoffs > 0) {
+    const { handoffUnderLoad, describe } = await import('./handoff-soak.mjs')
+    console.log('')
+    for (const mode of modes) {
+      const h = await handoffUnderLoad({ thread: mode !== 'no-thread', handoffs })
+      handoffResults.push(h)
+      console.log(`handoff ${describe(h)}: ${h.problems.length ? 'FAIL: ' + h.problems.join('; ') : 'PASS'}`)
+    }
+  }
   const json = arg('json', null)
-  if (json !== null) fs.writeFileSync(json, JSON.stringify(results, null, 2))
-  const failed = results.some(({ j }) => j.problems.length > 0)
+  if (json !== null) fs.writeFileSync(json, JSON.stringify({ results, handoffs: handoffResults }, null, 2))
+  const failed = results.some(({ j }) => j.problems.length > 0) || handoffResults.some((h) => h.problems.length > 0)
   console.log(failed ? '\nsoak: FAIL' : '\nsoak: PASS')
   process.exit(failed ? 1 : 0)
 }

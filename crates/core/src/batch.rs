@@ -5,6 +5,8 @@
 
 /// Kinds of event records; the meaning of `a` and `b` is given per kind.
 pub mod kind {
+    /// A blanked record: the consumer skips it.
+    pub const NONE: u32 = 0;
     /// id = listening port; a = new connection id; b = offset of the peer's address record.
     pub const ACCEPT: u32 = 1;
     /// id = connection; a = offset; b = length.
@@ -24,9 +26,20 @@ pub mod kind {
     pub const DATAGRAM_ERROR: u32 = 8;
     /// id = connection; a = index into `chunks`; b = length (a large read, handed over whole).
     pub const DATA_CHUNK: u32 = 9;
+    /// id = connection: its outbound connect completed; a = offset of the peer's address record.
+    /// (A connect that fails is reported as CLOSED with the errno.)
+    pub const CONNECTED: u32 = 10;
+    /// id = relay; a = offset in data of two u64 (LE): bytes moved a→b, then b→a. Follows the
+    /// CLOSED records of both connections.
+    pub const RELAY_ENDED: u32 = 11;
 }
 
+/// u32s per record: `[kind, id, a, b]`.
 pub const STRIDE: usize = 4;
+/// A taken batch is copied into the consumer's array after a header `[records, chunks]`.
+pub const BATCH_HEADER: usize = 2;
+/// `records` in the header when the records did not fit the consumer's array.
+pub const RECORDS_OVERFLOW: u32 = u32::MAX;
 /// Past this many bytes (data and chunks) the loop stops reading until the consumer takes the batch.
 pub const DATA_CAP: usize = 512 * 1024;
 /// Past this many records, likewise (bounds the events array for tiny datagrams).
@@ -121,6 +134,26 @@ impl Batch {
         self.data.clear();
         self.chunks.clear();
         self.chunk_bytes = 0;
+    }
+
+    /// Takes out the bytes of DATA and DATA_CHUNK records of `ids` (with their EOF records), in
+    /// order, blanking the records (kind NONE, which the consumer skips): for a relay, which sends
+    /// them on itself.
+    pub fn take_stream_bytes(&mut self, ids: &[u32]) -> Vec<(u32, Vec<u8>)> {
+        let mut out = Vec::new();
+        for r in self.events.chunks_exact_mut(STRIDE) {
+            if !ids.contains(&r[1]) {
+                continue;
+            }
+            match r[0] {
+                kind::DATA => out.push((r[1], self.data[r[2] as usize..(r[2] + r[3]) as usize].to_vec())),
+                kind::DATA_CHUNK => out.push((r[1], self.chunks[r[2] as usize][..r[3] as usize].to_vec())),
+                kind::EOF => {}
+                _ => continue,
+            }
+            r[0] = kind::NONE;
+        }
+        out
     }
 
     /// Iterates over records as `(kind, id, a, b)`.

@@ -45,7 +45,7 @@ impl Engine {
             if st.stopping {
                 return Ok(Turn::Stop);
             }
-            if !st.deferred.is_empty() && !st.batch.is_full() {
+            if st.has_ready_work() {
                 Some(Duration::ZERO)
             } else if st.retry_accept {
                 Some(timeout.map_or(ACCEPT_RETRY, |t| t.min(ACCEPT_RETRY)))
@@ -85,7 +85,7 @@ impl Engine {
             st.retry_listeners();
         }
         st.run_deferred(registry);
-        if !st.in_flight && !st.batch.is_empty() {
+        if st.should_announce() {
             st.in_flight = true;
             return Ok(Turn::Announce);
         }

@@ -10,24 +10,33 @@
 
 pub mod address;
 pub mod batch;
+pub mod consumer;
 mod datagram;
+pub mod datagram_options;
 mod driver;
 mod engine;
 pub mod errno;
 mod fd;
+pub mod handoff;
 mod listener;
 pub mod mmsg;
 pub mod outbox;
+mod pipe;
 mod reactor;
+mod relay;
+pub mod scm;
 mod shared;
 pub mod sockets;
 mod state;
 mod stream;
+pub mod stream_state;
+pub mod systemd;
 pub mod validate;
 mod write_queue;
 
-pub use engine::Turn;
-pub use reactor::{Adopt, Reactor};
+pub use driver::hosted::HostedTurn;
+pub use reactor::{wire, Adopt, Reactor};
+pub use stream_state::Input as StreamInput;
 pub use socket2;
 pub use validate::{AdoptError, Expect};
 

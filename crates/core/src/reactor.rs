@@ -2,21 +2,22 @@
 
 use crate::batch::Batch;
 use crate::datagram::Datagram;
-use crate::driver;
-use crate::engine::{Engine, Turn, WAKER};
+use crate::driver::hosted::HostedTurn;
+use crate::driver::{self, Driver};
+use crate::engine::{Engine, WAKER};
 use crate::fd::duplicate_nonblocking;
 use crate::listener::Listener;
 use crate::shared::Shared;
 use crate::state::{Entry, State};
 use crate::stream::Stream;
+use crate::stream_state::Input;
 use crate::validate::{validate, AdoptError, Expect};
 use crate::Notify;
 use mio::{Poll, Waker};
 use socket2::{SockAddr, Socket};
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What to adopt an fd as.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +28,22 @@ pub enum Adopt {
 }
 
 impl Adopt {
+    /// The wire form the consumer uses (`ADOPT_*` in the binding): 1 listener, 2 connection,
+    /// 3 datagram (with its maximum packet size).
+    pub fn from_wire(what: u32, max_packet: usize) -> Option<Adopt> {
+        match what {
+            wire::ADOPT_LISTENER => Some(Adopt::Listener),
+            wire::ADOPT_CONNECTION => Some(Adopt::Connection),
+            wire::ADOPT_DATAGRAM => Some(Adopt::Datagram { max_packet }),
+            _ => None,
+        }
+    }
+
+    /// Checks `fd` for this kind of adoption without taking it over (the same checks `adopt` runs).
+    pub fn check(self, fd: RawFd, family: i32) -> Result<(), AdoptError> {
+        validate(fd, family, self.expect())
+    }
+
     fn expect(self) -> Expect {
         match self {
             Adopt::Listener => Expect::Listener,
@@ -36,13 +53,17 @@ impl Adopt {
     }
 }
 
+/// What to adopt, on the wire.
+pub mod wire {
+    pub const ADOPT_LISTENER: u32 = 1;
+    pub const ADOPT_CONNECTION: u32 = 2;
+    pub const ADOPT_DATAGRAM: u32 = 3;
+}
+
 pub struct Reactor {
     shared: Arc<Shared>,
-    /// Set when the loop runs on its own thread.
-    thread: Mutex<Option<JoinHandle<()>>>,
-    /// Set when the host drives the loop (`start_hosted`): the host calls `turn_now` whenever
-    /// the poller's fd is readable.
-    hosted: Mutex<Option<Engine>>,
+    /// Who runs the loop; None once closed.
+    driver: Mutex<Option<Driver>>,
 }
 
 fn unknown_id() -> io::Error {
@@ -54,16 +75,16 @@ impl Reactor {
     /// one held in reserve for running out of descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
-        let thread = driver::thread::spawn(Engine::new(poll, shared.clone()), notify)?;
-        Ok(Reactor { shared, thread: Mutex::new(Some(thread)), hosted: Mutex::new(None) })
+        let driver = Driver::thread(Engine::new(poll, shared.clone()), notify)?;
+        Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
     }
 
     /// Creates the poller without a thread: the host watches `poll_fd()` for readability (e.g.
-    /// with libuv's `uv_poll`) and calls `turn_now()`, on its own thread, each time it fires.
+    /// with libuv's `uv_poll`) and calls `turn_hosted()`, on its own thread, each time it fires.
     pub fn start_hosted() -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
-        let engine = Engine::new(poll, shared.clone());
-        Ok(Reactor { shared, thread: Mutex::new(None), hosted: Mutex::new(Some(engine)) })
+        let driver = Driver::hosted(Engine::new(poll, shared.clone()));
+        Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
     }
 
     fn poller() -> io::Result<(Poll, Arc<Shared>)> {
@@ -73,31 +94,28 @@ impl Reactor {
         Ok((poll, shared))
     }
 
+    fn driver(&self) -> MutexGuard<'_, Option<Driver>> {
+        self.driver.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The epoll fd of a hosted reactor (readable whenever a turn has work).
     pub fn poll_fd(&self) -> Option<RawFd> {
-        self.hosted.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(Engine::fd)
-    }
-
-    /// One non-blocking turn of a hosted reactor. Work left over for later turns (fairness, or a
-    /// listener out of descriptors) re-arms the poller's fd through the waker, so the host comes
-    /// back without spinning in here.
-    pub fn turn_now(&self) -> io::Result<Turn> {
-        let mut hosted = self.hosted.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(engine) = hosted.as_mut() else { return Ok(Turn::Stop) };
-        let turn = engine.turn(Some(std::time::Duration::ZERO))?;
-        let st = self.shared.lock();
-        if !st.deferred.is_empty() && !st.batch.is_full() {
-            self.shared.wake();
+        match &*self.driver() {
+            Some(Driver::Hosted(engine)) => Some(engine.fd()),
+            _ => None,
         }
-        Ok(turn)
     }
 
-    /// A hosted reactor whose listener ran out of descriptors wants a turn after this delay.
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
-        self.shared.lock().retry_accept.then_some(crate::engine::ACCEPT_RETRY)
+    /// One non-blocking turn of a hosted reactor (see `driver`). A reactor that is not hosted, or
+    /// closed, has nothing to do.
+    pub fn turn_hosted(&self) -> io::Result<HostedTurn> {
+        match &mut *self.driver() {
+            Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared),
+            _ => Ok(HostedTurn { announce: false, retry_after: None }),
+        }
     }
 
-    /// Validates `fd` (SPEC order 3–6), duplicates it and starts serving the duplicate.
+    /// Validates `fd` (open, socket, type, family, listening/connected: see `validate`), duplicates it and starts serving the duplicate.
     pub fn adopt(&self, fd: RawFd, family: i32, what: Adopt) -> Result<u32, AdoptError> {
         validate(fd, family, what.expect())?;
         let sock = duplicate_nonblocking(fd)?;
@@ -109,6 +127,53 @@ impl Reactor {
         let id = self.shared.lock().insert(&self.shared.registry, entry)?;
         self.shared.wake(); // the loop looks at the new socket once
         Ok(id)
+    }
+
+    /// Starts a non-blocking connect to `to` (from `bind` when given) and returns the new
+    /// connection's id. Its completion is a CONNECTED event (or CLOSED with the errno); a connect the
+    /// kernel refuses at once (a UNIX path that does not exist, ...) is an error here.
+    pub fn connect(&self, to: &SockAddr, bind: Option<&SockAddr>) -> io::Result<u32> {
+        let sock = Socket::new(to.domain(), socket2::Type::STREAM.nonblocking().cloexec(), None)?;
+        if let Some(local) = bind {
+            sock.bind(local)?;
+        }
+        match sock.connect(to) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(Stream::connecting(sock)))?;
+        self.shared.wake();
+        Ok(id)
+    }
+
+    /// Starts relaying between connections `a` and `b` inside the core (see `relay`); returns the
+    /// relay's id. `held_a`/`held_b`: bytes read from each that the consumer still holds (they go
+    /// out first). EINVAL: the pair cannot relay; ENOENT: one of them is gone.
+    pub fn relay(&self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], buffer_size: usize) -> io::Result<u32> {
+        let rid = self.shared.lock().start_relay(a, b, held_a, held_b, buffer_size)?;
+        self.shared.wake();
+        Ok(rid)
+    }
+
+    /// Ends a relay by aborting both sides with `errno` (e.g. ETIMEDOUT after an idle timeout).
+    pub fn abort_relay(&self, rid: u32, errno: i32) {
+        self.act(|st, reg| st.end_relay(reg, rid, errno))
+    }
+
+    /// Milliseconds since the relay last moved a byte; None once it ended.
+    pub fn relay_idle(&self, rid: u32) -> Option<u64> {
+        self.shared.lock().relay_idle(rid)
+    }
+
+    /// Bytes moved a→b and b→a so far; None once it ended.
+    pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
+        self.shared.lock().relay_counts(rid)
+    }
+
+    /// Pipes kept for the next relay (their reuse is what keeps a relay at no new fds).
+    pub fn pooled_pipes(&self) -> usize {
+        self.shared.lock().pooled_pipes()
     }
 
     /// The next batch, or None: then the next announcement says when there is more.
@@ -139,7 +204,7 @@ impl Reactor {
     fn act<R>(&self, f: impl FnOnce(&mut State, &mio::Registry) -> R) -> R {
         let mut st = self.shared.lock();
         let r = f(&mut st, &self.shared.registry);
-        if !st.in_flight && !st.batch.is_empty() {
+        if st.should_announce() {
             self.shared.wake();
         }
         r
@@ -158,26 +223,20 @@ impl Reactor {
         self.shared.lock().stream(id).map_or(0, |s| s.queue.len())
     }
 
-    pub fn pause(&self, id: u32) {
-        if let Some(s) = self.shared.lock().stream(id) {
-            s.paused = true;
-        }
+    /// The connection's state as `stream_state::bits` (CLOSED for an unknown id).
+    pub fn stream_state(&self, id: u32) -> u32 {
+        self.shared.lock().stream_bits(id)
     }
 
-    pub fn resume(&self, id: u32) {
-        if self.shared.lock().resume(id) {
+    /// Applies a state input from the consumer; returns the state afterwards.
+    pub fn stream_input(&self, id: u32, input: Input) -> u32 {
+        let mut st = self.shared.lock();
+        let bits = st.stream_input(&self.shared.registry, id, input);
+        // A resumed stream with bytes waiting was deferred: the loop must come back to it.
+        if (st.is_deferred(id) && matches!(input, Input::Resume | Input::LoseConnection)) || st.should_announce() {
             self.shared.wake();
         }
-    }
-
-    /// Closes after the queue drains; true when that happened at once.
-    pub fn lose_connection(&self, id: u32) -> bool {
-        self.act(|st, reg| st.lose_connection(reg, id))
-    }
-
-    /// Sends FIN after the queue drains; true when that happened at once.
-    pub fn shutdown_write(&self, id: u32) -> bool {
-        self.act(|st, reg| st.shutdown_write(reg, id))
+        bits
     }
 
     pub fn abort(&self, id: u32) {
@@ -231,19 +290,17 @@ impl Reactor {
         self.shared.lock().datagram(id).map_or(0, |d| d.dropped_total())
     }
 
-    /// Stops the loop, joins the I/O thread and closes every socket. Idempotent.
+    /// Stops the loop, stops the driver (joins the I/O thread, or closes the hosted poller: the host
+    /// must have stopped watching it) and closes every socket. Idempotent.
     pub fn close(&self) {
         self.shared.lock().stopping = true;
         self.shared.wake();
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = thread {
-            let _ = t.join();
+        let driver = self.driver().take();
+        if let Some(d) = driver {
+            d.stop();
         }
         let mut st = self.shared.lock();
         st.clear(&self.shared.registry);
-        drop(st);
-        // Closes the hosted poller's fd; the host must have stopped watching it.
-        self.hosted.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 

@@ -135,13 +135,13 @@ fn peer_record(socket: &SockRef<'_>) -> io::Result<Option<Vec<u8>>> {
 
 
 /// `host` must be an IP literal (IPv6 may carry `%<interface>`): these helpers never resolve names.
-fn ip_socket_addr(host: &str, port: u16) -> io::Result<SocketAddr> {
+pub fn ip_socket_addr(host: &str, port: u16) -> io::Result<SocketAddr> {
     address::parse_ip(host, port)?
         .ok_or_else(|| errno::error(libc::EINVAL, format!("host is not an IP address literal: {host:?}")))
 }
 
 /// A UNIX socket address for `path`, rejecting what the kernel would silently mangle.
-fn unix_socket_addr(path: &str) -> io::Result<SockAddr> {
+pub fn unix_socket_addr(path: &str) -> io::Result<SockAddr> {
     if path.is_empty() {
         return Err(errno::error(libc::EINVAL, "UNIX socket path is empty"));
     }
@@ -174,8 +174,8 @@ mod tests {
         decode(record.as_ref().expect("an address record"), 0).unwrap().0
     }
 
-    fn code(err: &io::Error) -> &'static str {
-        errno::of(err)
+    fn code(err: &io::Error) -> i32 {
+        errno::number(err).expect("an errno")
     }
 
     fn is_cloexec(fd: &OwnedFd) -> bool {
@@ -246,7 +246,7 @@ mod tests {
         let fd = match listen_tcp("::1", 0, 16, true, Some(true)) {
             Ok(fd) => own(fd),
             // A host without IPv6 cannot run this test.
-            Err(err) if code(&err) == "EAFNOSUPPORT" || code(&err) == "EADDRNOTAVAIL" => return,
+            Err(err) if code(&err) == libc::EAFNOSUPPORT || code(&err) == libc::EADDRNOTAVAIL => return,
             Err(err) => panic!("{err}"),
         };
         let socket = SockRef::from(&fd);
@@ -260,11 +260,11 @@ mod tests {
     #[test]
     fn listen_tcp_rejects_names_and_busy_ports() {
         let err = listen_tcp("localhost", 0, 16, false, None).unwrap_err();
-        assert_eq!(code(&err), "EINVAL");
+        assert_eq!(code(&err), libc::EINVAL);
         let first = own(listen_tcp("127.0.0.1", 0, 16, false, None).unwrap());
         let port = decoded(&info(first.as_raw_fd()).unwrap().local).port;
         let err = listen_tcp("127.0.0.1", port, 16, false, None).unwrap_err();
-        assert_eq!(code(&err), "EADDRINUSE");
+        assert_eq!(code(&err), libc::EADDRINUSE);
     }
 
     #[test]
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(info.peer, None);
         assert_ne!(decoded(&info.local).port, 0);
         assert!(!SockRef::from(&fd).reuse_address().unwrap());
-        assert_eq!(code(&bind_udp("not-an-ip", 0, false).unwrap_err()), "EINVAL");
+        assert_eq!(code(&bind_udp("not-an-ip", 0, false).unwrap_err()), libc::EINVAL);
     }
 
     #[test]
@@ -298,16 +298,16 @@ mod tests {
         assert!(info.listening);
         assert_eq!(decoded(&info.local).host, path.as_str().as_bytes());
         // The path exists now: a second listener must fail, not replace the first.
-        assert_eq!(code(&listen_unix(path.as_str(), 8).unwrap_err()), "EADDRINUSE");
+        assert_eq!(code(&listen_unix(path.as_str(), 8).unwrap_err()), libc::EADDRINUSE);
         assert!(path.0.exists());
     }
 
     #[test]
     fn listen_unix_rejects_bad_paths() {
-        assert_eq!(code(&listen_unix("", 8).unwrap_err()), "EINVAL");
-        assert_eq!(code(&listen_unix("/tmp/a\0b", 8).unwrap_err()), "EINVAL");
+        assert_eq!(code(&listen_unix("", 8).unwrap_err()), libc::EINVAL);
+        assert_eq!(code(&listen_unix("/tmp/a\0b", 8).unwrap_err()), libc::EINVAL);
         let long = format!("/tmp/{}", "x".repeat(200));
-        assert_eq!(code(&listen_unix(&long, 8).unwrap_err()), "ENAMETOOLONG");
+        assert_eq!(code(&listen_unix(&long, 8).unwrap_err()), libc::ENAMETOOLONG);
     }
 
     #[test]
@@ -338,8 +338,8 @@ mod tests {
             let fd = own(listen_tcp("127.0.0.1", 0, 1, false, None).unwrap());
             decoded(&info(fd.as_raw_fd()).unwrap().local).port
         };
-        assert_eq!(code(&connect_tcp("127.0.0.1", port).unwrap_err()), "ECONNREFUSED");
-        assert_eq!(code(&connect_tcp("example.com", 80).unwrap_err()), "EINVAL");
+        assert_eq!(code(&connect_tcp("127.0.0.1", port).unwrap_err()), libc::ECONNREFUSED);
+        assert_eq!(code(&connect_tcp("example.com", 80).unwrap_err()), libc::EINVAL);
     }
 
     #[test]
@@ -380,14 +380,14 @@ mod tests {
 
     #[test]
     fn info_rejects_bad_fds() {
-        assert_eq!(code(&info(-1).unwrap_err()), "EBADF");
-        assert_eq!(code(&info(NEVER_OPEN).unwrap_err()), "EBADF");
-        assert_eq!(code(&info(just_closed_fd()).unwrap_err()), "EBADF");
+        assert_eq!(code(&info(-1).unwrap_err()), libc::EBADF);
+        assert_eq!(code(&info(NEVER_OPEN).unwrap_err()), libc::EBADF);
+        assert_eq!(code(&info(just_closed_fd()).unwrap_err()), libc::EBADF);
         let (reader, writer) = std::io::pipe().unwrap();
-        assert_eq!(code(&info(reader.as_raw_fd()).unwrap_err()), "ENOTSOCK");
-        assert_eq!(code(&info(writer.as_raw_fd()).unwrap_err()), "ENOTSOCK");
+        assert_eq!(code(&info(reader.as_raw_fd()).unwrap_err()), libc::ENOTSOCK);
+        assert_eq!(code(&info(writer.as_raw_fd()).unwrap_err()), libc::ENOTSOCK);
         let null = std::fs::File::open("/dev/null").unwrap();
-        assert_eq!(code(&info(null.as_raw_fd()).unwrap_err()), "ENOTSOCK");
+        assert_eq!(code(&info(null.as_raw_fd()).unwrap_err()), libc::ENOTSOCK);
     }
 
     #[test]
@@ -396,9 +396,9 @@ mod tests {
         let _b = own(b);
         close(a).unwrap();
         // `a` may be reused by another test's fd at any moment, so check a number nobody reuses.
-        assert_eq!(code(&close(just_closed_fd()).unwrap_err()), "EBADF");
-        assert_eq!(code(&close(NEVER_OPEN).unwrap_err()), "EBADF");
-        assert_eq!(code(&close(-1).unwrap_err()), "EBADF");
+        assert_eq!(code(&close(just_closed_fd()).unwrap_err()), libc::EBADF);
+        assert_eq!(code(&close(NEVER_OPEN).unwrap_err()), libc::EBADF);
+        assert_eq!(code(&close(-1).unwrap_err()), libc::EBADF);
     }
 
     #[test]

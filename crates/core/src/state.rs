@@ -5,7 +5,10 @@ use crate::address;
 use crate::batch::{kind, Batch};
 use crate::datagram::Datagram;
 use crate::listener::{Accepted, Listener, SpareFd};
+use crate::pipe::PipePool;
+use crate::relay::{Failed, Pumped, Relay};
 use crate::stream::{ReadState, Stream};
+use crate::stream_state::{bits, Action, Input, Phase};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use socket2::Socket;
@@ -64,6 +67,9 @@ pub struct State {
     spare: SpareFd,
     /// The read buffer streams read into (kept when a read is small enough to be copied out).
     read_buf: Vec<u8>,
+    /// Relays by id (the id of their first connection).
+    relays: HashMap<u32, Relay>,
+    pipes: PipePool,
 }
 
 impl State {
@@ -80,6 +86,8 @@ impl State {
             stopping: false,
             spare: SpareFd::open()?,
             read_buf: Vec::new(),
+            relays: HashMap::new(),
+            pipes: PipePool::default(),
         })
     }
 
@@ -137,7 +145,7 @@ impl State {
     pub fn run_deferred(&mut self, registry: &Registry) {
         for _ in 0..self.deferred.len() {
             if self.batch.is_full() {
-                self.stalled = true;
+                self.stalled = true; // what is left stays deferred (see `stall`)
                 return;
             }
             let Some(id) = self.deferred.pop_front() else { return };
@@ -165,6 +173,20 @@ impl State {
         }
     }
 
+    /// A batch is waiting and no announcement is in flight: the consumer must be told.
+    pub fn should_announce(&self) -> bool {
+        !self.in_flight && !self.batch.is_empty()
+    }
+
+    /// Work left over from an earlier turn can go on now (the batch has room): turn again at once.
+    pub fn has_ready_work(&self) -> bool {
+        !self.deferred.is_empty() && !self.batch.is_full()
+    }
+
+    pub fn is_deferred(&self, id: u32) -> bool {
+        self.deferred_ids.contains(&id)
+    }
+
     fn defer(&mut self, id: u32) {
         if self.deferred_ids.insert(id) {
             self.deferred.push_back(id);
@@ -173,10 +195,16 @@ impl State {
 
     fn service_stream(&mut self, registry: &Registry, id: u32, ready: Ready) {
         let Some(Entry::Stream(s)) = self.entries.get_mut(&id) else { return };
+        match s.state.phase {
+            Phase::Connecting => return self.finish_connect(registry, id, ready),
+            Phase::Relaying => return self.service_relay_of(registry, id, ready),
+            Phase::Established => {}
+        }
         if (ready.writable || ready.error) && !s.queue.is_empty() {
             match s.flush() {
                 Ok(true) => {
-                    if !self.after_drain(registry, id) {
+                    let action = s.state.on(Input::Flushed, true);
+                    if !self.carry_out(registry, id, action, true) {
                         return;
                     }
                 }
@@ -193,13 +221,12 @@ impl State {
         }
         if s.wants_read() {
             if self.batch.is_full() {
-                self.stalled = true;
-                return self.defer(id);
+                return self.stall(id);
             }
             match s.read_into(id, &mut self.batch, &mut self.read_buf) {
                 Ok(ReadState::More) => {
                     if self.batch.is_full() {
-                        self.stalled = true;
+                        return self.stall(id);
                     }
                     return self.defer(id);
                 }
@@ -217,28 +244,251 @@ impl State {
         }
     }
 
-    /// The queue just emptied: finish a pending close or half-close, tell the consumer.
-    /// Returns false when the connection is gone.
-    fn after_drain(&mut self, registry: &Registry, id: u32) -> bool {
-        let Some(s) = self.stream(id) else { return false };
-        if s.closing {
-            s.shutdown_both();
-            self.remove(registry, id);
-            self.batch.push(kind::CLOSED, id, 0, 0);
-            return false;
+    /// A connecting stream became writable or failed: the connect is done, one way or the other.
+    fn finish_connect(&mut self, registry: &Registry, id: u32, ready: Ready) {
+        if !(ready.writable || ready.error) {
+            return;
         }
-        if std::mem::take(&mut s.want_drain) {
-            self.batch.push(kind::DRAINED, id, 0, 0);
+        let Some(s) = self.stream(id) else { return };
+        match s.sock.take_error() {
+            Ok(Some(e)) | Err(e) => return self.fail(registry, id, e),
+            Ok(None) => {}
         }
+        let peer = match s.sock.peer_addr() {
+            Ok(peer) => peer,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => return, // not yet: a later edge
+            Err(e) => return self.fail(registry, id, e),
+        };
+        s.state.on(Input::Connected, true);
+        let record = address::encode(&peer, &mut self.batch.data);
+        self.batch.push(kind::CONNECTED, id, record as u32, 0);
+        // Bytes may already be waiting: read them on the next pass.
+        self.defer(id);
+    }
+
+    /// Carries out what a transition of `id`'s state asked for. Events tell the consumer, except
+    /// for a close it asked for itself (`report_close` false: the consumer learns it from the
+    /// call's result). Returns false when the connection is gone.
+    fn carry_out(&mut self, registry: &Registry, id: u32, action: Action, report_close: bool) -> bool {
         let Some(s) = self.stream(id) else { return false };
-        if s.shutdown_write_pending {
-            if let Err(e) = s.shutdown_write() {
-                self.fail(registry, id, e);
-                return false;
+        match action {
+            Action::Nothing => true,
+            Action::ReportDrained => {
+                self.batch.push(kind::DRAINED, id, 0, 0);
+                true
             }
-            self.batch.push(kind::WRITE_CLOSED, id, 0, 0);
+            Action::SendFin => match s.send_fin() {
+                Ok(()) => {
+                    if report_close {
+                        self.batch.push(kind::WRITE_CLOSED, id, 0, 0);
+                    }
+                    true
+                }
+                Err(e) => {
+                    self.fail(registry, id, e);
+                    false
+                }
+            },
+            Action::Close => {
+                s.shutdown_both();
+                self.remove(registry, id);
+                if report_close {
+                    self.batch.push(kind::CLOSED, id, 0, 0);
+                }
+                false
+            }
+            Action::EndRelay => {
+                if let Some(rid) = s.relay {
+                    self.end_relay(registry, rid, 0);
+                }
+                true
+            }
         }
-        true
+    }
+
+    // ---- relays ----
+
+    /// Starts relaying between `a` and `b`. `held_a` are bytes read from `a` that the consumer
+    /// holds (they go to `b` first), likewise `held_b`; bytes of either still in the batch the
+    /// consumer has not taken follow them, and their records are blanked. Errors: EINVAL when the
+    /// pair cannot relay (the same id, not both open established connections, already relaying),
+    /// ENOENT when either is gone.
+    pub fn start_relay(&mut self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], cap: usize) -> io::Result<u32> {
+        let invalid = || io::Error::from_raw_os_error(libc::EINVAL);
+        if a == b {
+            return Err(invalid());
+        }
+        for id in [a, b] {
+            let s = self.stream(id).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+            if !s.state.accepts_writes() || s.state.reading == crate::stream_state::Reading::Stopped || s.relay.is_some() {
+                return Err(invalid());
+            }
+        }
+        let mut relay = Relay::new(a, b, cap, &mut self.pipes)?;
+        let pending = self.batch.take_stream_bytes(&[a, b]);
+        for (src, dst, held) in [(a, b, held_a), (b, a, held_b)] {
+            let mut moved = 0;
+            let s = self.stream(dst).expect("checked above");
+            for bytes in held.iter().copied().chain(pending.iter().filter(|(id, _)| *id == src).map(|(_, v)| v.as_slice())) {
+                s.queue.push(bytes);
+                moved += bytes.len() as u64;
+            }
+            if src == a { relay.ab.moved += moved } else { relay.ba.moved += moved }
+        }
+        for (id, dir) in [(a, &mut relay.ab), (b, &mut relay.ba)] {
+            let s = self.stream(id).expect("checked above");
+            s.state.on(Input::StartRelay, s.queue.is_empty());
+            s.relay = Some(a);
+            // The peer's FIN was already read: this direction only flushes, then sends FIN.
+            dir.src_done = s.state.reading == crate::stream_state::Reading::PeerClosed;
+        }
+        self.relays.insert(a, relay);
+        self.defer(a);
+        Ok(a)
+    }
+
+    fn service_relay_of(&mut self, registry: &Registry, id: u32, _ready: Ready) {
+        if let Some(rid) = self.stream(id).and_then(|s| s.relay) {
+            self.service_relay(registry, rid);
+        }
+    }
+
+    /// Pumps both directions of a relay, and ends it when both are done.
+    fn service_relay(&mut self, registry: &Registry, rid: u32) {
+        let Some(mut relay) = self.relays.remove(&rid) else { return };
+        let before = relay.counts();
+        let mut more = false;
+        let mut done = 0;
+        let mut failure = None;
+        for forward in [true, false] {
+            let (src_id, dst_id) = if forward { (relay.a, relay.b) } else { (relay.b, relay.a) };
+            let dir = if forward { &mut relay.ab } else { &mut relay.ba };
+            let [src, dst] = self.entries.get_disjoint_mut([&src_id, &dst_id]);
+            let Some(Entry::Stream(dst)) = dst else {
+                done += 1; // nowhere to write: this direction is over
+                continue;
+            };
+            let src = match src {
+                Some(Entry::Stream(s)) => Some(&*s),
+                _ => None,
+            };
+            match dir.pump(src, dst, relay.cap) {
+                Ok(Pumped::Finished) => done += 1,
+                Ok(Pumped::More) => more = true,
+                Ok(Pumped::Waiting) => {}
+                Err(Failed::Source(e)) => failure = Some((src_id, e)),
+                Err(Failed::Destination(e)) => failure = Some((dst_id, e)),
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        if relay.counts() != before {
+            relay.last_activity = std::time::Instant::now();
+        }
+        if let Some((id, err)) = failure {
+            // That side is gone at once; what was read from it still goes to the other side.
+            let errno = err.raw_os_error().unwrap_or(libc::EIO);
+            relay.ending.get_or_insert(errno);
+            self.abort_one(registry, id, Some(errno));
+            return self.keep_relay(rid, relay);
+        }
+        if done == 2 {
+            return self.finish_relay(registry, relay);
+        }
+        if more {
+            return self.keep_relay(rid, relay);
+        }
+        self.relays.insert(rid, relay);
+    }
+
+    /// Keeps a relay that has work left for a later pass, through a side that still exists.
+    fn keep_relay(&mut self, rid: u32, relay: Relay) {
+        let alive = [relay.a, relay.b].into_iter().find(|id| self.entries.contains_key(id));
+        self.relays.insert(rid, relay);
+        if let Some(id) = alive {
+            self.defer(id);
+        }
+    }
+
+    /// Both directions are done: close what is left in order and report the counts.
+    fn finish_relay(&mut self, registry: &Registry, mut relay: Relay) {
+        let errno = relay.ending.unwrap_or(0);
+        for id in [relay.a, relay.b] {
+            if let Some(s) = self.stream(id) {
+                s.shutdown_both();
+                self.remove(registry, id);
+                self.batch.push(kind::CLOSED, id, errno as u32, 0);
+            }
+        }
+        self.report_relay_end(&mut relay);
+    }
+
+    fn report_relay_end(&mut self, relay: &mut Relay) {
+        relay.release(&mut self.pipes);
+        let (ab, ba) = relay.counts();
+        let offset = self.batch.data.len();
+        self.batch.data.extend_from_slice(&ab.to_le_bytes());
+        self.batch.data.extend_from_slice(&ba.to_le_bytes());
+        self.batch.push(kind::RELAY_ENDED, relay.a, offset as u32, 0);
+    }
+
+    /// Aborts one connection now (RST where we hold the last reference); `report` its close
+    /// with that errno, or not (a close the consumer asked for itself).
+    fn abort_one(&mut self, registry: &Registry, id: u32, report: Option<i32>) {
+        if let Some(s) = self.stream(id) {
+            s.prepare_abort();
+            self.remove(registry, id);
+            if let Some(errno) = report {
+                self.batch.push(kind::CLOSED, id, errno as u32, 0);
+            }
+        }
+    }
+
+    /// Ends a relay: in order (`errno` 0: both directions stop reading, flush, FIN, close) or by
+    /// aborting both sides with `errno` (idle timeout).
+    pub fn end_relay(&mut self, registry: &Registry, rid: u32, errno: i32) {
+        let Some(mut relay) = self.relays.remove(&rid) else { return };
+        if errno == 0 {
+            relay.ending.get_or_insert(0);
+            relay.ab.src_done = true;
+            relay.ba.src_done = true;
+            self.relays.insert(rid, relay);
+            return self.service_relay(registry, rid);
+        }
+        for id in [relay.a, relay.b] {
+            self.abort_one(registry, id, Some(errno));
+        }
+        self.report_relay_end(&mut relay);
+    }
+
+    /// The consumer aborted `id`, which is relaying: it closes without an event (the consumer
+    /// reports it), the other side is aborted with ECONNABORTED.
+    fn abort_relaying(&mut self, registry: &Registry, id: u32, rid: u32) {
+        let Some(mut relay) = self.relays.remove(&rid) else { return };
+        self.abort_one(registry, id, None);
+        let other = if id == relay.a { relay.b } else { relay.a };
+        self.abort_one(registry, other, Some(libc::ECONNABORTED));
+        self.report_relay_end(&mut relay);
+    }
+
+    /// Milliseconds since a relay last moved a byte (None: no such relay).
+    pub fn relay_idle(&self, rid: u32) -> Option<u64> {
+        self.relays.get(&rid).map(|r| r.last_activity.elapsed().as_millis() as u64)
+    }
+
+    pub fn pooled_pipes(&self) -> usize {
+        self.pipes.len()
+    }
+
+    pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
+        self.relays.get(&rid).map(Relay::counts)
+    }
+
+    /// The batch is full: stop reading until the consumer takes it, and come back to `id` then.
+    fn stall(&mut self, id: u32) {
+        self.stalled = true;
+        self.defer(id);
     }
 
     /// Ends a connection on an error: closes the duplicate, reports the errno.
@@ -253,8 +503,7 @@ impl State {
         let mut count = 0;
         loop {
             if self.batch.is_full() {
-                self.stalled = true;
-                return self.defer(id);
+                return self.stall(id);
             }
             let Some(Entry::Listener(l)) = self.entries.get_mut(&id) else { return };
             if !l.pending {
@@ -287,7 +536,7 @@ impl State {
         let Some(Entry::Datagram(d)) = self.entries.get_mut(&id) else { return };
         if d.pending && d.recv_into(id, &mut self.batch) {
             if self.batch.is_full() {
-                self.stalled = true;
+                return self.stall(id);
             }
             self.defer(id);
         }
@@ -306,49 +555,29 @@ impl State {
         }
     }
 
-    pub fn resume(&mut self, id: u32) -> bool {
-        let Some(s) = self.stream(id) else { return false };
-        s.paused = false;
-        if s.wants_read() {
+    /// A state input from the consumer (pause, resume, loseConnection, its release, half-close);
+    /// returns the state afterwards as `bits` (CLOSED when the connection is gone).
+    pub fn stream_input(&mut self, registry: &Registry, id: u32, input: Input) -> u32 {
+        let Some(s) = self.stream(id) else { return bits::GONE };
+        let action = s.state.on(input, s.queue.is_empty());
+        if input == Input::Resume && s.wants_read() {
             self.defer(id);
-            return true;
         }
-        false
+        if !self.carry_out(registry, id, action, false) {
+            return bits::CLOSED;
+        }
+        self.stream_bits(id)
     }
 
-    /// Stops reading; closes now when nothing is queued (true), else once the queue drains.
-    pub fn lose_connection(&mut self, registry: &Registry, id: u32) -> bool {
-        let Some(s) = self.stream(id) else { return true };
-        s.read_done = true;
-        if s.queue.is_empty() {
-            s.shutdown_both();
-            self.remove(registry, id);
-            return true;
-        }
-        s.closing = true;
-        false
-    }
-
-    /// Half-close: FIN now when nothing is queued (true), else once the queue drains.
-    pub fn shutdown_write(&mut self, registry: &Registry, id: u32) -> bool {
-        let Some(s) = self.stream(id) else { return true };
-        if s.write_done {
-            return true;
-        }
-        if s.queue.is_empty() {
-            if let Err(e) = s.shutdown_write() {
-                self.fail(registry, id, e);
-            }
-            return true;
-        }
-        s.shutdown_write_pending = true;
-        false
+    pub fn stream_bits(&mut self, id: u32) -> u32 {
+        self.stream(id).map_or(bits::GONE, |s| s.state.bits())
     }
 
     pub fn abort(&mut self, registry: &Registry, id: u32) {
-        if let Some(s) = self.stream(id) {
-            s.prepare_abort();
-            self.remove(registry, id);
+        match self.stream(id).map(|s| s.relay) {
+            Some(Some(rid)) => self.abort_relaying(registry, id, rid),
+            Some(None) => self.abort_one(registry, id, None),
+            None => {}
         }
     }
 
@@ -360,5 +589,6 @@ impl State {
         }
         self.deferred.clear();
         self.deferred_ids.clear();
+        self.relays.clear();
     }
 }

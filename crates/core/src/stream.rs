@@ -1,6 +1,7 @@
 //! An adopted or accepted stream connection: its socket, write queue and reading state.
 
 use crate::batch::{kind, Batch};
+use crate::stream_state::{Input, StreamState};
 use crate::write_queue::{send_now, Flush, WriteQueue};
 use socket2::Socket;
 use std::io;
@@ -24,16 +25,10 @@ pub struct Stream {
     /// An edge reported the peer's FIN (EPOLLRDHUP). It is remembered apart from `readable`: a
     /// short read clears `readable`, but the FIN behind that data raises no further edge.
     pub peer_closed: bool,
-    pub paused: bool,
-    /// Peer EOF seen, or we stopped reading for a close: never read again.
-    pub read_done: bool,
-    /// loseConnection: close once the queue drains.
-    pub closing: bool,
-    /// shutdown(SHUT_WR) once the queue drains.
-    pub shutdown_write_pending: bool,
-    pub write_done: bool,
-    /// The consumer wants a DRAINED event when the queue empties.
-    pub want_drain: bool,
+    /// Where the connection is in its life (the only record of it).
+    pub state: StreamState,
+    /// The relay it is part of (its id), while relaying.
+    pub relay: Option<u32>,
 }
 
 /// What reading left behind.
@@ -54,17 +49,18 @@ impl Stream {
             queue: WriteQueue::default(),
             readable: true, // data may have arrived before registration
             peer_closed: false,
-            paused: false,
-            read_done: false,
-            closing: false,
-            shutdown_write_pending: false,
-            write_done: false,
-            want_drain: false,
+            state: StreamState::default(),
+            relay: None,
         }
     }
 
+    /// An outbound connection whose `connect` is in progress.
+    pub fn connecting(sock: Socket) -> Stream {
+        Stream { state: StreamState::connecting(), ..Stream::new(sock) }
+    }
+
     pub fn wants_read(&self) -> bool {
-        self.readable && !self.paused && !self.read_done
+        self.readable && self.state.reads()
     }
 
     /// Reads into the batch until the kernel is drained, the batch is full or the budget is spent.
@@ -79,7 +75,7 @@ impl Stream {
             match recv(&self.sock, &mut buf.spare_capacity_mut()[..READ_CHUNK]) {
                 Ok(0) => {
                     self.readable = false;
-                    self.read_done = true;
+                    self.state.on(Input::PeerEof, self.queue.is_empty());
                     batch.push(kind::EOF, id, 0, 0);
                     return Ok(ReadState::Eof);
                 }
@@ -113,9 +109,9 @@ impl Stream {
 
     /// `write` from the consumer: straight to the socket (one `sendmsg` for all the chunks) when
     /// nothing is queued; what the kernel does not take is queued in order. Returns the bytes
-    /// queued afterwards. Writes after the write side closed are dropped.
+    /// queued afterwards. Writes the state no longer accepts are dropped.
     pub fn write_vectored(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
-        if self.write_done || self.shutdown_write_pending {
+        if !self.state.accepts_writes() {
             return Ok(self.queue.len());
         }
         let mut skip = if self.queue.is_empty() { send_now(&self.sock, chunks)? } else { 0 };
@@ -126,7 +122,9 @@ impl Stream {
             }
             self.queue.push(&chunk[skip..]);
             skip = 0;
-            self.want_drain = true;
+        }
+        if !self.queue.is_empty() {
+            self.state.on(Input::Queued, false);
         }
         Ok(self.queue.len())
     }
@@ -139,9 +137,8 @@ impl Stream {
         Ok(matches!(self.queue.flush(&self.sock)?, Flush::Done))
     }
 
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown_write_pending = false;
-        self.write_done = true;
+    /// The FIN of a half-close (the state decided it is due).
+    pub fn send_fin(&self) -> io::Result<()> {
         ignore_not_connected(self.sock.shutdown(Shutdown::Write))
     }
 

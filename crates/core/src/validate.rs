@@ -1,4 +1,4 @@
-//! Checks an fd before adoption, in the SPEC's order, without taking it over.
+//! Checks an fd before adoption, in the documented order (README, "Adoption"), without taking it over.
 //!
 //! Order: open (EBADF) → socket (ENOTSOCK) → SO_TYPE → SO_DOMAIN → listening / connected.
 
@@ -31,7 +31,32 @@ pub enum AdoptError {
     NotConnected,
 }
 
+/// Why an adoption was refused, on the wire (the consumer builds its typed error from this, the
+/// errno and the socket's actual type or family).
+pub mod refusal {
+    /// A syscall failed (EBADF, ENOTSOCK, ...): see the errno.
+    pub const OS: u32 = 1;
+    /// The socket's type is not the one the method needs: see the socket type.
+    pub const SOCKET_TYPE: u32 = 2;
+    /// The socket's family differs from the one given: see the actual family.
+    pub const FAMILY: u32 = 3;
+    pub const NOT_LISTENING: u32 = 4;
+    pub const NOT_CONNECTED: u32 = 5;
+}
+
 impl AdoptError {
+    /// The refusal kind (`refusal::*`).
+    pub fn refusal(&self) -> u32 {
+        match self {
+            AdoptError::Os(_) => refusal::OS,
+            AdoptError::SocketType(_) => refusal::SOCKET_TYPE,
+            AdoptError::Family(_) => refusal::FAMILY,
+            AdoptError::NotListening => refusal::NOT_LISTENING,
+            AdoptError::NotConnected => refusal::NOT_CONNECTED,
+        }
+    }
+
+
     /// The errno behind this error, when there is one.
     pub fn errno(&self) -> Option<i32> {
         match self {
@@ -82,7 +107,7 @@ pub(crate) fn with_socket<R>(fd: RawFd, f: impl FnOnce(SockRef<'_>) -> R) -> io:
     Ok(f(SockRef::from(&borrowed)))
 }
 
-/// Runs the SPEC's checks 3–6 on `fd` for a socket of `family` (already known to be supported).
+/// Runs the fd checks (open, socket, type, family, state: README "Errors, in the order they are checked") on `fd` for a socket of `family` (already known to be supported).
 pub fn validate(fd: RawFd, family: i32, expect: Expect) -> Result<(), AdoptError> {
     with_socket(fd, |sock| {
         let ty = sock.r#type()?; // ENOTSOCK for anything that is not a socket

@@ -2,7 +2,8 @@
 
 use reactor_core::batch::kind;
 use reactor_core::socket2::{Domain, Socket, Type};
-use reactor_core::{address, Adopt, AdoptError, Notify, Reactor};
+use reactor_core::stream_state::bits;
+use reactor_core::{address, Adopt, AdoptError, Notify, Reactor, StreamInput};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, IntoRawFd};
@@ -56,6 +57,7 @@ impl Harness {
                             let (_, record_len) = address::decode(&batch.data, a_).unwrap();
                             batch.data[a_ + record_len..a_ + record_len + b_].to_vec()
                         }
+                        kind::RELAY_ENDED => batch.data[a_..a_ + 16].to_vec(),
                         _ => Vec::new(),
                     };
                     self.seen.push(Event { kind: k, id, a, bytes });
@@ -101,7 +103,7 @@ fn accepts_echoes_and_sees_eof() {
     assert_eq!(&buf, b"pong");
     drop(client);
     h.until(|ev| ev.iter().any(|e| e.kind == kind::EOF && e.id == 2));
-    assert!(h.reactor.lose_connection(2));
+    assert!(lose_connection(&h.reactor, 2));
 }
 
 #[test]
@@ -125,7 +127,7 @@ fn lose_connection_flushes_queued_bytes_then_closes() {
     let queued = h.reactor.write(id, &payload);
     assert!(queued > 0, "the peer is not reading, so the kernel cannot take 4 MB at once");
     assert_eq!(h.reactor.buffer_size(id), queued);
-    assert!(!h.reactor.lose_connection(id));
+    assert!(!lose_connection(&h.reactor, id));
     let mut got = Vec::new();
     (&b).read_to_end(&mut got).unwrap(); // EOF only after every byte
     assert!(got == payload);
@@ -138,7 +140,7 @@ fn paused_connections_are_not_read_until_resumed() {
     let mut h = Harness::new();
     let (a, mut b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
     let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
-    h.reactor.pause(id);
+    h.reactor.stream_input(id, StreamInput::Pause);
     b.write_all(b"held").unwrap();
     // A datagram port adopted afterwards proves the loop ran past the paused connection.
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -146,7 +148,7 @@ fn paused_connections_are_not_read_until_resumed() {
     UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", udp.local_addr().unwrap()).unwrap();
     let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::DATAGRAM && e.id == dport));
     assert!(Harness::data_of(&ev, id).is_empty());
-    h.reactor.resume(id);
+    h.reactor.stream_input(id, StreamInput::Resume);
     h.until(|ev| Harness::data_of(ev, id) == b"held");
 }
 
@@ -187,7 +189,7 @@ fn closing_while_the_caller_holds_its_fd_still_sends_eof() {
     let h = Harness::new();
     let (a, mut b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
     let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
-    assert!(h.reactor.lose_connection(id));
+    assert!(lose_connection(&h.reactor, id));
     let mut got = Vec::new();
     b.read_to_end(&mut got).unwrap();
     assert!(got.is_empty());
@@ -239,7 +241,7 @@ fn eof_that_arrived_while_paused_follows_the_data_after_resume() {
     let mut h = Harness::new();
     let (a, mut b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
     let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
-    h.reactor.pause(id);
+    h.reactor.stream_input(id, StreamInput::Pause);
     b.write_all(b"tail").unwrap();
     b.shutdown(std::net::Shutdown::Write).unwrap();
     // Let the loop see both edges while paused: a datagram port adopted afterwards proves it ran.
@@ -247,7 +249,7 @@ fn eof_that_arrived_while_paused_follows_the_data_after_resume() {
     let dport = h.reactor.adopt(udp.as_raw_fd(), INET, Adopt::Datagram { max_packet: 100 }).unwrap();
     UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", udp.local_addr().unwrap()).unwrap();
     h.until(|ev| ev.iter().any(|e| e.kind == kind::DATAGRAM && e.id == dport));
-    h.reactor.resume(id);
+    h.reactor.stream_input(id, StreamInput::Resume);
     let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::EOF && e.id == id));
     assert_eq!(Harness::data_of(&ev, id), b"tail");
 }
@@ -283,4 +285,108 @@ fn datagrams_the_kernel_drops_while_nobody_reads_are_counted() {
     }
     assert_eq!(delivered + h.reactor.dropped_datagrams(id), 20_000);
     assert!(h.reactor.dropped_datagrams(id) > 0, "a 20,000-datagram burst overflows the receive queue");
+}
+
+/// `loseConnection` as the consumer makes it: asked for, then released at the end of its turn.
+/// True when the connection closed at once (nothing was queued).
+fn lose_connection(reactor: &Reactor, id: u32) -> bool {
+    reactor.stream_input(id, StreamInput::LoseConnection);
+    reactor.stream_input(id, StreamInput::ReleaseClose) == bits::CLOSED
+}
+
+fn counts_of(ev: &Event) -> (u64, u64) {
+    (u64::from_le_bytes(ev.bytes[..8].try_into().unwrap()), u64::from_le_bytes(ev.bytes[8..].try_into().unwrap()))
+}
+
+/// Two adopted connections (each one end of a socketpair) and their peers.
+fn relay_pair(h: &Harness) -> (u32, Socket, u32, Socket) {
+    let (a, a_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let (b, b_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let ia = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    let ib = h.reactor.adopt(b.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    (ia, a_peer, ib, b_peer)
+}
+
+#[test]
+fn a_relay_moves_bytes_both_ways_keeps_half_close_and_reuses_its_pipes() {
+    let mut h = Harness::new();
+    let (ia, a_peer, ib, b_peer) = relay_pair(&h);
+    assert_eq!(h.reactor.write(ib, b"queued-before;"), 0);
+    let rid = h.reactor.relay(ia, ib, &[b"held-a;"], &[], 64 * 1024).unwrap();
+    assert!(h.reactor.relay(ia, ib, &[], &[], 1024).is_err(), "already relaying");
+    let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let writer = {
+        let a_peer = a_peer.try_clone().unwrap();
+        let payload = payload.clone();
+        std::thread::spawn(move || {
+            (&a_peer).write_all(&payload).unwrap();
+            a_peer.shutdown(std::net::Shutdown::Write).unwrap();
+        })
+    };
+    let mut got = Vec::new();
+    (&b_peer).read_to_end(&mut got).unwrap(); // EOF: a's FIN became b's
+    writer.join().unwrap();
+    assert_eq!(&got[..14], b"queued-before;");
+    assert_eq!(&got[14..21], b"held-a;");
+    assert!(got[21..] == payload[..], "every byte, in order");
+    // The other direction still works after the half-close.
+    (&b_peer).write_all(b"reply").unwrap();
+    b_peer.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    (&a_peer).read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"reply");
+    let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::RELAY_ENDED));
+    let closed: Vec<_> = ev.iter().filter(|e| e.kind == kind::CLOSED).map(|e| (e.id, e.a)).collect();
+    assert_eq!(closed, vec![(ia, 0), (ib, 0)]);
+    let end = ev.iter().find(|e| e.kind == kind::RELAY_ENDED).unwrap();
+    assert_eq!(end.id, rid);
+    assert_eq!(counts_of(end), (payload.len() as u64 + 7, 5));
+    assert!(Harness::data_of(&ev, ia).is_empty() && Harness::data_of(&ev, ib).is_empty(), "nothing reached the consumer");
+    assert_eq!(h.reactor.pooled_pipes(), 2, "both pipes are kept for the next relay");
+    let (ia, _ap, ib, _bp) = relay_pair(&h);
+    h.reactor.relay(ia, ib, &[], &[], 1024).unwrap();
+    assert_eq!(h.reactor.pooled_pipes(), 0, "the next relay takes them");
+}
+
+#[test]
+fn a_reset_on_one_side_ends_the_relay_for_both_with_its_errno() {
+    let mut h = Harness::new();
+    let (a, a_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let (ia, _, ib, b_peer) = {
+        let (b, b_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+        let ia = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+        let ib = h.reactor.adopt(b.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+        (ia, (), ib, b_peer)
+    };
+    drop(a);
+    h.reactor.relay(ia, ib, &[], &[], 4096).unwrap();
+    (&a_peer).write_all(b"last words").unwrap();
+    // b's peer sends to a, whose peer is gone: the write to a fails (EPIPE / ECONNRESET).
+    drop(a_peer);
+    (&b_peer).write_all(b"to nobody").unwrap();
+    let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::RELAY_ENDED));
+    let closed: Vec<_> = ev.iter().filter(|e| e.kind == kind::CLOSED).collect();
+    assert_eq!(closed.len(), 2, "each side is reported once: {ev:?}");
+    assert!(closed.iter().all(|e| e.a != 0), "both with the error: {ev:?}");
+    let mut got = Vec::new();
+    let _ = (&b_peer).read_to_end(&mut got);
+    assert_eq!(got, b"last words", "what was read from the side that failed still arrived");
+}
+
+#[test]
+fn an_outbound_connect_completes_with_the_peer_address_or_fails_with_its_errno() {
+    let mut h = Harness::new();
+    let (l, addr) = listener();
+    let id = h.reactor.connect(&addr.into(), None).unwrap();
+    let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::CONNECTED));
+    assert_eq!(ev.last().unwrap().id, id);
+    let (mut server, _) = l.accept().unwrap();
+    server.write_all(b"hi").unwrap();
+    h.until(|ev| Harness::data_of(ev, id) == b"hi");
+    drop(l);
+    let refused = h.reactor.connect(&addr.into(), None).unwrap();
+    let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::CLOSED && e.id == refused));
+    assert_eq!(ev.last().unwrap().a, libc::ECONNREFUSED as u32);
+    let missing = reactor_core::socket2::SockAddr::unix("/nonexistent/reactor-socket.sock").unwrap();
+    assert_eq!(h.reactor.connect(&missing, None).unwrap_err().raw_os_error(), Some(libc::ENOENT));
 }

@@ -62,10 +62,19 @@ pub fn remember_env(env: Env) -> napi::Result<()> {
 /// An `Error` for a failed syscall: `code` 'EBADF', `errno` -9, `syscall`, and the message
 /// "EBADF: bad file descriptor, <syscall>".
 pub fn os_error(err: io::Error, syscall: &str) -> napi::Error {
-    let code = errno::of(&err);
+    let code = errno::number(&err).map_or_else(|| "EUNKNOWN".to_owned(), errno_name);
     let message = format!("{code}: {}, {syscall}", errno::message(&err));
     let extra = Extra { errno: errno::number(&err), syscall: Some(syscall) };
-    build(Class::Error, code, &message, &extra)
+    build(Class::Error, &code, &message, &extra)
+}
+
+/// Node's name for a (positive) errno: libuv's `uv_err_name`, which `util.getSystemErrorName`
+/// also uses, so codes match Node's own errors (95 is 'ENOTSUP', as in Node).
+pub fn errno_name(errno: i32) -> String {
+    // SAFETY: uv_err_name accepts any int and returns a pointer to a static NUL-terminated string
+    // (for unknown numbers it leaks a small allocated one, which libuv documents).
+    let name = unsafe { std::ffi::CStr::from_ptr(crate::uv::uv_err_name(-errno)) };
+    name.to_string_lossy().into_owned()
 }
 
 /// An `Error` with `code` (for codes that are not errno names, e.g. 'ERR_INVALID_ADDRESS').

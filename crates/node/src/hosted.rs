@@ -5,7 +5,7 @@
 use crate::uv;
 use napi::bindgen_prelude::*;
 use napi::sys;
-use reactor_core::{Reactor, Turn};
+use reactor_core::Reactor;
 use std::os::raw::{c_int, c_void};
 use std::ptr;
 use std::sync::Arc;
@@ -150,11 +150,12 @@ unsafe extern "C" fn on_close(handle: *mut uv::Handle) {
 /// One turn on the JS thread; announces a ready batch by calling JS directly.
 unsafe fn run_turn(driver: *mut Driver) {
     let d = &*driver;
-    let turn = d.core.turn_now();
-    if let Some(delay) = d.core.retry_after() {
+    // A failing epoll_wait means a broken poller: nothing left to serve, so nothing to announce.
+    let Ok(turn) = d.core.turn_hosted() else { return };
+    if let Some(delay) = turn.retry_after {
         uv::uv_timer_start(d.timer, on_timer, delay.as_millis() as u64, 0);
     }
-    if matches!(turn, Ok(Turn::Announce)) {
+    if turn.announce {
         call_on_ready(d);
     }
 }

@@ -1,9 +1,17 @@
-//! napi binding of reactor-core: a thin layer; all I/O happens in the core.
+//! napi binding of reactor-core: glue only; every socket operation and every rule is the core's.
 
+mod batches;
+mod datagrams;
 mod error;
 mod hosted;
 mod notify;
+mod outbound;
 mod reactor;
 mod sockets;
+mod streams;
 mod teardown;
 mod uv;
+mod wire;
+mod systemd;
+mod handoff;
+mod background;

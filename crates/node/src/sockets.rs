@@ -79,12 +79,12 @@ pub fn info(fd: f64) -> napi::Result<SocketInfo> {
 }
 
 /// Numbers arrive as f64 so that 1.5 or 2**40 are refused rather than silently truncated.
-fn integer(value: f64) -> Option<i64> {
+pub(crate) fn integer(value: f64) -> Option<i64> {
     (value.is_finite() && value.fract() == 0.0 && value.abs() < 2f64.powi(53)).then_some(value as i64)
 }
 
 /// A descriptor number: TypeError unless an integer; EBADF when negative or past any fd.
-fn fd_number(fd: f64, syscall: &str) -> napi::Result<RawFd> {
+pub(crate) fn fd_number(fd: f64, syscall: &str) -> napi::Result<RawFd> {
     let fd = integer(fd).ok_or_else(|| {
         error::type_error("ERR_INVALID_ARG_TYPE", &format!("The \"fd\" argument must be an integer. Received {fd}"))
     })?;

@@ -1,5 +1,5 @@
 //! Environment teardown (process exit, worker exit): stop the I/O thread (or the uv watcher)
-//! before Node frees what it calls (Node 20 has a race there; see FIELD-NOTES).
+//! before Node frees what it calls (Node 20 has a race between threadsafe functions and environment teardown, fixed in Node 24.14 / 25.4).
 
 use napi::bindgen_prelude::*;
 

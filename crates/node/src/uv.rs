@@ -17,6 +17,7 @@ pub type TimerCb = unsafe extern "C" fn(handle: *mut Handle);
 pub type CloseCb = unsafe extern "C" fn(handle: *mut Handle);
 
 extern "C" {
+    pub fn uv_err_name(err: c_int) -> *const std::os::raw::c_char;
     pub fn uv_handle_size(kind: c_int) -> usize;
     pub fn uv_poll_init(lp: *mut Loop, handle: *mut Handle, fd: c_int) -> c_int;
     pub fn uv_poll_start(handle: *mut Handle, events: c_int, cb: PollCb) -> c_int;

@@ -1,4 +1,45 @@
-//! Who runs the loop. `thread`: a dedicated I/O thread (the default). A second driver that lets
-//! the host's own event loop watch the poller's fd replaces only this part.
+//! Who runs the loop: one `Driver`, in one of two variants.
+//!
+//! - `Thread`: a dedicated I/O thread turns the engine and announces batches through `Notify`.
+//! - `Hosted`: the host's own event loop (Node's, through libuv's `uv_poll`) watches the poller's
+//!   fd and calls `Driver::turn_hosted` whenever it is readable, on the host's thread; the announce
+//!   is the return value. Work left over for later turns re-arms the fd through the waker, so the
+//!   host comes back without spinning; a listener out of descriptors asks for a timer instead.
+//!
+//! The decisions both variants share (announce? come back at once? retry later?) are `State`'s:
+//! `should_announce`, `has_ready_work`, `retry_accept`.
 
+pub mod hosted;
 pub mod thread;
+
+use crate::engine::Engine;
+use crate::Notify;
+use std::io;
+use std::thread::JoinHandle;
+
+pub enum Driver {
+    Thread(JoinHandle<()>),
+    Hosted(Engine),
+}
+
+impl Driver {
+    pub fn thread(engine: Engine, notify: Box<dyn Notify>) -> io::Result<Driver> {
+        thread::spawn(engine, notify).map(Driver::Thread)
+    }
+
+    pub fn hosted(engine: Engine) -> Driver {
+        Driver::Hosted(engine)
+    }
+
+    /// Stops driving: joins the I/O thread (the caller has asked the loop to stop and woken it),
+    /// or drops the hosted engine, which closes the poller's fd (the host must have stopped
+    /// watching it).
+    pub fn stop(self) {
+        match self {
+            Driver::Thread(t) => {
+                let _ = t.join();
+            }
+            Driver::Hosted(engine) => drop(engine),
+        }
+    }
+}

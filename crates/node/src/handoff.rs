@@ -1,0 +1,213 @@
+//! `handoff.*`: hand listening sockets to a successor process, over reactor_core::handoff.
+//!
+//! Nothing here blocks the JS thread. Each wait (an offer waiting for its taker, a take waiting
+//! for the offer's answer, ready() waiting for the acknowledgement) runs on a small dedicated
+//! thread (background.rs), and its outcome comes back to JS through a threadsafe function, which
+//! holds Node's loop open until it has been called (as a pending socket does). An offer's
+//! `close()` wakes its thread through an eventfd and removes the path at once, on the JS thread;
+//! environment teardown cancels and joins every such thread.
+
+use crate::background;
+use crate::error;
+use crate::sockets::fd_number;
+use crate::teardown;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use reactor_core::handoff::{self, Canceller, Listener, OfferPath};
+use reactor_core::socket2::Socket;
+use reactor_core::{errno, sockets};
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::IntoRawFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The connection on which a taker confirms readiness; taken out by `ready()` (once).
+pub struct Control(Mutex<Option<Socket>>);
+
+/// What JS receives when a background step ends: `code` (and `errno`, `message`) on failure;
+/// for a take, the listeners (the fds now belong to JS) and the control connection.
+#[napi(object, namespace = "handoff", object_from_js = false)]
+pub struct Outcome {
+    pub code: Option<String>,
+    pub errno: Option<i32>,
+    pub message: Option<String>,
+    pub listeners: Option<Vec<TakenListener>>,
+    pub control: Option<External<Control>>,
+}
+
+#[napi(object, namespace = "handoff", object_from_js = false)]
+pub struct TakenListener {
+    pub name: String,
+    pub fd: i32,
+    pub family: i32,
+    #[napi(js_name = "type")]
+    pub socket_type: i32,
+    pub listening: bool,
+}
+
+/// What a background thread hands back; turned into an [`Outcome`] on the JS thread, so that
+/// descriptors a torn-down environment never receives are closed rather than leaked.
+struct Done {
+    result: io::Result<Option<handoff::Taken>>,
+    syscall: &'static str,
+}
+
+type DoneFn = ThreadsafeFunction<Done, (), Outcome, Status, false>;
+
+fn done_fn(on_done: Function<'_, Outcome, ()>) -> napi::Result<DoneFn> {
+    on_done.build_threadsafe_function::<Done>().callee_handled::<false>().build_callback(
+        |ctx: ThreadsafeCallContext<Done>| Ok(outcome(ctx.value)),
+    )
+}
+
+fn outcome(done: Done) -> Outcome {
+    match done.result {
+        Err(err) => Outcome {
+            code: Some(errno::number(&err).map_or_else(|| "EUNKNOWN".to_owned(), crate::error::errno_name)),
+            errno: errno::number(&err),
+            message: Some(format!("{}: {}, {}", errno::number(&err).map_or_else(|| "EUNKNOWN".to_owned(), crate::error::errno_name), errno::message(&err), done.syscall)),
+            listeners: None,
+            control: None,
+        },
+        Ok(None) => Outcome { code: None, errno: None, message: None, listeners: None, control: None },
+        Ok(Some(taken)) => Outcome {
+            code: None,
+            errno: None,
+            message: None,
+            listeners: Some(taken.listeners.into_iter().map(taken_listener).collect()),
+            control: Some(External::new(Control(Mutex::new(Some(taken.control))))),
+        },
+    }
+}
+
+fn taken_listener(listener: Listener) -> TakenListener {
+    let info = sockets::info(std::os::fd::AsRawFd::as_raw_fd(&listener.fd)).ok();
+    TakenListener {
+        name: listener.name,
+        family: info.as_ref().map_or(0, |i| i.family),
+        socket_type: info.as_ref().map_or(0, |i| i.socket_type),
+        listening: info.as_ref().is_some_and(|i| i.listening),
+        fd: listener.fd.into_raw_fd(), // JS owns it from here on
+    }
+}
+
+/// Runs `work` on its own thread (see background.rs) and reports its result through `on_done`.
+fn in_background(
+    env: &Env,
+    name: &str,
+    syscall: &'static str,
+    on_done: DoneFn,
+    cancel: Canceller,
+    work: impl FnOnce(&Canceller) -> io::Result<Option<handoff::Taken>> + Send + 'static,
+) -> napi::Result<()> {
+    background::spawn(env, name, cancel, move |cancel| {
+        let result = work(cancel);
+        // A closing environment cannot take it: dropping `Done` closes what it holds.
+        on_done.call(Done { result, syscall }, ThreadsafeFunctionCallMode::NonBlocking);
+    })
+}
+
+fn new_canceller(syscall: &str) -> napi::Result<Canceller> {
+    Canceller::new().map_err(|e| error::os_error(e, syscall))
+}
+
+/// A deadline `timeout_ms` from now; none for a negative timeout.
+fn deadline(timeout_ms: f64) -> Option<Instant> {
+    (timeout_ms >= 0.0 && timeout_ms.is_finite()).then(|| Instant::now() + Duration::from_secs_f64(timeout_ms / 1000.0))
+}
+
+/// An open offer, as JS holds it.
+#[napi(namespace = "handoff")]
+pub struct NativeOffer {
+    /// Dropped by close(), so the eventfd closes as soon as the offer's thread is done with it.
+    cancel: RefCell<Option<Canceller>>,
+    path: Arc<OfferPath>,
+}
+
+#[napi(namespace = "handoff")]
+impl NativeOffer {
+    /// Withdraws the offer: wakes its thread (which reports ECANCELED unless it was taken) and
+    /// removes the path now. Idempotent; JS also calls it once the offer has ended, to let go of
+    /// the eventfd.
+    #[napi]
+    pub fn close(&self) {
+        if let Some(cancel) = self.cancel.borrow_mut().take() {
+            cancel.cancel();
+        }
+        self.path.remove();
+    }
+}
+
+/// Listens at `path` (0600) with duplicates of `fds`, and serves takers on a thread until one is
+/// ready (`on_done` with no code) or the offer is closed (code ECANCELED).
+#[napi(namespace = "handoff")]
+pub fn offer(
+    env: Env,
+    path: String,
+    names: Vec<String>,
+    fds: Vec<f64>,
+    allow_uids: Vec<f64>,
+    on_done: Function<'_, Outcome, ()>,
+) -> napi::Result<NativeOffer> {
+    if names.len() != fds.len() {
+        return Err(error::type_error("ERR_INVALID_ARG_VALUE", "names and fds differ in length"));
+    }
+    let mut listeners = Vec::with_capacity(fds.len());
+    for (name, fd) in names.into_iter().zip(fds) {
+        listeners.push((name, fd_number(fd, "offer")?));
+    }
+    let mut uids = Vec::with_capacity(allow_uids.len());
+    for uid in allow_uids {
+        let uid = crate::sockets::integer(uid).and_then(|u| u32::try_from(u).ok()).ok_or_else(|| {
+            error::range_error("ERR_OUT_OF_RANGE", &format!("allowUids: {uid} is not a uid"))
+        })?;
+        uids.push(uid);
+    }
+    let done = done_fn(on_done)?;
+    let offer = handoff::Offer::new(&path, &listeners, &uids).map_err(|e| error::os_error(e, "offer"))?;
+    let native = NativeOffer { cancel: RefCell::new(Some(offer.canceller())), path: offer.path() };
+    // At environment teardown (process exit included) the path goes too.
+    let guard = native.path.clone();
+    teardown::at_exit(&env, move || guard.remove())?;
+    let cancel = offer.canceller();
+    let spawned = in_background(&env, "handoff-offer", "offer", done, cancel, move |_| offer.serve(|_| {}).map(|()| None));
+    if let Err(err) = spawned {
+        native.close();
+        return Err(err);
+    }
+    Ok(native)
+}
+
+/// Connects to the offer at `path` and receives its listeners on a thread; `on_done` gets them
+/// (or a code: ENOENT, ECONNREFUSED, ETIMEDOUT, EACCES, ...). `timeout_ms` < 0: no deadline.
+#[napi(namespace = "handoff")]
+pub fn take(env: Env, path: String, timeout_ms: f64, on_done: Function<'_, Outcome, ()>) -> napi::Result<()> {
+    let done = done_fn(on_done)?;
+    let deadline = deadline(timeout_ms);
+    let cancel = new_canceller("take")?;
+    in_background(&env, "handoff-take", "take", done, cancel, move |cancel| {
+        handoff::take(&path, deadline, Some(cancel)).map(Some)
+    })
+}
+
+/// Tells the offering process we serve the sockets; `on_done` once it acknowledged.
+#[napi(namespace = "handoff")]
+pub fn ready(
+    env: Env,
+    control: &External<Control>,
+    timeout_ms: f64,
+    on_done: Function<'_, Outcome, ()>,
+) -> napi::Result<()> {
+    let done = done_fn(on_done)?;
+    let deadline = deadline(timeout_ms);
+    let cancel = new_canceller("ready")?;
+    let socket = control.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some(socket) = socket else {
+        return Err(error::coded_error("ERR_INVALID_STATE", "ready() was already called"));
+    };
+    in_background(&env, "handoff-ready", "ready", done, cancel, move |cancel| {
+        handoff::confirm_ready(socket, deadline, Some(cancel)).map(|()| None)
+    })
+}

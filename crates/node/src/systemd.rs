@@ -1,0 +1,67 @@
+//! `systemd.*`: socket activation, notification and the watchdog, over reactor_core::systemd.
+//! JS reads the environment (`process.env` owns it) and passes the values in.
+
+use crate::error;
+use crate::sockets::fd_number;
+use napi_derive::napi;
+use reactor_core::{sockets, systemd, validate};
+use std::io;
+use std::os::fd::BorrowedFd;
+
+/// One inherited descriptor, as `systemd.listenFds()` returns it.
+#[napi(object, namespace = "systemd")]
+pub struct ListenFd {
+    pub fd: i32,
+    pub name: String,
+    /// AF_* of a socket; 0 for a descriptor that is not a socket (systemd can pass FIFOs too).
+    pub family: i32,
+    /// SOCK_* of a socket; 0 for a descriptor that is not a socket.
+    #[napi(js_name = "type")]
+    pub socket_type: i32,
+    pub listening: bool,
+}
+
+/// The descriptors passed to this process (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES), made
+/// close-on-exec.
+#[napi(namespace = "systemd")]
+pub fn listen_fds(pid: Option<String>, fds: Option<String>, names: Option<String>) -> napi::Result<Vec<ListenFd>> {
+    let env = systemd::ListenEnv { pid: pid.as_deref(), fds: fds.as_deref(), names: names.as_deref() };
+    let listed = systemd::listen_fds(env, std::process::id()).map_err(|e| error::os_error(e, "listenFds"))?;
+    Ok(listed
+        .into_iter()
+        .map(|listen| {
+            let info = sockets::info(listen.fd).ok();
+            ListenFd {
+                fd: listen.fd,
+                name: listen.name,
+                family: info.as_ref().map_or(0, |i| i.family),
+                socket_type: info.as_ref().map_or(0, |i| i.socket_type),
+                listening: info.as_ref().is_some_and(|i| i.listening),
+            }
+        })
+        .collect())
+}
+
+/// Sends `state` with `fds` to the socket named by NOTIFY_SOCKET.
+#[napi(namespace = "systemd")]
+pub fn notify(notify_socket: String, state: String, fds: Vec<f64>) -> napi::Result<()> {
+    let mut numbers = Vec::with_capacity(fds.len());
+    for fd in fds {
+        let fd = fd_number(fd, "notify")?;
+        // Any open descriptor may go to the fd store, sockets or not.
+        validate::check_open(fd).map_err(|e| error::os_error(e, "notify"))?;
+        numbers.push(fd);
+    }
+    // SAFETY: each number was just checked to be open; the borrows last only for this call, on
+    // the JS thread, while no JS code can close them.
+    let borrowed: Vec<BorrowedFd<'_>> = numbers.iter().map(|fd| unsafe { BorrowedFd::borrow_raw(*fd) }).collect();
+    systemd::notify(&notify_socket, state.as_bytes(), &borrowed).map_err(|e| error::os_error(e, "notify"))
+}
+
+/// WATCHDOG_USEC when WATCHDOG_PID is unset or ours, else null.
+#[napi(namespace = "systemd")]
+pub fn watchdog_usec(usec: Option<String>, pid: Option<String>) -> napi::Result<Option<f64>> {
+    systemd::watchdog_usec(usec.as_deref(), pid.as_deref(), std::process::id())
+        .map(|usec| usec.map(|u| u as f64))
+        .map_err(|e: io::Error| error::os_error(e, "watchdogInterval"))
+}

@@ -1,0 +1,183 @@
+// Outbound connections: reactor.connectTCP / connectUNIX. The connect runs in the core (a
+// non-blocking connect completed on the writable edge, SO_ERROR read there); this side checks the
+// arguments, looks names up with dns.lookup, keeps the timeout and the AbortSignal, and builds the
+// protocol when the core reports the connection.
+import * as dns from 'node:dns'
+import * as net from 'node:net'
+import { decodeAddress, type Address } from './address'
+import { AddressFamily } from './constants'
+import { ConnectError, InvalidAddressError, codeOf, errnoOf, invalidArgType, outOfRange } from './errors'
+import type { IProtocol, IProtocolFactory } from './interfaces'
+import type { ReactorCore } from './core'
+
+export interface ConnectOptions {
+  /** Milliseconds for the name lookup and the connect together (default 30000). */
+  timeout?: number
+  /** TCP only: the local [host, port] to connect from (host an IP literal; port 0 for any). */
+  bindAddress?: [host: string, port: number]
+  signal?: AbortSignal
+}
+
+const DEFAULT_TIMEOUT = 30_000
+
+/** The target of one connect, checked synchronously. */
+export type ConnectTarget = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }
+
+/** Checks a connect call's arguments in the documented order; throws before anything is opened. */
+export function checkConnectArgs(target: ConnectTarget, factory: unknown, options: unknown): Required<Pick<ConnectOptions, 'timeout'>> & ConnectOptions {
+  if (target.kind === 'tcp') {
+    if (typeof target.host !== 'string') throw invalidArgType(`connectTCP: host must be a string, not ${typeof target.host}`)
+    if (typeof target.port !== 'number' || Number.isNaN(target.port)) throw invalidArgType(`connectTCP: port must be a number, not ${typeof target.port}`)
+    if (!Number.isInteger(target.port) || target.port < 0 || target.port > 65535) throw outOfRange(`connectTCP: port must be an integer in 0..65535, not ${target.port}`)
+  } else if (typeof target.path !== 'string') {
+    throw invalidArgType(`connectUNIX: path must be a string, not ${typeof target.path}`)
+  }
+  if (typeof factory !== 'object' || factory === null || typeof (factory as IProtocolFactory).buildProtocol !== 'function') {
+    throw invalidArgType('connect: factory must have a buildProtocol method')
+  }
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('connect: options must be an object')
+  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal } = (options ?? {}) as ConnectOptions
+  if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw invalidArgType('connect: options.timeout must be a number')
+  if (timeout < 0) throw outOfRange(`connect: options.timeout must not be negative, not ${timeout}`)
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgType('connect: options.signal must be an AbortSignal')
+  if (bindAddress !== undefined) {
+    if (target.kind !== 'tcp') throw invalidArgType('connectUNIX: bindAddress is for TCP only')
+    if (!Array.isArray(bindAddress) || bindAddress.length !== 2 || typeof bindAddress[0] !== 'string' || typeof bindAddress[1] !== 'number') {
+      throw invalidArgType('connectTCP: options.bindAddress must be a [host, port] array')
+    }
+    if (!Number.isInteger(bindAddress[1]) || bindAddress[1] < 0 || bindAddress[1] > 65535) throw outOfRange(`connectTCP: bindAddress port must be in 0..65535, not ${bindAddress[1]}`)
+    if (net.isIP(bindAddress[0]) === 0) throw new InvalidAddressError(`connectTCP: bindAddress host ${JSON.stringify(bindAddress[0])} is not an IP literal`, bindAddress[0])
+  }
+  return { timeout, bindAddress, signal }
+}
+
+/**
+ * One connect in progress. It settles exactly once: with the protocol (or undefined when the
+ * factory declined), or with a ConnectError, the signal's reason, or a callback's exception.
+ */
+export class PendingConnect {
+  private id = -1
+  private timer: NodeJS.Timeout | null = null
+  private settled = false
+  private readonly onAbort = (): void => this.abort(this.options.signal?.reason)
+  readonly promise: Promise<IProtocol | undefined>
+  private resolve!: (p: IProtocol | undefined) => void
+  private reject!: (err: unknown) => void
+  private readonly family: number
+  private readonly label: string
+
+  constructor(
+    private readonly core: ReactorCore,
+    private readonly target: ConnectTarget,
+    private readonly factory: IProtocolFactory,
+    private readonly options: ConnectOptions & { timeout: number },
+  ) {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+    this.label = target.kind === 'tcp' ? `${target.host}:${target.port}` : JSON.stringify(target.path)
+    this.family = target.kind === 'unix' ? AddressFamily.UNIX : AddressFamily.INET
+    const { signal, timeout } = options
+    if (signal?.aborted) {
+      this.fail(signal.reason)
+      return
+    }
+    signal?.addEventListener('abort', this.onAbort, { once: true })
+    core.hold() // a connect in progress keeps the process alive, as Node's does
+    this.timer = setTimeout(() => this.abort(new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${this.label}: no connection within ${timeout} ms`)), timeout)
+    this.timer.unref()
+    if (target.kind === 'unix') this.start(() => core.native.connectUnix(target.path))
+    else if (net.isIP(target.host) !== 0) this.startTcp(target.host, target.port)
+    else this.lookup(target.host, target.port)
+  }
+
+  private lookup(host: string, port: number): void {
+    dns.lookup(host, (err, address) => {
+      if (this.settled) return
+      if (err) this.fail(new ConnectError(err.code === 'ENOTFOUND' ? 'ENOTFOUND' : (err.code ?? 'ENOTFOUND'), `getaddrinfo ${err.code} ${host}`, { port }))
+      else this.startTcp(address, port)
+    })
+  }
+
+  private startTcp(address: string, port: number): void {
+    const bind = this.options.bindAddress
+    this.start(() => this.core.native.connectTcp(address, port, bind?.[0], bind?.[1]), address, port)
+  }
+
+  private start(connect: () => number, address?: string, port?: number): void {
+    try {
+      this.id = connect()
+    } catch (err) {
+      const code = codeOf(err) ?? 'EIO'
+      const errno = errnoOf(code)
+      this.fail(errno === undefined ? err : ConnectError.fromErrno(-errno, this.label, { address, port }))
+      return
+    }
+    this.core.pendingConnects.set(this.id, this)
+  }
+
+  /** @internal EV_CONNECTED: build the protocol and make the connection. */
+  onConnected(data: Buffer, offset: number): void {
+    if (this.settled) return
+    this.core.pendingConnects.delete(this.id)
+    const peer: Address = decodeAddress(data, offset, 'TCP')
+    const family = 'flowInfo' in peer ? AddressFamily.INET6 : this.family
+    let protocol: IProtocol | null | undefined
+    try {
+      protocol = this.factory.buildProtocol(peer)
+    } catch (err) {
+      this.core.closeUnwanted(this.id)
+      return this.fail(err)
+    }
+    if (protocol === null || protocol === undefined) {
+      this.core.closeUnwanted(this.id)
+      return this.succeed(undefined)
+    }
+    const transport = this.core.addConnection(this.id, family, protocol, peer)
+    try {
+      protocol.makeConnection(transport)
+    } catch (err) {
+      transport.discard() // as in an adopt call: nothing stays, no connectionLost, onError not called
+      return this.fail(err)
+    }
+    this.succeed(protocol)
+  }
+
+  /** @internal EV_CLOSED for a connect in progress: the core reports why it failed. */
+  onFailed(errno: number): void {
+    if (this.settled) return
+    this.core.pendingConnects.delete(this.id)
+    const where = this.target.kind === 'tcp' ? { address: this.target.host, port: this.target.port } : { address: this.target.path }
+    this.fail(ConnectError.fromErrno(errno, this.label, where))
+  }
+
+  /** Timeout, abort or reactor close: close the socket, reject with `reason`. */
+  abort(reason: unknown): void {
+    if (this.settled) return
+    if (this.id >= 0) {
+      this.core.pendingConnects.delete(this.id)
+      this.core.native.abort(this.id)
+    }
+    this.fail(reason)
+  }
+
+  private succeed(protocol: IProtocol | undefined): void {
+    this.settle()
+    this.resolve(protocol)
+  }
+
+  private fail(err: unknown): void {
+    this.settle()
+    this.reject(err)
+  }
+
+  private settle(): void {
+    const wasHolding = !this.settled && (this.timer !== null)
+    this.settled = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.options.signal?.removeEventListener('abort', this.onAbort)
+    if (wasHolding) this.core.release()
+  }
+}

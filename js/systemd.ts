@@ -1,0 +1,81 @@
+// `systemd`: the service side of socket activation (sd_listen_fds_with_names), notification
+// (sd_notify, with descriptors for the fd store) and the watchdog, without libsystemd. The
+// protocol work is the core's (crates/core/src/systemd.rs); this file reads and clears the
+// environment, which Node's `process.env` owns.
+import { fromNativeError, invalidArgType } from './errors'
+import { binding } from './native'
+
+export interface ListenFdsOptions {
+  /** Remove LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from process.env (default true), so that
+   *  child processes do not see them. */
+  unsetEnvironment?: boolean
+}
+
+export interface ListenFd {
+  /** 3, 4, ... */
+  fd: number
+  /** From LISTEN_FDNAMES (systemd's FileDescriptorName=), 'unknown' where missing. */
+  name: string
+  /** AddressFamily number; 0 for a descriptor that is not a socket. */
+  family: number
+  /** SocketType number; 0 for a descriptor that is not a socket. */
+  type: number
+  /** SO_ACCEPTCONN. */
+  listening: boolean
+}
+
+const LISTEN_VARIABLES = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const
+
+export const systemd = Object.freeze({
+  /**
+   * The descriptors systemd (or any supervisor speaking its protocol) passed to this process,
+   * made close-on-exec: none unless LISTEN_PID is this process's pid. A malformed variable
+   * throws an Error with code 'EINVAL'; the environment is cleared either way (unless
+   * `unsetEnvironment` is false). The caller owns the descriptors.
+   */
+  listenFds(options: ListenFdsOptions = {}): ListenFd[] {
+    if (options === null || typeof options !== 'object') throw invalidArgType('listenFds: options must be an object')
+    const { unsetEnvironment = true } = options
+    if (typeof unsetEnvironment !== 'boolean') throw invalidArgType('listenFds: unsetEnvironment must be a boolean')
+    const env = process.env
+    try {
+      return native(() => binding.systemd.listenFds(env.LISTEN_PID ?? null, env.LISTEN_FDS ?? null, env.LISTEN_FDNAMES ?? null))
+    } finally {
+      if (unsetEnvironment) for (const name of LISTEN_VARIABLES) delete env[name]
+    }
+  },
+
+  /**
+   * Sends `state` ('READY=1', 'STOPPING=1', 'STATUS=...', 'FDSTORE=1\nFDNAME=web', ...) as one
+   * datagram to $NOTIFY_SOCKET, with `fds` attached. false when NOTIFY_SOCKET is unset.
+   */
+  notify(state: string, fds: number[] = []): boolean {
+    if (typeof state !== 'string') throw invalidArgType(`notify: state must be a string, not ${typeof state}`)
+    if (!Array.isArray(fds)) throw invalidArgType('notify: fds must be an array of descriptors')
+    for (const fd of fds) {
+      if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+        throw invalidArgType(`notify: fds must be non-negative integers, not ${String(fd)}`)
+      }
+    }
+    const socket = process.env.NOTIFY_SOCKET
+    if (socket === undefined || socket === '') return false
+    native(() => binding.systemd.notify(socket, state, fds))
+    return true
+  },
+
+  /** The watchdog interval in ms (WATCHDOG_USEC) when WATCHDOG_PID is unset or ours, else null.
+   *  Send 'WATCHDOG=1' at least this often (systemd suggests every half interval). */
+  watchdogInterval(): number | null {
+    const env = process.env
+    const usec = native(() => binding.systemd.watchdogUsec(env.WATCHDOG_USEC ?? null, env.WATCHDOG_PID ?? null))
+    return usec === null ? null : usec / 1000
+  },
+})
+
+function native<T>(call: () => T): T {
+  try {
+    return call()
+  } catch (err) {
+    throw fromNativeError(err)
+  }
+}
