@@ -5,7 +5,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFile } from 'node:child_process'
-import { ServerFactory, type Reactor, type SocketStream, type SocketStreamOptions } from 'reactor-socket'
+import { ServerFactory, type IProtocolFactory, type Reactor, type SocketStream, type SocketStreamOptions } from 'reactor-socket'
 import { adoptablePair, closeFd, hasCommand, listenerOf, within, type PairKind, type Peer } from './helpers.js'
 
 export { MiB } from './helpers.js'
@@ -56,8 +56,13 @@ export function streamPort(
   onStream: (stream: SocketStream) => void,
   options?: SocketStreamOptions,
 ) {
+  return streamPortWith(r, ServerFactory.forStreams(onStream, options), kind)
+}
+
+/** An adopted listening port with a given factory. */
+export function streamPortWith(r: Reactor, factory: IProtocolFactory, kind: PairKind = 'v4') {
   const l = listenerOf(kind)
-  const port = r.adoptStreamPort(l.fd, l.family, ServerFactory.forStreams(onStream, options))
+  const port = r.adoptStreamPort(l.fd, l.family, factory)
   closeFd(l.fd)
   const host = port.getHost() as { host?: string; port?: number }
   return { port, host: host.host, portNumber: host.port, path: l.path, connect: l.connect }

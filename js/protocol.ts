@@ -82,18 +82,19 @@ export class ServerFactory implements IProtocolFactory {
 }
 
 /** What `ServerFactory.forStreams` makes: each protocol it builds is a new `SocketStream`'s. */
-export class StreamServerFactory implements IProtocolFactory<SocketStreamProtocol> {
+export class StreamServerFactory extends ServerFactory {
   constructor(
     private readonly listener: (stream: SocketStream) => void,
     private readonly options: SocketStreamOptions = {},
   ) {
+    super()
     if (typeof listener !== 'function') throw invalidArgType('ServerFactory.forStreams: listener must be a function')
     if (options === null || typeof options !== 'object') {
       throw invalidArgType('ServerFactory.forStreams: options must be an object')
     }
   }
 
-  buildProtocol(_addr: Address): SocketStreamProtocol {
+  override buildProtocol(_addr: Address): SocketStreamProtocol {
     const protocol = SocketStream.withListener(this.listener, this.options).protocol
     protocol.factory = this
     return protocol

@@ -3,7 +3,7 @@
 // accepted, adopted or connected. Built on the public transport API only.
 import { Duplex } from 'node:stream'
 import { IPv4Address, IPv6Address, type Address } from './address'
-import { ConnectionClosed, ConnectionDone, invalidArgType, outOfRange } from './errors'
+import { ConnectionAborted, ConnectionClosed, ConnectionDone, invalidArgType, outOfRange } from './errors'
 import type { IProtocol, IProtocolFactory, IPullProducer, IStreamTransport } from './interfaces'
 
 export interface SocketStreamOptions {
@@ -31,9 +31,13 @@ type PendingWrite = { chunks: Buffer[]; bytes: number; callback: (err?: Error | 
  * not the transport, decides what the peer's EOF means (`allowHalfOpen`).
  */
 export class SocketStreamProtocol implements IProtocol {
-  /** The connection's transport, set by `makeConnection`. */
-  transport: IStreamTransport | null = null
+  /**
+   * The connection's transport, set by `makeConnection` (typed as always present, as for
+   * `Protocol`, whose members this class has: it can stand wherever a `Protocol` is expected).
+   */
+  transport!: IStreamTransport
   factory: IProtocolFactory | null = null
+  connected = false
 
   /** @internal Called with the stream once the connection is made (`ServerFactory.forStreams`). */
   onConnect: ((stream: SocketStream) => void) | null = null
@@ -42,8 +46,13 @@ export class SocketStreamProtocol implements IProtocol {
   constructor(readonly stream: SocketStream) {}
 
   makeConnection(transport: IStreamTransport): void {
+    this.connected = true
     this.transport = transport
-    this.stream[kConnected](transport)
+    this.connectionMade()
+  }
+
+  connectionMade(): void {
+    this.stream[kConnected](this.transport)
     if (this.onConnect !== null && !this.stream.destroyed) this.onConnect(this.stream)
   }
 
@@ -396,8 +405,12 @@ export class SocketStream extends Duplex {
       if (this.pendingFinal !== null) this[kWriteClosed]() // our FIN went out with the close
       else if (!this.writableEnded || this.pendingWrite !== null) this.destroy()
       // else the writable side finished: autoDestroy closes the stream once the readable side is read
+    } else if (reason instanceof ConnectionAborted) {
+      // Our own side ended it (reactor.close(), or abortConnection() on the transport): like
+      // net.Socket#destroy() without an error, so an app shutting down does not meet 'error'.
+      this.destroy()
     } else if (reason instanceof ConnectionClosed) {
-      this.destroy(reason) // a reset or an abort: 'error' (with `code` when a syscall said why)
+      this.destroy(reason) // a reset or another failure: 'error' (with `code` when a syscall said why)
     } else {
       // A stream listener threw inside a callback from the reactor: the reactor reported it already
       // (its onError); emitting it again as 'error' could crash a process with no listener.
