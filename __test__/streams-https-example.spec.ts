@@ -1,11 +1,12 @@
 // examples/https-server.js, run as a child process: HTTPS (Node's https.Server over SocketStreams) on
-// a listening socket it inherits as fd 3 (LISTEN_FDS=1) or makes itself, with a certificate made at
-// test time by openssl. Real HTTPS requests (keep-alive, a body checked by SHA-256), then /quit: the
-// child exits by itself. Both reactor modes.
+// a listening socket it inherits as systemd passes one (fd 3, LISTEN_FDS=1, LISTEN_PID) or makes
+// itself, with a certificate made at test time by openssl. Real HTTPS requests (keep-alive, a body
+// checked by SHA-256), then /quit: the child exits by itself. Both reactor modes.
 import test from 'ava'
 import * as https from 'node:https'
 import * as path from 'node:path'
-import { MODES, child, closeFd, killChildren, limiter, listenTcp4, portOf, testIf, within } from './helpers.js'
+import { spawn } from 'node:child_process'
+import { Child, MODES, child, closeFd, killChildren, limiter, listenTcp4, portOf, testIf, within } from './helpers.js'
 import { HAVE_OPENSSL, MiB, makeCert, patternBytes, readAll, removeCert, sha256, type TestCert } from './streams-helpers.js'
 
 const EXAMPLE = path.join(process.cwd(), 'examples', 'https-server.js')
@@ -49,13 +50,18 @@ for (const mode of MODES) {
       oneAtATime(async () => {
         const args = ['--cert', cert!.certPath, '--key', cert!.keyPath]
         if (!mode.thread) args.push('--no-thread')
-        let c
+        let c: Child
         if (how === 'inherited fd 3') {
+          // As systemd does: the socket as fd 3, LISTEN_FDS=1 and LISTEN_PID = the server's own pid
+          // (the shell sets it to its pid, then execs node, which keeps that pid).
           const fd = listenTcp4()
-          c = child(EXAMPLE, args, {
-            stdio: ['ignore', 'pipe', 'pipe', fd],
-            env: { ...process.env, LISTEN_FDS: '1' },
-          })
+          c = new Child(
+            spawn('sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, EXAMPLE, ...args], {
+              stdio: ['ignore', 'pipe', 'pipe', fd],
+              env: { ...process.env, LISTEN_FDS: '1' },
+            }),
+          )
+          t.teardown(() => c.kill())
           t.is((await c.line('listening ')).replace(/.*:/, ''), String(portOf(fd)), 'it serves the inherited socket')
           closeFd(fd)
         } else {

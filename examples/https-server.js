@@ -5,10 +5,10 @@
 //   node examples/https-server.js --cert cert.pem --key key.pem [--port 8443] [--no-thread]
 //
 // The certificate and key come from --cert/--key or $HTTPS_CERT/$HTTPS_KEY. The listening socket
-// is inherited as fd 3 when LISTEN_FDS is set (systemd socket activation, or a parent process),
-// else made here with sockets.listenTcp on 127.0.0.1 (--port, default 0: any free port).
+// is the first one passed by systemd socket activation (systemd.listenFds(): LISTEN_PID, LISTEN_FDS,
+// from fd 3), else made here with sockets.listenTcp on 127.0.0.1 (--port, default 0: any port).
 //
-//   GET  /        a greeting with the client's address
+//   GET  /        a greeting (to the name in the x-client header)
 //   POST /sha256  the SHA-256 of the request body
 //   GET  /quit    answers, then stops listening and exits once the open connections are done
 //
@@ -16,25 +16,19 @@
 const crypto = require('node:crypto')
 const fs = require('node:fs')
 const https = require('node:https')
-const { Reactor, AddressFamily, ServerFactory, sockets } = require('..')
-
-const SD_LISTEN_FDS_START = 3
+const { Reactor, ServerFactory, sockets, systemd } = require('..')
 
 function option(name) {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 ? process.argv[i + 1] : undefined
 }
 
-/** fd 3 when a supervisor handed us a listening socket (sd_listen_fds(3)), else null. */
-function inheritedListener() {
-  const pid = process.env.LISTEN_PID
-  const n = Number(process.env.LISTEN_FDS)
-  delete process.env.LISTEN_PID
-  delete process.env.LISTEN_FDS
-  delete process.env.LISTEN_FDNAMES
-  // A Node parent cannot set LISTEN_PID to the child's pid, so an absent one is accepted.
-  if (pid !== undefined && Number(pid) !== process.pid) return null
-  return Number.isInteger(n) && n >= 1 ? SD_LISTEN_FDS_START : null
+/** The listening socket: the first one systemd (or a parent acting like it) passed, else our own. */
+function listener() {
+  const inherited = systemd.listenFds()
+  if (inherited.length > 0) return { fd: inherited[0].fd, family: inherited[0].family }
+  const fd = sockets.listenTcp({ host: '127.0.0.1', port: Number(option('port') ?? 0) })
+  return { fd, family: sockets.info(fd).family }
 }
 
 const certPath = option('cert') ?? process.env.HTTPS_CERT
@@ -81,10 +75,8 @@ const factory = ServerFactory.forStreams(
   { allowHalfOpen: true },
 )
 
-const inherited = inheritedListener()
-const fd = inherited ?? sockets.listenTcp({ host: '127.0.0.1', port: Number(option('port') ?? 0) })
-const family = sockets.info(fd).family
-const port = reactor.adoptStreamPort(fd, family === AddressFamily.INET6 ? AddressFamily.INET6 : AddressFamily.INET, factory)
+const { fd, family } = listener()
+const port = reactor.adoptStreamPort(fd, family, factory)
 sockets.close(fd) // the reactor holds its own duplicate
 
 const host = port.getHost()
