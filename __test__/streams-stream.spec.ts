@@ -14,7 +14,9 @@ import {
   HAS_PYTHON,
   MODES,
   adoptablePair,
+  child,
   closeFd,
+  fixture,
   fdList,
   fileTeardown,
   quietPeriod,
@@ -362,6 +364,15 @@ test('forStreams makes a ServerFactory: it counts its ports and sets each protoc
   await within(p.port.stopListening(), 'stopListening')
   t.is(f.numPorts, 0)
 })
+
+for (const mode of MODES) {
+  test(`[${mode.name}] a SocketStream pooled (unref'd) by an http.Agent lets the process exit`, async (t) => {
+    const c = child(fixture('streams-pooled.mjs'), [mode.name])
+    const result = await c.wait(15000)
+    t.is(result.code, 0, result.stderr)
+    t.regex(result.stdout, /^DONE pooled$/m)
+  })
+}
 
 test.serial('bad input: typed errors, nothing opened', (t) => {
   const before = fdList()
