@@ -34,8 +34,14 @@ class Client extends Protocol {
     this.transport.pauseProducing() // bytes wait in the kernel (then in the relay) meanwhile
     reactor.connectTCP(upstreamHost, upstreamPort, upstreamFactory, { timeout: 5000 }).then(
       (upstream) => {
-        if (!this.transport.connected) return upstream.transport.loseConnection()
-        const relay = reactor.relay(this.transport, upstream.transport, { idleTimeout: 60_000 })
+        let relay
+        try {
+          relay = reactor.relay(this.transport, upstream.transport, { idleTimeout: 60_000 })
+        } catch (err) {
+          // The client went away while we connected (ERR_INVALID_STATE): let upstream go too.
+          upstream.transport.loseConnection()
+          return
+        }
         relays.add(relay)
         relay.then(() => {
           relays.delete(relay)

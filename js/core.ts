@@ -17,10 +17,12 @@ import {
   EV_CONNECTED,
   EV_RELAY_ENDED,
   EV_NONE,
+  EV_FDS,
   EVENT_STRIDE,
   BATCH_HEADER,
   RECORDS_OVERFLOW,
 } from './wire'
+import { closeDescriptors } from './descriptors'
 import type { NativeReactor } from './native'
 import type { PendingConnect } from './connect'
 import type { ListeningPort } from './port'
@@ -28,6 +30,7 @@ import type { ActiveRelay } from './relay'
 import { StreamTransport } from './transport'
 
 export type ErrorReporter = (err: unknown) => void
+
 
 const NO_CHUNKS: Buffer[] = []
 /** How long one announcement may keep JS busy taking batches before Node's loop gets a turn. */
@@ -112,8 +115,11 @@ export class ReactorCore implements HandleHost {
     for (let i = c.next; i < c.end; i += EVENT_STRIDE) {
       const kind = c.events[i]
       const id = c.events[i + 1]
-      if (!ids.includes(id) || (kind !== EV_DATA && kind !== EV_DATA_CHUNK && kind !== EV_EOF)) continue
-      if (kind !== EV_EOF) {
+      if (!ids.includes(id) || (kind !== EV_DATA && kind !== EV_DATA_CHUNK && kind !== EV_EOF && kind !== EV_FDS)) continue
+      if (kind === EV_FDS) {
+        // Descriptors cannot be relayed: close them.
+        closeDescriptors(Array.from({ length: c.events[i + 3] }, (_, k) => c.data.readUInt32LE(c.events[i + 2] + 4 * k)))
+      } else if (kind !== EV_EOF) {
         const chunk = kind === EV_DATA ? c.data.subarray(c.events[i + 2], c.events[i + 2] + c.events[i + 3]) : this.chunks[c.events[i + 2]].subarray(0, c.events[i + 3])
         const list = out.get(id)
         if (list === undefined) out.set(id, [chunk])
@@ -239,6 +245,13 @@ export class ReactorCore implements HandleHost {
         const connection = this.connections.get(id)
         if (connection !== undefined) connection.onClosed(events[i + 2])
         else this.pendingConnects.get(id)?.onFailed(events[i + 2])
+        break
+      }
+      case EV_FDS: {
+        const fds = Array.from({ length: events[i + 3] }, (_, k) => data.readUInt32LE(events[i + 2] + 4 * k))
+        const connection = this.connections.get(id)
+        if (connection !== undefined) connection.onFileDescriptors(fds)
+        else closeDescriptors(fds) // nobody will own them
         break
       }
       case EV_CONNECTED:

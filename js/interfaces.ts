@@ -28,6 +28,8 @@ export interface IStreamTransport extends IPushProducer {
   loseConnection(): void
   loseWriteConnection(): void
   abortConnection(): void
+  /** UNIX connections: sends a duplicate of `fd` with the first byte of the next `write()`. */
+  sendFileDescriptor(fd: number): void
   getHost(): Address
   getPeer(): Address
   setTcpNoDelay(on: boolean): void
@@ -49,6 +51,9 @@ export interface IProtocol {
   readConnectionLost?(): void
   /** Called once our FIN went out after `loseWriteConnection()`. */
   writeConnectionLost?(): void
+  /** UNIX connections: a descriptor the peer sent (SCM_RIGHTS), before the data it came with. The
+   *  protocol owns it (close-on-exec). Without this method, received descriptors are closed. */
+  fileDescriptorReceived?(fd: number): void
 }
 
 /** Any object with `buildProtocol` is a factory; `doStart`/`doStop` are called when present (ports only). */

@@ -3,7 +3,8 @@
 import { decodeSocketAddress, type Address } from './address'
 import { toByteChunks, toBytes } from './bytes'
 import { AddressFamily } from './constants'
-import { ConnectionAborted, ConnectionDone, ConnectionLost, errnoError, fromNativeError } from './errors'
+import { closeDescriptors } from './descriptors'
+import { ConnectionAborted, ConnectionDone, ConnectionLost, errnoError, fromNativeError, invalidArgType } from './errors'
 import { Handle, type HandleHost } from './handle'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
@@ -33,7 +34,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   // What exists only in JS. Bytes already handed over while the protocol is paused (or before bytes
   // held earlier were delivered) are held in order; so is the peer's EOF, which must not overtake them.
-  private held: Buffer[] | null = null
+  private held: Array<Buffer | number[]> | null = null
   private heldIndex = 0
   private eofHeld = false
   private flushScheduled = false
@@ -110,6 +111,22 @@ export class StreamTransport extends Handle implements IStreamTransport {
     transport.take(transport.host.native.releaseClose(transport.id))
     if (!transport.connected) transport.finish(new ConnectionDone(), true)
     // else the core closes once the queue is flushed and reports EV_CLOSED
+  }
+
+  /**
+   * UNIX connections: sends a duplicate of `fd` with the first byte of the next `write()` (Twisted's
+   * IUNIXTransport); the caller keeps its own fd. TCP → Error ENOTSUP; a bad fd → EBADF; more than
+   * 253 before a write → ETOOMANYREFS.
+   */
+  sendFileDescriptor(fd: number): void {
+    if (typeof fd !== 'number' || !Number.isInteger(fd)) throw invalidArgType(`sendFileDescriptor: fd must be an integer, not ${String(fd)}`)
+    if (this.family !== AddressFamily.UNIX) throw errnoError('ENOTSUP', 'sendFileDescriptor: descriptors travel only over UNIX connections')
+    if (!this.connected) throw errnoError('EBADF', 'sendFileDescriptor: the connection is closed')
+    try {
+      this.host.native.sendFileDescriptor(this.id, fd)
+    } catch (err) {
+      throw fromNativeError(err)
+    }
   }
 
   /** Sends FIN once pending data is written, then calls the protocol's `writeConnectionLost()`. */
@@ -285,6 +302,17 @@ export class StreamTransport extends Handle implements IStreamTransport {
     this.deliver(chunk)
   }
 
+  /** @internal EV_FDS: descriptors the peer sent, ahead of the data they came with. */
+  onFileDescriptors(fds: number[]): void {
+    if (this.state & (STATE_READ_STOPPED | STATE_RELAYING) || !this.connected) return closeDescriptors(fds)
+    if (this.paused || this.held !== null) {
+      if (this.held === null) this.held = [fds]
+      else this.held.push(fds)
+      return
+    }
+    this.deliverFds(fds)
+  }
+
   /** @internal EV_EOF: the peer sent FIN. */
   onEof(): void {
     if (this.state & (STATE_READ_STOPPED | STATE_RELAYING) || this.readLostDelivered) return
@@ -355,8 +383,8 @@ export class StreamTransport extends Handle implements IStreamTransport {
    * not yet delivered) are handed over to go out first.
    */
   enterRelay(): Buffer[] {
-    const held = this.held === null ? [] : this.held.slice(this.heldIndex)
-    this.dropHeld()
+    const held = this.held === null ? [] : (this.held.slice(this.heldIndex).filter((x) => Buffer.isBuffer(x)) as Buffer[])
+    this.dropHeld() // held descriptors cannot be relayed: closed
     this.eofHeld = false
     this.unregisterProducer()
     return held
@@ -413,9 +441,13 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   private flushHeldData(): void {
     while (this.held !== null && this.delivering) {
-      const chunk = this.held[this.heldIndex++]
-      if (this.heldIndex === this.held.length) this.dropHeld()
-      this.deliver(chunk)
+      const item = this.held[this.heldIndex++]
+      if (this.heldIndex === this.held.length) {
+        this.held = null
+        this.heldIndex = 0
+      }
+      if (Buffer.isBuffer(item)) this.deliver(item)
+      else this.deliverFds(item)
     }
     if (this.eofHeld && this.held === null && this.delivering) {
       this.eofHeld = false
@@ -423,9 +455,31 @@ export class StreamTransport extends Handle implements IStreamTransport {
     }
   }
 
+  /** Forgets held bytes; held descriptors are closed (nobody will own them). */
   private dropHeld(): void {
+    if (this.held !== null) {
+      for (let i = this.heldIndex; i < this.held.length; i++) {
+        const item = this.held[i]
+        if (!Buffer.isBuffer(item)) closeDescriptors(item)
+      }
+    }
     this.held = null
     this.heldIndex = 0
+  }
+
+  /** Hands received descriptors to the protocol, or closes them when it takes none. */
+  private deliverFds(fds: number[]): void {
+    const receive = this.protocol.fileDescriptorReceived
+    if (typeof receive !== 'function') return closeDescriptors(fds)
+    for (let i = 0; i < fds.length; i++) {
+      try {
+        receive.call(this.protocol, fds[i])
+      } catch (err) {
+        closeDescriptors(fds.slice(i + 1))
+        this.fail(err)
+        return
+      }
+    }
   }
 
   /**

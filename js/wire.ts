@@ -17,6 +17,7 @@ export const {
   EV_CONNECTED, // id = connection: its outbound connect completed; a = offset of the peer's address record
   EV_RELAY_ENDED, // id = relay; a = offset of two u64 (LE) in data: bytes moved a→b, b→a
   EV_NONE, // a record taken out of the batch (by a relay): skipped
+  EV_FDS, // id = connection; a = offset of b descriptor numbers (u32 LE) in data, received with the data that follows
   EVENT_STRIDE,
   BATCH_HEADER, // takeBatch writes [records, chunks] before the records
   RECORDS_OVERFLOW, // records when they did not fit (take them with takeOverflowEvents)

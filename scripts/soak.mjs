@@ -586,9 +586,24 @@ async function main() {
       console.log(`handoff ${describe(h)}: ${h.problems.length ? 'FAIL: ' + h.problems.join('; ') : 'PASS'}`)
     }
   }
+  // Proxy phase: clients through examples/proxy.js (scripts/proxy-soak.mjs); --proxy-seconds 0 skips it.
+  const proxySeconds = Number(arg('proxy-seconds', 20))
+  const proxyResults = []
+  if (proxySeconds > 0) {
+    const { proxyUnderLoad, describe } = await import('./proxy-soak.mjs')
+    console.log('')
+    for (const mode of modes) {
+      const p = await proxyUnderLoad({ thread: mode !== 'no-thread', seconds: proxySeconds })
+      proxyResults.push(p)
+      console.log(`${describe(p)}: ${p.problems.length ? 'FAIL: ' + p.problems.join('; ') : 'PASS'}`)
+    }
+  }
   const json = arg('json', null)
-  if (json !== null) fs.writeFileSync(json, JSON.stringify({ results, handoffs: handoffResults }, null, 2))
-  const failed = results.some(({ j }) => j.problems.length > 0) || handoffResults.some((h) => h.problems.length > 0)
+  if (json !== null) fs.writeFileSync(json, JSON.stringify({ results, handoffs: handoffResults, proxy: proxyResults }, null, 2))
+  const failed =
+    results.some(({ j }) => j.problems.length > 0) ||
+    handoffResults.some((h) => h.problems.length > 0) ||
+    proxyResults.some((p) => p.problems.length > 0)
   console.log(failed ? '\nsoak: FAIL' : '\nsoak: PASS')
   process.exit(failed ? 1 : 0)
 }

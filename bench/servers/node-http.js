@@ -1,11 +1,14 @@
-// Benchmark server: Node's own http.Server on net, on the inherited listening socket (fd 3), with
-// the same small response as bench/servers/reactor-http.js. A UDP socket at fd 4 is left alone.
-//   node node-http.js
+// Benchmark HTTP server: Node's http.createServer on net, adopting the inherited listening socket.
+// Answers every request with status 200 and its own URL as the body (the load generator checks it).
+//   node node-http.js      (fd 3: listening TCP socket)
 'use strict'
 const http = require('node:http')
 
-const server = http.createServer((req, res) => res.end('hello world\n'))
+const server = http.createServer((req, res) => {
+  res.end(req.url)
+})
 server.listen({ fd: 3 })
+
 process.stdin.on('end', () => process.exit(0))
 process.stdin.resume()
 server.on('listening', () => process.stdout.write('ready\n'))

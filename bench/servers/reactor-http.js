@@ -1,8 +1,7 @@
-// Benchmark server: HTTP keep-alive with Node's own http.Server over this package's SocketStreams.
-// Inherits a listening TCP socket as fd 3 from the benchmark parent (as from a supervisor). A UDP
-// socket at fd 4, when the parent passes one, is left alone. Answers every request with a small body,
-// as bench/servers/node-http.js does with Node's http on net.
-//   node reactor-http.js <thread|hosted>
+// Benchmark HTTP server: Node's own http.Server over this package's SocketStreams, on the inherited
+// listening socket (fd 3). Answers every request with status 200 and its own URL as the body, as
+// node-http.js does with Node's http on net (the load generator checks it).
+//   node reactor-http.js <thread|hosted>      (fd 3: listening TCP socket)
 'use strict'
 const http = require('node:http')
 const { Reactor, AddressFamily, ServerFactory, sockets } = require('../..')
@@ -10,11 +9,15 @@ const { Reactor, AddressFamily, ServerFactory, sockets } = require('../..')
 const [mode] = process.argv.slice(2)
 const reactor = new Reactor({ thread: mode !== 'hosted' })
 
-const server = http.createServer((req, res) => res.end('hello world\n'))
-server.emit('listening') // starts Node's connection tracking (it never listens itself)
+const server = http.createServer((req, res) => {
+  res.end(req.url)
+})
+server.emit('listening') // starts Node's connection tracking (the server never listens itself)
 
-reactor.adoptStreamPort(3, AddressFamily.INET, ServerFactory.forStreams((stream) => server.emit('connection', stream)))
-sockets.close(3)
+const factory = ServerFactory.forStreams((stream) => server.emit('connection', stream))
+reactor.adoptStreamPort(3, AddressFamily.INET, factory)
+sockets.close(3) // the reactor holds its own duplicate
+
 process.stdin.on('end', () => reactor.close().then(() => process.exit(0)))
 process.stdin.resume()
 process.stdout.write('ready\n')

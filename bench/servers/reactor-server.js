@@ -1,6 +1,7 @@
-// Benchmark server: this package. Inherits a listening TCP socket (fd 3) and a UDP socket (fd 4)
-// from the benchmark parent, as a supervisor would hand them down.
-//   node reactor-server.js <thread|hosted> <echo|proxy> [upstreamPort]
+// Benchmark server: this package. Inherits a listening TCP socket (fd 3) and, as an echo server, a
+// UDP socket (fd 4) from the benchmark parent, as a supervisor would hand them down.
+//   node reactor-server.js <thread|hosted> echo
+//   node reactor-server.js <thread|hosted> proxy <upstreamPort>   (the JS relay: bytes through JS)
 'use strict'
 const { Reactor, AddressFamily, ServerFactory, Protocol, DatagramProtocol, sockets } = require('../..')
 
@@ -56,9 +57,11 @@ class ProxyFactory extends ServerFactory {
 
 const factory = role === 'proxy' ? new ProxyFactory() : Object.assign(new ServerFactory(), { protocol: Echo })
 reactor.adoptStreamPort(3, AddressFamily.INET, factory)
-reactor.adoptDatagramPort(4, AddressFamily.INET, new EchoDatagram(), 65535)
 sockets.close(3)
-sockets.close(4)
+if (role === 'echo') {
+  reactor.adoptDatagramPort(4, AddressFamily.INET, new EchoDatagram(), 65535)
+  sockets.close(4)
+}
 process.stdin.on('end', () => reactor.close().then(() => process.exit(0)))
 process.stdin.resume()
 process.stdout.write('ready\n')

@@ -7,15 +7,24 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub const LOADGEN_USAGE: &str = "\
-usage: loadgen <stream|pingpong|connect|udp> --addr HOST:PORT
+usage: loadgen <stream|pingpong|connect|udp|http|proxy|proxy-connect> --addr HOST:PORT
                [--duration-ms 3000] [--warmup-ms 300]
-               [--conns N] [--size BYTES] [--inflight N]
+               [--conns N] [--size BYTES] [--inflight N] [--gso]
 
 defaults per workload:
   stream    --conns 16 --size 16384 --inflight 4   (messages in flight per connection)
   pingpong  --conns 32 --size 64                   (one message in flight per connection)
   connect   --conns 32 --size 64                   (concurrent connect/echo/close loops)
   udp       --conns 1  --size 64    --inflight 64  (datagrams in flight per socket; size >= 8)
+            --gso: send each batch as one UDP_SEGMENT (GSO) buffer, receive with UDP_GRO
+  http      --conns 32 --size 64                   (HTTP/1.1 keep-alive GETs, one in flight per
+                                                    connection; the server answers each with its
+                                                    URL, which is padded to --size bytes)
+  proxy          = stream  through an echoing proxy (--addr is the proxy)
+  proxy-connect  = connect through an echoing proxy (each connection makes it connect upstream)
+
+the JSON line includes the load generator's own CPU over the measured window
+(cpu_s, and cpu_share: 1.0 = one whole core).
 
 prints one JSON line on stdout; exit status 0 = clean run, 1 = errors or incomplete run, 2 = usage";
 
@@ -32,6 +41,9 @@ pub enum Workload {
     Pingpong,
     Connect,
     Udp,
+    Http,
+    Proxy,
+    ProxyConnect,
 }
 
 impl Workload {
@@ -41,6 +53,9 @@ impl Workload {
             "pingpong" => Some(Workload::Pingpong),
             "connect" => Some(Workload::Connect),
             "udp" => Some(Workload::Udp),
+            "http" => Some(Workload::Http),
+            "proxy" => Some(Workload::Proxy),
+            "proxy-connect" => Some(Workload::ProxyConnect),
             _ => None,
         }
     }
@@ -51,25 +66,29 @@ impl Workload {
             Workload::Pingpong => "pingpong",
             Workload::Connect => "connect",
             Workload::Udp => "udp",
+            Workload::Http => "http",
+            Workload::Proxy => "proxy",
+            Workload::ProxyConnect => "proxy-connect",
         }
     }
 
     /// Unit of the reported `rate`.
     pub fn unit(self) -> &'static str {
         match self {
-            Workload::Stream => "MB/s",
+            Workload::Stream | Workload::Proxy => "MB/s",
             Workload::Pingpong => "rt/s",
-            Workload::Connect => "conn/s",
+            Workload::Connect | Workload::ProxyConnect => "conn/s",
             Workload::Udp => "dgram/s",
+            Workload::Http => "req/s",
         }
     }
 
     /// Default (conns, size, inflight).
     fn defaults(self) -> (usize, usize, usize) {
         match self {
-            Workload::Stream => (16, 16384, 4),
-            Workload::Pingpong => (32, 64, 1),
-            Workload::Connect => (32, 64, 1),
+            Workload::Stream | Workload::Proxy => (16, 16384, 4),
+            Workload::Pingpong | Workload::Http => (32, 64, 1),
+            Workload::Connect | Workload::ProxyConnect => (32, 64, 1),
             Workload::Udp => (1, 64, 64),
         }
     }
@@ -89,6 +108,8 @@ pub struct Config {
     pub conns: usize,
     pub size: usize,
     pub inflight: usize,
+    /// UDP only: send with `UDP_SEGMENT` (GSO), receive with `UDP_GRO`.
+    pub gso: bool,
 }
 
 impl Config {
@@ -104,6 +125,7 @@ impl Config {
             conns,
             size,
             inflight,
+            gso: false,
         }
     }
 
@@ -116,6 +138,9 @@ impl Config {
         }
         if self.inflight == 0 || self.inflight > 65_536 {
             return Err("--inflight must be in 1..=65536".into());
+        }
+        if self.gso && self.workload != Workload::Udp {
+            return Err("--gso applies to the udp workload only".into());
         }
         match self.workload {
             // 8 bytes of sequence number, and the largest UDP payload over IPv4.
@@ -176,6 +201,10 @@ pub fn parse_loadgen(args: impl IntoIterator<Item = String>) -> Result<Config, S
         if name == "--help" {
             return Err(String::new());
         }
+        if name == "--gso" && inline.is_none() {
+            opts.push((name, String::new()));
+            continue;
+        }
         let v = flags.value(&name, inline)?;
         if name == "--addr" {
             addr = Some(
@@ -195,6 +224,7 @@ pub fn parse_loadgen(args: impl IntoIterator<Item = String>) -> Result<Config, S
             "--conns" => c.conns = number(&name, &v)?,
             "--size" => c.size = number(&name, &v)?,
             "--inflight" => c.inflight = number(&name, &v)?,
+            "--gso" => c.gso = true,
             _ => return Err(format!("unknown option {name}")),
         }
     }
@@ -242,6 +272,55 @@ pub fn parse_server(args: impl IntoIterator<Item = String>) -> Result<ServerArgs
     Ok(out)
 }
 
+pub const PROXY_USAGE: &str = "\
+usage: splice-proxy --tcp-fd N --upstream HOST:PORT [--ignore-stdin]
+
+N is an inherited, listening TCP socket. Every client connection gets its own upstream
+connection to HOST:PORT, and bytes move between the two with splice(2) (no copy through
+user space). Stops like echo-server: on stdin EOF or SIGTERM/SIGINT.";
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProxyArgs {
+    pub tcp_fd: RawFd,
+    pub upstream: SocketAddr,
+    pub ignore_stdin: bool,
+}
+
+/// Parses `splice-proxy` arguments (without the program name). `Err("")` means help was asked.
+pub fn parse_proxy(args: impl IntoIterator<Item = String>) -> Result<ProxyArgs, String> {
+    let (mut tcp_fd, mut upstream, mut ignore_stdin) = (None, None, false);
+    let mut flags = Flags {
+        args: args.into_iter(),
+    };
+    while let Some(flag) = flags.next_flag() {
+        let (name, inline) = flag?;
+        match name.as_str() {
+            "--help" => return Err(String::new()),
+            "--ignore-stdin" => ignore_stdin = true,
+            "--tcp-fd" => tcp_fd = Some(number::<RawFd>(&name, &flags.value(&name, inline)?)?),
+            "--upstream" => {
+                let v = flags.value(&name, inline)?;
+                upstream = Some(
+                    v.parse::<SocketAddr>()
+                        .map_err(|_| format!("--upstream: {v:?} is not HOST:PORT"))?,
+                );
+            }
+            _ => return Err(format!("unknown option {name}")),
+        }
+    }
+    let tcp_fd = tcp_fd.ok_or("--tcp-fd is required")?;
+    if tcp_fd < 3 {
+        return Err(format!(
+            "fd {tcp_fd} is a stdio descriptor, not an inherited socket"
+        ));
+    }
+    Ok(ProxyArgs {
+        tcp_fd,
+        upstream: upstream.ok_or("--upstream is required")?,
+        ignore_stdin,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +365,38 @@ mod tests {
             assert!(parse_loadgen(args(bad)).is_err(), "accepted {bad:?}");
         }
         assert_eq!(parse_loadgen(args("--help")).unwrap_err(), "");
+    }
+
+    #[test]
+    fn loadgen_new_workloads_and_gso() {
+        let c = parse_loadgen(args("udp --gso --addr 127.0.0.1:9")).unwrap();
+        assert!(c.gso);
+        assert!(!parse_loadgen(args("udp --addr 127.0.0.1:9")).unwrap().gso);
+        assert!(parse_loadgen(args("stream --gso --addr 127.0.0.1:9")).is_err());
+        let c = parse_loadgen(args("http --addr 127.0.0.1:9")).unwrap();
+        assert_eq!((c.workload, c.conns, c.size), (Workload::Http, 32, 64));
+        let c = parse_loadgen(args("proxy --addr 127.0.0.1:9")).unwrap();
+        assert_eq!((c.conns, c.size, c.workload.unit()), (16, 16384, "MB/s"));
+        let c = parse_loadgen(args("proxy-connect --addr 127.0.0.1:9")).unwrap();
+        assert_eq!((c.conns, c.workload.name()), (32, "proxy-connect"));
+    }
+
+    #[test]
+    fn proxy_args() {
+        let a = parse_proxy(args("--tcp-fd 3 --upstream 127.0.0.1:8080")).unwrap();
+        assert_eq!(a.tcp_fd, 3);
+        assert_eq!(a.upstream, "127.0.0.1:8080".parse().unwrap());
+        assert!(!a.ignore_stdin);
+        for bad in [
+            "",
+            "--tcp-fd 3",
+            "--upstream 127.0.0.1:1",
+            "--tcp-fd 1 --upstream 127.0.0.1:1",
+            "--tcp-fd 3 --upstream nowhere",
+            "--tcp-fd 3 --upstream 127.0.0.1:1 --udp-fd 4",
+        ] {
+            assert!(parse_proxy(args(bad)).is_err(), "accepted {bad:?}");
+        }
     }
 
     #[test]

@@ -72,6 +72,22 @@ impl Pattern {
         }
     }
 
+    /// The pattern bytes for stream offsets `offset..offset + len`, as slices of the tile
+    /// (at most `CHUNK` bytes each): a `writev` can send them without filling a buffer.
+    pub fn slices(&self, offset: u64, len: u64) -> impl Iterator<Item = &[u8]> + '_ {
+        let end = offset + len;
+        let mut at = offset;
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let phase = (at % PERIOD as u64) as usize;
+            let n = (end - at).min(CHUNK as u64) as usize;
+            at += n as u64;
+            Some(&self.tile[phase..phase + n])
+        })
+    }
+
     /// Checks that `data` is exactly the pattern at stream offsets `offset..`.
     pub fn verify(&self, offset: u64, data: &[u8]) -> Result<(), Mismatch> {
         let mut offset = offset;
@@ -118,6 +134,22 @@ mod tests {
                     }
                     assert_eq!(p.verify(offset, &buf), Ok(()));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn slices_concatenate_to_the_pattern() {
+        let p = Pattern::new(9);
+        for offset in [0u64, 250, 16384, 999_999] {
+            for len in [0u64, 1, CHUNK as u64, CHUNK as u64 + 1, 65_536, 200_000] {
+                let joined: Vec<u8> = p.slices(offset, len).flatten().copied().collect();
+                let mut want = vec![0u8; len as usize];
+                p.fill(offset, &mut want);
+                assert_eq!(joined, want, "offset {offset} len {len}");
+                assert!(p
+                    .slices(offset, len)
+                    .all(|s| !s.is_empty() && s.len() <= CHUNK));
             }
         }
     }

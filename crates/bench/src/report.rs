@@ -18,6 +18,10 @@ pub struct Report {
     pub p99_us: Option<u32>,
     pub errors: u64,
     pub lost: u64,
+    /// The load generator's CPU (user + system) over the measured window, in seconds
+    /// and as a share of one core; `None` if the window was never reached.
+    pub cpu_s: Option<f64>,
+    pub cpu_share: Option<f64>,
     /// Why the run is not trustworthy as a whole (could not start, all connections
     /// failed, echoes still missing at the hard deadline); `null` for a clean run.
     pub error: Option<String>,
@@ -31,11 +35,12 @@ impl Report {
 
     pub fn to_json(&self) -> String {
         let opt = |v: Option<u32>| v.map_or("null".to_string(), |v| v.to_string());
+        let opt_f = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{:.3}", finite(v)));
         let mut s = String::with_capacity(256);
         let _ = write!(
             s,
             "{{\"workload\":\"{}\",\"conns\":{},\"size\":{},\"seconds\":{:.3},\"ops\":{},\"bytes\":{},\
-             \"rate\":{:.1},\"unit\":\"{}\",\"p50_us\":{},\"p99_us\":{},\"errors\":{},\"lost\":{},\"error\":",
+             \"rate\":{:.1},\"unit\":\"{}\",\"p50_us\":{},\"p99_us\":{},\"errors\":{},\"lost\":{},\"cpu_s\":{},\"cpu_share\":{},\"error\":",
             self.workload,
             self.conns,
             self.size,
@@ -48,6 +53,8 @@ impl Report {
             opt(self.p99_us),
             self.errors,
             self.lost,
+            opt_f(self.cpu_s),
+            opt_f(self.cpu_share),
         );
         match &self.error {
             None => s.push_str("null"),
@@ -102,19 +109,24 @@ mod tests {
             p99_us: None,
             errors: 0,
             lost: 0,
+            cpu_s: None,
+            cpu_share: None,
             error: None,
         };
         assert_eq!(
             r.to_json(),
             "{\"workload\":\"stream\",\"conns\":16,\"size\":16384,\"seconds\":3.000,\"ops\":10,\
              \"bytes\":163840,\"rate\":0.1,\"unit\":\"MB/s\",\"p50_us\":null,\"p99_us\":null,\
-             \"errors\":0,\"lost\":0,\"error\":null}"
+             \"errors\":0,\"lost\":0,\"cpu_s\":null,\"cpu_share\":null,\"error\":null}"
         );
         r.p50_us = Some(12);
         r.p99_us = Some(40);
         r.error = Some("say \"hi\"\n\\".into());
         r.rate = f64::NAN;
+        r.cpu_s = Some(0.5);
+        r.cpu_share = Some(0.4996);
         let j = r.to_json();
+        assert!(j.contains("\"cpu_s\":0.500,\"cpu_share\":0.500,"), "{j}");
         assert!(j.contains("\"p50_us\":12,\"p99_us\":40"));
         assert!(j.contains("\"rate\":0.0,"));
         assert!(j.ends_with("\"error\":\"say \\\"hi\\\"\\n\\\\\"}"));

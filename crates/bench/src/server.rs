@@ -4,7 +4,7 @@
 //! TCP: everything read is written back. Data the peer is not reading fast enough is
 //! kept per connection, and reading from that connection stops until it has drained, so
 //! memory stays bounded by one read buffer per slow peer. UDP: each datagram goes back
-//! to its sender.
+//! to its sender, up to 64 per `recvmmsg` and per `sendmmsg` (see `EchoBatch`).
 //!
 //! Registrations are edge-triggered: every source is read/accepted until `WouldBlock`,
 //! except that one busy source gets a bounded budget per turn and is then resumed after
@@ -13,27 +13,28 @@
 //! read — a third of the syscalls of a small-message echo.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token};
 
+use crate::echo_batch::EchoBatch;
+
 /// Tokens the embedder registers its stop sources under (stdin, a signalfd, a `Waker`);
 /// an event on any of them is passed to the `run` callback.
-pub const STDIN: Token = Token(0);
-pub const SIGNAL: Token = Token(1);
+pub use crate::inherit::{SIGNAL, STDIN};
 pub const WAKE: Token = Token(2);
 const CONTROL_END: usize = 3;
 const LISTENER: Token = Token(3);
 const UDP: Token = Token(4);
 const FIRST_CONN: usize = 5;
 
-/// Reads per connection (of up to `BUF_LEN` each) or datagrams per turn before the source
-/// is deferred behind the others.
+/// Reads per connection (of up to `BUF_LEN` each) or datagram batches (of up to 64) per
+/// turn before the source is deferred behind the others.
 const TCP_BUDGET: usize = 16;
-const UDP_BUDGET: usize = 256;
+const UDP_BUDGET: usize = 8;
 const BUF_LEN: usize = 64 * 1024;
 
 pub struct EchoServer {
@@ -48,10 +49,9 @@ pub struct EchoServer {
     /// Shared read buffer: data is written back straight from it, and only the part the
     /// peer cannot take yet is copied into the connection.
     scratch: Box<[u8]>,
-    /// A datagram whose echo would block: kept (with its sender) until the socket is
-    /// writable, and no datagram is read meanwhile.
-    udp_pending: Option<(SocketAddr, usize)>,
-    udp_buf: Box<[u8]>,
+    /// Datagrams received and their senders; echoes that would block stay here until the
+    /// socket is writable, and no datagram is read meanwhile.
+    udp_batch: EchoBatch,
 }
 
 struct Conn {
@@ -82,8 +82,7 @@ impl EchoServer {
             free: Vec::new(),
             deferred: Vec::new(),
             scratch: vec![0; BUF_LEN].into_boxed_slice(),
-            udp_pending: None,
-            udp_buf: vec![0; 65_536].into_boxed_slice(),
+            udp_batch: EchoBatch::default(),
         };
         if let Some(l) = server.listener.as_mut() {
             server
@@ -220,19 +219,18 @@ impl EchoServer {
             return;
         };
         for _ in 0..UDP_BUDGET {
-            if let Some((peer, len)) = self.udp_pending {
-                match sock.send_to(&self.udp_buf[..len], peer) {
-                    Ok(_) => self.udp_pending = None,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return, // wait for writable
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    // An unreachable sender is its problem: drop that datagram.
-                    Err(_) => self.udp_pending = None,
+            // Echoes that would block are kept, and nothing is read until they are sent.
+            match self.udp_batch.send_back(sock.as_fd()) {
+                Ok(true) => {}
+                Ok(false) => return, // wait for writable
+                Err(e) => {
+                    eprintln!("echo-server: udp send: {e}");
+                    return;
                 }
             }
-            match sock.recv_from(&mut self.udp_buf) {
-                Ok((len, peer)) => self.udp_pending = Some((peer, len)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            match self.udp_batch.recv(sock.as_fd()) {
+                Ok(0) => return,
+                Ok(_) => {}
                 Err(e) => {
                     eprintln!("echo-server: udp recv: {e}");
                     return;

@@ -32,6 +32,9 @@ pub mod kind {
     /// id = relay; a = offset in data of two u64 (LE): bytes moved a→b, then b→a. Follows the
     /// CLOSED records of both connections.
     pub const RELAY_ENDED: u32 = 11;
+    /// id = connection; a = offset in data of `b` descriptor numbers (u32 LE) received with the
+    /// data that follows (SCM_RIGHTS); the consumer owns them.
+    pub const FDS: u32 = 12;
 }
 
 /// u32s per record: `[kind, id, a, b]`.
@@ -149,6 +152,15 @@ impl Batch {
                 kind::DATA => out.push((r[1], self.data[r[2] as usize..(r[2] + r[3]) as usize].to_vec())),
                 kind::DATA_CHUNK => out.push((r[1], self.chunks[r[2] as usize][..r[3] as usize].to_vec())),
                 kind::EOF => {}
+                kind::FDS => {
+                    // Descriptors cannot be relayed: close them (nobody else owns them).
+                    for i in 0..r[3] as usize {
+                        let at = r[2] as usize + 4 * i;
+                        let fd = u32::from_le_bytes(self.data[at..at + 4].try_into().expect("4 bytes")) as i32;
+                        // SAFETY: the FDS record owned this descriptor and is being blanked.
+                        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+                    }
+                }
                 _ => continue,
             }
             r[0] = kind::NONE;

@@ -7,15 +7,23 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 /// Duplicates `fd` (close-on-exec) and makes the socket non-blocking. O_NONBLOCK lives on the open
 /// file description, so the caller's fd becomes non-blocking too (as in Go and Twisted).
 pub fn duplicate_nonblocking(fd: RawFd) -> io::Result<Socket> {
+    let sock = Socket::from(duplicate_cloexec(fd)?);
+    sock.set_nonblocking(true)?; // on error `sock` drops and closes the duplicate
+    Ok(sock)
+}
+
+/// A close-on-exec duplicate of `fd` (any kind of descriptor), owned by the caller.
+pub fn duplicate_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
     // SAFETY: F_DUPFD_CLOEXEC creates a new descriptor or fails; it never touches `fd` itself.
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `dup` was just returned by fcntl and is owned by nobody else.
-    let sock = Socket::from(unsafe { OwnedFd::from_raw_fd(dup) });
-    sock.set_nonblocking(true)?; // on error `sock` drops and closes the duplicate
-    Ok(sock)
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
 
 /// `accept4` with SOCK_NONBLOCK | SOCK_CLOEXEC in one call (socket2's accept sets only CLOEXEC).

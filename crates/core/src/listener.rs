@@ -13,6 +13,8 @@ pub struct Listener {
     pub sock: Socket,
     /// An edge said connections may be waiting and no accept has drained them since.
     pub pending: bool,
+    /// An AF_UNIX listener: its connections can pass descriptors.
+    pub unix: bool,
 }
 
 /// What one accept round produced.
@@ -48,7 +50,8 @@ impl SpareFd {
 
 impl Listener {
     pub fn new(sock: Socket) -> Listener {
-        Listener { sock, pending: true }
+        let unix = sock.domain().map(|d| d == socket2::Domain::UNIX).unwrap_or(false);
+        Listener { sock, pending: true, unix }
     }
 
     /// Accepts the next connection, shedding clients while out of descriptors.

@@ -71,11 +71,12 @@ fn unknown_id() -> io::Error {
 }
 
 impl Reactor {
-    /// Creates the poller and starts the I/O thread. Opens three descriptors (epoll, eventfd and
-    /// one held in reserve for running out of descriptors).
+    /// Creates the pollers and starts the I/O thread. Opens five descriptors (the main epoll and
+    /// its eventfd, the relay epoll and its eventfd, and one held in reserve for running out of
+    /// descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
-        let driver = Driver::thread(Engine::new(poll, shared.clone()), notify)?;
+        let driver = Driver::thread(Engine::new(poll, shared.clone()), shared.clone(), notify)?;
         Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
     }
 
@@ -102,16 +103,31 @@ impl Reactor {
     pub fn poll_fd(&self) -> Option<RawFd> {
         match &*self.driver() {
             Some(Driver::Hosted(engine)) => Some(engine.fd()),
-            _ => None,
+            Some(Driver::Thread { epfd, .. }) => Some(*epfd),
+            None => None,
         }
     }
 
-    /// One non-blocking turn of a hosted reactor (see `driver`). A reactor that is not hosted, or
-    /// closed, has nothing to do.
+    /// One non-blocking turn on the host's thread (see `driver`): a hosted reactor's, or an
+    /// assisting host's for a threaded one. A closed reactor has nothing to do.
     pub fn turn_hosted(&self) -> io::Result<HostedTurn> {
         match &mut *self.driver() {
             Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared),
-            _ => Ok(HostedTurn { announce: false, retry_after: None }),
+            Some(Driver::Thread { engine, assist, .. }) => {
+                assist.host_turned();
+                let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+                driver::hosted::turn(&mut engine, &self.shared)
+            }
+            None => Ok(HostedTurn { announce: false, retry_after: None }),
+        }
+    }
+
+    /// A threaded reactor whose host's loop will also watch `poll_fd()` and call `turn_hosted()`:
+    /// the I/O thread then leaves the events to the host unless the host is busy (see
+    /// `driver::thread`). Nothing for a hosted reactor.
+    pub fn attach_host(&self) {
+        if let Some(Driver::Thread { assist, .. }) = &*self.driver() {
+            assist.attach();
         }
     }
 
@@ -121,7 +137,7 @@ impl Reactor {
         let sock = duplicate_nonblocking(fd)?;
         let entry = match what {
             Adopt::Listener => Entry::Listener(Listener::new(sock)),
-            Adopt::Connection => Entry::Stream(Stream::new(sock)),
+            Adopt::Connection => Entry::Stream(Stream::new(sock, family == libc::AF_UNIX)),
             Adopt::Datagram { max_packet } => Entry::Datagram(Datagram::new(sock, max_packet)?),
         };
         let id = self.shared.lock().insert(&self.shared.registry, entry)?;
@@ -142,7 +158,7 @@ impl Reactor {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(Stream::connecting(sock)))?;
+        let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(Stream::connecting(sock, to.domain() == socket2::Domain::UNIX)))?;
         self.shared.wake();
         Ok(id)
     }
@@ -151,7 +167,7 @@ impl Reactor {
     /// relay's id. `held_a`/`held_b`: bytes read from each that the consumer still holds (they go
     /// out first). EINVAL: the pair cannot relay; ENOENT: one of them is gone.
     pub fn relay(&self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], buffer_size: usize) -> io::Result<u32> {
-        let rid = self.shared.lock().start_relay(a, b, held_a, held_b, buffer_size)?;
+        let rid = self.shared.lock().start_relay(&self.shared.registry, a, b, held_a, held_b, buffer_size)?;
         self.shared.wake();
         Ok(rid)
     }
@@ -169,6 +185,13 @@ impl Reactor {
     /// Bytes moved a→b and b→a so far; None once it ended.
     pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
         self.shared.lock().relay_counts(rid)
+    }
+
+    /// Sends a duplicate of `fd` with the first byte of the next write on connection `id` (see
+    /// `Stream::send_file_descriptor`).
+    pub fn send_file_descriptor(&self, id: u32, fd: RawFd) -> io::Result<()> {
+        let mut st = self.shared.lock();
+        st.stream(id).ok_or_else(unknown_id)?.send_file_descriptor(fd)
     }
 
     /// Pipes kept for the next relay (their reuse is what keeps a relay at no new fds).

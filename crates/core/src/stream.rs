@@ -1,6 +1,8 @@
 //! An adopted or accepted stream connection: its socket, write queue and reading state.
 
 use crate::batch::{kind, Batch};
+use crate::scm;
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 use crate::stream_state::{Input, StreamState};
 use crate::write_queue::{send_now, Flush, WriteQueue};
 use socket2::Socket;
@@ -29,6 +31,10 @@ pub struct Stream {
     pub state: StreamState,
     /// The relay it is part of (its id), while relaying.
     pub relay: Option<u32>,
+    /// An AF_UNIX connection: reads use recvmsg to receive descriptors (SCM_RIGHTS).
+    unix: bool,
+    /// Descriptors to send with the first byte of the next write.
+    outgoing_fds: Vec<OwnedFd>,
 }
 
 /// What reading left behind.
@@ -43,7 +49,7 @@ pub enum ReadState {
 }
 
 impl Stream {
-    pub fn new(sock: Socket) -> Stream {
+    pub fn new(sock: Socket, unix: bool) -> Stream {
         Stream {
             sock,
             queue: WriteQueue::default(),
@@ -51,12 +57,27 @@ impl Stream {
             peer_closed: false,
             state: StreamState::default(),
             relay: None,
+            unix,
+            outgoing_fds: Vec::new(),
         }
     }
 
     /// An outbound connection whose `connect` is in progress.
-    pub fn connecting(sock: Socket) -> Stream {
-        Stream { state: StreamState::connecting(), ..Stream::new(sock) }
+    pub fn connecting(sock: Socket, unix: bool) -> Stream {
+        Stream { state: StreamState::connecting(), ..Stream::new(sock, unix) }
+    }
+
+    /// Queues a duplicate of `fd` to go with the first byte of the next write (UNIX only: ENOTSUP
+    /// otherwise; EBADF for a bad fd; ETOOMANYREFS past the kernel's limit per message).
+    pub fn send_file_descriptor(&mut self, fd: std::os::fd::RawFd) -> io::Result<()> {
+        if !self.unix {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
+        }
+        if self.outgoing_fds.len() >= scm::MAX_FDS {
+            return Err(io::Error::from_raw_os_error(libc::ETOOMANYREFS));
+        }
+        self.outgoing_fds.push(crate::fd::duplicate_cloexec(fd)?);
+        Ok(())
     }
 
     pub fn wants_read(&self) -> bool {
@@ -70,9 +91,7 @@ impl Stream {
             if batch.is_full() {
                 return Ok(ReadState::More);
             }
-            buf.clear();
-            buf.reserve(READ_CHUNK);
-            match recv(&self.sock, &mut buf.spare_capacity_mut()[..READ_CHUNK]) {
+            match self.recv(id, batch, buf) {
                 Ok(0) => {
                     self.readable = false;
                     self.state.on(Input::PeerEof, self.queue.is_empty());
@@ -80,14 +99,14 @@ impl Stream {
                     return Ok(ReadState::Eof);
                 }
                 Ok(n) => {
-                    // SAFETY: recv initialised the first `n` bytes of the spare capacity.
-                    unsafe { buf.set_len(n) };
                     if n >= OWN_BUFFER_MIN {
                         let next = batch.pooled_buffer().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
-                        batch.push_chunk(id, std::mem::replace(buf, next));
+                        let mut chunk = std::mem::replace(buf, next);
+                        chunk.truncate(n);
+                        batch.push_chunk(id, chunk);
                     } else {
                         let offset = batch.data.len();
-                        batch.data.extend_from_slice(buf);
+                        batch.data.extend_from_slice(&buf[..n]);
                         batch.push_data(id, offset, n);
                     }
                     if n < READ_CHUNK && !self.peer_closed {
@@ -107,12 +126,48 @@ impl Stream {
         Ok(ReadState::More)
     }
 
+    /// One read into `buf` (which then holds at least the `n` bytes returned). A UNIX connection
+    /// reads with recvmsg: descriptors that came along are handed over in an FDS record before the
+    /// data they came with; a control message the kernel truncated ends the connection (EMSGSIZE).
+    fn recv(&mut self, id: u32, batch: &mut Batch, buf: &mut Vec<u8>) -> io::Result<usize> {
+        if !self.unix {
+            buf.clear();
+            buf.reserve(READ_CHUNK);
+            let n = recv(&self.sock, &mut buf.spare_capacity_mut()[..READ_CHUNK])?;
+            // SAFETY: recv initialised the first `n` bytes of the spare capacity.
+            unsafe { buf.set_len(n) };
+            return Ok(n);
+        }
+        if buf.len() != READ_CHUNK {
+            buf.clear();
+            buf.resize(READ_CHUNK, 0); // recvmsg writes into initialised memory; kept between reads
+        }
+        let got = scm::recv_with_fds(self.sock.as_fd(), &mut buf[..], scm::MAX_FDS)?;
+        if got.truncated {
+            return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+        }
+        if !got.fds.is_empty() {
+            let offset = batch.data.len();
+            let count = got.fds.len();
+            for fd in got.fds {
+                batch.data.extend_from_slice(&(fd.into_raw_fd() as u32).to_le_bytes()); // the consumer owns it now
+            }
+            batch.push(kind::FDS, id, offset as u32, count as u32);
+        }
+        Ok(got.bytes)
+    }
+
     /// `write` from the consumer: straight to the socket (one `sendmsg` for all the chunks) when
     /// nothing is queued; what the kernel does not take is queued in order. Returns the bytes
     /// queued afterwards. Writes the state no longer accepts are dropped.
     pub fn write_vectored(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
         if !self.state.accepts_writes() {
             return Ok(self.queue.len());
+        }
+        if !self.outgoing_fds.is_empty() {
+            if let Some(first) = chunks.iter().position(|c| !c.is_empty()) {
+                return self.write_with_fds(&chunks[first..]);
+            }
         }
         let mut skip = if self.queue.is_empty() { send_now(&self.sock, chunks)? } else { 0 };
         for chunk in chunks {
@@ -122,6 +177,24 @@ impl Stream {
             }
             self.queue.push(&chunk[skip..]);
             skip = 0;
+        }
+        if !self.queue.is_empty() {
+            self.state.on(Input::Queued, false);
+        }
+        Ok(self.queue.len())
+    }
+
+    /// A write that carries the descriptors queued by `send_file_descriptor` with its first byte:
+    /// through the queue, which sends them in their own sendmsg.
+    fn write_with_fds(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
+        let was_empty = self.queue.is_empty();
+        let fds = std::mem::take(&mut self.outgoing_fds);
+        self.queue.push_with_fds(chunks[0], fds);
+        for chunk in &chunks[1..] {
+            self.queue.push(chunk);
+        }
+        if was_empty {
+            self.queue.flush(&self.sock)?;
         }
         if !self.queue.is_empty() {
             self.state.on(Input::Queued, false);

@@ -22,12 +22,11 @@ pub enum Phase {
     Relaying,
 }
 
-/// The read half.
+/// The read half. Pausing is apart (`StreamState::paused`): a consumer may pause after the peer's
+/// FIN was read and before it was delivered, and must then still see itself paused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
     Active,
-    /// `pauseProducing`: the socket is not read; the kernel holds what arrives.
-    Paused,
     /// The peer sent FIN (reported as an EOF event); nothing more to read.
     PeerClosed,
     /// `loseConnection`: we stopped reading for a close.
@@ -52,6 +51,8 @@ pub enum Writing {
 pub struct StreamState {
     pub phase: Phase,
     pub reading: Reading,
+    /// `pauseProducing`: the socket is not read; the kernel holds what arrives.
+    pub paused: bool,
     pub writing: Writing,
     /// A write was queued; the consumer gets a DRAINED event when the queue empties.
     pub drain_wanted: bool,
@@ -117,7 +118,7 @@ pub mod bits {
 
 impl Default for StreamState {
     fn default() -> Self {
-        StreamState { phase: Phase::Established, reading: Reading::Active, writing: Writing::Open, drain_wanted: false }
+        StreamState { phase: Phase::Established, reading: Reading::Active, paused: false, writing: Writing::Open, drain_wanted: false }
     }
 }
 
@@ -145,25 +146,21 @@ impl StreamState {
             StartRelay => {
                 self.phase = Phase::Relaying;
                 self.drain_wanted = false;
-                if self.reading == Reading::Paused {
-                    self.reading = Reading::Active;
-                }
+                self.paused = false;
                 Action::Nothing
             }
             Pause => {
-                if self.reading == Reading::Active {
-                    self.reading = Reading::Paused;
+                if self.reading != Reading::Stopped {
+                    self.paused = true;
                 }
                 Action::Nothing
             }
             Resume => {
-                if self.reading == Reading::Paused {
-                    self.reading = Reading::Active;
-                }
+                self.paused = false;
                 Action::Nothing
             }
             PeerEof => {
-                if matches!(self.reading, Reading::Active | Reading::Paused) {
+                if self.reading == Reading::Active {
                     self.reading = Reading::PeerClosed;
                 }
                 Action::Nothing
@@ -173,6 +170,7 @@ impl StreamState {
                     return Action::Nothing;
                 }
                 self.reading = Reading::Stopped;
+                self.paused = false;
                 // A FIN already asked for stays asked for: the close that follows sends it anyway.
                 self.writing = Writing::CloseAfterFlush { released: false };
                 Action::Nothing
@@ -230,7 +228,7 @@ impl StreamState {
 
     /// Whether the socket should be read for the consumer when it is readable.
     pub fn reads(&self) -> bool {
-        self.phase == Phase::Established && self.reading == Reading::Active
+        self.phase == Phase::Established && self.reading == Reading::Active && !self.paused
     }
 
     pub fn bits(&self) -> u32 {
@@ -241,10 +239,9 @@ impl StreamState {
         };
         let read = match self.reading {
             Reading::Active => 0,
-            Reading::Paused => bits::PAUSED,
             Reading::PeerClosed => bits::READ_EOF,
             Reading::Stopped => bits::READ_STOPPED,
-        };
+        } | if self.paused { bits::PAUSED } else { 0 };
         let write = match self.writing {
             Writing::Open => 0,
             Writing::FinAfterFlush => bits::WRITE_CLOSING,
@@ -327,6 +324,8 @@ mod tests {
         s.on(Input::Resume, true);
         assert!(s.reads());
         s.on(Input::PeerEof, true);
+        s.on(Input::Pause, true);
+        assert_eq!(s.bits(), bits::READ_EOF | bits::PAUSED, "paused after the FIN was read: still paused");
         s.on(Input::Resume, true);
         assert_eq!(s.bits(), bits::READ_EOF);
         s.on(Input::LoseConnection, true);

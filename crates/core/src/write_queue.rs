@@ -1,8 +1,11 @@
-//! Bytes accepted by `write` that the kernel has not taken yet, in order.
+//! Bytes accepted by `write` that the kernel has not taken yet, in order, with the descriptors
+//! (SCM_RIGHTS) that go with the byte at a given position of the stream.
 
+use crate::scm;
 use socket2::Socket;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// At most this many chunks go into one `sendmsg` (IOV_MAX is 1024; this keeps the array on the stack).
 const MAX_IOV: usize = 64;
@@ -13,6 +16,11 @@ pub struct WriteQueue {
     /// Bytes of the front chunk already sent.
     head: usize,
     len: usize,
+    /// Bytes ever queued and ever sent: positions in the stream, for `attachments`.
+    queued_total: u64,
+    sent_total: u64,
+    /// Descriptors to send with the byte at a stream position, in order.
+    attachments: VecDeque<(u64, Vec<OwnedFd>)>,
 }
 
 pub enum Flush {
@@ -31,11 +39,19 @@ impl WriteQueue {
         self.len == 0
     }
 
+    /// Queues `bytes` with `fds` going along with the first of them (`bytes` must not be empty).
+    pub fn push_with_fds(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) {
+        debug_assert!(!bytes.is_empty());
+        self.attachments.push_back((self.queued_total, fds));
+        self.push(bytes);
+    }
+
     pub fn push(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
         self.len += bytes.len();
+        self.queued_total += bytes.len() as u64;
         // Coalesce small writes so a burst of tiny writes does not become a long iovec.
         if let Some(last) = self.chunks.back_mut() {
             if last.len() + bytes.len() <= 16 * 1024 {
@@ -49,18 +65,39 @@ impl WriteQueue {
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.head = 0;
+        self.sent_total += self.len as u64;
         self.len = 0;
+        self.attachments.clear();
     }
 
     /// Sends as much as the kernel takes. An error leaves the queue as it was.
     pub fn flush(&mut self, sock: &Socket) -> io::Result<Flush> {
         while !self.is_empty() {
+            // Bytes up to the next position that carries descriptors go in a plain sendmsg; the byte
+            // at that position goes with its descriptors.
+            let limit = match self.attachments.front() {
+                Some((pos, _)) if *pos == self.sent_total => {
+                    match self.send_attached(sock) {
+                        Ok(()) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some((pos, _)) => (*pos - self.sent_total) as usize,
+                None => usize::MAX,
+            };
             let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
-            let mut n = 0;
+            let (mut n, mut room) = (0, limit);
             for (i, chunk) in self.chunks.iter().take(MAX_IOV).enumerate() {
                 let start = if i == 0 { self.head } else { 0 };
-                slices[n] = IoSlice::new(&chunk[start..]);
+                let part = &chunk[start..start + room.min(chunk.len() - start)];
+                slices[n] = IoSlice::new(part);
                 n += 1;
+                room -= part.len();
+                if room == 0 {
+                    break;
+                }
             }
             match sock.send_vectored_with_flags(&slices[..n], libc::MSG_NOSIGNAL) {
                 Ok(sent) => self.advance(sent),
@@ -72,8 +109,22 @@ impl WriteQueue {
         Ok(Flush::Done)
     }
 
+    /// Sends the front chunk's bytes up to the next attachment with the front attachment's
+    /// descriptors (the kernel attaches them to the first byte sent).
+    fn send_attached(&mut self, sock: &Socket) -> io::Result<()> {
+        let next = self.attachments.get(1).map_or(usize::MAX, |(pos, _)| (*pos - self.sent_total) as usize);
+        let chunk = self.chunks.front().expect("an attachment has bytes");
+        let bytes = &chunk[self.head..self.head + next.min(chunk.len() - self.head)];
+        let fds: Vec<BorrowedFd<'_>> = self.attachments[0].1.iter().map(|f| f.as_fd()).collect();
+        let sent = scm::send_with_fds(sock.as_fd(), bytes, &fds)?;
+        self.attachments.pop_front(); // sent: the kernel holds them now; our duplicates close
+        self.advance(sent);
+        Ok(())
+    }
+
     fn advance(&mut self, mut sent: usize) {
         self.len -= sent;
+        self.sent_total += sent as u64;
         while sent > 0 {
             let front = self.chunks.front().expect("sent more than queued").len() - self.head;
             if sent >= front {
@@ -141,5 +192,34 @@ mod tests {
         assert_eq!(got.len(), 20006);
         assert_eq!(&got[..3], b"abc");
         assert_eq!(&got[20003..], b"def");
+    }
+
+    #[test]
+    fn descriptors_go_with_the_byte_they_were_queued_with() {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut q = WriteQueue::default();
+        let (x, _y) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+        q.push(b"before");
+        q.push_with_fds(b"F", vec![OwnedFd::from(x)]);
+        q.push(b"after");
+        assert!(matches!(q.flush(&a).unwrap(), Flush::Done));
+        // The descriptor arrives with the read that holds the byte it was sent with (the kernel may
+        // join the bytes before it into that read).
+        drop(a);
+        let mut buf = [0u8; 64];
+        let (mut got, mut fd_seen_with) = (Vec::new(), None);
+        loop {
+            let r = scm::recv_with_fds(b.as_fd(), &mut buf, 4).unwrap();
+            if r.bytes == 0 {
+                break;
+            }
+            if !r.fds.is_empty() {
+                fd_seen_with = Some(got.len()..got.len() + r.bytes);
+            }
+            got.extend_from_slice(&buf[..r.bytes]);
+        }
+        assert_eq!(got, b"beforeFafter");
+        assert!(fd_seen_with.unwrap().contains(&6), "the read that brought the fd holds the 'F'");
     }
 }

@@ -390,3 +390,38 @@ fn an_outbound_connect_completes_with_the_peer_address_or_fails_with_its_errno()
     let missing = reactor_core::socket2::SockAddr::unix("/nonexistent/reactor-socket.sock").unwrap();
     assert_eq!(h.reactor.connect(&missing, None).unwrap_err().raw_os_error(), Some(libc::ENOENT));
 }
+
+#[test]
+fn descriptors_pass_both_ways_on_a_unix_connection_and_not_on_tcp() {
+    use reactor_core::scm;
+    use std::os::fd::{AsFd, AsRawFd as _};
+    let mut h = Harness::new();
+    let (a, peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    drop(a);
+    let (x, mut x_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    h.reactor.send_file_descriptor(id, x.as_raw_fd()).unwrap();
+    drop(x); // the reactor sends its own duplicate
+    assert_eq!(h.reactor.write(id, b"F"), 0);
+    let mut buf = [0u8; 8];
+    let got = scm::recv_with_fds(peer.as_fd(), &mut buf, 4).unwrap();
+    assert_eq!((&buf[..got.bytes], got.fds.len()), (&b"F"[..], 1));
+    let passed = Socket::from(got.fds.into_iter().next().unwrap());
+    (&passed).write_all(b"through the passed fd").unwrap();
+    let mut text = [0u8; 21];
+    x_peer.read_exact(&mut text).unwrap();
+    assert_eq!(&text, b"through the passed fd");
+
+    let (y, _y_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    scm::send_with_fds(peer.as_fd(), b"G", &[y.as_fd()]).unwrap();
+    let ev = h.until(|ev| Harness::data_of(ev, id) == b"G");
+    let kinds: Vec<u32> = ev.iter().filter(|e| e.id == id).map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![kind::FDS, kind::DATA], "the descriptor comes before the data it came with");
+
+    assert_eq!(h.reactor.send_file_descriptor(id, -1).unwrap_err().raw_os_error(), Some(libc::EBADF));
+    let (l, addr) = listener();
+    let tcp = TcpStream::connect(addr).unwrap();
+    let _server = l.accept().unwrap();
+    let tid = h.reactor.adopt(tcp.as_raw_fd(), INET, Adopt::Connection).unwrap();
+    assert_eq!(h.reactor.send_file_descriptor(tid, 0).unwrap_err().raw_os_error(), Some(libc::ENOTSUP));
+}

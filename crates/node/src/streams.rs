@@ -62,6 +62,13 @@ impl NativeReactor {
         self.input(id, StreamInput::ShutdownWrite)
     }
 
+    /// Sends a duplicate of `fd` with the first byte of the next write (UNIX connections; errors
+    /// ENOTSUP on TCP, EBADF, ETOOMANYREFS past 253 per write).
+    #[napi]
+    pub fn send_file_descriptor(&self, id: u32, fd: i32) -> Result<()> {
+        self.core()?.send_file_descriptor(id, fd).map_err(|e| os_error(e, "sendmsg"))
+    }
+
     /// SO_LINGER 0, shutdown, close: now. Queued data is discarded.
     #[napi]
     pub fn abort(&self, id: u32) {

@@ -31,6 +31,8 @@ pub const EV_CONNECTED: u32 = kind::CONNECTED;
 pub const EV_RELAY_ENDED: u32 = kind::RELAY_ENDED;
 #[napi]
 pub const EV_NONE: u32 = kind::NONE;
+#[napi]
+pub const EV_FDS: u32 = kind::FDS;
 
 // Batch layout.
 #[napi]

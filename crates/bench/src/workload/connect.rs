@@ -1,36 +1,34 @@
-//! `connect`: `conns` concurrent loops, each doing non-blocking connect → write a
-//! `size`-byte message → read and verify its echo → close, and starting over at once.
-//! Measures accept + short-lived-connection cost. Refused or reset connections are
-//! counted as errors and the slot simply starts a new connection.
+//! `connect` (and `proxy-connect`, the same through a proxy): `conns` concurrent loops,
+//! each doing non-blocking connect → write a `size`-byte message → read and verify its
+//! echo → close, and starting over at once. Measures accept + short-lived-connection
+//! cost. Refused or reset connections are counted as errors and the slot simply starts
+//! a new connection.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
-use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::Registry;
 
-use super::tcp::{self, invalid};
 use super::Workload;
 use crate::args::Config;
+use crate::conn::{read_chunks, ConnTable};
 use crate::pattern::Pattern;
 use crate::schedule::Schedule;
 use crate::stats::{micros, Stats};
+use crate::tcp::{invalid, write_pending};
 
 /// How soon a slot whose `connect()` failed outright (e.g. no ephemeral port left) tries again.
 const RETRY: Duration = Duration::from_millis(1);
 
 pub struct Connect {
-    addr: SocketAddr,
     size: usize,
+    table: ConnTable,
     slots: Vec<Slot>,
     scratch: Vec<u8>,
 }
 
 struct Slot {
-    sock: Option<TcpStream>,
-    connected: bool,
     pattern: Pattern,
     msg: Vec<u8>,
     wpos: usize,
@@ -45,8 +43,6 @@ impl Connect {
     pub fn new(cfg: &Config) -> Connect {
         let slots = (0..cfg.conns)
             .map(|i| Slot {
-                sock: None,
-                connected: false,
                 pattern: Pattern::new(i as u64),
                 msg: vec![0; cfg.size],
                 wpos: 0,
@@ -56,8 +52,8 @@ impl Connect {
             })
             .collect();
         Connect {
-            addr: cfg.addr,
             size: cfg.size,
+            table: ConnTable::new(cfg.addr, cfg.conns),
             slots,
             scratch: vec![0; 64 * 1024],
         }
@@ -65,15 +61,9 @@ impl Connect {
 
     /// Starts slot `i`'s next connection; a failure is counted and retried from `on_tick`.
     fn open(&mut self, registry: &Registry, i: usize, stats: &mut Stats) {
-        let s = &mut self.slots[i];
-        let res = tcp::connect(self.addr).and_then(|mut sock| {
-            registry.register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
-            Ok(sock)
-        });
-        match res {
-            Ok(sock) => {
-                s.sock = Some(sock);
-                s.connected = false;
+        match self.table.open(registry, i) {
+            Ok(()) => {
+                let s = &mut self.slots[i];
                 s.pattern.fill(s.round * self.size as u64, &mut s.msg);
                 s.round += 1;
                 s.wpos = 0;
@@ -84,33 +74,17 @@ impl Connect {
         }
     }
 
-    fn close(&mut self, registry: &Registry, i: usize) {
-        if let Some(mut sock) = self.slots[i].sock.take() {
-            let _ = registry.deregister(&mut sock);
-        }
-    }
-
     /// Advances slot `i`; `Ok(true)` when its connection completed its echo. `drain`: the
     /// event reported a close or error, so read to the end even after a short read.
     fn service(&mut self, i: usize, drain: bool) -> io::Result<bool> {
-        let s = &mut self.slots[i];
-        let Some(sock) = s.sock.as_mut() else {
+        let size = self.size;
+        let Some(sock) = self.table.ready(i)? else {
             return Ok(false);
         };
-        if !s.connected {
-            if !tcp::is_connected(sock)? {
-                return Ok(false);
-            }
-            s.connected = true;
-        }
-        tcp::write_pending(sock, &s.msg, &mut s.wpos)?;
-        while let Some(n) = tcp::read_once(sock, &mut self.scratch)? {
-            if n == 0 {
-                return Err(invalid(format!(
-                    "server closed after echoing {} of {} bytes",
-                    s.got, self.size
-                )));
-            }
+        let s = &mut self.slots[i];
+        write_pending(sock, &s.msg, &mut s.wpos)?;
+        read_chunks(sock, &mut self.scratch, drain, |echoed| {
+            let n = echoed.len();
             if s.got + n > s.wpos {
                 return Err(invalid(format!(
                     "server echoed {} bytes, only {} were sent",
@@ -118,19 +92,15 @@ impl Connect {
                     s.wpos
                 )));
             }
-            let offset = (s.round - 1) * self.size as u64 + s.got as u64;
+            let offset = (s.round - 1) * size as u64 + s.got as u64;
             s.pattern
-                .verify(offset, &self.scratch[..n])
+                .verify(offset, echoed)
                 .map_err(|m| invalid(format!("echo mismatch: {m}")))?;
             s.got += n;
-            if s.got == self.size {
-                return Ok(true);
-            }
-            if n < self.scratch.len() && !drain {
-                return Ok(false); // a short read emptied the socket (epoll(7))
-            }
-        }
-        Ok(false)
+            Ok(s.got < size)
+        })
+        .map_err(|e| invalid(format!("{e} (after {} of {size} echo bytes)", s.got)))?;
+        Ok(s.got == size)
     }
 }
 
@@ -170,7 +140,7 @@ impl Workload for Connect {
             stats.bytes += self.size as u64;
             stats.latencies_us.push(micros(now - self.slots[i].started));
         }
-        self.close(registry, i);
+        self.table.close(registry, i);
         if sched.issuing(now) {
             self.open(registry, i, stats);
         }
@@ -188,9 +158,9 @@ impl Workload for Connect {
         }
         let mut retry = None;
         for i in 0..self.slots.len() {
-            if self.slots[i].sock.is_none() {
+            if !self.table.is_open(i) {
                 self.open(registry, i, stats);
-                if self.slots[i].sock.is_none() {
+                if !self.table.is_open(i) {
                     retry = Some(now + RETRY);
                 }
             }
@@ -199,9 +169,6 @@ impl Workload for Connect {
     }
 
     fn outstanding(&self) -> (u64, &'static str) {
-        (
-            self.slots.iter().filter(|s| s.sock.is_some()).count() as u64,
-            "connections",
-        )
+        (self.table.open_count() as u64, "connections")
     }
 }

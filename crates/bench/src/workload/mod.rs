@@ -1,12 +1,14 @@
 //! The event loop shared by all workloads and the report it produces.
 //!
-//! Each workload is a state machine over its own sockets; `run` owns the single mio `Poll`,
-//! the clock and the phases (see `Schedule`), and turns the counters into a `Report`.
+//! Each workload is a state machine over its own sockets (TCP ones in a `ConnTable`); `run`
+//! owns the single mio `Poll`, the clock, the phases (see `Schedule`) and the load
+//! generator's own CPU clock, and turns the counters into a `Report`.
 
 mod connect;
+mod http;
 mod pingpong;
+mod roundtrip;
 mod stream;
-mod tcp;
 mod udp;
 
 use std::io;
@@ -16,6 +18,7 @@ use mio::event::Event;
 use mio::{Events, Poll, Registry};
 
 use crate::args::{Config, Workload as Kind};
+use crate::cpu::CpuWindow;
 use crate::report::Report;
 use crate::schedule::Schedule;
 use crate::stats::Stats;
@@ -52,8 +55,9 @@ trait Workload {
 /// within `warmup + duration + grace`.
 pub fn run(cfg: &Config) -> Report {
     let mut stats = Stats::default();
+    let mut cpu = CpuWindow::default();
     let sched = Schedule::new(Instant::now(), cfg.warmup, cfg.duration, cfg.grace);
-    let (window_end, mut error) = match drive(cfg, &sched, &mut stats) {
+    let (window_end, mut error) = match drive(cfg, &sched, &mut stats, &mut cpu) {
         Ok(end) => end,
         Err(e) => (
             Instant::now().min(sched.measure_end),
@@ -74,10 +78,11 @@ pub fn run(cfg: &Config) -> Report {
         }
     };
     let rate = match cfg.workload {
-        Kind::Stream => per_second(stats.bytes) / 1e6,
+        Kind::Stream | Kind::Proxy => per_second(stats.bytes) / 1e6,
         _ => per_second(stats.ops),
     };
     let p = stats.percentiles();
+    let cpu = cpu.result(Instant::now());
     Report {
         workload: cfg.workload.name(),
         conns: cfg.conns,
@@ -91,6 +96,8 @@ pub fn run(cfg: &Config) -> Report {
         p99_us: p.map(|p| p.1),
         errors: stats.errors,
         lost: stats.lost,
+        cpu_s: cpu.map(|c| c.0),
+        cpu_share: cpu.map(|c| c.1),
         error,
     }
 }
@@ -101,19 +108,22 @@ fn drive(
     cfg: &Config,
     sched: &Schedule,
     stats: &mut Stats,
+    cpu: &mut CpuWindow,
 ) -> io::Result<(Instant, Option<String>)> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut w: Box<dyn Workload> = match cfg.workload {
-        Kind::Stream => Box::new(stream::Stream::new(cfg)),
-        Kind::Pingpong => Box::new(pingpong::Pingpong::new(cfg)),
-        Kind::Connect => Box::new(connect::Connect::new(cfg)),
+        Kind::Stream | Kind::Proxy => Box::new(stream::Stream::new(cfg)),
+        Kind::Pingpong => Box::new(pingpong::workload(cfg)),
+        Kind::Connect | Kind::ProxyConnect => Box::new(connect::Connect::new(cfg)),
         Kind::Udp => Box::new(udp::Udp::new(cfg)),
+        Kind::Http => Box::new(http::workload(cfg)),
     };
     w.start(poll.registry(), sched, stats)?;
     let mut timer: Option<Instant> = None;
     loop {
         let now = Instant::now();
+        cpu.observe(now, sched.measure_start, sched.measure_end);
         let (pending, unit) = w.outstanding();
         if now >= sched.measure_end && pending == 0 {
             return Ok((sched.measure_end, None));

@@ -1,57 +1,63 @@
-//! `stream`: every connection writes `size`-byte messages continuously and verifies the
-//! echo, with at most `inflight` messages unanswered per connection. The bound keeps the
-//! data in flight small (64 KiB by default) so the figure is the server's echo rate, not
-//! how much the kernel's socket buffers can absorb.
+//! `stream` (and `proxy`, the same through a proxy): every connection writes `size`-byte
+//! messages continuously and verifies the echo, with at most `inflight` messages
+//! unanswered per connection. The bound keeps the data in flight small (64 KiB by
+//! default) so the figure is the server's echo rate, not how much the kernel's socket
+//! buffers can absorb.
+//!
+//! Everything the window allows is written with one `writev` of slices of the pattern's
+//! tile: no buffer is filled, and a window of several messages costs one syscall.
 
-use std::io;
-use std::net::SocketAddr;
+use std::io::{self, IoSlice};
 use std::time::Instant;
 
 use mio::event::Event;
-use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::Registry;
 
-use super::tcp::{self, invalid};
 use super::Workload;
 use crate::args::Config;
+use crate::conn::{read_chunks, ConnTable};
 use crate::pattern::Pattern;
 use crate::schedule::Schedule;
 use crate::stats::Stats;
+use crate::tcp::{invalid, writev_once};
+
+/// Slices per `writev`: a 64 KiB window spans at most five tile slices.
+const MAX_IOV: usize = 16;
 
 pub struct Stream {
-    addr: SocketAddr,
-    conns_wanted: usize,
-    size: usize,
+    size: u64,
     /// Bytes allowed unanswered per connection.
     window: u64,
+    table: ConnTable,
     conns: Vec<Conn>,
-    alive: usize,
     scratch: Vec<u8>,
 }
 
 struct Conn {
-    sock: Option<TcpStream>,
-    connected: bool,
     pattern: Pattern,
-    /// The message being written, and how much of it has been written.
-    wbuf: Vec<u8>,
-    wpos: usize,
-    /// Stream bytes put into `wbuf` so far (the next message starts here).
+    /// Stream bytes issued: whole messages the window admitted (written or not yet).
     queued: u64,
-    /// Stream bytes echoed and verified so far.
+    /// Stream bytes written to the socket.
+    written: u64,
+    /// Stream bytes echoed and verified.
     received: u64,
 }
 
 impl Stream {
     pub fn new(cfg: &Config) -> Stream {
         Stream {
-            addr: cfg.addr,
-            conns_wanted: cfg.conns,
-            size: cfg.size,
+            size: cfg.size as u64,
             window: (cfg.size * cfg.inflight) as u64,
-            conns: Vec::new(),
-            alive: 0,
-            scratch: vec![0; 64 * 1024],
+            table: ConnTable::new(cfg.addr, cfg.conns),
+            conns: (0..cfg.conns)
+                .map(|i| Conn {
+                    pattern: Pattern::new(i as u64),
+                    queued: 0,
+                    written: 0,
+                    received: 0,
+                })
+                .collect(),
+            scratch: vec![0; 256 * 1024],
         }
     }
 
@@ -62,68 +68,57 @@ impl Stream {
         sched: &Schedule,
         stats: &mut Stats,
     ) -> io::Result<()> {
-        let size = self.size as u64;
-        let c = &mut self.conns[i];
-        let Some(sock) = c.sock.as_mut() else {
+        let size = self.size;
+        let Some(sock) = self.table.ready(i)? else {
             return Ok(());
         };
-        if !c.connected {
-            if !tcp::is_connected(sock)? {
-                return Ok(());
-            }
-            c.connected = true;
-        }
-        if event.is_readable() || event.is_read_closed() {
-            let written = c.queued - (c.wbuf.len() - c.wpos) as u64;
-            while let Some(n) = tcp::read_once(sock, &mut self.scratch)? {
-                if n == 0 {
-                    return Err(invalid("server closed the connection".into()));
-                }
-                if c.received + n as u64 > written {
+        let c = &mut self.conns[i];
+        let drain = event.is_read_closed() || event.is_error();
+        if event.is_readable() || drain {
+            read_chunks(sock, &mut self.scratch, drain, |chunk| {
+                let n = chunk.len() as u64;
+                if c.received + n > c.written {
                     return Err(invalid(format!(
-                        "server echoed more than the {written} bytes sent"
+                        "server echoed more than the {} bytes sent",
+                        c.written
                     )));
                 }
-                // A chunk with any wrong byte counts nothing, and the connection is dropped:
-                // after one wrong byte the stream cannot be trusted.
+                // A chunk with any wrong byte counts nothing, and the connection is
+                // dropped: after one wrong byte the stream cannot be trusted.
                 c.pattern
-                    .verify(c.received, &self.scratch[..n])
+                    .verify(c.received, chunk)
                     .map_err(|m| invalid(format!("echo mismatch: {m}")))?;
                 if sched.counting(Instant::now()) {
-                    stats.bytes += n as u64;
-                    stats.ops += (c.received + n as u64) / size - c.received / size;
+                    stats.bytes += n;
+                    stats.ops += (c.received + n) / size - c.received / size;
                 }
-                c.received += n as u64;
-                if n < self.scratch.len() && !(event.is_read_closed() || event.is_error()) {
-                    // A short read emptied the socket (epoll(7)): more data raises a new
-                    // edge, so the WouldBlock read can be skipped.
-                    break;
-                }
-            }
+                c.received += n;
+                Ok(true)
+            })?;
         }
         // Reading may have opened the window; a writable event may have made room.
-        let issuing = sched.issuing(Instant::now());
-        loop {
-            if c.wpos == c.wbuf.len() {
-                if !issuing || c.queued - c.received + size > self.window {
-                    return Ok(());
-                }
-                c.wbuf.resize(self.size, 0);
-                c.pattern.fill(c.queued, &mut c.wbuf);
+        if sched.issuing(Instant::now()) {
+            while c.queued - c.received + size <= self.window {
                 c.queued += size;
-                c.wpos = 0;
-            }
-            if !tcp::write_pending(sock, &c.wbuf, &mut c.wpos)? {
-                return Ok(());
             }
         }
-    }
-
-    fn kill(&mut self, registry: &Registry, i: usize) {
-        if let Some(mut sock) = self.conns[i].sock.take() {
-            let _ = registry.deregister(&mut sock);
-            self.alive -= 1;
+        while c.written < c.queued {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut k = 0;
+            for s in c
+                .pattern
+                .slices(c.written, c.queued - c.written)
+                .take(MAX_IOV)
+            {
+                iov[k] = IoSlice::new(s);
+                k += 1;
+            }
+            match writev_once(sock, &iov[..k])? {
+                Some(n) => c.written += n as u64,
+                None => break,
+            }
         }
+        Ok(())
     }
 }
 
@@ -134,19 +129,8 @@ impl Workload for Stream {
         _sched: &Schedule,
         _stats: &mut Stats,
     ) -> io::Result<()> {
-        for i in 0..self.conns_wanted {
-            let mut sock = tcp::connect(self.addr)?;
-            registry.register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
-            self.conns.push(Conn {
-                sock: Some(sock),
-                connected: false,
-                pattern: Pattern::new(i as u64),
-                wbuf: Vec::new(),
-                wpos: 0,
-                queued: 0,
-                received: 0,
-            });
-            self.alive += 1;
+        for i in 0..self.table.len() {
+            self.table.open(registry, i)?;
         }
         Ok(())
     }
@@ -161,21 +145,19 @@ impl Workload for Stream {
         let i = event.token().0;
         if let Err(e) = self.service(i, event, sched, stats) {
             stats.error(format_args!("stream connection {i}: {e}"));
-            self.kill(registry, i);
+            self.table.close(registry, i);
         }
     }
 
     fn outstanding(&self) -> (u64, &'static str) {
-        let n = self
-            .conns
-            .iter()
-            .filter(|c| c.sock.is_some())
-            .map(|c| c.queued - c.received)
+        let n = (0..self.table.len())
+            .filter(|&i| self.table.is_open(i))
+            .map(|i| self.conns[i].queued - self.conns[i].received)
             .sum();
         (n, "echo bytes")
     }
 
     fn is_dead(&self) -> bool {
-        self.alive == 0
+        self.table.open_count() == 0
     }
 }

@@ -2,6 +2,15 @@
 //! datagrams outstanding. A datagram is an 8-byte little-endian sequence number followed
 //! by pattern bytes that depend on it; every echo is verified and replaced by a new one.
 //!
+//! Datagrams go out and come back in batches (`sendmmsg`/`recvmmsg`, up to 64 per
+//! syscall), so the load generator spends far less per datagram than a server answering
+//! one at a time. Echoes are replaced once an eighth of the window is owed, not one by
+//! one (so between 7/8 of `inflight` and `inflight` are in flight): a server that echoes
+//! datagram by datagram would otherwise make every send a batch of one. With `--gso`,
+//! each batch of equal-size datagrams leaves as one `UDP_SEGMENT` send that the kernel
+//! cuts apart, and echoes are received with `UDP_GRO`, so a server that answers with GSO
+//! too has its echoes delivered as one buffer (split here by the segment size).
+//!
 //! UDP may drop datagrams. A lost datagram would silently shrink the window (and a run
 //! that lost all of them would stall), so a datagram not echoed within `LOSS_TIMEOUT` is
 //! counted as lost and replaced. In particular, when no echo arrives for `LOSS_TIMEOUT`
@@ -9,8 +18,9 @@
 //! counted as lost are ignored.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -19,6 +29,7 @@ use mio::{Interest, Registry, Token};
 
 use super::Workload;
 use crate::args::Config;
+use crate::mmsg::{self, MAX_BATCH};
 use crate::pattern::Pattern;
 use crate::schedule::Schedule;
 use crate::stats::Stats;
@@ -32,10 +43,21 @@ pub struct Udp {
     socks_wanted: usize,
     size: usize,
     inflight: usize,
+    /// Datagrams per send with GSO (1 without).
+    segments: usize,
+    /// Datagrams owed before a batch is sent (see the module comment).
+    batch_min: usize,
     socks: Vec<Sock>,
     pattern: Pattern,
-    dgram: Vec<u8>,
-    scratch: Vec<u8>,
+    /// Datagrams being sent, back to back (`size` bytes each).
+    out: Vec<u8>,
+    /// Echoes received, one slot each: `size + 1` bytes (so an oversized echo shows), or
+    /// with GRO a whole coalesced buffer.
+    slot: usize,
+    inbuf: Vec<u8>,
+    lens: [usize; MAX_BATCH],
+    /// With GRO: each received buffer's segment size (0: a single datagram).
+    gro: [usize; MAX_BATCH],
 }
 
 struct Sock {
@@ -108,50 +130,74 @@ impl Window {
 
 impl Udp {
     pub fn new(cfg: &Config) -> Udp {
+        let segments = if cfg.gso {
+            mmsg::MAX_SEGMENTS
+                .min(mmsg::MAX_GSO_BYTES / cfg.size)
+                .max(1)
+        } else {
+            1
+        };
+        let slot = if cfg.gso { 65_536 } else { cfg.size + 1 };
         Udp {
             addr: cfg.addr,
             socks_wanted: cfg.conns,
             size: cfg.size,
             inflight: cfg.inflight,
+            segments,
+            batch_min: cfg.inflight.div_ceil(8),
             socks: Vec::new(),
             // One pattern for all sockets: the sequence numbers are per socket, but the
             // bytes after them depend on the number, so a stray datagram still fails
             // unless it is an exact copy of one this socket sent.
             pattern: Pattern::new(0),
-            dgram: vec![0; cfg.size],
-            scratch: vec![0; 65_536],
+            out: Vec::new(),
+            slot,
+            inbuf: vec![0; slot * MAX_BATCH],
+            lens: [0; MAX_BATCH],
+            gro: [0; MAX_BATCH],
         }
     }
 
-    fn payload_offset(&self, seq: u64) -> u64 {
-        seq.wrapping_mul(self.size as u64) + SEQ_LEN as u64
-    }
-
-    /// Sends what the window is owed, until the socket would block.
+    /// Sends what the window is owed, a batch per syscall, until the socket would block.
     fn send_owed(&mut self, i: usize, sched: &Schedule, stats: &mut Stats) {
         if !sched.issuing(Instant::now()) {
             return;
         }
-        while self.socks[i].to_send > 0 {
-            let seq = self.socks[i].win.next_seq;
-            self.dgram[..SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
-            let off = self.payload_offset(seq);
-            self.pattern.fill(off, &mut self.dgram[SEQ_LEN..]);
+        let size = self.size;
+        // Less than `batch_min` owed means the rest of the window is in flight: its
+        // echoes or their loss timeouts make up the batch.
+        while self.socks[i].to_send >= self.batch_min {
+            let owed = self.socks[i].to_send.min(MAX_BATCH * self.segments);
+            // Sequence numbers are only taken by datagrams actually sent: what the kernel
+            // refuses is built again, with the same numbers, next time.
+            let first = self.socks[i].win.next_seq;
+            self.out.resize(owed * size, 0);
+            for k in 0..owed {
+                let seq = first + k as u64;
+                let offset = payload_offset(size, seq);
+                let d = &mut self.out[k * size..(k + 1) * size];
+                d[..SEQ_LEN].copy_from_slice(&seq.to_le_bytes());
+                self.pattern.fill(offset, &mut d[SEQ_LEN..]);
+            }
+            let msgs: Vec<IoSlice> = self
+                .out
+                .chunks(size * self.segments)
+                .map(IoSlice::new)
+                .collect();
             let s = &mut self.socks[i];
-            match s.sock.send(&self.dgram) {
-                Ok(n) if n == self.size => {
-                    s.win.sent(Instant::now());
-                    s.to_send -= 1;
+            match mmsg::send_batch(s.sock.as_fd(), &msgs) {
+                Ok(0) => return, // wait for writable
+                Ok(m) => {
+                    let sent: usize = msgs[..m].iter().map(|d| d.len() / size).sum();
+                    let now = Instant::now();
+                    for _ in 0..sent {
+                        s.win.sent(now);
+                    }
+                    s.to_send -= sent;
+                    if m < msgs.len() {
+                        return; // the socket buffer is full
+                    }
                 }
-                Ok(n) => {
-                    stats.error(format_args!(
-                        "udp socket {i}: sent {n} of {} bytes",
-                        self.size
-                    ));
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // E.g. ECONNREFUSED reported from an earlier ICMP error: retried on the timer.
                 Err(e) => {
                     stats.error(format_args!("udp socket {i}: send: {e}"));
@@ -162,53 +208,92 @@ impl Udp {
     }
 
     fn receive(&mut self, i: usize, sched: &Schedule, stats: &mut Stats) {
+        let slot = self.slot;
+        let gro = self.segments > 1;
         loop {
-            let n = match self.socks[i].sock.recv(&mut self.scratch) {
+            let n = match mmsg::recv_batch(
+                self.socks[i].sock.as_fd(),
+                &mut self.inbuf,
+                slot,
+                &mut self.lens,
+                gro.then_some(&mut self.gro[..]),
+            ) {
+                Ok(0) => return,
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // Pending ICMP errors surface here once each; keep draining.
                     stats.error(format_args!("udp socket {i}: recv: {e}"));
                     continue;
                 }
             };
-            let data = &self.scratch[..n];
-            if n != self.size {
-                stats.error(format_args!(
-                    "udp socket {i}: echo of {n} bytes, expected {}",
-                    self.size
-                ));
-                continue;
+            let counting = sched.counting(Instant::now());
+            for k in 0..n {
+                let message = &self.inbuf[k * slot..k * slot + self.lens[k]];
+                // A GRO buffer holds several echoes of `segment` bytes each.
+                let segment = if gro && self.gro[k] > 0 {
+                    self.gro[k]
+                } else {
+                    message.len().max(1)
+                };
+                // `loop`, not `chunks`: an empty datagram must still be checked (and fail).
+                let mut at = 0;
+                loop {
+                    let end = (at + segment).min(message.len());
+                    let echo = &message[at..end];
+                    match self.socks[i].take_echo(echo, self.size, &self.pattern) {
+                        Ok(true) if counting => {
+                            stats.ops += 1;
+                            stats.bytes += echo.len() as u64;
+                        }
+                        Ok(_) => {}
+                        Err(why) => stats.error(format_args!("udp socket {i}: {why}")),
+                    }
+                    at = end;
+                    if at >= message.len() {
+                        break;
+                    }
+                }
             }
-            let seq = u64::from_le_bytes(data[..SEQ_LEN].try_into().expect("8 bytes"));
-            let s = &self.socks[i];
-            if seq >= s.win.next_seq {
-                stats.error(format_args!(
-                    "udp socket {i}: echo with sequence {seq}, never sent"
-                ));
-                continue;
+            if n < self.lens.len() {
+                return; // a short batch emptied the socket
             }
-            if let Err(m) = self
-                .pattern
-                .verify(self.payload_offset(seq), &data[SEQ_LEN..])
-            {
-                stats.error(format_args!(
-                    "udp socket {i}: echo mismatch in datagram {seq}: {m}"
-                ));
-                continue;
-            }
-            let s = &mut self.socks[i];
-            if !s.win.answer(seq) {
-                continue; // late (already counted lost) or duplicated: neither counted nor an error
-            }
-            if sched.counting(Instant::now()) {
-                stats.ops += 1;
-                stats.bytes += n as u64;
-            }
-            s.to_send += 1;
         }
     }
+}
+
+impl Sock {
+    /// Checks one echo; `Ok(true)` if it answers a datagram in flight (which is then owed
+    /// again), `Ok(false)` if it is late (already counted lost) or a duplicate: neither
+    /// counted nor an error.
+    fn take_echo(&mut self, data: &[u8], size: usize, pattern: &Pattern) -> Result<bool, String> {
+        if data.len() != size {
+            return Err(format!(
+                "echo of {} bytes, expected {size}",
+                if data.len() == size + 1 {
+                    format!("more than {size}")
+                } else {
+                    data.len().to_string()
+                }
+            ));
+        }
+        let seq = u64::from_le_bytes(data[..SEQ_LEN].try_into().expect("8 bytes"));
+        if seq >= self.win.next_seq {
+            return Err(format!("echo with sequence {seq}, never sent"));
+        }
+        pattern
+            .verify(payload_offset(size, seq), &data[SEQ_LEN..])
+            .map_err(|m| format!("echo mismatch in datagram {seq}: {m}"))?;
+        if !self.win.answer(seq) {
+            return Ok(false);
+        }
+        self.to_send += 1;
+        Ok(true)
+    }
+}
+
+/// Stream offset of datagram `seq`'s pattern bytes (after its sequence number).
+fn payload_offset(size: usize, seq: u64) -> u64 {
+    seq.wrapping_mul(size as u64) + SEQ_LEN as u64
 }
 
 impl Workload for Udp {
@@ -229,6 +314,12 @@ impl Workload for Udp {
             // Best effort: capped by net.core.rmem_max.
             let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(RCVBUF);
             sock.connect(self.addr)?;
+            if self.segments > 1 {
+                mmsg::set_udp_segment(sock.as_fd(), self.size)
+                    .map_err(|e| io::Error::new(e.kind(), format!("--gso: UDP_SEGMENT: {e}")))?;
+                mmsg::set_udp_gro(sock.as_fd())
+                    .map_err(|e| io::Error::new(e.kind(), format!("--gso: UDP_GRO: {e}")))?;
+            }
             registry.register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
             self.socks.push(Sock {
                 sock,

@@ -1,6 +1,7 @@
-//! Small helpers for non-blocking TCP clients.
+//! Small helpers for non-blocking TCP sockets (the load generator's clients and the
+//! splice proxy's upstream connections).
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 
 use mio::net::TcpStream;
@@ -39,6 +40,19 @@ pub fn write_pending(s: &mut TcpStream, buf: &[u8], pos: &mut usize) -> io::Resu
         }
     }
     Ok(true)
+}
+
+/// One `writev` of `slices`: `Ok(None)` if the socket would block, else the bytes written.
+pub fn writev_once(s: &mut TcpStream, slices: &[IoSlice<'_>]) -> io::Result<Option<usize>> {
+    loop {
+        match s.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// One read: `Ok(None)` when drained (edge-triggered: wait for the next event), `Ok(Some(0))`

@@ -1,0 +1,32 @@
+// Benchmark server: this package as a proxy with the native relay. Inherits a listening TCP socket
+// (fd 3); for every client, connects upstream with reactor.connectTCP (non-blocking, in the core)
+// and joins the two with reactor.relay (splice(2) in the core: no byte reaches JS).
+//   node reactor-proxy.js <thread|hosted> <upstreamPort>
+'use strict'
+const { Reactor, AddressFamily, ServerFactory, Protocol, sockets } = require('../..')
+
+const [mode, upstreamPort] = process.argv.slice(2)
+const reactor = new Reactor({ thread: mode !== 'hosted' })
+const upstreamFactory = ServerFactory.forProtocol(Protocol)
+
+class Client extends Protocol {
+  connectionMade() {
+    this.transport.pauseProducing()
+    reactor.connectTCP('127.0.0.1', Number(upstreamPort), upstreamFactory).then(
+      (upstream) => {
+        try {
+          reactor.relay(this.transport, upstream.transport)
+        } catch {
+          upstream.transport.loseConnection() // the client left while we connected
+        }
+      },
+      () => this.transport.abortConnection(),
+    )
+  }
+}
+
+reactor.adoptStreamPort(3, AddressFamily.INET, ServerFactory.forProtocol(Client))
+sockets.close(3)
+process.stdout.write('ready\n')
+process.stdin.on('end', () => reactor.close().then(() => process.exit(0)))
+process.stdin.resume()

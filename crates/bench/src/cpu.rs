@@ -1,0 +1,87 @@
+//! The load generator's own CPU time, so every figure says whether the load generator or
+//! the server was the limit. A single-threaded load generator near one full core cannot
+//! offer more load: its figure is a lower bound of what the server can do.
+
+use std::time::{Duration, Instant};
+
+/// User + system CPU time this process has used so far (`getrusage(RUSAGE_SELF)`).
+pub fn process_cpu() -> Duration {
+    // SAFETY: `usage` is a plain C struct that getrusage fully writes on success; the
+    // pointer is valid for the duration of the call. RUSAGE_SELF cannot fail on Linux,
+    // and on failure the zeroed struct reads as zero time.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU used between the start and the end of the measured window.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuWindow {
+    start: Option<(Instant, Duration)>,
+    end: Option<(Instant, Duration)>,
+}
+
+impl CpuWindow {
+    /// Called on every turn of the loop: takes the first sample at or after `start` and
+    /// the first at or after `end` (the loop wakes at both boundaries).
+    pub fn observe(&mut self, now: Instant, start: Instant, end: Instant) {
+        if self.start.is_none() && now >= start {
+            self.start = Some((now, process_cpu()));
+        }
+        if self.end.is_none() && now >= end && self.start.is_some() {
+            self.end = Some((now, process_cpu()));
+        }
+    }
+
+    /// CPU seconds used in the window and that as a share of one core (1.0 = a whole
+    /// core), or `None` if the window was not reached. A run that ends early (an error)
+    /// is measured up to `now`.
+    pub fn result(&self, now: Instant) -> Option<(f64, f64)> {
+        let (t0, c0) = self.start?;
+        let (t1, c1) = self.end.unwrap_or_else(|| (now, process_cpu()));
+        let wall = t1.saturating_duration_since(t0).as_secs_f64();
+        let cpu = c1.saturating_sub(c0).as_secs_f64();
+        Some((cpu, if wall > 0.0 { cpu / wall } else { 0.0 }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_counts_cpu_spent_inside_it() {
+        let t = Instant::now();
+        let mut w = CpuWindow::default();
+        w.observe(t, t, t + Duration::from_secs(3600));
+        assert!(w.start.is_some() && w.end.is_none());
+        // Burn 50 ms of CPU (however long a shared machine takes to give it to us).
+        let c0 = process_cpu();
+        let mut x = 0u64;
+        while process_cpu() - c0 < Duration::from_millis(50)
+            && t.elapsed() < Duration::from_secs(10)
+        {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let end = Instant::now();
+        w.observe(end, t, end);
+        let (cpu, share) = w.result(Instant::now()).unwrap();
+        // Other test threads of this process count too (RUSAGE_SELF), so only a floor holds.
+        assert!(cpu >= 0.05 && share > 0.0, "{cpu} {share}");
+        // Later turns do not move a closed window.
+        w.observe(end + Duration::from_secs(1), t, end);
+        assert_eq!(w.result(Instant::now()).unwrap().0, cpu);
+    }
+
+    #[test]
+    fn no_window_no_figure() {
+        let t = Instant::now();
+        let mut w = CpuWindow::default();
+        w.observe(t, t + Duration::from_secs(10), t + Duration::from_secs(20));
+        assert!(w.result(t).is_none());
+    }
+}
