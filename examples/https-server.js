@@ -70,6 +70,7 @@ server.emit('listening')
 const factory = ServerFactory.forStreams(
   (stream) => {
     process.stdout.write(`connection from ${stream.remoteAddress}:${stream.remotePort}\n`)
+    stream.setNoDelay(true) // as Node's servers do with the sockets they accept (noDelay: true)
     server.emit('connection', stream)
   },
   { allowHalfOpen: true },

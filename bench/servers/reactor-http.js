@@ -14,7 +14,9 @@ const server = http.createServer((req, res) => {
 })
 server.emit('listening') // starts Node's connection tracking (the server never listens itself)
 
-const factory = ServerFactory.forStreams((stream) => server.emit('connection', stream))
+// setNoDelay(true): Node's http.Server sets TCP_NODELAY on every socket it accepts itself (its
+// noDelay option, on by default); streams handed over with emit('connection') get it here.
+const factory = ServerFactory.forStreams((stream) => server.emit('connection', stream.setNoDelay(true)))
 reactor.adoptStreamPort(3, AddressFamily.INET, factory)
 sockets.close(3) // the reactor holds its own duplicate
 
