@@ -82,35 +82,41 @@ for (const mode of MODES) {
     })
   }
 
-  withOpenssl(`${tag} new tls.TLSSocket(stream, { isServer: true }) serves a Node TLS client`, async (t) => {
-    const secured: string[] = []
-    // allowHalfOpen: the TLS layer ends the stream itself, after what it still has to write (with
-    // false the stream would end at the peer's EOF, before TLS wrote the rest of the echo).
-    const p = streamPort(
-      r,
-      'v6',
-      (s) => {
-        const secure = new tls.TLSSocket(s, { isServer: true, key: cert!.key, cert: cert!.cert })
-        secure.on('secure', () => secured.push(String(secure.getProtocol())))
-        secure.on('error', () => {})
-        secure.pipe(secure) // echo, through TLS
-      },
-      { allowHalfOpen: true },
-    )
-    cleanups.push(() => void p.port.stopListening())
-    const client = tls.connect({ host: '::1', port: p.portNumber!, ca: cert!.cert, servername: 'localhost' })
-    cleanups.push(() => client.destroy())
-    await once(client, 'secureConnect', 'the TLS handshake')
-    t.true(client.authorized, `the client trusts the test certificate: ${client.authorizationError}`)
-    const echoed = readAll(client, 'the echo')
-    client.end(PAYLOAD)
-    t.is(sha256(await echoed), sha256(PAYLOAD))
-    t.is(secured.length, 1)
-    t.regex(secured[0], /^TLSv1\.[23]$/)
-  })
+  // The client ends right after its data: the peer's EOF reaches the stream while TLS still writes
+  // the echo (64 KiB is the size where that showed), so the stream must let TLS end it.
+  for (const [allowHalfOpen, size] of [[false, 64 * 1024], [false, MiB], [true, MiB]] as const) {
+    withOpenssl(`${tag} new tls.TLSSocket(stream, { isServer: true }) echoes ${size} B to a Node TLS client that ends at once (allowHalfOpen ${allowHalfOpen})`, async (t) => {
+      const secured: string[] = []
+      const closed: SocketStream[] = []
+      const p = streamPort(
+        r,
+        'v6',
+        (s) => {
+          s.once('close', () => closed.push(s))
+          const secure = new tls.TLSSocket(s, { isServer: true, key: cert!.key, cert: cert!.cert })
+          secure.on('secure', () => secured.push(String(secure.getProtocol())))
+          secure.on('error', () => {})
+          secure.pipe(secure) // echo, through TLS
+        },
+        { allowHalfOpen },
+      )
+      cleanups.push(() => void p.port.stopListening())
+      const client = tls.connect({ host: '::1', port: p.portNumber!, ca: cert!.cert, servername: 'localhost' })
+      cleanups.push(() => client.destroy())
+      await once(client, 'secureConnect', 'the TLS handshake')
+      t.true(client.authorized, `the client trusts the test certificate: ${client.authorizationError}`)
+      const payload = PAYLOAD.subarray(0, size)
+      const echoed = readAll(client, 'the echo')
+      client.end(payload)
+      t.is(sha256(await echoed), sha256(payload))
+      t.is(secured.length, 1)
+      t.regex(secured[0], /^TLSv1\.[23]$/)
+      await waitUntil(() => closed.length === 1, 'the server stream to close')
+    })
+  }
 
   withOpenssl(`${tag} tls.connect({ socket: stream }) talks to a Node TLS server`, async (t) => {
-    // allowHalfOpen: the server answers after the client's end.
+    // allowHalfOpen on the Node server: it answers after the client's end.
     const server = tls.createServer({ key: cert!.key, cert: cert!.cert, allowHalfOpen: true }, async (s) => {
       const got = await readAll(s, 'the client data')
       s.end(`${sha256(got)}\n`)
@@ -118,7 +124,7 @@ for (const mode of MODES) {
     cleanups.push(() => server.close())
     await within(new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)), 'listen')
     const fd = track(sockets.connectTcp('127.0.0.1', (server.address() as net.AddressInfo).port))
-    const stream = r.adoptStreamConnection(fd, AddressFamily.INET, ServerFactory.forStreams(() => {}, { allowHalfOpen: true }))!.stream
+    const stream = r.adoptStreamConnection(fd, AddressFamily.INET, ServerFactory.forStreams(() => {}))!.stream
     closeFd(fd)
     cleanups.push(() => stream.destroy())
     const closed = once(stream, 'close', 'the SocketStream to close')

@@ -66,15 +66,11 @@ const server = https.createServer(
 server.emit('listening')
 
 // Every connection the reactor accepts becomes a SocketStream; https.Server does the TLS and HTTP.
-// allowHalfOpen: the TLS layer decides when to end the stream (as Node's own servers do with theirs).
-const factory = ServerFactory.forStreams(
-  (stream) => {
-    process.stdout.write(`connection from ${stream.remoteAddress}:${stream.remotePort}\n`)
-    stream.setNoDelay(true) // as Node's servers do with the sockets they accept (noDelay: true)
-    server.emit('connection', stream)
-  },
-  { allowHalfOpen: true },
-)
+const factory = ServerFactory.forStreams((stream) => {
+  process.stdout.write(`connection from ${stream.remoteAddress}:${stream.remotePort}\n`)
+  stream.setNoDelay(true) // as Node's servers do with the sockets they accept (noDelay: true)
+  server.emit('connection', stream)
+})
 
 const { fd, family } = listener()
 const port = reactor.adoptStreamPort(fd, family, factory)

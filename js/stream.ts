@@ -383,6 +383,10 @@ export class SocketStream extends Duplex {
   [kEof](): void {
     if (this.eofPushed) return
     this.eofPushed = true
+    // Under Node's TLS the stream is ended by TLS itself, once it has written its last records (a
+    // TLSSocket inherits allowHalfOpen from the stream and applies it at its own level). Ending it
+    // here, at the peer's EOF, would cut those records: the TLS layer's writes would come after it.
+    if (!this.allowHalfOpen && readByNodeTls(this)) this.allowHalfOpen = true
     this.push(null)
   }
 
@@ -496,6 +500,16 @@ function familyName(address: Address | null): 'IPv4' | 'IPv6' | undefined {
   if (address instanceof IPv4Address) return 'IPv4'
   if (address instanceof IPv6Address) return 'IPv6'
   return undefined
+}
+
+/**
+ * Whether Node's TLS reads this stream: a TLSSocket over a Duplex wraps it in Node's internal
+ * JSStreamSocket, which reads it through a 'data' listener of that name (Node 20's
+ * lib/internal/js_stream_socket.js). Hand-written because Node exposes no public way to tell; a miss
+ * only means the stream ends at the peer's EOF, as it would without TLS.
+ */
+function readByNodeTls(stream: SocketStream): boolean {
+  return stream.listeners('data').some((listener) => listener.name === 'ondata')
 }
 
 function emitTimeout(stream: SocketStream): void {
