@@ -504,7 +504,7 @@ function familyName(address: Address | null): 'IPv4' | 'IPv6' | undefined {
 
 /**
  * Whether Node's TLS reads this stream: a TLSSocket over a Duplex wraps it in Node's internal
- * JSStreamSocket, which reads it through a 'data' listener of that name (Node 20's
+ * JSStreamSocket, which reads it through a 'data' listener named `ondata` (Node 20's
  * lib/internal/js_stream_socket.js). Hand-written because Node exposes no public way to tell; a miss
  * only means the stream ends at the peer's EOF, as it would without TLS.
  */
