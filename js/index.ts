@@ -9,7 +9,8 @@ export { Reactor, type ReactorOptions } from './reactor'
 export type { ConnectOptions } from './connect'
 export type { RelayOptions, RelayResult } from './relay'
 export { AddressFamily, SocketType } from './constants'
-export { Protocol, ServerFactory, DatagramProtocol, type ProtocolClass } from './protocol'
+export { Protocol, ServerFactory, DatagramProtocol, StreamServerFactory, type ProtocolClass } from './protocol'
+export { SocketStream, SocketStreamProtocol, type SocketStreamOptions } from './stream'
 export {
   UnsupportedAddressFamily,
   UnsupportedSocketType,

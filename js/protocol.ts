@@ -1,6 +1,8 @@
 // Base classes users extend, as in Twisted: Protocol, ServerFactory, DatagramProtocol.
 import type { Address, IPAddress } from './address'
+import { invalidArgType } from './errors'
 import type { IDatagramProtocol, IDatagramTransport, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
+import { SocketStream, type SocketStreamOptions, type SocketStreamProtocol } from './stream'
 
 /**
  * A stream protocol. Subclass it and override the callbacks. It deliberately has no
@@ -47,6 +49,15 @@ export class ServerFactory implements IProtocolFactory {
     return factory
   }
 
+  /**
+   * A factory that wraps each new connection (accepted, adopted or connected) in a `SocketStream`
+   * and calls `listener(stream)` once the connection is made, e.g. to hand it to Node's http:
+   * `ServerFactory.forStreams((stream) => httpServer.emit('connection', stream))`.
+   */
+  static forStreams(listener: (stream: SocketStream) => void, options?: SocketStreamOptions): StreamServerFactory {
+    return new StreamServerFactory(listener, options)
+  }
+
   buildProtocol(_addr: Address): Protocol | null | undefined {
     const protocol = new this.protocol()
     protocol.factory = this
@@ -68,6 +79,26 @@ export class ServerFactory implements IProtocolFactory {
   startFactory(): void {}
 
   stopFactory(): void {}
+}
+
+/** What `ServerFactory.forStreams` makes: each protocol it builds is a new `SocketStream`'s. */
+export class StreamServerFactory extends ServerFactory {
+  constructor(
+    private readonly listener: (stream: SocketStream) => void,
+    private readonly options: SocketStreamOptions = {},
+  ) {
+    super()
+    if (typeof listener !== 'function') throw invalidArgType('ServerFactory.forStreams: listener must be a function')
+    if (options === null || typeof options !== 'object') {
+      throw invalidArgType('ServerFactory.forStreams: options must be an object')
+    }
+  }
+
+  override buildProtocol(_addr: Address): SocketStreamProtocol {
+    const protocol = SocketStream.withListener(this.listener, this.options).protocol
+    protocol.factory = this
+    return protocol
+  }
 }
 
 /**
