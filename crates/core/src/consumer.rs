@@ -9,6 +9,7 @@
 use crate::batch::{Batch, BATCH_HEADER, RECORDS_OVERFLOW, STRIDE};
 use crate::datagram_options::{DatagramError, DatagramResult};
 use crate::outbox::{Outbox, SendError};
+use crate::stats::{SendCounters, Stats};
 use crate::Reactor;
 use socket2::{SockAddr, Socket};
 use std::collections::HashMap;
@@ -28,6 +29,8 @@ pub struct Consumer {
     recycled: Vec<Vec<u8>>,
     /// The records of the last batch when they did not fit the consumer's array.
     overflow: Vec<u32>,
+    /// Datagram sends, for `stats`.
+    sends: SendCounters,
 }
 
 impl Consumer {
@@ -40,6 +43,7 @@ impl Consumer {
             chunks: Vec::new(),
             recycled: Vec::new(),
             overflow: Vec::new(),
+            sends: SendCounters::default(),
         }
     }
 
@@ -105,12 +109,16 @@ impl Consumer {
         let defer = self.dispatching;
         let outbox = self.outbox(id)?;
         let to = resolve(outbox, host, port)?;
-        outbox.send(data, Some(to), defer).map_err(|e| DatagramError::Os(e, "sendto"))
+        outbox.send(data, Some(to), defer).map_err(|e| DatagramError::Os(e, "sendto"))?;
+        self.sends.accepted += 1;
+        Ok(())
     }
 
     pub fn send(&mut self, id: u32, data: &[u8]) -> DatagramResult<()> {
         let defer = self.dispatching;
-        self.outbox(id)?.send(data, None, defer).map_err(|e| DatagramError::Os(e, "send"))
+        self.outbox(id)?.send(data, None, defer).map_err(|e| DatagramError::Os(e, "send"))?;
+        self.sends.accepted += 1;
+        Ok(())
     }
 
     pub fn connect(&mut self, id: u32, host: &str, port: u16) -> DatagramResult<()> {
@@ -130,6 +138,7 @@ impl Consumer {
         for (id, outbox) in self.outboxes.iter_mut() {
             if outbox.has_queued() {
                 let errors = outbox.flush();
+                self.sends.failed += errors.len() as u64;
                 if !errors.is_empty() {
                     self.core.report_datagram_errors(*id, &errors);
                 }
@@ -142,7 +151,7 @@ impl Consumer {
     /// goes, so that the close is the core's.
     pub fn close_port(&mut self, id: u32) -> usize {
         if let Some(mut outbox) = self.outboxes.remove(&id) {
-            outbox.flush();
+            self.retire(&mut outbox);
         }
         self.core.close_port(id)
     }
@@ -150,11 +159,24 @@ impl Consumer {
     /// Sends what is queued, then closes the core (joins its thread, closes every socket). The
     /// host must have stopped watching a hosted core's poller before this.
     pub fn close(&mut self) {
-        for outbox in self.outboxes.values_mut() {
-            outbox.flush();
+        for (_, mut outbox) in std::mem::take(&mut self.outboxes) {
+            self.retire(&mut outbox);
         }
-        self.outboxes.clear();
         self.core.close();
+    }
+
+    /// Sends what a closing outbox still queues and keeps its counts.
+    fn retire(&mut self, outbox: &mut Outbox) {
+        self.sends.failed += outbox.flush().len() as u64;
+        self.sends.dropped_closed += outbox.dropped;
+    }
+
+    /// The reactor's figures: the core's, and the datagrams this side sent and dropped.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.core.stats();
+        let dropped_live = self.outboxes.values().map(|o| o.dropped).sum();
+        self.sends.fill(dropped_live, &mut s);
+        s
     }
 }
 

@@ -8,6 +8,7 @@ use crate::engine::{Engine, WAKER};
 use crate::fd::duplicate_nonblocking;
 use crate::listener::Listener;
 use crate::shared::Shared;
+use crate::stats::{CountingNotify, Stats};
 use crate::state::{Entry, State};
 use crate::stream::Stream;
 use crate::stream_state::Input;
@@ -75,6 +76,8 @@ impl Reactor {
     /// one held in reserve for running out of descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
+        let counters = shared.lock().shared_counters.clone();
+        let notify = Box::new(CountingNotify::new(notify, counters));
         let driver = Driver::thread(Engine::new(poll, shared.clone()), notify)?;
         Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
     }
@@ -109,10 +112,16 @@ impl Reactor {
     /// One non-blocking turn of a hosted reactor (see `driver`). A reactor that is not hosted, or
     /// closed, has nothing to do.
     pub fn turn_hosted(&self) -> io::Result<HostedTurn> {
-        match &mut *self.driver() {
-            Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared),
-            _ => Ok(HostedTurn { announce: false, retry_after: None }),
+        let turn = match &mut *self.driver() {
+            Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared)?,
+            _ => HostedTurn { announce: false, retry_after: None },
+        };
+        if turn.announce {
+            // The host calls the consumer for this announcement: one wake-up, as a threaded
+            // reactor's announcement is (see `CountingNotify`).
+            self.shared.lock().shared_counters.woke();
         }
+        Ok(turn)
     }
 
     /// Validates `fd` (open, socket, type, family, listening/connected: see `validate`), duplicates it and starts serving the duplicate.
@@ -200,6 +209,8 @@ impl Reactor {
             st.in_flight = false;
             return false;
         }
+        let events = st.batch.len();
+        st.counters.batch_taken(events);
         st.batch.swap_contents(out);
         if std::mem::take(&mut st.stalled) {
             self.shared.wake();
@@ -291,6 +302,11 @@ impl Reactor {
                 st.batch.push(crate::batch::kind::DATAGRAM_ERROR, id, errno as u32, 0);
             }
         })
+    }
+
+    /// The core's figures (see `stats::Stats`); the consumer adds its datagram sends.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats()
     }
 
     pub fn dropped_datagrams(&self, id: u32) -> u64 {
