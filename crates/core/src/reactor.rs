@@ -8,7 +8,7 @@ use crate::engine::{Engine, WAKER};
 use crate::fd::duplicate_nonblocking;
 use crate::listener::Listener;
 use crate::shared::Shared;
-use crate::stats::{CountingNotify, Stats};
+use crate::stats::{CountingNotify, SharedCounters, Stats};
 use crate::state::{Entry, State};
 use crate::stream::Stream;
 use crate::stream_state::Input;
@@ -65,6 +65,8 @@ pub struct Reactor {
     shared: Arc<Shared>,
     /// Who runs the loop; None once closed.
     driver: Mutex<Option<Driver>>,
+    /// The state's lock-free counters (wake-ups are counted here for a hosted reactor).
+    counters: Arc<SharedCounters>,
 }
 
 fn unknown_id() -> io::Error {
@@ -77,17 +79,18 @@ impl Reactor {
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
         let counters = shared.lock().shared_counters.clone();
-        let notify = Box::new(CountingNotify::new(notify, counters));
+        let notify = Box::new(CountingNotify::new(notify, counters.clone()));
         let driver = Driver::thread(Engine::new(poll, shared.clone()), notify)?;
-        Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
+        Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
     }
 
     /// Creates the poller without a thread: the host watches `poll_fd()` for readability (e.g.
     /// with libuv's `uv_poll`) and calls `turn_hosted()`, on its own thread, each time it fires.
     pub fn start_hosted() -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
+        let counters = shared.lock().shared_counters.clone();
         let driver = Driver::hosted(Engine::new(poll, shared.clone()));
-        Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
+        Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
     }
 
     fn poller() -> io::Result<(Poll, Arc<Shared>)> {
@@ -119,7 +122,7 @@ impl Reactor {
         if turn.announce {
             // The host calls the consumer for this announcement: one wake-up, as a threaded
             // reactor's announcement is (see `CountingNotify`).
-            self.shared.lock().shared_counters.woke();
+            self.counters.woke();
         }
         Ok(turn)
     }
