@@ -1,7 +1,9 @@
-// Memory benchmarks: (a) a paused transport while the peer sends 1 GiB; (b) 10,000 idle connections.
+// Memory benchmarks: (a) a paused transport while the peer sends 1 GiB; (b) 10,000 idle connections;
+// (c) 1,000 relayed pairs whose downstream does not read.
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
+import { relayMemory } from './relay-memory.mjs'
 
 const GIB = 2 ** 30
 
@@ -83,5 +85,7 @@ export async function runMemoryBenchmarks({ root, bytes = GIB, idle = 10_000 }) 
     if (r.mode !== 'node') r.target = ratio <= 1 ? '✓ (≤ Node)' : '✗ (≤ Node)'
     delete r.mode
   }
+  // (c) the native relay: 1,000 pairs whose downstream does not read (bench/relay-memory.mjs)
+  for (const mode of ['thread', 'hosted']) results.push(await relayMemory({ root, mode }))
   return results
 }

@@ -27,6 +27,9 @@ export function serverCatalogue(root) {
     { key: 'hosted', role: 'echo', name: 'reactor (thread: false)', script: servers('reactor-server.js'), argv: () => ['hosted', 'echo'] },
     { key: 'node', role: 'echo', name: 'node net/dgram', script: servers('node-server.js'), argv: () => ['echo'] },
     { key: 'rust', role: 'echo', name: 'rust mio, no JS', bin: bin('echo-server'), argv: () => ['--tcp-fd', '3', '--udp-fd', '4'] },
+    // BENCH_BASELINE=<another checkout, built>: the same echo server from that checkout, in the same
+    // run, to compare a change with what it changes ("before" rows).
+    ...baseline(),
 
     // Proxies: each client connection gets a new upstream connection to the Rust echo server.
     // SLOT (another change adds the file): bench/servers/reactor-proxy.js, the reactor's native
@@ -52,6 +55,16 @@ export function serverCatalogue(root) {
     { key: 'http-thread', role: 'http', name: 'reactor SocketStream + http (thread)', script: servers('reactor-http.js'), argv: () => ['thread'] },
     { key: 'http-hosted', role: 'http', name: 'reactor SocketStream + http (thread: false)', script: servers('reactor-http.js'), argv: () => ['hosted'] },
     { key: 'node', role: 'http', name: 'node http on net', script: servers('node-http.js'), argv: () => [] },
+  ]
+}
+
+function baseline() {
+  const dir = process.env.BENCH_BASELINE
+  if (!dir) return []
+  const script = path.join(path.resolve(dir), 'bench/servers/reactor-server.js')
+  return [
+    { key: 'before-thread', role: 'echo', name: 'reactor before (thread)', script, argv: () => ['thread', 'echo'] },
+    { key: 'before-hosted', role: 'echo', name: 'reactor before (thread: false)', script, argv: () => ['hosted', 'echo'] },
   ]
 }
 

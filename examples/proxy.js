@@ -24,8 +24,13 @@ const reactor = new Reactor({ thread: !process.argv.includes('--no-thread') })
 const relays = new Set()
 let served = 0
 
-/** The upstream side: a plain protocol; the relay takes its transport over. */
-class Upstream extends Protocol {}
+/** The upstream side: it holds what upstream sends (paused) until the relay takes its transport over,
+ *  so that no byte reaches a protocol that would drop it. */
+class Upstream extends Protocol {
+  connectionMade() {
+    this.transport.pauseProducing()
+  }
+}
 const upstreamFactory = ServerFactory.forProtocol(Upstream)
 
 /** The client side: hold its bytes until upstream is connected, then relay both ways. */

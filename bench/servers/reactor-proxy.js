@@ -8,7 +8,13 @@ const { Reactor, AddressFamily, ServerFactory, Protocol, sockets } = require('..
 
 const [mode, upstreamPort] = process.argv.slice(2)
 const reactor = new Reactor({ thread: mode !== 'hosted' })
-const upstreamFactory = ServerFactory.forProtocol(Protocol)
+/** Holds what upstream sends (paused) until the relay takes its transport over. */
+class Upstream extends Protocol {
+  connectionMade() {
+    this.transport.pauseProducing()
+  }
+}
+const upstreamFactory = ServerFactory.forProtocol(Upstream)
 
 class Client extends Protocol {
   connectionMade() {

@@ -17,6 +17,16 @@ pub struct Engine {
     poll: Poll,
     events: Events,
     shared: Arc<Shared>,
+    role: Role,
+}
+
+/// What an engine's poller watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every socket (the threaded mode's relaying sockets excepted, when it has a relay poller).
+    Main,
+    /// Only relaying sockets (the threaded mode's relay poller, turned by the I/O thread alone).
+    Relays,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -31,7 +41,15 @@ pub enum Turn {
 
 impl Engine {
     pub fn new(poll: Poll, shared: Arc<Shared>) -> Engine {
-        Engine { poll, events: Events::with_capacity(1024), shared }
+        Engine { poll, events: Events::with_capacity(1024), shared, role: Role::Main }
+    }
+
+    /// The relay poller's engine: a poller of its own with a waker, given to the state.
+    pub fn for_relays(shared: Arc<Shared>) -> io::Result<Engine> {
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        shared.lock().set_relay_poller(poll.registry().try_clone()?, waker);
+        Ok(Engine { poll, events: Events::with_capacity(256), shared, role: Role::Relays })
     }
 
     pub fn fd(&self) -> std::os::fd::RawFd {
@@ -75,16 +93,30 @@ impl Engine {
             if st.stopping {
                 return Ok(Turn::Stop);
             }
+            st.serving_relays = self.role == Role::Relays;
             st.on_event(registry, ev.token().0 as u32, ready);
+            st.serving_relays = false;
         }
         let mut st = self.shared.lock();
         if st.stopping {
             return Ok(Turn::Stop);
         }
-        if st.retry_accept && self.events.is_empty() {
-            st.retry_listeners();
+        match self.role {
+            Role::Main => {
+                if st.retry_accept && self.events.is_empty() {
+                    st.retry_listeners();
+                }
+                st.run_deferred(registry);
+                if !st.has_relay_poller() {
+                    st.run_relay_work(registry);
+                }
+            }
+            Role::Relays => {
+                st.serving_relays = true;
+                st.run_relay_work(registry);
+                st.serving_relays = false;
+            }
         }
-        st.run_deferred(registry);
         if st.should_announce() {
             st.in_flight = true;
             return Ok(Turn::Announce);

@@ -475,16 +475,7 @@ fn connect(socket: &Socket, address: &SockAddr, deadline: Option<Instant>, cance
 }
 
 fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor or fails; `fd` itself is untouched.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `dup` was just created and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+    crate::fd::duplicate_cloexec(fd)
 }
 
 fn is_transient_accept_error(err: &io::Error) -> bool {

@@ -33,6 +33,8 @@ mod stream;
 pub mod stream_state;
 pub mod systemd;
 pub mod validate;
+#[cfg(test)]
+mod test_support;
 mod write_queue;
 
 pub use driver::hosted::HostedTurn;

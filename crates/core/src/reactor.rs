@@ -74,13 +74,14 @@ fn unknown_id() -> io::Error {
 }
 
 impl Reactor {
-    /// Creates the poller and starts the I/O thread. Opens three descriptors (epoll, eventfd and
-    /// one held in reserve for running out of descriptors).
+    /// Creates the pollers and starts the I/O thread. Opens five descriptors (the main epoll and
+    /// its eventfd, the relay epoll and its eventfd, and one held in reserve for running out of
+    /// descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
         let counters = shared.lock().shared_counters.clone();
         let notify = Box::new(CountingNotify::new(notify, counters.clone()));
-        let driver = Driver::thread(Engine::new(poll, shared.clone()), notify)?;
+        let driver = Driver::thread(Engine::new(poll, shared.clone()), shared.clone(), notify)?;
         Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
     }
 
@@ -108,23 +109,38 @@ impl Reactor {
     pub fn poll_fd(&self) -> Option<RawFd> {
         match &*self.driver() {
             Some(Driver::Hosted(engine)) => Some(engine.fd()),
-            _ => None,
+            Some(Driver::Thread { epfd, .. }) => Some(*epfd),
+            None => None,
         }
     }
 
-    /// One non-blocking turn of a hosted reactor (see `driver`). A reactor that is not hosted, or
-    /// closed, has nothing to do.
+    /// One non-blocking turn on the host's thread (see `driver`): a hosted reactor's, or an
+    /// assisting host's for a threaded one. A closed reactor has nothing to do.
     pub fn turn_hosted(&self) -> io::Result<HostedTurn> {
         let turn = match &mut *self.driver() {
             Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared)?,
-            _ => HostedTurn { announce: false, retry_after: None },
+            Some(Driver::Thread { engine, assist, .. }) => {
+                assist.host_turned();
+                let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+                driver::hosted::turn(&mut engine, &self.shared)?
+            }
+            None => HostedTurn { announce: false, retry_after: None },
         };
         if turn.announce {
-            // The host calls the consumer for this announcement: one wake-up, as a threaded
-            // reactor's announcement is (see `CountingNotify`).
+            // The host calls the consumer for this announcement: one wake-up, as an announcement
+            // from the I/O thread is (see `CountingNotify`).
             self.counters.woke();
         }
         Ok(turn)
+    }
+
+    /// A threaded reactor whose host's loop will also watch `poll_fd()` and call `turn_hosted()`:
+    /// the I/O thread then leaves the events to the host unless the host is busy (see
+    /// `driver::thread`). Nothing for a hosted reactor.
+    pub fn attach_host(&self) {
+        if let Some(Driver::Thread { assist, .. }) = &*self.driver() {
+            assist.attach();
+        }
     }
 
     /// Validates `fd` (open, socket, type, family, listening/connected: see `validate`), duplicates it and starts serving the duplicate.
@@ -163,7 +179,7 @@ impl Reactor {
     /// relay's id. `held_a`/`held_b`: bytes read from each that the consumer still holds (they go
     /// out first). EINVAL: the pair cannot relay; ENOENT: one of them is gone.
     pub fn relay(&self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], buffer_size: usize) -> io::Result<u32> {
-        let rid = self.shared.lock().start_relay(a, b, held_a, held_b, buffer_size)?;
+        let rid = self.shared.lock().start_relay(&self.shared.registry, a, b, held_a, held_b, buffer_size)?;
         self.shared.wake();
         Ok(rid)
     }

@@ -160,7 +160,6 @@ mod tests {
     use crate::address::{decode, Record};
     use std::io::{Read, Write};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Takes ownership of a returned fd so the test closes it even when an assertion fails.
@@ -184,29 +183,7 @@ mod tests {
         flags >= 0 && flags & libc::FD_CLOEXEC != 0
     }
 
-    /// A unique path in the temp dir, removed when dropped.
-    struct TempPath(PathBuf);
-
-    impl TempPath {
-        fn new(label: &str) -> TempPath {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let name = format!("reactor-core-{}-{label}-{n}.sock", std::process::id());
-            let path = std::env::temp_dir().join(name);
-            let _ = std::fs::remove_file(&path);
-            TempPath(path)
-        }
-
-        fn as_str(&self) -> &str {
-            self.0.to_str().unwrap()
-        }
-    }
-
-    impl Drop for TempPath {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+    use crate::test_support::TempPath;
 
     /// A number that no descriptor can have: far above any RLIMIT_NOFILE.
     const NEVER_OPEN: RawFd = RawFd::MAX;

@@ -65,6 +65,8 @@ pub struct State {
     deferred_ids: HashSet<u32>,
     /// A listener ran out of descriptors with none to shed: poll with a timeout to retry.
     pub retry_accept: bool,
+    /// Set by the engine that serves relays while it runs (see `service_relay_of`).
+    pub serving_relays: bool,
     pub stopping: bool,
     spare: SpareFd,
     /// The read buffer streams read into (kept when a read is small enough to be copied out).
@@ -75,6 +77,12 @@ pub struct State {
     pub counters: LoopCounters,
     /// Counters that write queues and the announcer update without this lock.
     pub shared_counters: Arc<SharedCounters>,
+    /// Relays with work left for a later pass, and their ids.
+    relay_work: VecDeque<u32>,
+    relay_work_ids: HashSet<u32>,
+    /// The threaded mode's own poller for relaying sockets (registry and waker): only the I/O
+    /// thread turns it, so relayed bytes never cost the JS thread anything. None when hosted.
+    relay_poller: Option<(Registry, mio::Waker)>,
 }
 
 impl State {
@@ -88,6 +96,7 @@ impl State {
             deferred: VecDeque::new(),
             deferred_ids: HashSet::new(),
             retry_accept: false,
+            serving_relays: false,
             stopping: false,
             spare: SpareFd::open()?,
             read_buf: Vec::new(),
@@ -95,6 +104,9 @@ impl State {
             pipes: PipePool::default(),
             counters: LoopCounters::default(),
             shared_counters: Arc::default(),
+            relay_work: VecDeque::new(),
+            relay_work_ids: HashSet::new(),
+            relay_poller: None,
         })
     }
 
@@ -118,13 +130,25 @@ impl State {
     /// alive) and closes the reactor's duplicate.
     pub fn remove(&mut self, registry: &Registry, id: u32) -> Option<Entry> {
         let entry = self.entries.remove(&id)?;
-        let _ = registry.deregister(&mut SourceFd(&entry.socket().as_raw_fd()));
         match &entry {
             Entry::Stream(_) => self.counters.connections_open -= 1,
             Entry::Datagram(d) => self.counters.kernel_drops_closed += d.dropped_total(),
             Entry::Listener(_) => {}
         }
+        let fd = entry.socket().as_raw_fd();
+        if let (Entry::Stream(s), Some((relays, _))) = (&entry, &self.relay_poller) {
+            if s.relay.is_some() {
+                let _ = relays.deregister(&mut SourceFd(&fd));
+                return Some(entry);
+            }
+        }
+        let _ = registry.deregister(&mut SourceFd(&fd));
         Some(entry)
+    }
+
+    /// Gives relaying sockets a poller of their own, turned by the I/O thread only.
+    pub fn set_relay_poller(&mut self, registry: Registry, waker: mio::Waker) {
+        self.relay_poller = Some((registry, waker));
     }
 
     pub fn stream(&mut self, id: u32) -> Option<&mut Stream> {
@@ -195,8 +219,37 @@ impl State {
     }
 
     /// Work left over from an earlier turn can go on now (the batch has room): turn again at once.
+    /// Relay work counts only where this loop serves relays (no relay poller of their own).
     pub fn has_ready_work(&self) -> bool {
-        !self.deferred.is_empty() && !self.batch.is_full()
+        (!self.deferred.is_empty() && !self.batch.is_full()) || (self.relay_poller.is_none() && !self.relay_work.is_empty())
+    }
+
+    pub fn has_relay_poller(&self) -> bool {
+        self.relay_poller.is_some()
+    }
+
+    /// Relays with work left, for the relay poller's turn.
+    pub fn has_relay_work(&self) -> bool {
+        !self.relay_work.is_empty()
+    }
+
+    /// Runs the relays that have work left (on the loop that serves relays).
+    pub fn run_relay_work(&mut self, registry: &Registry) {
+        for _ in 0..self.relay_work.len() {
+            let Some(rid) = self.relay_work.pop_front() else { return };
+            self.relay_work_ids.remove(&rid);
+            self.service_relay(registry, rid);
+        }
+    }
+
+    /// Queues a relay for a later pass, on the loop that serves relays.
+    fn queue_relay_work(&mut self, rid: u32) {
+        if self.relay_work_ids.insert(rid) {
+            self.relay_work.push_back(rid);
+        }
+        if let Some((_, waker)) = &self.relay_poller {
+            let _ = waker.wake();
+        }
     }
 
     pub fn is_deferred(&self, id: u32) -> bool {
@@ -329,7 +382,7 @@ impl State {
     /// consumer has not taken follow them, and their records are blanked. Errors: EINVAL when the
     /// pair cannot relay (the same id, not both open established connections, already relaying),
     /// ENOENT when either is gone.
-    pub fn start_relay(&mut self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], cap: usize) -> io::Result<u32> {
+    pub fn start_relay(&mut self, registry: &Registry, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], cap: usize) -> io::Result<u32> {
         let invalid = || io::Error::from_raw_os_error(libc::EINVAL);
         if a == b {
             return Err(invalid());
@@ -359,15 +412,27 @@ impl State {
             // The peer's FIN was already read: this direction only flushes, then sends FIN.
             dir.src_done = s.state.reading == crate::stream_state::Reading::PeerClosed;
         }
+        // With a relay poller, both sockets move to it (the main loop no longer sees them).
+        if let Some((relays, _)) = &self.relay_poller {
+            for id in [a, b] {
+                let fd = self.entries[&id].socket().as_raw_fd();
+                let _ = registry.deregister(&mut SourceFd(&fd));
+                relays.register(&mut SourceFd(&fd), Token(id as usize), Interest::READABLE | Interest::WRITABLE)?;
+            }
+        }
         self.relays.insert(a, relay);
-        self.defer(a);
+        self.queue_relay_work(a);
         Ok(a)
     }
 
+    /// An event for a relaying socket. With a relay poller of their own, an event that reached the
+    /// main loop (harvested before the socket moved) is passed on to it.
     fn service_relay_of(&mut self, registry: &Registry, id: u32, _ready: Ready) {
-        if let Some(rid) = self.stream(id).and_then(|s| s.relay) {
-            self.service_relay(registry, rid);
+        let Some(rid) = self.stream(id).and_then(|s| s.relay) else { return };
+        if self.relay_poller.is_some() && !self.serving_relays {
+            return self.queue_relay_work(rid);
         }
+        self.service_relay(registry, rid);
     }
 
     /// Pumps both directions of a relay, and ends it when both are done.
@@ -421,13 +486,10 @@ impl State {
         self.relays.insert(rid, relay);
     }
 
-    /// Keeps a relay that has work left for a later pass, through a side that still exists.
+    /// Keeps a relay that has work left for a later pass.
     fn keep_relay(&mut self, rid: u32, relay: Relay) {
-        let alive = [relay.a, relay.b].into_iter().find(|id| self.entries.contains_key(id));
         self.relays.insert(rid, relay);
-        if let Some(id) = alive {
-            self.defer(id);
-        }
+        self.queue_relay_work(rid);
     }
 
     /// Both directions are done: close what is left in order and report the counts.
@@ -623,5 +685,7 @@ impl State {
         self.deferred.clear();
         self.deferred_ids.clear();
         self.relays.clear();
+        self.relay_work.clear();
+        self.relay_work_ids.clear();
     }
 }

@@ -212,7 +212,7 @@ fn refused_adoptions_leave_nothing_behind() {
 fn a_slow_consumer_bounds_what_is_read() {
     let mut h = Harness::new();
     let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
-    let id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    let _id = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
     let total = 16 * 1024 * 1024;
     let writer = std::thread::spawn(move || {
         let chunk = vec![7u8; 64 * 1024];

@@ -54,8 +54,12 @@ fn adopt_kind(what: u32, max_packet: u32) -> Result<Adopt> {
 
 /// How batches reach JS: announced from the I/O thread through a threadsafe function, or by the
 /// hosted driver calling JS directly from Node's loop.
+///
+/// In the threaded mode both run: the uv_poll watcher lets a responsive JS thread take its events
+/// itself (no hop), and the I/O thread announces through the threadsafe function only what a busy
+/// JS thread left waiting (see reactor_core's driver::thread).
 enum Delivery {
-    Threaded(Arc<BatchReady>),
+    Threaded { ready: Arc<BatchReady>, on_ready: FunctionRef<(), ()>, driver: Rc<RefCell<Option<HostedDriver>>> },
     Hosted { on_ready: FunctionRef<(), ()>, driver: Rc<RefCell<Option<HostedDriver>>> },
 }
 
@@ -111,41 +115,36 @@ impl NativeReactor {
 
     fn start_core(&mut self, env: &Env) -> Result<Arc<Reactor>> {
         let started = |e| os_error(e, "epoll_create");
-        match &self.delivery {
-            Delivery::Threaded(ready) => {
+        let (core, on_ready, driver) = match &self.delivery {
+            Delivery::Threaded { ready, on_ready, driver } => {
                 let core = Arc::new(Reactor::start(Box::new(TsfnNotify::new(ready.clone()))).map_err(started)?);
-                let weak = Arc::downgrade(&core);
-                teardown::at_exit(env, move || {
-                    if let Some(core) = weak.upgrade() {
-                        core.close();
-                    }
-                })?;
-                Ok(core)
+                core.attach_host();
+                (core, on_ready, driver)
             }
-            Delivery::Hosted { on_ready, driver } => {
-                let core = Arc::new(Reactor::start_hosted().map_err(started)?);
-                let hosted = HostedDriver::start(env, core.clone(), &on_ready.borrow_back(env)?)?;
-                hosted.hold(self.held);
-                *driver.borrow_mut() = Some(hosted);
-                let (weak, driver) = (Arc::downgrade(&core), driver.clone());
-                teardown::at_exit(env, move || {
-                    // Stop watching before the core closes the fd being watched.
-                    if let Some(d) = driver.borrow_mut().take() {
-                        d.stop();
-                    }
-                    if let Some(core) = weak.upgrade() {
-                        core.close();
-                    }
-                })?;
-                Ok(core)
+            Delivery::Hosted { on_ready, driver } => (Arc::new(Reactor::start_hosted().map_err(started)?), on_ready, driver),
+        };
+        let hosted = HostedDriver::start(env, core.clone(), &on_ready.borrow_back(env)?)?;
+        // Liveness: the hosted watcher holds the loop in the hosted mode; in the threaded mode the
+        // threadsafe function does, and the watcher never does.
+        hosted.hold(self.held && matches!(self.delivery, Delivery::Hosted { .. }));
+        *driver.borrow_mut() = Some(hosted);
+        let (weak, driver) = (Arc::downgrade(&core), driver.clone());
+        teardown::at_exit(env, move || {
+            // Stop watching before the core closes the fd being watched.
+            if let Some(d) = driver.borrow_mut().take() {
+                d.stop();
             }
-        }
+            if let Some(core) = weak.upgrade() {
+                core.close();
+            }
+        })?;
+        Ok(core)
     }
 
     fn hold(&mut self, env: &Env, on: bool) -> Result<()> {
         self.held = on;
         match &self.delivery {
-            Delivery::Threaded(ready) => ready.hold(env, on),
+            Delivery::Threaded { ready, .. } => ready.hold(env, on),
             Delivery::Hosted { driver, .. } => {
                 if let Some(d) = driver.borrow().as_ref() {
                     d.hold(on);
@@ -168,7 +167,8 @@ impl NativeReactor {
     #[napi(constructor)]
     pub fn new(env: Env, on_ready: Function<(), ()>, thread: Option<bool>) -> Result<Self> {
         let delivery = if thread.unwrap_or(true) {
-            Delivery::Threaded(Arc::new(BatchReady::new(&env, on_ready)?))
+            let on_ready_ref = on_ready.create_ref()?;
+            Delivery::Threaded { ready: Arc::new(BatchReady::new(&env, on_ready)?), on_ready: on_ready_ref, driver: Rc::new(RefCell::new(None)) }
         } else {
             Delivery::Hosted { on_ready: on_ready.create_ref()?, driver: Rc::new(RefCell::new(None)) }
         };
@@ -211,10 +211,9 @@ impl NativeReactor {
     pub fn close(&mut self, env: Env) -> Result<()> {
         self.hold(&env, false)?;
         self.closed = true;
-        if let Delivery::Hosted { driver, .. } = &self.delivery {
-            if let Some(d) = driver.borrow_mut().take() {
-                d.stop(); // before the core closes the fd it watches
-            }
+        let (Delivery::Hosted { driver, .. } | Delivery::Threaded { driver, .. }) = &self.delivery;
+        if let Some(d) = driver.borrow_mut().take() {
+            d.stop(); // before the core closes the fd it watches
         }
         if let Some(mut consumer) = self.consumer.take() {
             consumer.close();

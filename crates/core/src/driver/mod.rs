@@ -1,6 +1,7 @@
 //! Who runs the loop: one `Driver`, in one of two variants.
 //!
 //! - `Thread`: a dedicated I/O thread turns the engine and announces batches through `Notify`.
+//!   The host's loop may assist it: watch the same fd and turn on its own thread (`Reactor::attach_host`).
 //! - `Hosted`: the host's own event loop (Node's, through libuv's `uv_poll`) watches the poller's
 //!   fd and calls `Driver::turn_hosted` whenever it is readable, on the host's thread; the announce
 //!   is the return value. Work left over for later turns re-arms the fd through the waker, so the
@@ -13,18 +14,27 @@ pub mod hosted;
 pub mod thread;
 
 use crate::engine::Engine;
+use crate::shared::Shared;
 use crate::Notify;
 use std::io;
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub enum Driver {
-    Thread(JoinHandle<()>),
+    /// The I/O thread; the engine is shared with an assisting host (see `thread`).
+    Thread { engine: Arc<Mutex<Engine>>, epfd: RawFd, assist: Arc<thread::Assist>, handle: JoinHandle<()> },
     Hosted(Engine),
 }
 
 impl Driver {
-    pub fn thread(engine: Engine, notify: Box<dyn Notify>) -> io::Result<Driver> {
-        thread::spawn(engine, notify).map(Driver::Thread)
+    pub fn thread(engine: Engine, shared: Arc<Shared>, notify: Box<dyn Notify>) -> io::Result<Driver> {
+        let epfd = engine.fd();
+        let relays = Engine::for_relays(shared.clone())?;
+        let engine = Arc::new(Mutex::new(engine));
+        let assist = Arc::new(thread::Assist::default());
+        let handle = thread::spawn(engine.clone(), epfd, relays, shared, assist.clone(), notify)?;
+        Ok(Driver::Thread { engine, epfd, assist, handle })
     }
 
     pub fn hosted(engine: Engine) -> Driver {
@@ -36,8 +46,9 @@ impl Driver {
     /// watching it).
     pub fn stop(self) {
         match self {
-            Driver::Thread(t) => {
-                let _ = t.join();
+            Driver::Thread { assist, handle, .. } => {
+                assist.stop();
+                let _ = handle.join();
             }
             Driver::Hosted(engine) => drop(engine),
         }

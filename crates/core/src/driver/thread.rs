@@ -1,13 +1,109 @@
-//! The loop on its own thread; batches are announced through the consumer's `Notify`.
+//! The loop on its own I/O thread, which the host's loop may assist.
+//!
+//! Alone (no host attached), the thread waits for readiness, turns the engine and announces
+//! batches through the consumer's `Notify`: every event costs a hop from this thread to the
+//! consumer's.
+//!
+//! Assisted (`Assist::attach`: the Node binding does it): the host's own loop also watches the
+//! poller's fd and runs turns on its thread, as the hosted driver does, so a responsive JS thread
+//! takes its events with no hop at all. This thread then only steps in for a host that is busy:
+//! when readiness has waited for `GRACE` without a host turn, it turns the engine itself and
+//! announces through `Notify`, so a JS thread busy for seconds still has its sockets accepted and
+//! read up to the batch bound.
 
-use crate::engine::{Engine, Turn};
+use crate::engine::{Engine, Turn, ACCEPT_RETRY};
+use crate::shared::Shared;
 use crate::Notify;
 use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-pub fn spawn(mut engine: Engine, notify: Box<dyn Notify>) -> io::Result<JoinHandle<()>> {
+/// How long readiness may wait for the host before this thread takes it.
+const GRACE: Duration = Duration::from_millis(1);
+
+/// What the I/O thread and an assisting host share.
+#[derive(Default)]
+pub struct Assist {
+    attached: AtomicBool,
+    /// Turns the host ran: this thread watches it move.
+    host_turns: AtomicU64,
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Assist {
+    /// The host's loop watches the poller's fd from now on.
+    pub fn attach(&self) {
+        self.attached.store(true, Ordering::Release);
+    }
+
+    pub fn host_turned(&self) {
+        self.host_turns.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Ends `pause` at once (the reactor is closing).
+    pub fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_all();
+    }
+
+    /// Sleeps `d` unless stopped; false once stopped.
+    fn pause(&self, d: Duration) -> bool {
+        let stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        let (stopped, _) = self.wake.wait_timeout_while(stopped, d, |s| !*s).unwrap_or_else(|p| p.into_inner());
+        !*stopped
+    }
+}
+
+/// The I/O thread. `relays` is its own engine for relaying sockets: it turns it whenever it has
+/// events, with no grace (relayed bytes never wait for, or cost, the JS thread).
+pub fn spawn(
+    engine: Arc<Mutex<Engine>>,
+    epfd: RawFd,
+    mut relays: Engine,
+    shared: Arc<Shared>,
+    assist: Arc<Assist>,
+    notify: Box<dyn Notify>,
+) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("reactor-io".into()).spawn(move || loop {
-        match engine.turn(None) {
+        let (stopping, ready_work, retry, relay_work) = {
+            let st = shared.lock();
+            (st.stopping, st.has_ready_work(), st.retry_accept, st.has_relay_work())
+        };
+        if stopping {
+            return;
+        }
+        let (main_ready, relays_ready) = if ready_work {
+            (true, relay_work)
+        } else {
+            let timeout = if retry { ACCEPT_RETRY.as_millis() as i32 } else { -1 };
+            let (m, r) = wait_readable(epfd, relays.fd(), timeout);
+            (m || retry, r || relay_work)
+        };
+        if relays_ready {
+            match relays.turn(Some(Duration::ZERO)) {
+                Ok(Turn::Announce) => notify.batch_ready(),
+                Ok(Turn::Quiet) => {}
+                Ok(Turn::Stop) | Err(_) => return,
+            }
+        }
+        if !main_ready {
+            continue;
+        }
+        if assist.attached.load(Ordering::Acquire) {
+            let seen = assist.host_turns.load(Ordering::Acquire);
+            if !assist.pause(GRACE) {
+                return;
+            }
+            if assist.host_turns.load(Ordering::Acquire) != seen {
+                continue; // the host is keeping up: its turns take the events
+            }
+        }
+        let turn = engine.lock().unwrap_or_else(|p| p.into_inner()).turn(Some(Duration::ZERO));
+        match turn {
             Ok(Turn::Announce) => notify.batch_ready(),
             Ok(Turn::Quiet) => {}
             Ok(Turn::Stop) => return,
@@ -15,4 +111,19 @@ pub fn spawn(mut engine: Engine, notify: Box<dyn Notify>) -> io::Result<JoinHand
             Err(_) => return,
         }
     })
+}
+
+/// Waits until either epoll fd has events (without taking them), up to `timeout_ms` (-1: no
+/// limit); says which.
+fn wait_readable(main: RawFd, relays: RawFd, timeout_ms: i32) -> (bool, bool) {
+    let mut p = [
+        libc::pollfd { fd: main, events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: relays, events: libc::POLLIN, revents: 0 },
+    ];
+    // SAFETY: two valid pollfds for the length of the call; both epoll fds outlive this thread
+    // (the reactor joins the thread before it drops the engines).
+    if unsafe { libc::poll(p.as_mut_ptr(), 2, timeout_ms) } <= 0 {
+        return (false, false);
+    }
+    (p[0].revents != 0, p[1].revents != 0)
 }

@@ -4,32 +4,9 @@ use super::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-/// A unique socket path, removed when dropped.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(label: &str) -> TempPath {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("reactor-core-handoff-{}-{label}-{n}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        TempPath(path)
-    }
-
-    fn as_str(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use crate::test_support::TempPath;
 
 fn inode(fd: RawFd) -> u64 {
     std::fs::metadata(format!("/proc/self/fd/{fd}")).unwrap().ino()
