@@ -19,6 +19,7 @@ import {
   udpPeer,
   waitUntil,
   within,
+  type Mode,
   type Peer,
 } from './helpers.js'
 
@@ -38,17 +39,20 @@ const ZEROS: ReactorStats = {
   events: 0,
   eventsPerBatch: 0,
   wakeups: 0,
+  wakeupsByIoThread: 0,
   relaysActive: 0,
   bytesRelayed: 0,
 }
 
 /** The batch figures agree with each other: a mean that is events/batches, and at most one
  *  wake-up per batch (an announcement is made only for a batch JS then takes). */
-function batchFiguresAgree(t: any, s: ReactorStats) {
+function batchFiguresAgree(t: any, s: ReactorStats, mode: Mode) {
   t.true(s.batches >= 1, `batches ≥ 1 (${s.batches})`)
   t.true(s.wakeups >= 1, `wake-ups ≥ 1 (${s.wakeups})`)
   t.true(s.wakeups <= s.batches, `a wake-up per batch at most (${s.wakeups} > ${s.batches})`)
   t.is(s.eventsPerBatch, s.events / s.batches)
+  if (mode.thread) t.true(s.wakeupsByIoThread <= s.wakeups, "the I/O thread's wake-ups are a part of all wake-ups")
+  else t.is(s.wakeupsByIoThread, 0, 'no I/O thread, no wake-up from one')
 }
 
 for (const mode of MODES) {
@@ -77,7 +81,7 @@ for (const mode of MODES) {
     t.is(s.connectionsOpen, 3)
     t.is(s.bytesIn, total, 'bytesIn is what the protocols got')
     t.true(s.events >= 6, `3 accepts and at least 3 data events (${s.events})`)
-    batchFiguresAgree(t, s)
+    batchFiguresAgree(t, s, mode)
 
     // Answers of known sizes: bytesOut counts what the kernel took.
     factory.built.forEach((p: Rec, i: number) => p.t.write(Buffer.alloc(100 * (i + 1), 'z')))
@@ -141,7 +145,7 @@ for (const mode of MODES) {
     t.is(s.datagramsDropped, 0)
     t.is(s.datagramsDroppedByKernel, 0)
     t.is(s.bytesIn, 0, 'datagrams are not stream bytes')
-    batchFiguresAgree(t, s)
+    batchFiguresAgree(t, s, mode)
     await dport.stopListening()
     t.is(h.r.stats().datagramsOut, 4, 'a stopped port still counts in the totals')
     peer.close()

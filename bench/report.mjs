@@ -50,9 +50,10 @@ const NOTES = `
 - **Events per batch** and **wake-ups/s** come from each of this package's servers: it prints
   \`reactor.stats()\` when the harness ends its stdin, counted over its whole life (it is idle
   outside the load generator's run, warm-up included, which is the time they are divided by). A
-  wake-up is one announcement that made the JS thread take batches (a threadsafe-function call in
-  the threaded mode; a turn of Node's loop that found a batch with \`thread: false\`). Fewer events
-  per batch or more wake-ups per operation than before means batching regressed.
+  wake-up is one announcement that made the JS thread take batches (a threadsafe-function call from
+  the I/O thread; a turn of Node's loop that found a batch, with \`thread: false\` or assisting
+  the I/O thread). "By the I/O thread" is the share of wake-ups that cost a thread hop. Fewer events
+  per batch, or more wake-ups per operation, than before means batching regressed.
 - Rows of servers that another change adds (\`bench/servers/reactor-proxy.js\`,
   \`bench/servers/reactor-http.js\`) are listed as skipped until their file exists.
 `
@@ -108,10 +109,11 @@ export function writeReport({ rows, skipped = [], memory, rounds, durationMs, wa
     lines.push('')
     lines.push("Batching in this package's servers (each server's `reactor.stats()` at exit; medians over the rounds):")
     lines.push('')
-    lines.push('| workload | server | events per batch | wake-ups/s | wake-ups per op |')
-    lines.push('| --- | --- | ---: | ---: | ---: |')
+    lines.push('| workload | server | events per batch | wake-ups/s | wake-ups per op | by the I/O thread |')
+    lines.push('| --- | --- | ---: | ---: | ---: | ---: |')
     for (const r of batching) {
-      lines.push(`| ${r.workload.title} | ${r.server.name} | ${fmt(r.eventsPerBatch, 1)} | ${fmt(r.wakeupsPerSecond)} | ${fmt(r.wakeupsPerOp, 3)} |`)
+      const byThread = Number.isFinite(r.ioThreadShare) ? `${fmt(r.ioThreadShare * 100)}%` : '–'
+      lines.push(`| ${r.workload.title} | ${r.server.name} | ${fmt(r.eventsPerBatch, 1)} | ${fmt(r.wakeupsPerSecond)} | ${fmt(r.wakeupsPerOp, 3)} | ${byThread} |`)
     }
   }
   if (skipped.length) {

@@ -57,6 +57,7 @@ export function summarize(plan, samples) {
         eventsPerBatch: median(runs.map((r) => r.eventsPerBatch)),
         wakeupsPerSecond: median(runs.map((r) => r.wakeupsPerSecond)),
         wakeupsPerOp: median(runs.map((r) => r.wakeupsPerOp)),
+        ioThreadShare: median(runs.map((r) => r.ioThreadShare)),
       })
     }
   }

@@ -104,6 +104,8 @@ async function measure(server, workload, upstream) {
     eventsPerBatch: reactorStats?.eventsPerBatch ?? NaN,
     wakeupsPerSecond: reactorStats ? reactorStats.wakeups / wall : NaN,
     wakeupsPerOp: reactorStats && result.ops > 0 ? reactorStats.wakeups / wall / opsPerSecond : NaN,
+    // Wake-ups announced by the I/O thread (a hop each), as a share of all: threaded mode only.
+    ioThreadShare: reactorStats && reactorStats.wakeups > 0 ? (reactorStats.wakeupsByIoThread ?? NaN) / reactorStats.wakeups : NaN,
   }
   if (args.verbose) {
     console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}${m.lost ? ` (${m.lost} lost)` : ""}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%, others ${m.otherCores.toFixed(2)} cores${reactorStats ? `; ${m.eventsPerBatch.toFixed(1)} events/batch, ${m.wakeupsPerSecond.toFixed(0)} wake-ups/s` : ''}; start ${startMs} ms, run ${(wall * 1000).toFixed(0)} ms, stop ${stopMs} ms`)

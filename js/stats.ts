@@ -26,9 +26,12 @@ export interface ReactorStats {
   events: number
   /** `events / batches` (0 before the first batch). */
   eventsPerBatch: number
-  /** Times the JS thread was woken to take batches (threaded: threadsafe-function calls; with
-   *  `thread: false`: loop turns of Node's that found a batch). */
+  /** Times the JS thread was woken to take batches: threadsafe-function calls from the I/O thread,
+   *  and turns of Node's loop (watching the core's poller) that found a batch. */
   wakeups: number
+  /** Of `wakeups`, those the I/O thread announced (threaded mode: a hop between threads each); the
+   *  rest were turns of Node's own loop (always, with `thread: false`). */
+  wakeupsByIoThread: number
   /** Native relays running now. */
   relaysActive: number
   /** Bytes moved by native relays, both directions. */
@@ -51,6 +54,7 @@ export function noStats(): ReactorStats {
     events: 0,
     eventsPerBatch: 0,
     wakeups: 0,
+    wakeupsByIoThread: 0,
     relaysActive: 0,
     bytesRelayed: 0,
   }

@@ -43,6 +43,9 @@ pub struct Stats {
     pub events: u64,
     /// Times the consumer was told a batch is ready (the consumer's thread was woken for it).
     pub wakeups: u64,
+    /// Of `wakeups`, those the I/O thread announced (a hop between threads each); the rest were
+    /// turns the host's own loop ran (hosted, or assisting a threaded reactor).
+    pub wakeups_by_io_thread: u64,
     pub relays_active: u64,
     /// Bytes moved by native relays, both directions.
     pub bytes_relayed: u64,
@@ -126,6 +129,7 @@ pub struct SharedCounters {
     bytes_out: AtomicU64,
     bytes_queued: AtomicU64,
     wakeups: AtomicU64,
+    wakeups_by_io_thread: AtomicU64,
 }
 
 impl SharedCounters {
@@ -142,7 +146,14 @@ impl SharedCounters {
         self.bytes_queued.fetch_sub(n as u64, Relaxed);
     }
 
+    /// A host turn announced a batch (the host calls the consumer).
     pub fn woke(&self) {
+        self.wakeups.fetch_add(1, Relaxed);
+    }
+
+    /// The I/O thread announced a batch (through `Notify`).
+    pub fn woke_from_io_thread(&self) {
+        self.wakeups_by_io_thread.fetch_add(1, Relaxed);
         self.wakeups.fetch_add(1, Relaxed);
     }
 
@@ -150,6 +161,7 @@ impl SharedCounters {
         s.bytes_out = self.bytes_out.load(Relaxed);
         s.bytes_queued = self.bytes_queued.load(Relaxed);
         s.wakeups = self.wakeups.load(Relaxed);
+        s.wakeups_by_io_thread = self.wakeups_by_io_thread.load(Relaxed);
     }
 }
 
@@ -188,7 +200,8 @@ pub fn core_stats(batch: &BatchCounters, lp: &LoopCounters, shared: &SharedCount
     s
 }
 
-/// A `Notify` that counts each announcement (one wake-up of the consumer's thread) before passing it on.
+/// A `Notify` that counts each announcement of the I/O thread (one wake-up of the consumer's
+/// thread) before passing it on.
 pub struct CountingNotify {
     inner: Box<dyn Notify>,
     counters: Arc<SharedCounters>,
@@ -202,7 +215,7 @@ impl CountingNotify {
 
 impl Notify for CountingNotify {
     fn batch_ready(&self) {
-        self.counters.woke();
+        self.counters.woke_from_io_thread();
         self.inner.batch_ready();
     }
 }
@@ -235,8 +248,11 @@ mod tests {
         c.queued(50);
         c.dequeued(120);
         c.sent(120);
+        c.woke();
+        c.woke_from_io_thread();
         let s = core_stats(&BatchCounters::default(), &LoopCounters::default(), &c, 0, 0);
         assert_eq!((s.bytes_queued, s.bytes_out), (30, 120));
+        assert_eq!((s.wakeups, s.wakeups_by_io_thread), (2, 1));
     }
 
     #[test]

@@ -91,6 +91,7 @@ fn stream_counters_match_what_the_peers_did() {
     assert_eq!((s.batches, s.events), (h.batches, h.records), "batches and events are the ones taken");
     assert!(s.batches >= 1 && s.events >= 6, "3 accepts and at least 3 data records");
     assert!(s.wakeups >= 1 && s.wakeups >= h.announced.load(Ordering::SeqCst));
+    assert_eq!(s.wakeups_by_io_thread, s.wakeups, "no host assists: the I/O thread announced every batch");
     assert_eq!((s.bytes_out, s.bytes_queued), (0, 0));
 
     // Connections 2, 3 and 4 (the listener is 1) answer; 4's peer does not read, so bytes queue.
@@ -227,6 +228,7 @@ fn a_hosted_reactor_counts_the_turns_that_announced() {
         }
         let s = r.stats();
         assert_eq!((s.wakeups, s.batches, s.bytes_in), (announced, round + 1, 4 * (round + 1)));
+        assert_eq!(s.wakeups_by_io_thread, 0, "a hosted reactor has no I/O thread");
         assert_eq!(s.events, taken);
     }
 }

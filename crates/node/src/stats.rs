@@ -20,6 +20,7 @@ pub struct ReactorStats {
     pub events: f64,
     pub events_per_batch: f64,
     pub wakeups: f64,
+    pub wakeups_by_io_thread: f64,
     pub relays_active: f64,
     pub bytes_relayed: f64,
 }
@@ -40,6 +41,7 @@ impl From<Stats> for ReactorStats {
             events: s.events as f64,
             events_per_batch: s.events_per_batch(),
             wakeups: s.wakeups as f64,
+            wakeups_by_io_thread: s.wakeups_by_io_thread as f64,
             relays_active: s.relays_active as f64,
             bytes_relayed: s.bytes_relayed as f64,
         }
