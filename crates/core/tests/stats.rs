@@ -232,3 +232,39 @@ fn a_hosted_reactor_counts_the_turns_that_announced() {
         assert_eq!(s.events, taken);
     }
 }
+
+#[test]
+fn an_assisted_threaded_reactor_counts_host_turns_and_io_thread_announcements_apart() {
+    use reactor_core::socket2::{Domain, Socket, Type};
+    let (tx, rx) = channel();
+    let notified = Arc::new(AtomicU64::new(0));
+    let r = Reactor::start(Box::new(Counted(Mutex::new(tx), notified.clone()))).unwrap();
+    r.attach_host();
+    let fd = r.poll_fd().unwrap();
+    let (a, mut b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    r.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    let (mut host_announced, mut bytes) = (0, 0u64);
+    for round in 1..=20u64 {
+        b.write_all(b"ping").unwrap();
+        // As Node's loop would: turn while the fd is readable. The I/O thread steps in when the
+        // host is late; its announcements are counted apart.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while bytes < 4 * round {
+            assert!(Instant::now() < deadline, "no batch in round {round}");
+            let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the call.
+            if unsafe { libc::poll(&mut p, 1, 10) } == 1 && r.turn_hosted().unwrap().announce {
+                host_announced += 1;
+            }
+            while rx.try_recv().is_ok() {}
+            while let Some(batch) = r.take_batch() {
+                bytes += batch.records().filter(|r| r.0 == kind::DATA).map(|r| u64::from(r.3)).sum::<u64>();
+            }
+        }
+        let s = r.stats();
+        assert_eq!(s.wakeups - s.wakeups_by_io_thread, host_announced, "every host turn that announced is counted");
+        assert!(s.wakeups_by_io_thread >= notified.load(Ordering::SeqCst));
+    }
+    assert!(host_announced >= 1, "a host that keeps up takes batches itself");
+    r.close();
+}
