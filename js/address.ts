@@ -99,31 +99,47 @@ export function decodeSocketAddress(record: Buffer | null, family: number, ipTyp
 
 const UNNAMED = Object.freeze(new UNIXAddress(null))
 
-const MAX_RECORD = ADDRESS_RECORD_HEADER + 255
+/** Senders remembered per port (a power of two: the slot is a hash of the record's bytes). */
+const SENDER_SLOTS = 64
 
 /**
- * Decodes datagram senders. Peers tend to send many datagrams in a row, so the last record's bytes
- * are kept and a record equal to them gives the last address again, without decoding or allocating.
+ * Decodes datagram senders without allocating for peers seen before: a small table of the last
+ * senders (direct-mapped by a hash of the record's bytes) gives the same frozen address object for
+ * the same record. Records are compared byte by byte in JS: a record is ~20 bytes, and a native
+ * `Buffer.compare` call costs more than the loop.
  */
 export class SenderAddressCache {
-  private readonly lastRecord = Buffer.alloc(MAX_RECORD)
-  private lastLength = 0
-  private lastAddress: IPAddress | null = null
+  private readonly records: Array<Uint8Array | null> = new Array<Uint8Array | null>(SENDER_SLOTS).fill(null)
+  private readonly addresses: Array<IPAddress | null> = new Array<IPAddress | null>(SENDER_SLOTS).fill(null)
+  /** The slot of the last sender: consecutive datagrams mostly come from one peer. */
+  private last = 0
 
   decode(data: Buffer, offset: number): IPAddress {
     const length = addressRecordLength(data, offset)
-    if (
-      this.lastAddress !== null &&
-      length === this.lastLength &&
-      data.compare(this.lastRecord, 0, length, offset, offset + length) === 0
-    ) {
-      return this.lastAddress
-    }
+    const lastRecord = this.records[this.last]
+    if (lastRecord !== null && sameBytes(lastRecord, data, offset, length)) return this.addresses[this.last]!
+    const slot = hashBytes(data, offset, length) & (SENDER_SLOTS - 1)
+    const record = this.records[slot]
+    this.last = slot
+    if (record !== null && sameBytes(record, data, offset, length)) return this.addresses[slot]!
     // A datagram socket's sender is an IP address: adoptDatagramPort accepts INET and INET6 only.
     const address = decodeAddress(data, offset, 'UDP') as IPAddress
-    data.copy(this.lastRecord, 0, offset, offset + length)
-    this.lastLength = length
-    this.lastAddress = address
+    // A copy: the batch buffer is the protocol's to keep, and must not be pinned by the cache.
+    this.records[slot] = Uint8Array.prototype.slice.call(data, offset, offset + length)
+    this.addresses[slot] = address
     return address
   }
+}
+
+function sameBytes(record: Uint8Array, data: Buffer, offset: number, length: number): boolean {
+  if (record.length !== length) return false
+  for (let i = 0; i < length; i++) if (record[i] !== data[offset + i]) return false
+  return true
+}
+
+/** FNV-1a over the record's bytes. */
+function hashBytes(data: Buffer, offset: number, length: number): number {
+  let h = 0x811c9dc5
+  for (let i = offset; i < offset + length; i++) h = Math.imul(h ^ data[i], 0x01000193)
+  return h >>> 0
 }

@@ -30,6 +30,12 @@ export class DatagramPort extends Handle implements IDatagramTransport {
   /** Datagrams of the current batch, for a protocol with the `datagramsReceived` batch hook. */
   private received: ReceivedDatagram[] = []
   private lastDropped = 0
+  /**
+   * The address of the last `sendTo` that returned normally; the core keeps it too, so replies to
+   * the same peer (the common case) go without passing the host string again (`sendAgain`).
+   */
+  private lastSentHost: string | null = null
+  private lastSentPort = 0
 
   /** @internal Made by the reactor. */
   constructor(
@@ -72,8 +78,16 @@ export class DatagramPort extends Handle implements IDatagramTransport {
     }
     const [host, port] = checkAddress(addr, 'write')
     try {
-      this.host.native.sendTo(this.id, packet, host, port)
+      if (host === this.lastSentHost && port === this.lastSentPort) {
+        this.host.native.sendAgain(this.id, packet)
+      } else {
+        this.lastSentHost = null // the core's record of the last address changes with this call
+        this.host.native.sendTo(this.id, packet, host, port)
+        this.lastSentHost = host
+        this.lastSentPort = port
+      }
     } catch (err) {
+      this.lastSentHost = null
       this.sendFailed(err, addr)
     }
   }

@@ -18,7 +18,8 @@ export interface ReactorStats {
   datagramsOut: number
   /** Datagrams lost: sends that found no room in the kernel, plus `datagramsDroppedByKernel`. */
   datagramsDropped: number
-  /** Datagrams the kernel dropped at this reactor's datagram ports since their adoption. */
+  /** Datagrams the kernel dropped at this reactor's datagram ports since their adoption (a full
+   *  receive queue, or cut off a coalesced UDP_GRO buffer). */
   datagramsDroppedByKernel: number
   /** Batches of events handed to JS. */
   batches: number

@@ -28,7 +28,7 @@ export function testIf(available: boolean, missing: string) {
 }
 
 /** Runs python3 -c code with `fd` as its fd 3 (asynchronously: the event loop keeps running). */
-async function python(code: string, fd: number): Promise<string> {
+export async function python(code: string, fd: number): Promise<string> {
   if (!HAS_PYTHON) throw new Error('python3 is not installed: register the test with testIf(HAS_PYTHON, …)')
   const c = new Child(spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'pipe', fd] }))
   const res = await c.wait(20000)

@@ -109,16 +109,22 @@ impl Consumer {
         let defer = self.dispatching;
         let outbox = self.outbox(id)?;
         let to = resolve(outbox, host, port)?;
-        outbox.send(data, Some(to), defer).map_err(|e| DatagramError::Os(e, "sendto"))?;
-        self.sends.accepted += 1;
-        Ok(())
+        outbox.last_sent_to = Some(to.clone());
+        outbox.send(data, Some(to), defer).map_err(|e| DatagramError::Os(e, "sendto"))
+    }
+
+    /// Sends to the address of the last `send_to` on this port (whatever that send's outcome):
+    /// spares the caller passing (and this side parsing) the same address for every reply.
+    pub fn send_again(&mut self, id: u32, data: &[u8]) -> DatagramResult<()> {
+        let defer = self.dispatching;
+        let outbox = self.outbox(id)?;
+        let to = outbox.last_sent_to.clone().ok_or_else(|| DatagramError::Os(io::Error::from_raw_os_error(libc::EDESTADDRREQ), "sendto"))?;
+        outbox.send(data, Some(to), defer).map_err(|e| DatagramError::Os(e, "sendto"))
     }
 
     pub fn send(&mut self, id: u32, data: &[u8]) -> DatagramResult<()> {
         let defer = self.dispatching;
-        self.outbox(id)?.send(data, None, defer).map_err(|e| DatagramError::Os(e, "send"))?;
-        self.sends.accepted += 1;
-        Ok(())
+        self.outbox(id)?.send(data, None, defer).map_err(|e| DatagramError::Os(e, "send"))
     }
 
     pub fn connect(&mut self, id: u32, host: &str, port: u16) -> DatagramResult<()> {
@@ -138,7 +144,6 @@ impl Consumer {
         for (id, outbox) in self.outboxes.iter_mut() {
             if outbox.has_queued() {
                 let errors = outbox.flush();
-                self.sends.failed += errors.len() as u64;
                 if !errors.is_empty() {
                     self.core.report_datagram_errors(*id, &errors);
                 }
@@ -167,15 +172,17 @@ impl Consumer {
 
     /// Sends what a closing outbox still queues and keeps its counts.
     fn retire(&mut self, outbox: &mut Outbox) {
-        self.sends.failed += outbox.flush().len() as u64;
+        outbox.flush();
+        self.sends.sent_closed += outbox.sent;
         self.sends.dropped_closed += outbox.dropped;
     }
 
     /// The reactor's figures: the core's, and the datagrams this side sent and dropped.
     pub fn stats(&self) -> Stats {
         let mut s = self.core.stats();
+        let sent_live = self.outboxes.values().map(|o| o.sent).sum();
         let dropped_live = self.outboxes.values().map(|o| o.dropped).sum();
-        self.sends.fill(dropped_live, &mut s);
+        self.sends.fill(sent_live, dropped_live, &mut s);
         s
     }
 }

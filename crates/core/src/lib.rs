@@ -32,6 +32,7 @@ pub mod stats;
 mod stream;
 pub mod stream_state;
 pub mod systemd;
+pub mod udp_offload;
 pub mod validate;
 #[cfg(test)]
 mod test_support;

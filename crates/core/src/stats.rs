@@ -9,7 +9,8 @@
 //!   lock): what the loop accepts, reads, hands over, and the connections it holds.
 //! - `SharedCounters`, behind an `Arc` that write queues and the announcer hold: bytes written and
 //!   queued, wake-ups of the consumer.
-//! - `SendCounters`, kept by the consumer (its thread only, no lock): datagrams it sent or dropped.
+//! - Each datagram port's outbox and `SendCounters`, kept by the consumer (its thread only, no
+//!   lock): datagrams sent or dropped.
 
 use crate::batch::kind;
 use crate::Notify;
@@ -35,7 +36,8 @@ pub struct Stats {
     pub datagrams_out: u64,
     /// Datagrams lost: sends that found no room (EAGAIN/ENOBUFS), plus `datagrams_dropped_by_kernel`.
     pub datagrams_dropped: u64,
-    /// Datagrams the kernel dropped at our datagram ports since their adoption (SO_MEMINFO).
+    /// Datagrams the kernel dropped at our datagram ports since their adoption (SO_MEMINFO), and
+    /// those it cut off a coalesced GRO buffer (see `Datagram::dropped_total`).
     pub datagrams_dropped_by_kernel: u64,
     /// Batches the consumer took.
     pub batches: u64,
@@ -165,25 +167,19 @@ impl SharedCounters {
     }
 }
 
-/// The consumer's datagram sends (its thread only). Sends that the outbox accepted either left, or
-/// were dropped (counted by the outbox), or failed later in a flush (reported as errors): what left
-/// is what remains.
+/// The consumer's datagram sends (its thread only). Each open outbox counts what it sent and
+/// dropped; these keep the counts of outboxes already closed.
 #[derive(Debug, Default)]
 pub struct SendCounters {
-    /// Sends the outbox accepted (sent at once, queued, or dropped for lack of room).
-    pub accepted: u64,
-    /// Queued sends that failed when flushed.
-    pub failed: u64,
-    /// Drops of outboxes already closed (a live outbox keeps its own count).
+    pub sent_closed: u64,
     pub dropped_closed: u64,
 }
 
 impl SendCounters {
-    /// Fills in the datagrams sent and dropped; `dropped_live` is the open outboxes' drops.
-    pub fn fill(&self, dropped_live: u64, s: &mut Stats) {
-        let dropped = self.dropped_closed + dropped_live;
-        s.datagrams_out = self.accepted.saturating_sub(dropped + self.failed);
-        s.datagrams_dropped += dropped;
+    /// Fills in the datagrams sent and dropped; `*_live` are the open outboxes' counts.
+    pub fn fill(&self, sent_live: u64, dropped_live: u64, s: &mut Stats) {
+        s.datagrams_out = self.sent_closed + sent_live;
+        s.datagrams_dropped += self.dropped_closed + dropped_live;
     }
 }
 
@@ -259,8 +255,8 @@ mod tests {
     fn sends_and_drops_add_up() {
         let lp = LoopCounters { kernel_drops_closed: 2, ..LoopCounters::default() };
         let mut s = core_stats(&BatchCounters::default(), &lp, &SharedCounters::default(), 1, 3);
-        let sends = SendCounters { accepted: 10, failed: 1, dropped_closed: 1 };
-        sends.fill(2, &mut s);
+        let sends = SendCounters { sent_closed: 4, dropped_closed: 1 };
+        sends.fill(2, 2, &mut s);
         assert_eq!(s.datagrams_dropped_by_kernel, 5);
         assert_eq!(s.datagrams_dropped, 8);
         assert_eq!(s.datagrams_out, 6);

@@ -26,6 +26,12 @@ impl NativeReactor {
         js(self.consumer_mut()?.send_to(id, data.as_ref(), &host, port))
     }
 
+    /// Sends to the address of the last `sendTo` on this port (the JS side keeps which one).
+    #[napi]
+    pub fn send_again(&mut self, id: u32, data: Uint8ArraySlice) -> Result<()> {
+        js(self.consumer_mut()?.send_again(id, data.as_ref()))
+    }
+
     #[napi]
     pub fn send(&mut self, id: u32, data: Uint8ArraySlice) -> Result<()> {
         js(self.consumer_mut()?.send(id, data.as_ref()))

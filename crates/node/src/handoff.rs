@@ -34,6 +34,8 @@ pub struct Outcome {
     pub errno: Option<i32>,
     pub message: Option<String>,
     pub listeners: Option<Vec<TakenListener>>,
+    /// Opaque to JS (the generated types must not name the Rust type).
+    #[napi(ts_type = "ExternalObject<unknown>")]
     pub control: Option<External<Control>>,
 }
 
@@ -193,7 +195,7 @@ pub fn take(env: Env, path: String, timeout_ms: f64, on_done: Function<'_, Outco
 }
 
 /// Tells the offering process we serve the sockets; `on_done` once it acknowledged.
-#[napi(namespace = "handoff")]
+#[napi(namespace = "handoff", ts_args_type = "control: ExternalObject<unknown>, timeoutMs: number, onDone: (arg: handoff.Outcome) => void")]
 pub fn ready(
     env: Env,
     control: &External<Control>,

@@ -64,6 +64,13 @@ pub fn close(fd: f64) -> napi::Result<()> {
     sockets::close(fd).map_err(|e| error::os_error(e, "close"))
 }
 
+/// UDP_GRO on or off (the reactor then receives coalesced buffers and cuts them apart).
+#[napi(namespace = "sockets")]
+pub fn set_udp_gro(fd: f64, on: bool) -> napi::Result<()> {
+    let fd = fd_number(fd, "setsockopt")?;
+    reactor_core::udp_offload::set_gro(fd, on).map_err(|e| error::os_error(e, "setsockopt"))
+}
+
 #[napi(namespace = "sockets")]
 pub fn info(fd: f64) -> napi::Result<SocketInfo> {
     let fd = fd_number(fd, "info")?;
