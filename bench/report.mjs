@@ -52,8 +52,9 @@ const NOTES = `
   outside the load generator's run, warm-up included, which is the time they are divided by). A
   wake-up is one announcement that made the JS thread take batches (a threadsafe-function call from
   the I/O thread; a turn of Node's loop that found a batch, with \`thread: false\` or assisting
-  the I/O thread). "By the I/O thread" is the share of wake-ups that cost a thread hop. Fewer events
-  per batch, or more wake-ups per operation, than before means batching regressed.
+  the I/O thread). "By the I/O thread" is the share of wake-ups that cost a thread hop. At the same
+  rate, fewer events per batch or more wake-ups per operation than before means batching regressed;
+  a server that outpaces the load (a load-bound row) takes small batches because little is waiting.
 - Rows of servers that another change adds (\`bench/servers/reactor-proxy.js\`,
   \`bench/servers/reactor-http.js\`) are listed as skipped until their file exists.
 `
