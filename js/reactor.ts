@@ -204,7 +204,7 @@ export class Reactor {
   /**
    * The reactor's counters (connections, bytes, datagrams, batches, wake-ups, relays) as plain
    * numbers: cheap to call, kept by the core at O(1) per event. Zeros before the first adoption;
-   * the final figures after `close()`. See the README, "Numbers: reactor.stats()".
+   * the final figures after `close()`. See the README, "reactor.stats()".
    */
   stats(): ReactorStats {
     return this.core === null ? noStats() : statsOf(this.core.native)
