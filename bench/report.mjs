@@ -47,6 +47,14 @@ const NOTES = `
 - The Rust servers without JS (a mio echo server; a \`splice(2)\` proxy) bound what any server can
   show here. Proxy rows relay to one Rust echo server shared by the whole run; the proxy's CPU is
   the proxy process only.
+- **Events per batch** and **wake-ups/s** come from each of this package's servers: it prints
+  \`reactor.stats()\` when the harness ends its stdin, counted over its whole life (it is idle
+  outside the load generator's run, warm-up included, which is the time they are divided by). A
+  wake-up is one announcement that made the JS thread take batches (a threadsafe-function call from
+  the I/O thread; a turn of Node's loop that found a batch, with \`thread: false\` or assisting
+  the I/O thread). "By the I/O thread" is the share of wake-ups that cost a thread hop. At the same
+  rate, fewer events per batch or more wake-ups per operation than before means batching regressed;
+  a server that outpaces the load (a load-bound row) takes small batches because little is waiting.
 - Rows of servers that another change adds (\`bench/servers/reactor-proxy.js\`,
   \`bench/servers/reactor-http.js\`) are listed as skipped until their file exists.
 `
@@ -97,6 +105,18 @@ export function writeReport({ rows, skipped = [], memory, rounds, durationMs, wa
   lines.push('| workload | server | median | min–max | × Node | target | server CPU | CPU × Node | load gen CPU | other load (cores) | peak RSS MiB | RSS × Node |')
   lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const r of rows) lines.push(row(r))
+  const batching = rows.filter((r) => Number.isFinite(r.eventsPerBatch))
+  if (batching.length) {
+    lines.push('')
+    lines.push("Batching in this package's servers (each server's `reactor.stats()` at exit; medians over the rounds):")
+    lines.push('')
+    lines.push('| workload | server | events per batch | wake-ups/s | wake-ups per op | by the I/O thread |')
+    lines.push('| --- | --- | ---: | ---: | ---: | ---: |')
+    for (const r of batching) {
+      const byThread = Number.isFinite(r.ioThreadShare) ? `${fmt(r.ioThreadShare * 100)}%` : '–'
+      lines.push(`| ${r.workload.title} | ${r.server.name} | ${fmt(r.eventsPerBatch, 1)} | ${fmt(r.wakeupsPerSecond)} | ${fmt(r.wakeupsPerOp, 3)} | ${byThread} |`)
+    }
+  }
   if (skipped.length) {
     lines.push('')
     for (const { server, why } of skipped) lines.push(`Skipped: ${server.name} — ${why} (its rows appear once the file exists).`)

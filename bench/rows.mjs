@@ -53,6 +53,11 @@ export function summarize(plan, samples) {
         // ratio of rates then says nothing about the servers, their CPU per operation does.
         loadBound: loadgenShare > LOAD_BOUND_SHARE || nodeLoadBound,
         errors: runs.reduce((a, r) => a + r.errors, 0),
+        // From the server's reactor.stats() (this package's servers only; NaN for the others).
+        eventsPerBatch: median(runs.map((r) => r.eventsPerBatch)),
+        wakeupsPerSecond: median(runs.map((r) => r.wakeupsPerSecond)),
+        wakeupsPerOp: median(runs.map((r) => r.wakeupsPerOp)),
+        ioThreadShare: median(runs.map((r) => r.ioThreadShare)),
       })
     }
   }

@@ -58,7 +58,7 @@ function parseArgs(argv) {
 /** One load generator run against a fresh server process. */
 async function measure(server, workload, upstream) {
   const tStart = Date.now()
-  const { child, tcpPort, udpPort } = await startServer(sockets, server, upstream?.tcpPort)
+  const { child, tcpPort, udpPort, stats } = await startServer(sockets, server, upstream?.tcpPort)
   const startMs = Date.now() - tStart
   const port = workload.args[0] === 'udp' ? udpPort : tcpPort
   const cpu0 = cpuSeconds(child.pid)
@@ -77,6 +77,8 @@ async function measure(server, workload, upstream) {
   const tStop = Date.now()
   await stopServer(child)
   const stopMs = Date.now() - tStop
+  // Counted over the server's life; it is idle outside the load generator's run.
+  const reactorStats = await stats()
   let result
   try {
     result = JSON.parse(run.stdout.trim().split('\n').pop())
@@ -99,9 +101,14 @@ async function measure(server, workload, upstream) {
     // guests): the noise this run competed with. The load generator's share in the window
     // stands for its whole run.
     otherCores: (busy - cpu - upstreamCpu - (result.cpu_share ?? 0) * wall) / wall,
+    eventsPerBatch: reactorStats?.eventsPerBatch ?? NaN,
+    wakeupsPerSecond: reactorStats ? reactorStats.wakeups / wall : NaN,
+    wakeupsPerOp: reactorStats && result.ops > 0 ? reactorStats.wakeups / wall / opsPerSecond : NaN,
+    // Wake-ups announced by the I/O thread (a hop each), as a share of all: threaded mode only.
+    ioThreadShare: reactorStats && reactorStats.wakeups > 0 ? (reactorStats.wakeupsByIoThread ?? NaN) / reactorStats.wakeups : NaN,
   }
   if (args.verbose) {
-    console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}${m.lost ? ` (${m.lost} lost)` : ""}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%, others ${m.otherCores.toFixed(2)} cores; start ${startMs} ms, run ${(wall * 1000).toFixed(0)} ms, stop ${stopMs} ms`)
+    console.log(`  ${workload.key} ${server.name}: ${m.value} ${workload.unit}${m.lost ? ` (${m.lost} lost)` : ""}, server ${(cpuShare * 100).toFixed(0)}% CPU, load generator ${(m.loadgenShare * 100).toFixed(0)}%, others ${m.otherCores.toFixed(2)} cores${reactorStats ? `; ${m.eventsPerBatch.toFixed(1)} events/batch, ${m.wakeupsPerSecond.toFixed(0)} wake-ups/s` : ''}; start ${startMs} ms, run ${(wall * 1000).toFixed(0)} ms, stop ${stopMs} ms`)
   }
   return m
 }

@@ -2,12 +2,15 @@
 //
 // Every server gets its sockets as inherited fds from the harness, as from a supervisor: fd 3 is
 // a listening TCP socket, fd 4 a UDP socket (echo servers only). A JS server prints "ready" on
-// stdout once it serves; every server exits when its stdin reaches EOF.
+// stdout once it serves; every server exits when its stdin reaches EOF. This package's servers
+// print a line `stats <JSON of reactor.stats()>` on stdout before they exit.
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import * as path from 'node:path'
 
 const CLK_TCK = 100
+/** How a server's `reactor.stats()` line starts. */
+const STATS_PREFIX = 'stats '
 
 /**
  * Server catalogue: `key` (used for targets and ratios; the baseline of every workload is
@@ -118,11 +121,33 @@ export function startServer(sockets, server, upstreamPort) {
   const fds = udp === null ? [tcp] : [tcp, udp]
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit', ...fds] })
   for (const fd of fds) sockets.close(fd)
+  let out = ''
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (d) => (out += d))
+  const parse = () => {
+    const line = out.split('\n').findLast((l) => l.startsWith(STATS_PREFIX))
+    try {
+      return line === undefined ? null : JSON.parse(line.slice(STATS_PREFIX.length))
+    } catch {
+      return null
+    }
+  }
+  /** After the server exited: its `reactor.stats()` printed at exit, or null (not this package,
+   *  or no line). Waits for its stdout to close ('exit' may come before the last output). */
+  const stats = () =>
+    new Promise((resolve) => {
+      if (child.stdout.closed) return resolve(parse())
+      const timer = setTimeout(() => resolve(parse()), 2_000)
+      child.stdout.once('close', () => {
+        clearTimeout(timer)
+        resolve(parse())
+      })
+    })
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${server.name} did not start`)), 10_000)
     const ready = () => {
       clearTimeout(timer)
-      resolve({ child, tcpPort, udpPort })
+      resolve({ child, tcpPort, udpPort, stats })
     }
     // A binary serves from the moment it runs: its socket already listens.
     if (server.bin) child.once('spawn', ready)

@@ -6,6 +6,7 @@ import { Reactor } from './reactor'
 export const reactor = new Reactor()
 
 export { Reactor, type ReactorOptions } from './reactor'
+export type { ReactorStats } from './stats'
 export type { ConnectOptions } from './connect'
 export type { RelayOptions, RelayResult } from './relay'
 export { AddressFamily, SocketType } from './constants'

@@ -30,6 +30,7 @@ import {
   REFUSED_SOCKET_TYPE,
 } from './wire'
 import { ListeningPort } from './port'
+import { noStats, statsOf, type ReactorStats } from './stats'
 
 export interface ReactorOptions {
   /** Where exceptions thrown by protocol callbacks are reported (stderr by default). */
@@ -198,6 +199,15 @@ export class Reactor {
     this.checkOpen()
     if (this.core === null) throw Object.assign(new Error('relay: both transports must belong to this reactor'), { code: 'ERR_INVALID_STATE' })
     return ActiveRelay.start(this.core, a, b, options).promise
+  }
+
+  /**
+   * The reactor's counters (connections, bytes, datagrams, batches, wake-ups, relays) as plain
+   * numbers: cheap to call, kept by the core at O(1) per event. Zeros before the first adoption;
+   * the final figures after `close()`. See the README, "reactor.stats()".
+   */
+  stats(): ReactorStats {
+    return this.core === null ? noStats() : statsOf(this.core.native)
   }
 
   /**

@@ -1,5 +1,6 @@
 // Benchmark server: this package. Inherits a listening TCP socket (fd 3) and, as an echo server, a
-// UDP socket (fd 4) from the benchmark parent, as a supervisor would hand them down.
+// UDP socket (fd 4) from the benchmark parent, as a supervisor would hand them down. On stdin EOF
+// it prints `stats <reactor.stats() as JSON>` on stdout, then exits.
 //   node reactor-server.js <thread|hosted> echo
 //   node reactor-server.js <thread|hosted> proxy <upstreamPort>   (the JS relay: bytes through JS)
 'use strict'
@@ -65,6 +66,10 @@ if (role === 'echo') {
   reactor.adoptDatagramPort(4, AddressFamily.INET, new EchoDatagram(), 65535)
   sockets.close(4)
 }
-process.stdin.on('end', () => reactor.close().then(() => process.exit(0)))
+process.stdin.on('end', () => {
+  // The harness reports batching and wake-ups from this line (bench/servers.mjs, STATS_PREFIX).
+  process.stdout.write(`stats ${JSON.stringify(reactor.stats())}\n`)
+  reactor.close().then(() => process.exit(0))
+})
 process.stdin.resume()
 process.stdout.write('ready\n')

@@ -3,6 +3,8 @@
 //! `events` holds fixed-size records `[kind, id, a, b]`; `data` holds the bytes they point into
 //! (payloads and address records). One batch is handed over per call, never one call per event.
 
+use crate::stats::BatchCounters;
+
 /// Kinds of event records; the meaning of `a` and `b` is given per kind.
 pub mod kind {
     /// A blanked record: the consumer skips it.
@@ -58,6 +60,9 @@ pub struct Batch {
     chunk_bytes: usize,
     /// Read buffers the consumer gave back after copying them out (warm memory, no malloc).
     pool: Vec<Vec<u8>>,
+    /// What was ever pushed into this batch (the loop's batch keeps them: swaps exchange contents
+    /// only).
+    pub counters: BatchCounters,
 }
 
 /// Buffers kept in the pool at most.
@@ -82,12 +87,14 @@ impl Batch {
     }
 
     pub fn push(&mut self, kind: u32, id: u32, a: u32, b: u32) {
+        self.counters.record(kind);
         self.events.extend_from_slice(&[kind, id, a, b]);
     }
 
     /// Records `len` bytes just appended at `offset` for `id`, merging with the previous record
     /// when it is data of the same connection that ends where this begins.
     pub fn push_data(&mut self, id: u32, offset: usize, len: usize) {
+        self.counters.stream_bytes(len);
         let n = self.events.len();
         if n >= STRIDE {
             let last = &mut self.events[n - STRIDE..];
@@ -117,6 +124,7 @@ impl Batch {
 
     /// Hands over a buffer read for `id` as it is.
     pub fn push_chunk(&mut self, id: u32, chunk: Vec<u8>) {
+        self.counters.stream_bytes(chunk.len());
         self.chunk_bytes += chunk.len();
         self.push(kind::DATA_CHUNK, id, self.chunks.len() as u32, chunk.len() as u32);
         self.chunks.push(chunk);

@@ -9,6 +9,7 @@
 use crate::batch::{Batch, BATCH_HEADER, RECORDS_OVERFLOW, STRIDE};
 use crate::datagram_options::{DatagramError, DatagramResult};
 use crate::outbox::{Outbox, SendError};
+use crate::stats::{SendCounters, Stats};
 use crate::Reactor;
 use socket2::{SockAddr, Socket};
 use std::collections::HashMap;
@@ -28,6 +29,8 @@ pub struct Consumer {
     recycled: Vec<Vec<u8>>,
     /// The records of the last batch when they did not fit the consumer's array.
     overflow: Vec<u32>,
+    /// Datagram sends, for `stats`.
+    sends: SendCounters,
 }
 
 impl Consumer {
@@ -40,6 +43,7 @@ impl Consumer {
             chunks: Vec::new(),
             recycled: Vec::new(),
             overflow: Vec::new(),
+            sends: SendCounters::default(),
         }
     }
 
@@ -152,7 +156,7 @@ impl Consumer {
     /// goes, so that the close is the core's.
     pub fn close_port(&mut self, id: u32) -> usize {
         if let Some(mut outbox) = self.outboxes.remove(&id) {
-            outbox.flush();
+            self.retire(&mut outbox);
         }
         self.core.close_port(id)
     }
@@ -160,11 +164,26 @@ impl Consumer {
     /// Sends what is queued, then closes the core (joins its thread, closes every socket). The
     /// host must have stopped watching a hosted core's poller before this.
     pub fn close(&mut self) {
-        for outbox in self.outboxes.values_mut() {
-            outbox.flush();
+        for (_, mut outbox) in std::mem::take(&mut self.outboxes) {
+            self.retire(&mut outbox);
         }
-        self.outboxes.clear();
         self.core.close();
+    }
+
+    /// Sends what a closing outbox still queues and keeps its counts.
+    fn retire(&mut self, outbox: &mut Outbox) {
+        outbox.flush();
+        self.sends.sent_closed += outbox.sent;
+        self.sends.dropped_closed += outbox.dropped;
+    }
+
+    /// The reactor's figures: the core's, and the datagrams this side sent and dropped.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.core.stats();
+        let sent_live = self.outboxes.values().map(|o| o.sent).sum();
+        let dropped_live = self.outboxes.values().map(|o| o.dropped).sum();
+        self.sends.fill(sent_live, dropped_live, &mut s);
+        s
     }
 }
 

@@ -28,6 +28,7 @@ pub mod scm;
 mod shared;
 pub mod sockets;
 mod state;
+pub mod stats;
 mod stream;
 pub mod stream_state;
 pub mod systemd;

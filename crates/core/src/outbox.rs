@@ -32,6 +32,8 @@ pub struct Outbox {
     bytes: Vec<u8>,
     /// Datagrams the kernel had no room for (EAGAIN/ENOBUFS): dropped, as UDP may.
     pub dropped: u64,
+    /// Datagrams the kernel took (a GSO message counts each datagram it carries).
+    pub sent: u64,
     /// Runs of datagrams up to this size leave with GSO (0: never). Lowered when the kernel
     /// refuses a segment size (larger than the path's MTU allows), 0 when it refuses GSO itself.
     gso_max_segment: usize,
@@ -54,7 +56,7 @@ impl From<io::Error> for SendError {
 impl Outbox {
     pub fn new(sock: Arc<Socket>, family: i32) -> Outbox {
         let gso_max_segment = if udp_offload::gso_supported(&sock) { usize::from(u16::MAX) } else { 0 };
-        Outbox { sock, family, last: None, last_sent_to: None, queued: Vec::new(), bytes: Vec::new(), dropped: 0, gso_max_segment }
+        Outbox { sock, family, last: None, last_sent_to: None, queued: Vec::new(), bytes: Vec::new(), dropped: 0, sent: 0, gso_max_segment }
     }
 
     pub fn family(&self) -> i32 {
@@ -95,7 +97,10 @@ impl Outbox {
         let (_, err) = send_many(self.sock.as_raw_fd(), &[Outgoing { to: to.as_ref(), bytes: data, segment: 0 }]);
         match err {
             Some(e) => self.absorb(e, 1),
-            None => Ok(()),
+            None => {
+                self.sent += 1;
+                Ok(())
+            }
         }
     }
 
@@ -108,11 +113,14 @@ impl Outbox {
     pub fn flush(&mut self) -> Vec<i32> {
         let mut errors = Vec::new();
         let mut start = 0;
+        let mut taken = 0; // datagrams the kernel took (counted once `plan` no longer borrows self)
         while start < self.queued.len() {
             let plan = self.plan(start);
             let msgs: Vec<Outgoing<'_>> = plan.iter().map(|&(m, _)| m).collect();
             let (sent, err) = send_many(self.sock.as_raw_fd(), &msgs);
-            start += plan[..sent].iter().map(|&(_, n)| n).sum::<usize>();
+            let datagrams = plan[..sent].iter().map(|&(_, n)| n).sum::<usize>();
+            start += datagrams;
+            taken += datagrams as u64;
             let Some(e) = err else { continue };
             let (failed, count) = plan[sent];
             let segment = usize::from(failed.segment);
@@ -125,6 +133,7 @@ impl Outbox {
                 errors.push(e.raw_os_error().unwrap_or(libc::EIO));
             }
         }
+        self.sent += taken;
         self.queued.clear();
         self.bytes.clear();
         errors

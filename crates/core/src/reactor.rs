@@ -8,6 +8,7 @@ use crate::engine::{Engine, WAKER};
 use crate::fd::duplicate_nonblocking;
 use crate::listener::Listener;
 use crate::shared::Shared;
+use crate::stats::{CountingNotify, SharedCounters, Stats};
 use crate::state::{Entry, State};
 use crate::stream::Stream;
 use crate::stream_state::Input;
@@ -64,6 +65,8 @@ pub struct Reactor {
     shared: Arc<Shared>,
     /// Who runs the loop; None once closed.
     driver: Mutex<Option<Driver>>,
+    /// The state's lock-free counters (wake-ups are counted here for a hosted reactor).
+    counters: Arc<SharedCounters>,
 }
 
 fn unknown_id() -> io::Error {
@@ -76,16 +79,19 @@ impl Reactor {
     /// descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
+        let counters = shared.lock().shared_counters.clone();
+        let notify = Box::new(CountingNotify::new(notify, counters.clone()));
         let driver = Driver::thread(Engine::new(poll, shared.clone()), shared.clone(), notify)?;
-        Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
+        Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
     }
 
     /// Creates the poller without a thread: the host watches `poll_fd()` for readability (e.g.
     /// with libuv's `uv_poll`) and calls `turn_hosted()`, on its own thread, each time it fires.
     pub fn start_hosted() -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
+        let counters = shared.lock().shared_counters.clone();
         let driver = Driver::hosted(Engine::new(poll, shared.clone()));
-        Ok(Reactor { shared, driver: Mutex::new(Some(driver)) })
+        Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
     }
 
     fn poller() -> io::Result<(Poll, Arc<Shared>)> {
@@ -111,15 +117,21 @@ impl Reactor {
     /// One non-blocking turn on the host's thread (see `driver`): a hosted reactor's, or an
     /// assisting host's for a threaded one. A closed reactor has nothing to do.
     pub fn turn_hosted(&self) -> io::Result<HostedTurn> {
-        match &mut *self.driver() {
-            Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared),
+        let turn = match &mut *self.driver() {
+            Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared)?,
             Some(Driver::Thread { engine, assist, .. }) => {
                 assist.host_turned();
                 let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-                driver::hosted::turn(&mut engine, &self.shared)
+                driver::hosted::turn(&mut engine, &self.shared)?
             }
-            None => Ok(HostedTurn { announce: false, retry_after: None }),
+            None => HostedTurn { announce: false, retry_after: None },
+        };
+        if turn.announce {
+            // The host calls the consumer for this announcement: one wake-up, as an announcement
+            // from the I/O thread is (see `CountingNotify`).
+            self.counters.woke();
         }
+        Ok(turn)
     }
 
     /// A threaded reactor whose host's loop will also watch `poll_fd()` and call `turn_hosted()`:
@@ -216,6 +228,8 @@ impl Reactor {
             st.in_flight = false;
             return false;
         }
+        let events = st.batch.len();
+        st.counters.batch_taken(events);
         st.batch.swap_contents(out);
         if std::mem::take(&mut st.stalled) {
             self.shared.wake();
@@ -307,6 +321,11 @@ impl Reactor {
                 st.batch.push(crate::batch::kind::DATAGRAM_ERROR, id, errno as u32, 0);
             }
         })
+    }
+
+    /// The core's figures (see `stats::Stats`); the consumer adds its datagram sends.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats()
     }
 
     pub fn dropped_datagrams(&self, id: u32) -> u64 {

@@ -7,6 +7,7 @@ use crate::datagram::Datagram;
 use crate::listener::{Accepted, Listener, SpareFd};
 use crate::pipe::PipePool;
 use crate::relay::{Failed, Pumped, Relay};
+use crate::stats::{self, LoopCounters, SharedCounters, Stats};
 use crate::stream::{ReadState, Stream};
 use crate::stream_state::{bits, Action, Input, Phase};
 use mio::unix::SourceFd;
@@ -15,6 +16,7 @@ use socket2::Socket;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub enum Entry {
@@ -72,6 +74,9 @@ pub struct State {
     /// Relays by id (the id of their first connection).
     relays: HashMap<u32, Relay>,
     pipes: PipePool,
+    pub counters: LoopCounters,
+    /// Counters that write queues and the announcer update without this lock.
+    pub shared_counters: Arc<SharedCounters>,
     /// Relays with work left for a later pass, and their ids.
     relay_work: VecDeque<u32>,
     relay_work_ids: HashSet<u32>,
@@ -97,6 +102,8 @@ impl State {
             read_buf: Vec::new(),
             relays: HashMap::new(),
             pipes: PipePool::default(),
+            counters: LoopCounters::default(),
+            shared_counters: Arc::default(),
             relay_work: VecDeque::new(),
             relay_work_ids: HashSet::new(),
             relay_poller: None,
@@ -104,10 +111,14 @@ impl State {
     }
 
     /// Registers a socket and returns its id; ids are never reused, so a stale id finds nothing.
-    pub fn insert(&mut self, registry: &Registry, entry: Entry) -> io::Result<u32> {
+    pub fn insert(&mut self, registry: &Registry, mut entry: Entry) -> io::Result<u32> {
         let id = self.next_id;
         let fd = entry.socket().as_raw_fd();
         registry.register(&mut SourceFd(&fd), Token(id as usize), entry.interest())?;
+        if let Entry::Stream(s) = &mut entry {
+            s.queue.count_into(self.shared_counters.clone());
+            self.counters.connections_open += 1;
+        }
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.entries.insert(id, entry);
         // Bytes or clients may have arrived before registration: look once.
@@ -119,6 +130,11 @@ impl State {
     /// alive) and closes the reactor's duplicate.
     pub fn remove(&mut self, registry: &Registry, id: u32) -> Option<Entry> {
         let entry = self.entries.remove(&id)?;
+        match &entry {
+            Entry::Stream(_) => self.counters.connections_open -= 1,
+            Entry::Datagram(d) => self.counters.kernel_drops_closed += d.dropped_total(),
+            Entry::Listener(_) => {}
+        }
         let fd = entry.socket().as_raw_fd();
         if let (Entry::Stream(s), Some((relays, _))) = (&entry, &self.relay_poller) {
             if s.relay.is_some() {
@@ -387,6 +403,7 @@ impl State {
                 moved += bytes.len() as u64;
             }
             if src == a { relay.ab.moved += moved } else { relay.ba.moved += moved }
+            self.counters.bytes_relayed += moved;
         }
         for (id, dir) in [(a, &mut relay.ab), (b, &mut relay.ba)] {
             let s = self.stream(id).expect("checked above");
@@ -450,6 +467,8 @@ impl State {
         }
         if relay.counts() != before {
             relay.last_activity = std::time::Instant::now();
+            let (ab, ba) = relay.counts();
+            self.counters.bytes_relayed += (ab - before.0) + (ba - before.1);
         }
         if let Some((id, err)) = failure {
             // That side is gone at once; what was read from it still goes to the other side.
@@ -537,6 +556,19 @@ impl State {
     /// Milliseconds since a relay last moved a byte (None: no such relay).
     pub fn relay_idle(&self, rid: u32) -> Option<u64> {
         self.relays.get(&rid).map(|r| r.last_activity.elapsed().as_millis() as u64)
+    }
+
+    /// The core's figures now (see `stats`). Reads each open datagram port's kernel drop count.
+    pub fn stats(&self) -> Stats {
+        let kernel_drops = self
+            .entries
+            .values()
+            .map(|e| match e {
+                Entry::Datagram(d) => d.dropped_total(),
+                _ => 0,
+            })
+            .sum();
+        stats::core_stats(&self.batch.counters, &self.counters, &self.shared_counters, self.relays.len(), kernel_drops)
     }
 
     pub fn pooled_pipes(&self) -> usize {

@@ -170,6 +170,7 @@ impl Stream {
             }
         }
         let mut skip = if self.queue.is_empty() { send_now(&self.sock, chunks)? } else { 0 };
+        self.queue.count_sent_directly(skip);
         for chunk in chunks {
             if skip >= chunk.len() {
                 skip -= chunk.len();

@@ -2,10 +2,12 @@
 //! (SCM_RIGHTS) that go with the byte at a given position of the stream.
 
 use crate::scm;
+use crate::stats::SharedCounters;
 use socket2::Socket;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 /// At most this many chunks go into one `sendmsg` (IOV_MAX is 1024; this keeps the array on the stack).
 const MAX_IOV: usize = 64;
@@ -21,6 +23,8 @@ pub struct WriteQueue {
     sent_total: u64,
     /// Descriptors to send with the byte at a stream position, in order.
     attachments: VecDeque<(u64, Vec<OwnedFd>)>,
+    /// The reactor's counters of bytes queued and sent (None for a queue outside a reactor).
+    counters: Option<Arc<SharedCounters>>,
 }
 
 pub enum Flush {
@@ -31,6 +35,19 @@ pub enum Flush {
 }
 
 impl WriteQueue {
+    /// Keeps the reactor's running totals of bytes queued and sent from now on (the queue is empty).
+    pub fn count_into(&mut self, counters: Arc<SharedCounters>) {
+        debug_assert!(self.is_empty());
+        self.counters = Some(counters);
+    }
+
+    /// Bytes of this stream the kernel took without being queued (a direct write).
+    pub fn count_sent_directly(&self, n: usize) {
+        if let Some(c) = &self.counters {
+            c.sent(n);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -52,6 +69,9 @@ impl WriteQueue {
         }
         self.len += bytes.len();
         self.queued_total += bytes.len() as u64;
+        if let Some(c) = &self.counters {
+            c.queued(bytes.len());
+        }
         // Coalesce small writes so a burst of tiny writes does not become a long iovec.
         if let Some(last) = self.chunks.back_mut() {
             if last.len() + bytes.len() <= 16 * 1024 {
@@ -63,6 +83,9 @@ impl WriteQueue {
     }
 
     pub fn clear(&mut self) {
+        if let Some(c) = &self.counters {
+            c.dequeued(self.len);
+        }
         self.chunks.clear();
         self.head = 0;
         self.sent_total += self.len as u64;
@@ -123,6 +146,10 @@ impl WriteQueue {
     }
 
     fn advance(&mut self, mut sent: usize) {
+        if let Some(c) = &self.counters {
+            c.dequeued(sent);
+            c.sent(sent);
+        }
         self.len -= sent;
         self.sent_total += sent as u64;
         while sent > 0 {
@@ -167,6 +194,15 @@ pub fn send_now(sock: &Socket, chunks: &[&[u8]]) -> io::Result<usize> {
         }
     }
     Ok(sent)
+}
+
+impl Drop for WriteQueue {
+    /// A connection closed with bytes still queued: they leave the running total.
+    fn drop(&mut self) {
+        if let Some(c) = &self.counters {
+            c.dequeued(self.len);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod notify;
 mod outbound;
 mod reactor;
 mod sockets;
+mod stats;
 mod streams;
 mod teardown;
 mod uv;

@@ -10,6 +10,7 @@ use crate::teardown;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use reactor_core::consumer::Consumer;
+use reactor_core::stats::Stats;
 use reactor_core::{Adopt, AdoptError, Reactor};
 use std::cell::RefCell;
 use std::io;
@@ -70,6 +71,8 @@ pub struct NativeReactor {
     /// Whether JS wants Node's loop held open (applied to the driver once there is one).
     held: bool,
     closed: bool,
+    /// The figures at the close (the consumer is gone then).
+    final_stats: Stats,
 }
 
 impl NativeReactor {
@@ -85,6 +88,10 @@ impl NativeReactor {
     /// The core, or None (calls on ids of a reactor that never adopted anything do nothing).
     pub(crate) fn live_core(&self) -> Option<&Reactor> {
         self.consumer.as_ref().map(|c| &**c.core())
+    }
+
+    pub(crate) fn current_stats(&self) -> Stats {
+        self.consumer.as_ref().map_or(self.final_stats, Consumer::stats)
     }
 
     pub(crate) fn consumer_mut(&mut self) -> Result<&mut Consumer> {
@@ -165,7 +172,7 @@ impl NativeReactor {
         } else {
             Delivery::Hosted { on_ready: on_ready.create_ref()?, driver: Rc::new(RefCell::new(None)) }
         };
-        Ok(NativeReactor { delivery, consumer: None, held: false, closed: false })
+        Ok(NativeReactor { delivery, consumer: None, held: false, closed: false, final_stats: Stats::default() })
     }
 
     /// Validates and adopts `fd` as `what` (ADOPT_*; `max_packet_size` for datagram ports). The
@@ -210,6 +217,7 @@ impl NativeReactor {
         }
         if let Some(mut consumer) = self.consumer.take() {
             consumer.close();
+            self.final_stats = consumer.stats();
         }
         Ok(())
     }
