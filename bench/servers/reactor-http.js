@@ -20,6 +20,9 @@ const factory = ServerFactory.forStreams((stream) => server.emit('connection', s
 reactor.adoptStreamPort(3, AddressFamily.INET, factory)
 sockets.close(3) // the reactor holds its own duplicate
 
-process.stdin.on('end', () => reactor.close().then(() => process.exit(0)))
+process.stdin.on('end', () => {
+  process.stdout.write(`stats ${JSON.stringify(reactor.stats())}\n`)
+  reactor.close().then(() => process.exit(0))
+})
 process.stdin.resume()
 process.stdout.write('ready\n')
