@@ -4,13 +4,16 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Pipes kept for reuse at most.
-const POOL_MAX: usize = 16;
+/// Pipes kept for reuse at most (two descriptors each): enough for a proxy's short connections
+/// to find one ready (64 relays ending and starting in a burst), few enough to cost nothing idle.
+const POOL_MAX: usize = 128;
 
 #[derive(Debug)]
 pub struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
+    /// The capacity asked of the kernel last (a reused pipe keeps it: no syscall to ask again).
+    capacity: usize,
 }
 
 impl Pipe {
@@ -23,10 +26,20 @@ impl Pipe {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
-        let pipe = unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } };
-        // SAFETY: F_SETPIPE_SZ on our own open pipe; failure (EPERM above the limit) keeps the default.
-        unsafe { libc::fcntl(pipe.write.as_raw_fd(), libc::F_SETPIPE_SZ, capacity.min(1 << 20) as libc::c_int) };
+        let mut pipe = unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]), capacity: 0 } };
+        pipe.resize(capacity);
         Ok(pipe)
+    }
+
+    /// Asks the kernel for `capacity` bytes (F_SETPIPE_SZ up to /proc/sys/fs/pipe-max-size); a
+    /// refusal keeps the size the pipe has. No syscall when that was asked last already.
+    fn resize(&mut self, capacity: usize) {
+        let capacity = capacity.clamp(4096, 1 << 20);
+        if self.capacity != capacity {
+            // SAFETY: F_SETPIPE_SZ on our own open pipe.
+            unsafe { libc::fcntl(self.write.as_raw_fd(), libc::F_SETPIPE_SZ, capacity as libc::c_int) };
+            self.capacity = capacity;
+        }
     }
 
     /// Moves up to `len` bytes from the socket `src` into the pipe. Ok(0) is the peer's EOF.
@@ -66,9 +79,8 @@ pub struct PipePool {
 impl PipePool {
     pub fn take(&mut self, capacity: usize) -> io::Result<Pipe> {
         match self.pipes.pop() {
-            Some(p) => {
-                // SAFETY: F_SETPIPE_SZ on our own open pipe; see Pipe::new.
-                unsafe { libc::fcntl(p.write.as_raw_fd(), libc::F_SETPIPE_SZ, capacity.min(1 << 20) as libc::c_int) };
+            Some(mut p) => {
+                p.resize(capacity);
                 Ok(p)
             }
             None => Pipe::new(capacity),
