@@ -115,6 +115,9 @@ impl Engine {
                 st.serving_relays = true;
                 st.run_relay_work(registry);
                 st.serving_relays = false;
+                // Who announces is the I/O thread's choice (see driver::thread): nothing is in
+                // flight yet.
+                return Ok(if st.should_announce() { Turn::Announce } else { Turn::Quiet });
             }
         }
         if st.should_announce() {

@@ -85,7 +85,17 @@ pub fn spawn(
         };
         if relays_ready {
             match relays.turn(Some(Duration::ZERO)) {
-                Ok(Turn::Announce) => notify.batch_ready(),
+                // A relay's end is for JS: an assisting host's loop is woken through the main
+                // poller and announces it itself (no hop); otherwise this thread announces.
+                Ok(Turn::Announce) if assist.attached.load(Ordering::Acquire) => shared.wake(),
+                Ok(Turn::Announce) => {
+                    let mut st = shared.lock();
+                    if st.should_announce() {
+                        st.in_flight = true;
+                        drop(st);
+                        notify.batch_ready();
+                    }
+                }
                 Ok(Turn::Quiet) => {}
                 Ok(Turn::Stop) | Err(_) => return,
             }
