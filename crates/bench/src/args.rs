@@ -24,7 +24,7 @@ defaults per workload:
   proxy-connect  = connect through an echoing proxy (each connection makes it connect upstream)
 
 the JSON line includes the load generator's own CPU over the measured window
-(cpu_s, and cpu_share: 1.0 = one whole core).
+(cpu_s, and cpu_share: 1.0 = one whole core; the load generator thread alone).
 
 prints one JSON line on stdout; exit status 0 = clean run, 1 = errors or incomplete run, 2 = usage";
 
