@@ -46,8 +46,9 @@ impl Driver {
     /// watching it).
     pub fn stop(self) {
         match self {
-            Driver::Thread { assist, handle, .. } => {
-                assist.stop();
+            // The thread sees `stopping` at its next wake-up: the caller woke the main poller,
+            // and a wait for the host lasts 16 ms at most.
+            Driver::Thread { handle, .. } => {
                 let _ = handle.join();
             }
             Driver::Hosted(engine) => drop(engine),
