@@ -165,10 +165,11 @@ for (const mode of MODES) {
     const c2 = await nodeClient(portOf(fd))
     c2.sock.write('alive')
     await c2.waitText('alive')
+    t.is(c2.data.toString(), 'alive', 'the next client was served')
     c2.destroy()
     await within(f.built[0].waitLost(), 'lost')
+    t.is(f.built.length, 1, 'one protocol built: the throwing call built none')
     await within(lp.stopListening(), 'stop')
-    t.pass()
   })
 
   for (const where of ['connectionMade', 'dataReceived', 'readConnectionLost'] as const) {

@@ -43,6 +43,16 @@ const SEED = Number(process.env.FC_SEED ?? Date.now() % 1_000_000)
 const RUNS = Number(process.env.FC_RUNS ?? 100)
 const params = (numRuns = RUNS) => ({ numRuns, seed: SEED })
 
+/**
+ * Checks an fc property as an ava assertion: it held for every one of `numRuns` generated cases
+ * (a failure reports fast-check's counterexample).
+ */
+async function holds(t: any, property: fc.IAsyncProperty<any>, numRuns: number): Promise<void> {
+  const details = await fc.check(property, params(numRuns))
+  t.false(details.failed, fc.defaultReportMessage(details) ?? 'the property failed')
+  t.is(details.numRuns, numRuns, 'every generated case ran')
+}
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rs-fuzz-'))
 let server: net.Server
 let server6: net.Server
@@ -286,7 +296,7 @@ for (const mode of MODES) {
     const closedReactor = new Reactor({ thread: mode.thread })
     await closedReactor.close()
     const stats: Record<string, number> = {}
-    await fc.assert(
+    await holds(t,
       fc.asyncProperty(
         fc.constantFrom<Method>('port', 'conn', 'dgram'),
         fdChoice,
@@ -329,17 +339,16 @@ for (const mode of MODES) {
           await settle(start)
         },
       ),
-      params(RUNS * 2),
+      RUNS * 2,
     )
     t.log(`outcomes: ${JSON.stringify(stats)}`)
     for (const k of ['ok', 'ERR_INVALID_ARG_TYPE', 'UnsupportedAddressFamily', 'EBADF', 'ENOTSOCK', 'UnsupportedSocketType']) {
       t.true((stats[k] ?? 0) > 0, `the runs reached outcome ${k}`)
     }
-    t.pass()
   })
 
   test.serial(`${tag} a fresh Reactor (arbitrary options) and a failing adopt call open no fd and start no thread`, async (t) => {
-    await fc.assert(
+    await holds(t,
       fc.asyncProperty(
         fc.oneof(
           fc.record({ thread: fc.constant(mode.thread) }, { requiredKeys: [] }),
@@ -384,9 +393,8 @@ for (const mode of MODES) {
           made.cleanup()
         },
       ),
-      params(Math.ceil(RUNS / 2)),
+      Math.ceil(RUNS / 2),
     )
-    t.pass()
   })
 
   test.serial(`${tag} transport.write / writeSequence with arbitrary values: bytes and strings sent in order, anything else TypeError and nothing sent`, async (t) => {
@@ -521,7 +529,7 @@ for (const mode of MODES) {
       await quietPeriod(50, 'a datagram from a write that threw')
       t.is(sink.got.length, delivered)
       // connect() with arbitrary arguments on fresh ports
-      await fc.assert(
+      await holds(t,
         fc.asyncProperty(hostArb, portArb, async (host, port) => {
           const ufd = sockets.bindUdp({ host: v6 ? '::1' : '127.0.0.1', port: 0 })
           const q = r.adoptDatagramPort(ufd, v6 ? AddressFamily.INET6 : AddressFamily.INET, new DgramRec())
@@ -543,10 +551,9 @@ for (const mode of MODES) {
           await q.stopListening()
           await q.stopListening() // every call resolves
         }),
-        params(Math.ceil(RUNS / 2)),
+        Math.ceil(RUNS / 2),
       )
       await dp.stopListening()
-      t.pass()
     })
   }
 
@@ -607,7 +614,7 @@ for (const mode of MODES) {
       | 'peerDestroy'
       | 'tick'
     const ops: Op[] = ['write', 'writeSequence', 'loseConnection', 'abortConnection', 'loseWriteConnection', 'pauseProducing', 'resumeProducing', 'stopProducing', 'registerPush', 'registerPull', 'unregisterProducer', 'getHost', 'getPeer', 'setTcpNoDelay', 'getTcpKeepAlive', 'bufferSize', 'peerEnd', 'peerDestroy', 'tick']
-    await fc.assert(
+    await holds(t,
       fc.asyncProperty(fc.constantFrom('v4', 'unix'), fc.boolean(), fc.array(fc.constantFrom(...ops), { minLength: 1, maxLength: 25 }), async (kind, halfClose, seq) => {
         const start = fdList()
         const x = await adoptablePair(kind as any)
@@ -684,9 +691,8 @@ for (const mode of MODES) {
         x.cleanup()
         await settle(start)
       }),
-      params(Math.ceil(RUNS / 2)),
+      Math.ceil(RUNS / 2),
     )
-    t.pass()
   })
 }
 
@@ -695,7 +701,7 @@ test.serial('sockets.* helpers with arbitrary arguments: a typed error with code
   const hostArb = fc.oneof(fc.constantFrom('127.0.0.1', '::1', '0.0.0.0', '::', 'localhost', '', '1.2.3.4.5', '::ffff:127.0.0.1', '127.0.0.1%lo'), fc.string({ maxLength: 10 }), fc.anything())
   const portArb = fc.oneof(fc.constant(0), fc.constantFrom(-1, 65536, 1.5, NaN, '0', null, undefined, 2 ** 31), fc.anything())
   const typed = (e: any) => e instanceof TypeError || e instanceof RangeError || (e instanceof Error && typeof (e as any).code === 'string')
-  await fc.assert(
+  await holds(t,
     fc.asyncProperty(
       fc.oneof(
         fc.record({ f: fc.constant('listenTcp'), a: fc.oneof(fc.record({ host: hostArb, port: portArb, backlog: fc.oneof(fc.integer({ min: -2, max: 4096 }), fc.anything()), reusePort: fc.anything(), ipv6Only: fc.anything() }, { requiredKeys: [] }), fc.anything()) }),
@@ -723,7 +729,6 @@ test.serial('sockets.* helpers with arbitrary arguments: a typed error with code
         }
       },
     ),
-    params(RUNS * 2),
+    RUNS * 2,
   )
-  t.pass()
 })
