@@ -42,7 +42,6 @@ pub mod proxy;
 pub mod report;
 pub mod schedule;
 pub mod server;
-pub mod splice;
 pub mod stats;
 pub mod tcp;
 mod workload;

@@ -4,6 +4,7 @@
 //! written here over libc.
 
 use std::io::{self, IoSlice};
+use reactor_core::udp_offload;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// Messages per `sendmmsg`/`recvmmsg` call.
@@ -118,7 +119,7 @@ pub fn recv_batch(
             }
             if let Some(gro) = gro.as_deref_mut() {
                 for (seg, h) in gro.iter_mut().zip(&hdrs[..r]) {
-                    *seg = gro_segment(&h.msg_hdr);
+                    *seg = udp_offload::gro_segment(&h.msg_hdr);
                 }
             }
             return Ok(r);
@@ -132,28 +133,10 @@ pub fn recv_batch(
     }
 }
 
-/// The `UDP_GRO` segment size in a received message's control data, or 0.
-fn gro_segment(msg: &libc::msghdr) -> usize {
-    // SAFETY: `msg` is a header recvmmsg just filled in: its control pointer and length
-    // describe the part of our control buffer the kernel wrote, which the CMSG macros
-    // walk without leaving it. The data is read unaligned, as CMSG_DATA gives no alignment.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
-                let size = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
-                return usize::try_from(size).unwrap_or(0);
-            }
-            c = libc::CMSG_NXTHDR(msg, c);
-        }
-    }
-    0
-}
-
 /// Turns on GRO for this socket: the kernel may hand over several datagrams of one flow
 /// as one buffer, with their size in a `UDP_GRO` control message (see `recv_batch`).
 pub fn set_udp_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
-    set_udp_option(fd, libc::UDP_GRO, 1)
+    udp_offload::set_gro(fd.as_raw_fd(), true)
 }
 
 /// Turns on GSO for every send on this socket: a send longer than `segment` bytes leaves
@@ -162,26 +145,9 @@ pub fn set_udp_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub fn set_udp_segment(fd: BorrowedFd<'_>, segment: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(segment)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large"))?;
-    set_udp_option(fd, libc::UDP_SEGMENT, value)
+    udp_offload::set_udp_option(fd.as_raw_fd(), libc::UDP_SEGMENT, value)
 }
 
-fn set_udp_option(fd: BorrowedFd<'_>, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: the option value is a c_int that lives across the call, with its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_UDP,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
 
 #[cfg(test)]
 mod tests {

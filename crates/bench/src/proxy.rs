@@ -15,7 +15,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsFd;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use crate::splice::Pipe;
+use reactor_core::pipe::Pipe;
 use crate::tcp;
 
 /// Tokens below this are the embedder's stop sources (see `inherit`) and `WAKE`.
@@ -202,7 +202,7 @@ impl SpliceProxy {
     fn take_pipe(&mut self) -> io::Result<Pipe> {
         match self.pipes.pop() {
             Some(p) => Ok(p),
-            None => Pipe::new(),
+            None => Pipe::new(SPLICE_LEN),
         }
     }
 
@@ -272,7 +272,7 @@ impl Leg {
         for _ in 0..BUDGET {
             let mut progress = false;
             if self.in_pipe > 0 {
-                if let Some(n @ 1..) = self.pipe.drain_into(to.as_fd(), self.in_pipe)? {
+                if let Some(n @ 1..) = would_block(self.pipe.drain_into(to.as_raw_fd(), self.in_pipe))? {
                     self.in_pipe -= n;
                     progress = true;
                 }
@@ -280,7 +280,7 @@ impl Leg {
             if !self.eof {
                 // `None` is an empty source or a full pipe; in the second case the pipe
                 // holds bytes for `to`, whose writable edge brings us back.
-                if let Some(n) = self.pipe.fill_from(from.as_fd(), SPLICE_LEN)? {
+                if let Some(n) = would_block(self.pipe.fill_from(from.as_raw_fd(), SPLICE_LEN))? {
                     if n == 0 {
                         self.eof = true;
                     }
@@ -302,5 +302,14 @@ impl Leg {
             }
         }
         Ok(true)
+    }
+}
+
+/// `Ok(None)` for EAGAIN (an empty source, a full pipe or a full destination): wait for an edge.
+fn would_block(r: io::Result<usize>) -> io::Result<Option<usize>> {
+    match r {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
     }
 }

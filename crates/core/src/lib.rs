@@ -21,7 +21,7 @@ pub mod handoff;
 mod listener;
 pub mod mmsg;
 pub mod outbox;
-mod pipe;
+pub mod pipe;
 mod reactor;
 mod relay;
 pub mod scm;

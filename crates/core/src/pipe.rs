@@ -99,3 +99,53 @@ impl PipePool {
         self.pipes.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn bytes_go_socket_to_pipe_to_socket() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut d, _) = l.accept().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let pipe = Pipe::new(4096).unwrap();
+        // Empty socket: nothing to move, not an error.
+        assert_eq!(pipe.fill_from(b.as_raw_fd(), 4096).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        a.write_all(b"hello splice").unwrap();
+        let mut moved = 0;
+        while moved < 12 {
+            moved += pipe.fill_from(b.as_raw_fd(), 4096).unwrap_or(0);
+        }
+        assert_eq!(pipe.drain_into(c.as_raw_fd(), 4096).unwrap(), 12);
+        let mut got = [0u8; 12];
+        d.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello splice");
+        // EOF on the source shows as Ok(0).
+        drop(a);
+        loop {
+            match pipe.fill_from(b.as_raw_fd(), 4096) {
+                Ok(0) => break,
+                Ok(n) => panic!("{n} unexpected bytes"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_pool_keeps_only_empty_pipes() {
+        let mut pool = PipePool::default();
+        let p = pool.take(8192).unwrap();
+        pool.give_back(p, true);
+        assert_eq!(pool.len(), 1);
+        let p = pool.take(8192).unwrap();
+        pool.give_back(p, false);
+        assert_eq!(pool.len(), 0, "a pipe that still holds bytes is closed");
+    }
+}

@@ -39,13 +39,17 @@ pub fn gso_supported(sock: &Socket) -> bool {
 
 /// Turns `UDP_GRO` on or off (for the `sockets` helper: the reactor never turns it on itself).
 pub fn set_gro(fd: RawFd, on: bool) -> io::Result<()> {
-    let value: libc::c_int = on.into();
+    set_udp_option(fd, libc::UDP_GRO, on.into())
+}
+
+/// Sets a `SOL_UDP` option (`UDP_GRO`, `UDP_SEGMENT`, …) to an int value.
+pub fn set_udp_option(fd: RawFd, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: the option value is a c_int that lives across the call, passed with its size.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             libc::SOL_UDP,
-            libc::UDP_GRO,
+            option,
             (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
