@@ -59,6 +59,8 @@ export class PendingConnect {
   private id = -1
   private timer: NodeJS.Timeout | null = null
   private settled = false
+  /** The reactor holds Node's loop for this connect (released when it settles). */
+  private holding = false
   private readonly onAbort = (): void => this.abort(this.options.signal?.reason)
   readonly promise: Promise<IProtocol | undefined>
   private resolve!: (p: IProtocol | undefined) => void
@@ -85,6 +87,7 @@ export class PendingConnect {
     }
     signal?.addEventListener('abort', this.onAbort, { once: true })
     core.hold() // a connect in progress keeps the process alive, as Node's does
+    this.holding = true
     this.timer = setTimeout(() => this.abort(new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${this.label}: no connection within ${timeout} ms`)), timeout)
     this.timer.unref()
     if (target.kind === 'unix') this.start(() => core.native.connectUnix(target.path))
@@ -173,11 +176,13 @@ export class PendingConnect {
   }
 
   private settle(): void {
-    const wasHolding = !this.settled && (this.timer !== null)
     this.settled = true
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     this.options.signal?.removeEventListener('abort', this.onAbort)
-    if (wasHolding) this.core.release()
+    if (this.holding) {
+      this.holding = false
+      this.core.release()
+    }
   }
 }

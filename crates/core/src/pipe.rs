@@ -95,7 +95,7 @@ impl PipePool {
     }
 
     /// Pipes waiting for reuse.
-    pub fn len(&self) -> usize {
+    pub fn pooled(&self) -> usize {
         self.pipes.len()
     }
 }
@@ -143,9 +143,9 @@ mod tests {
         let mut pool = PipePool::default();
         let p = pool.take(8192).unwrap();
         pool.give_back(p, true);
-        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.pooled(), 1);
         let p = pool.take(8192).unwrap();
         pool.give_back(p, false);
-        assert_eq!(pool.len(), 0, "a pipe that still holds bytes is closed");
+        assert_eq!(pool.pooled(), 0, "a pipe that still holds bytes is closed");
     }
 }

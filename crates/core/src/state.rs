@@ -137,7 +137,7 @@ impl State {
         }
         let fd = entry.socket().as_raw_fd();
         if let (Entry::Stream(s), Some((relays, _))) = (&entry, &self.relay_poller) {
-            if s.relay.is_some() {
+            if s.state.relay().is_some() {
                 let _ = relays.deregister(&mut SourceFd(&fd));
                 return Some(entry);
             }
@@ -266,7 +266,7 @@ impl State {
         let Some(Entry::Stream(s)) = self.entries.get_mut(&id) else { return };
         match s.state.phase {
             Phase::Connecting => return self.finish_connect(registry, id, ready),
-            Phase::Relaying => return self.service_relay_of(registry, id, ready),
+            Phase::Relaying(_) => return self.service_relay_of(registry, id, ready),
             Phase::Established => {}
         }
         if (ready.writable || ready.error) && !s.queue.is_empty() {
@@ -367,7 +367,7 @@ impl State {
                 false
             }
             Action::EndRelay => {
-                if let Some(rid) = s.relay {
+                if let Some(rid) = s.state.relay() {
                     self.end_relay(registry, rid, 0);
                 }
                 true
@@ -389,7 +389,7 @@ impl State {
         }
         for id in [a, b] {
             let s = self.stream(id).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-            if !s.state.accepts_writes() || s.state.reading == crate::stream_state::Reading::Stopped || s.relay.is_some() {
+            if !s.state.accepts_writes() || s.state.reading == crate::stream_state::Reading::Stopped || s.state.relay().is_some() {
                 return Err(invalid());
             }
         }
@@ -407,8 +407,7 @@ impl State {
         }
         for (id, dir) in [(a, &mut relay.ab), (b, &mut relay.ba)] {
             let s = self.stream(id).expect("checked above");
-            s.state.on(Input::StartRelay, s.queue.is_empty());
-            s.relay = Some(a);
+            s.state.on(Input::StartRelay(a), s.queue.is_empty());
             // The peer's FIN was already read: this direction only flushes, then sends FIN.
             dir.src_done = s.state.reading == crate::stream_state::Reading::PeerClosed;
         }
@@ -428,7 +427,7 @@ impl State {
     /// An event for a relaying socket. With a relay poller of their own, an event that reached the
     /// main loop (harvested before the socket moved) is passed on to it.
     fn service_relay_of(&mut self, registry: &Registry, id: u32, _ready: Ready) {
-        let Some(rid) = self.stream(id).and_then(|s| s.relay) else { return };
+        let Some(rid) = self.stream(id).and_then(|s| s.state.relay()) else { return };
         if self.relay_poller.is_some() && !self.serving_relays {
             return self.queue_relay_work(rid);
         }
@@ -572,7 +571,7 @@ impl State {
     }
 
     pub fn pooled_pipes(&self) -> usize {
-        self.pipes.len()
+        self.pipes.pooled()
     }
 
     pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
@@ -669,7 +668,7 @@ impl State {
     }
 
     pub fn abort(&mut self, registry: &Registry, id: u32) {
-        match self.stream(id).map(|s| s.relay) {
+        match self.stream(id).map(|s| s.state.relay()) {
             Some(Some(rid)) => self.abort_relaying(registry, id, rid),
             Some(None) => self.abort_one(registry, id, None),
             None => {}

@@ -29,8 +29,6 @@ pub struct Stream {
     pub peer_closed: bool,
     /// Where the connection is in its life (the only record of it).
     pub state: StreamState,
-    /// The relay it is part of (its id), while relaying.
-    pub relay: Option<u32>,
     /// An AF_UNIX connection: reads use recvmsg to receive descriptors (SCM_RIGHTS).
     unix: bool,
     /// Descriptors to send with the first byte of the next write.
@@ -56,7 +54,6 @@ impl Stream {
             readable: true, // data may have arrived before registration
             peer_closed: false,
             state: StreamState::default(),
-            relay: None,
             unix,
             outgoing_fds: Vec::new(),
         }

@@ -17,9 +17,9 @@ pub enum Phase {
     Connecting,
     /// Connected; the halves below say what it still does.
     Established,
-    /// Its bytes move to and from another connection inside the core (`relay`): nothing is read
-    /// for the consumer, and the consumer's writes are dropped.
-    Relaying,
+    /// Its bytes move to and from another connection inside the core, in the relay with this id
+    /// (`relay`): nothing is read for the consumer, and the consumer's writes are dropped.
+    Relaying(u32),
 }
 
 /// The read half. Pausing is apart (`StreamState::paused`): a consumer may pause after the peer's
@@ -63,8 +63,8 @@ pub struct StreamState {
 pub enum Input {
     /// An outbound connect completed.
     Connected,
-    /// The connection's bytes now go to another connection inside the core.
-    StartRelay,
+    /// The connection's bytes now go to another connection inside the core, in this relay.
+    StartRelay(u32),
     Pause,
     Resume,
     /// A read returned 0.
@@ -126,7 +126,7 @@ impl StreamState {
     /// The one transition function. `queue_empty` says whether the write queue is empty now.
     pub fn on(&mut self, input: Input, queue_empty: bool) -> Action {
         use Input::*;
-        if self.phase == Phase::Relaying {
+        if let Phase::Relaying(_) = self.phase {
             // The relay owns both halves now; only a close from the consumer ends it.
             return match input {
                 LoseConnection => {
@@ -143,8 +143,8 @@ impl StreamState {
                 }
                 Action::Nothing
             }
-            StartRelay => {
-                self.phase = Phase::Relaying;
+            StartRelay(relay) => {
+                self.phase = Phase::Relaying(relay);
                 self.drain_wanted = false;
                 self.paused = false;
                 Action::Nothing
@@ -215,6 +215,14 @@ impl StreamState {
         }
     }
 
+    /// The relay this connection is part of, while relaying.
+    pub fn relay(&self) -> Option<u32> {
+        match self.phase {
+            Phase::Relaying(relay) => Some(relay),
+            _ => None,
+        }
+    }
+
     /// A connection that is connecting.
     pub fn connecting() -> StreamState {
         StreamState { phase: Phase::Connecting, ..StreamState::default() }
@@ -235,7 +243,7 @@ impl StreamState {
         let phase = match self.phase {
             Phase::Connecting => bits::CONNECTING,
             Phase::Established => 0,
-            Phase::Relaying => bits::RELAYING,
+            Phase::Relaying(_) => bits::RELAYING,
         };
         let read = match self.reading {
             Reading::Active => 0,
@@ -310,7 +318,7 @@ mod tests {
     fn a_relaying_stream_drops_the_consumers_writes_and_is_not_read_for_it() {
         let mut s = StreamState::default();
         s.on(Input::Pause, true);
-        s.on(Input::StartRelay, true);
+        s.on(Input::StartRelay(1), true);
         assert!(!s.reads() && !s.accepts_writes());
         assert_eq!(s.bits(), bits::RELAYING);
     }
