@@ -2,8 +2,10 @@
 // another uid), over real UNIX sockets. The end-to-end case under load is in
 // handoff-load.spec.ts.
 import test from 'ava'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
 import { handoff, sockets, Reactor, AddressFamily, ServerFactory, Offer } from 'reactor-socket'
 import {
   MODES,
@@ -165,16 +167,34 @@ test('a stale socket file left by a dead offering process is replaced', async (t
   await offer.taken
 })
 
-// A peer of another uid: needs root (to run a child as nobody) and setpriv.
-const canSwitchUid = process.getuid?.() === 0 && hasCommand('setpriv')
+// A peer of another uid: needs root (to run a child as nobody) and setpriv. The checkout may sit
+// in a folder other uids cannot enter (a 0700 temporary folder), so the child runs from a copy of
+// the built package in a folder it can read; a probe run as nobody says whether that works.
+const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups']
+const nobodyDir = process.getuid?.() === 0 && hasCommand('setpriv') ? packageCopyForNobody() : null
+const nobodyProbe = nobodyDir === null ? null : spawnSync('setpriv', [...NOBODY, process.execPath, '-e', `require(${JSON.stringify(nobodyDir)})`], { encoding: 'utf8' })
+const canSwitchUid = nobodyProbe?.status === 0
 const asOtherUid = canSwitchUid ? test : test.skip
-if (!canSwitchUid) console.log('handoff.spec: not root or no setpriv; the other-uid tests are skipped')
+if (!canSwitchUid) {
+  const why = nobodyDir === null ? 'not root or no setpriv' : `uid 65534 cannot load the package from ${nobodyDir}: ${nobodyProbe?.stderr.split('\n')[0]}`
+  console.log(`handoff.spec: ${why}; the other-uid tests are skipped`)
+}
+
+/** package.json, dist/, native/ and the taker fixture, copied into a fresh world-readable folder. */
+function packageCopyForNobody(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reactor-socket-nobody-'))
+  test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }))
+  for (const entry of ['package.json', 'dist', 'native']) fs.cpSync(path.join(process.cwd(), entry), path.join(dir, entry), { recursive: true })
+  fs.copyFileSync(fixture('handoff-take.mjs'), path.join(dir, 'handoff-take.mjs'))
+  fs.chmodSync(dir, 0o755)
+  return dir
+}
 
 function takeAsNobody(path: string): Child {
   const c = new Child(
-    spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, fixture('handoff-take.mjs'), path], {
+    spawn('setpriv', [...NOBODY, process.execPath, `${nobodyDir}/handoff-take.mjs`, path], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: process.cwd(),
+      cwd: nobodyDir ?? undefined,
     }),
   )
   kids.push(c)
