@@ -4,7 +4,7 @@
 //! written here over libc.
 
 use std::io::{self, IoSlice};
-use reactor_core::udp_offload;
+use reactor_core::sys::udp_offload;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// Messages per `sendmmsg`/`recvmmsg` call.

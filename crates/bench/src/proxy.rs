@@ -24,7 +24,7 @@ use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use reactor_core::pipe::Pipe;
+use reactor_core::sys::pipe::Pipe;
 use crate::tcp;
 
 /// Tokens below this are the embedder's stop sources (see `inherit`) and `WAKE`.

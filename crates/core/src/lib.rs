@@ -1,51 +1,46 @@
 //! reactor-core: adopts socket descriptors made elsewhere into a mio event loop.
 //! Free of napi so that `cargo test` exercises it alone.
 //!
-//! The loop runs on a dedicated thread (`Reactor::start`) or is driven by the host's own event
-//! loop (`Reactor::start_hosted`): the same engine, only the driver differs.
+//! The folders are its architecture, each layer using only those above it in this list:
 //!
-//! Flow: an fd is validated (`validate`), duplicated (`fd`), registered (`state`); the loop
-//! (`engine`, run by a `driver`) reads into a `batch`; the consumer is told a batch is ready
-//! through `Notify` and takes it with `Reactor::take_batch`.
+//! - `sys`: every OS call socket2 and mio do not make (descriptors, errno, socket helpers,
+//!   validation, SCM_RIGHTS, recvmmsg/sendmmsg, UDP offloads, pipes and splice).
+//! - `wire`: the format the consumer reads: record kinds, layouts, payloads, state bits, the
+//!   stats shape.
+//! - `batch`: the events of one or more turns, gathered for one hand-over, and the counters.
+//! - the kinds of entries: `stream` (connections, their state machine, write queue, listeners),
+//!   `datagram` (ports, outbox, options), `relay` (the relay engine and its pipes).
+//! - `event_loop`: the registry of entries and its dispatch, the engine, the drivers (a dedicated
+//!   thread, or the host's own loop), the consumer's side.
+//! - `reactor`: the public face.
+//! - `deploy` (beside the loop, on `sys` only): systemd activation and notify, the handoff.
+//!
+//! Flow: an fd is validated (`sys::validate`), duplicated (`sys::fd`), registered
+//! (`event_loop::registry`); the loop (`event_loop::engine`, run by a driver) reads into a batch;
+//! the consumer is told a batch is ready through `Notify` and takes it with `Reactor::take_batch`.
 
-pub mod address;
-pub mod batch;
-pub mod consumer;
+mod batch;
 mod datagram;
-pub mod datagram_options;
-mod driver;
-mod engine;
-pub mod errno;
-mod fd;
-pub mod handoff;
-mod listener;
-pub mod mmsg;
-pub mod outbox;
-pub mod pipe;
+pub mod deploy;
+mod event_loop;
 mod reactor;
 mod relay;
-pub mod scm;
-mod shared;
-pub mod sockets;
-mod state;
-pub mod stats;
 mod stream;
-pub mod stream_state;
-pub mod systemd;
-pub mod udp_offload;
-pub mod validate;
+pub mod sys;
 #[cfg(test)]
 mod test_support;
-mod write_queue;
+pub mod wire;
 
-pub use driver::hosted::HostedTurn;
-pub use reactor::{wire, Adopt, Reactor};
-pub use stream_state::Input as StreamInput;
+pub use batch::counters::SendCounters;
+pub use batch::{Batch, DATA_CAP};
+pub use datagram::options as datagram_options;
+pub use datagram::outbox::Outbox;
+pub use deploy::{handoff, systemd};
+pub use event_loop::consumer::Consumer;
+pub use event_loop::driver::HostedTurn;
+pub use event_loop::Notify;
+pub use reactor::{Adopt, Reactor};
 pub use socket2;
-pub use validate::{AdoptError, Expect};
-
-/// Told (from the I/O thread) that a batch is ready. At most one announcement is outstanding:
-/// the next comes only after `take_batch` has returned None.
-pub trait Notify: Send + 'static {
-    fn batch_ready(&self);
-}
+pub use stream::state::Input as StreamInput;
+pub use sys::validate::{AdoptError, Expect};
+pub use wire::Stats;

@@ -2,18 +2,20 @@
 
 use crate::batch::Batch;
 use crate::datagram::Datagram;
-use crate::driver::hosted::HostedTurn;
-use crate::driver::{self, Driver};
-use crate::engine::{Engine, WAKER};
-use crate::fd::duplicate_nonblocking;
-use crate::listener::Listener;
-use crate::shared::Shared;
-use crate::stats::{CountingNotify, SharedCounters, Stats};
-use crate::state::{Entry, State};
+use crate::event_loop::driver::HostedTurn;
+use crate::event_loop::driver::{self, Driver};
+use crate::event_loop::engine::{Engine, WAKER};
+use crate::sys::fd::duplicate_nonblocking;
+use crate::stream::listener::Listener;
+use crate::event_loop::shared::Shared;
+use crate::batch::counters::SharedCounters;
+use crate::event_loop::CountingNotify;
+use crate::wire::{self, Stats};
+use crate::event_loop::registry::{Entry, State};
 use crate::stream::Stream;
-use crate::stream_state::Input;
-use crate::validate::{validate, AdoptError, Expect};
-use crate::Notify;
+use crate::stream::state::Input;
+use crate::sys::validate::{validate, AdoptError, Expect};
+use crate::event_loop::Notify;
 use mio::{Poll, Waker};
 use socket2::{SockAddr, Socket};
 use std::io;
@@ -54,12 +56,6 @@ impl Adopt {
     }
 }
 
-/// What to adopt, on the wire.
-pub mod wire {
-    pub const ADOPT_LISTENER: u32 = 1;
-    pub const ADOPT_CONNECTION: u32 = 2;
-    pub const ADOPT_DATAGRAM: u32 = 3;
-}
 
 pub struct Reactor {
     shared: Arc<Shared>,
@@ -288,7 +284,7 @@ impl Reactor {
     pub fn close_port(&self, id: u32) -> usize {
         self.act(|st, reg| {
             st.remove(reg, id);
-            st.batch.records().filter(|&(k, i, _, _)| k == crate::batch::kind::ACCEPT && i == id).count()
+            st.batch.records().filter(|&(k, i, _, _)| k == crate::wire::kind::ACCEPT && i == id).count()
         })
     }
 
@@ -308,17 +304,17 @@ impl Reactor {
     }
 
     /// The sending side of a datagram port, for the consumer's thread to keep.
-    pub fn outbox(&self, id: u32) -> io::Result<crate::outbox::Outbox> {
+    pub fn outbox(&self, id: u32) -> io::Result<crate::datagram::outbox::Outbox> {
         let mut st = self.shared.lock();
         let d = st.datagram(id).ok_or_else(unknown_id)?;
-        Ok(crate::outbox::Outbox::new(d.sock.clone(), d.family))
+        Ok(crate::datagram::outbox::Outbox::new(d.sock.clone(), d.family))
     }
 
     /// Reports errors of queued sends as the port's receive errors would be.
     pub fn report_datagram_errors(&self, id: u32, errnos: &[i32]) {
         self.act(|st, _| {
             for &errno in errnos {
-                st.batch.push(crate::batch::kind::DATAGRAM_ERROR, id, errno as u32, 0);
+                st.batch.push(crate::wire::kind::DATAGRAM_ERROR, id, errno as u32, 0);
             }
         })
     }

@@ -1,7 +1,7 @@
 //! The hosted driver, turned by hand as Node's loop turns it: wait for the poller's fd to be
 //! readable, run one turn, announce when asked, take batches.
 
-use reactor_core::batch::{kind, Batch};
+use reactor_core::{wire::kind, Batch};
 use reactor_core::socket2::{Domain, Socket, Type};
 use reactor_core::{Adopt, Reactor};
 use std::io::Write;

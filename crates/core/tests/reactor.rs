@@ -1,9 +1,9 @@
 //! The core on real sockets over loopback and UNIX pairs: adopt, accept, read, write, close.
 
-use reactor_core::batch::kind;
+use reactor_core::wire::kind;
 use reactor_core::socket2::{Domain, Socket, Type};
-use reactor_core::stream_state::bits;
-use reactor_core::{address, Adopt, AdoptError, Notify, Reactor, StreamInput};
+use reactor_core::wire::bits;
+use reactor_core::{wire::address, Adopt, AdoptError, Notify, Reactor, StreamInput};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, IntoRawFd};
@@ -228,7 +228,7 @@ fn a_slow_consumer_bounds_what_is_read() {
     std::thread::sleep(Duration::from_millis(200));
     let first = h.reactor.take_batch().expect("a batch is waiting");
     let first_len = first.data.len() + first.chunks.iter().map(Vec::len).sum::<usize>();
-    assert!(first_len <= reactor_core::batch::DATA_CAP + 64 * 1024, "batch bounded: {first_len}");
+    assert!(first_len <= reactor_core::DATA_CAP + 64 * 1024, "batch bounded: {first_len}");
     // Count bytes as they come (collecting them all on every batch would cost O(n²)).
     let ev = h.until(|ev| first_len + ev.iter().map(|e| e.bytes.len()).sum::<usize>() >= total);
     assert!(ev.iter().all(|e| e.bytes.iter().all(|&x| x == 7)));
@@ -393,7 +393,7 @@ fn an_outbound_connect_completes_with_the_peer_address_or_fails_with_its_errno()
 
 #[test]
 fn descriptors_pass_both_ways_on_a_unix_connection_and_not_on_tcp() {
-    use reactor_core::scm;
+    use reactor_core::sys::scm;
     use std::os::fd::{AsFd, AsRawFd as _};
     let mut h = Harness::new();
     let (a, peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();

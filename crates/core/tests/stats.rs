@@ -1,9 +1,9 @@
 //! `stats()` on real sockets: the counters match what the test did, in both drivers.
 
-use reactor_core::batch::{kind, Batch};
-use reactor_core::consumer::Consumer;
-use reactor_core::stats::Stats;
-use reactor_core::stream_state::bits;
+use reactor_core::{wire::kind, Batch};
+use reactor_core::Consumer;
+use reactor_core::Stats;
+use reactor_core::wire::bits;
 use reactor_core::{Adopt, Notify, Reactor, StreamInput};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};

@@ -2,11 +2,11 @@
 //! consumer as the datagrams that were sent; queued sends leave with `UDP_SEGMENT` (GSO) and the
 //! peer receives the same datagrams as without it.
 
-use reactor_core::batch::kind;
-use reactor_core::mmsg::RecvBatch;
-use reactor_core::outbox::Outbox;
+use reactor_core::wire::kind;
+use reactor_core::sys::mmsg::RecvBatch;
+use reactor_core::Outbox;
 use reactor_core::socket2::{SockAddr, Socket};
-use reactor_core::{address, udp_offload, Adopt, Notify, Reactor};
+use reactor_core::{sys::udp_offload, wire::address, Adopt, Notify, Reactor};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc::{channel, Receiver, Sender};

@@ -34,7 +34,7 @@
 use napi::bindgen_prelude::{JsError, JsObjectValue, JsRangeError, JsTypeError, Object, Unknown};
 use napi::{sys, Env, Status};
 use napi_derive::napi;
-use reactor_core::errno;
+use reactor_core::sys::errno;
 use std::cell::Cell;
 use std::io;
 

@@ -16,7 +16,7 @@ use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, Threa
 use napi_derive::napi;
 use reactor_core::handoff::{self, Canceller, Listener, OfferPath};
 use reactor_core::socket2::Socket;
-use reactor_core::{errno, sockets};
+use reactor_core::sys::{errno, sockets};
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::IntoRawFd;

@@ -4,7 +4,7 @@ use crate::error::os_error;
 use crate::reactor::NativeReactor;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use reactor_core::sockets::{ip_socket_addr, unix_socket_addr};
+use reactor_core::sys::sockets::{ip_socket_addr, unix_socket_addr};
 
 #[napi]
 impl NativeReactor {

@@ -1,11 +1,11 @@
 //! `sockets.*`: make and inspect descriptors from JS (Node cannot create a raw socket fd).
-//! Thin wrappers over reactor_core::sockets; they validate numbers and turn io::Errors into JS
+//! Thin wrappers over reactor_core::sys::sockets; they validate numbers and turn io::Errors into JS
 //! errors with `code`. Every fd returned belongs to the caller.
 
 use crate::error;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use reactor_core::sockets;
+use reactor_core::sys::sockets;
 use std::io;
 use std::os::fd::RawFd;
 
@@ -68,7 +68,7 @@ pub fn close(fd: f64) -> napi::Result<()> {
 #[napi(namespace = "sockets")]
 pub fn set_udp_gro(fd: f64, on: bool) -> napi::Result<()> {
     let fd = fd_number(fd, "setsockopt")?;
-    reactor_core::udp_offload::set_gro(fd, on).map_err(|e| error::os_error(e, "setsockopt"))
+    reactor_core::sys::udp_offload::set_gro(fd, on).map_err(|e| error::os_error(e, "setsockopt"))
 }
 
 #[napi(namespace = "sockets")]

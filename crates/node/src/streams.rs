@@ -4,8 +4,8 @@ use crate::error::os_error;
 use crate::reactor::NativeReactor;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use reactor_core::stream_state::bits;
-use reactor_core::{address, StreamInput};
+use reactor_core::wire::bits;
+use reactor_core::{wire::address, StreamInput};
 
 #[napi]
 impl NativeReactor {

@@ -4,7 +4,7 @@
 use crate::error;
 use crate::sockets::fd_number;
 use napi_derive::napi;
-use reactor_core::{sockets, systemd, validate};
+use reactor_core::{sys::sockets, sys::validate, systemd};
 use std::io;
 use std::os::fd::BorrowedFd;
 

@@ -1,12 +1,11 @@
 //! The wire format between the core and the TypeScript layer, exported as constants. Each value is
-//! defined once, in the core; these lines only give it its JS name (js/wire.ts reads them from here).
+//! defined once, in `reactor_core::wire`; these lines only give it its JS name (js/wire.ts reads them
+//! from here).
 
 use napi_derive::napi;
-use reactor_core::batch::{self, kind};
-use reactor_core::stream_state::bits;
-use reactor_core::validate::refusal;
+use reactor_core::wire::{self, bits, family, kind, refusal, socket_type};
 
-// Record kinds of a batch (`[kind, id, a, b]`); see reactor_core::batch::kind for a and b.
+// Record kinds of a batch (`[kind, id, a, b]`); see reactor_core::wire::kind for a and b.
 #[napi]
 pub const EV_ACCEPT: u32 = kind::ACCEPT;
 #[napi]
@@ -36,15 +35,15 @@ pub const EV_FDS: u32 = kind::FDS;
 
 // Batch layout.
 #[napi]
-pub const EVENT_STRIDE: u32 = batch::STRIDE as u32;
+pub const EVENT_STRIDE: u32 = wire::STRIDE as u32;
 #[napi]
-pub const BATCH_HEADER: u32 = batch::BATCH_HEADER as u32;
+pub const BATCH_HEADER: u32 = wire::BATCH_HEADER as u32;
 #[napi]
-pub const RECORDS_OVERFLOW: u32 = batch::RECORDS_OVERFLOW;
+pub const RECORDS_OVERFLOW: u32 = wire::RECORDS_OVERFLOW;
 #[napi]
-pub const ADDRESS_RECORD_HEADER: u32 = reactor_core::address::RECORD_HEADER as u32;
+pub const ADDRESS_RECORD_HEADER: u32 = wire::address::RECORD_HEADER as u32;
 
-// A stream connection's state (reactor_core::stream_state::bits).
+// A stream connection's state (reactor_core::wire::bits).
 #[napi]
 pub const STATE_PAUSED: u32 = bits::PAUSED;
 #[napi]
@@ -68,11 +67,11 @@ pub const STATE_RELAYING: u32 = bits::RELAYING;
 
 // What to adopt, and why an adoption was refused.
 #[napi]
-pub const ADOPT_LISTENER: u32 = reactor_core::wire::ADOPT_LISTENER;
+pub const ADOPT_LISTENER: u32 = wire::ADOPT_LISTENER;
 #[napi]
-pub const ADOPT_CONNECTION: u32 = reactor_core::wire::ADOPT_CONNECTION;
+pub const ADOPT_CONNECTION: u32 = wire::ADOPT_CONNECTION;
 #[napi]
-pub const ADOPT_DATAGRAM: u32 = reactor_core::wire::ADOPT_DATAGRAM;
+pub const ADOPT_DATAGRAM: u32 = wire::ADOPT_DATAGRAM;
 #[napi]
 pub const REFUSED_OS: u32 = refusal::OS;
 #[napi]
@@ -83,3 +82,17 @@ pub const REFUSED_FAMILY: u32 = refusal::FAMILY;
 pub const REFUSED_NOT_LISTENING: u32 = refusal::NOT_LISTENING;
 #[napi]
 pub const REFUSED_NOT_CONNECTED: u32 = refusal::NOT_CONNECTED;
+
+// The families and socket types the package names (js/constants.ts).
+#[napi]
+pub const AF_UNIX: i32 = family::UNIX;
+#[napi]
+pub const AF_INET: i32 = family::INET;
+#[napi]
+pub const AF_INET6: i32 = family::INET6;
+#[napi]
+pub const SOCK_STREAM: i32 = socket_type::STREAM;
+#[napi]
+pub const SOCK_DGRAM: i32 = socket_type::DGRAM;
+#[napi]
+pub const SOCK_SEQPACKET: i32 = socket_type::SEQPACKET;

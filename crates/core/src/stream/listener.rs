@@ -1,0 +1,90 @@
+//! A listening stream socket: accepts until the kernel's queue is empty, surviving EMFILE.
+
+use crate::sys::fd::accept_nonblocking;
+use socket2::{SockAddr, Socket};
+use std::fs::File;
+use std::io;
+
+/// Accepts per listener per loop turn before other sockets get a go.
+const ACCEPTS_PER_TURN: usize = 64;
+
+#[derive(Debug)]
+pub struct Listener {
+    pub sock: Socket,
+    /// An edge said connections may be waiting and no accept has drained them since.
+    pub pending: bool,
+    /// An AF_UNIX listener: its connections can pass descriptors.
+    pub unix: bool,
+}
+
+/// What one accept round produced.
+pub enum Accepted {
+    Connection(Socket, SockAddr),
+    /// The queue is empty (or the budget is spent: `more` is then true).
+    Stop { more: bool },
+    /// Out of descriptors and none could be freed: retry later.
+    OutOfDescriptors,
+}
+
+/// One descriptor held in reserve so that, out of descriptors, a waiting client can still be
+/// accepted and closed cleanly instead of staying queued (and the edge never re-firing).
+#[derive(Debug)]
+pub struct SpareFd(Option<File>);
+
+impl SpareFd {
+    pub fn open() -> io::Result<SpareFd> {
+        Ok(SpareFd(Some(File::open("/dev/null")?)))
+    }
+
+    /// Frees the reserve, accepts and closes one client, then takes the reserve back.
+    /// Returns false when nothing could be done (no reserve, or the accept failed again).
+    fn shed_one(&mut self, listener: &Socket) -> bool {
+        if self.0.take().is_none() {
+            return false;
+        }
+        let shed = accept_nonblocking(as_raw(listener)).is_ok(); // dropped at once: a clean close
+        self.0 = File::open("/dev/null").ok();
+        shed
+    }
+}
+
+impl Listener {
+    pub fn new(sock: Socket) -> Listener {
+        let unix = sock.domain().map(|d| d == socket2::Domain::UNIX).unwrap_or(false);
+        Listener { sock, pending: true, unix }
+    }
+
+    /// Accepts the next connection, shedding clients while out of descriptors.
+    pub fn accept(&mut self, count: usize, spare: &mut SpareFd) -> Accepted {
+        if count >= ACCEPTS_PER_TURN {
+            return Accepted::Stop { more: true };
+        }
+        loop {
+            match accept_nonblocking(as_raw(&self.sock)) {
+                Ok((sock, addr)) => return Accepted::Connection(sock, addr),
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EAGAIN) => {
+                        self.pending = false;
+                        return Accepted::Stop { more: false };
+                    }
+                    Some(libc::EINTR) | Some(libc::ECONNABORTED) | Some(libc::EPROTO) => continue,
+                    Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+                        if !spare.shed_one(&self.sock) {
+                            return Accepted::OutOfDescriptors;
+                        }
+                    }
+                    // Anything else (e.g. the socket stopped listening): nothing to accept now.
+                    _ => {
+                        self.pending = false;
+                        return Accepted::Stop { more: false };
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn as_raw(sock: &Socket) -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd;
+    sock.as_raw_fd()
+}

@@ -1,0 +1,243 @@
+//! An adopted or accepted stream connection: its socket, write queue and reading state.
+
+pub mod listener;
+pub mod state;
+pub mod write_queue;
+
+use crate::{batch::Batch, wire::kind};
+use crate::sys::scm;
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
+use crate::stream::state::{Input, StreamState};
+use crate::stream::write_queue::{send_now, Flush, WriteQueue};
+use socket2::Socket;
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::Shutdown;
+
+/// Bytes asked of the kernel per read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads at least this large stay in their own buffer until the consumer copies them out (and
+/// gives the buffer back); smaller ones are copied into the batch's shared buffer at once.
+const OWN_BUFFER_MIN: usize = 16 * 1024;
+/// Reads per connection per loop turn before others get a go (fairness under edge triggering).
+const READS_PER_TURN: usize = 4;
+
+#[derive(Debug)]
+pub struct Stream {
+    pub sock: Socket,
+    pub queue: WriteQueue,
+    /// An edge said there may be bytes to read, and no read has drained them since.
+    pub readable: bool,
+    /// An edge reported the peer's FIN (EPOLLRDHUP). It is remembered apart from `readable`: a
+    /// short read clears `readable`, but the FIN behind that data raises no further edge.
+    pub peer_closed: bool,
+    /// Where the connection is in its life (the only record of it).
+    pub state: StreamState,
+    /// An AF_UNIX connection: reads use recvmsg to receive descriptors (SCM_RIGHTS).
+    unix: bool,
+    /// Descriptors to send with the first byte of the next write.
+    outgoing_fds: Vec<OwnedFd>,
+}
+
+/// What reading left behind.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadState {
+    /// Nothing more to read until the next edge.
+    Idle,
+    /// More may be waiting: the turn's budget or the batch ran out.
+    More,
+    /// The peer sent FIN (an EOF record was pushed).
+    Eof,
+}
+
+impl Stream {
+    pub fn new(sock: Socket, unix: bool) -> Stream {
+        Stream {
+            sock,
+            queue: WriteQueue::default(),
+            readable: true, // data may have arrived before registration
+            peer_closed: false,
+            state: StreamState::default(),
+            unix,
+            outgoing_fds: Vec::new(),
+        }
+    }
+
+    /// An outbound connection whose `connect` is in progress.
+    pub fn connecting(sock: Socket, unix: bool) -> Stream {
+        Stream { state: StreamState::connecting(), ..Stream::new(sock, unix) }
+    }
+
+    /// Queues a duplicate of `fd` to go with the first byte of the next write (UNIX only: ENOTSUP
+    /// otherwise; EBADF for a bad fd; ETOOMANYREFS past the kernel's limit per message).
+    pub fn send_file_descriptor(&mut self, fd: std::os::fd::RawFd) -> io::Result<()> {
+        if !self.unix {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
+        }
+        if self.outgoing_fds.len() >= scm::MAX_FDS {
+            return Err(io::Error::from_raw_os_error(libc::ETOOMANYREFS));
+        }
+        self.outgoing_fds.push(crate::sys::fd::duplicate_cloexec(fd)?);
+        Ok(())
+    }
+
+    pub fn wants_read(&self) -> bool {
+        self.readable && self.state.reads()
+    }
+
+    /// Reads into the batch until the kernel is drained, the batch is full or the budget is spent.
+    /// `buf` is a read buffer of READ_CHUNK capacity that the caller keeps between reads.
+    pub fn read_into(&mut self, id: u32, batch: &mut Batch, buf: &mut Vec<u8>) -> io::Result<ReadState> {
+        for _ in 0..READS_PER_TURN {
+            if batch.is_full() {
+                return Ok(ReadState::More);
+            }
+            match self.recv(id, batch, buf) {
+                Ok(0) => {
+                    self.readable = false;
+                    self.state.on(Input::PeerEof, self.queue.is_empty());
+                    batch.push(kind::EOF, id, 0, 0);
+                    return Ok(ReadState::Eof);
+                }
+                Ok(n) => {
+                    if n >= OWN_BUFFER_MIN {
+                        let next = batch.pooled_buffer().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
+                        let mut chunk = std::mem::replace(buf, next);
+                        chunk.truncate(n);
+                        batch.push_chunk(id, chunk);
+                    } else {
+                        let offset = batch.data.len();
+                        batch.data.extend_from_slice(&buf[..n]);
+                        batch.push_data(id, offset, n);
+                    }
+                    if n < READ_CHUNK && !self.peer_closed {
+                        // A short read drained the socket; new bytes or a FIN raise a new edge.
+                        self.readable = false;
+                        return Ok(ReadState::Idle);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Ok(ReadState::Idle);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ReadState::More)
+    }
+
+    /// One read into `buf` (which then holds at least the `n` bytes returned). A UNIX connection
+    /// reads with recvmsg: descriptors that came along are handed over in an FDS record before the
+    /// data they came with; a control message the kernel truncated ends the connection (EMSGSIZE).
+    fn recv(&mut self, id: u32, batch: &mut Batch, buf: &mut Vec<u8>) -> io::Result<usize> {
+        if !self.unix {
+            buf.clear();
+            buf.reserve(READ_CHUNK);
+            let n = recv(&self.sock, &mut buf.spare_capacity_mut()[..READ_CHUNK])?;
+            // SAFETY: recv initialised the first `n` bytes of the spare capacity.
+            unsafe { buf.set_len(n) };
+            return Ok(n);
+        }
+        if buf.len() != READ_CHUNK {
+            buf.clear();
+            buf.resize(READ_CHUNK, 0); // recvmsg writes into initialised memory; kept between reads
+        }
+        let got = scm::recv_with_fds(self.sock.as_fd(), &mut buf[..], scm::MAX_FDS)?;
+        if got.truncated {
+            return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+        }
+        if !got.fds.is_empty() {
+            let offset = batch.data.len();
+            let count = got.fds.len();
+            for fd in got.fds {
+                batch.data.extend_from_slice(&(fd.into_raw_fd() as u32).to_le_bytes()); // the consumer owns it now
+            }
+            batch.push(kind::FDS, id, offset as u32, count as u32);
+        }
+        Ok(got.bytes)
+    }
+
+    /// `write` from the consumer: straight to the socket (one `sendmsg` for all the chunks) when
+    /// nothing is queued; what the kernel does not take is queued in order. Returns the bytes
+    /// queued afterwards. Writes the state no longer accepts are dropped.
+    pub fn write_vectored(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
+        if !self.state.accepts_writes() {
+            return Ok(self.queue.len());
+        }
+        if !self.outgoing_fds.is_empty() {
+            if let Some(first) = chunks.iter().position(|c| !c.is_empty()) {
+                return self.write_with_fds(&chunks[first..]);
+            }
+        }
+        let mut skip = if self.queue.is_empty() { send_now(&self.sock, chunks)? } else { 0 };
+        self.queue.count_sent_directly(skip);
+        for chunk in chunks {
+            if skip >= chunk.len() {
+                skip -= chunk.len();
+                continue;
+            }
+            self.queue.push(&chunk[skip..]);
+            skip = 0;
+        }
+        if !self.queue.is_empty() {
+            self.state.on(Input::Queued, false);
+        }
+        Ok(self.queue.len())
+    }
+
+    /// A write that carries the descriptors queued by `send_file_descriptor` with its first byte:
+    /// through the queue, which sends them in their own sendmsg.
+    fn write_with_fds(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
+        let was_empty = self.queue.is_empty();
+        let fds = std::mem::take(&mut self.outgoing_fds);
+        self.queue.push_with_fds(chunks[0], fds);
+        for chunk in &chunks[1..] {
+            self.queue.push(chunk);
+        }
+        if was_empty {
+            self.queue.flush(&self.sock)?;
+        }
+        if !self.queue.is_empty() {
+            self.state.on(Input::Queued, false);
+        }
+        Ok(self.queue.len())
+    }
+
+    /// Sends queued bytes after a writable edge; returns true when the queue is now empty.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        if self.queue.is_empty() {
+            return Ok(true);
+        }
+        Ok(matches!(self.queue.flush(&self.sock)?, Flush::Done))
+    }
+
+    /// The FIN of a half-close (the state decided it is due).
+    pub fn send_fin(&self) -> io::Result<()> {
+        ignore_not_connected(self.sock.shutdown(Shutdown::Write))
+    }
+
+    /// Orderly close: SHUT_RDWR so the peer sees EOF even while another fd holds the socket.
+    pub fn shutdown_both(&self) {
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+
+    /// Abortive close: discard queued bytes; the close that follows (dropping `sock`) sends RST when
+    /// this duplicate is the socket's last reference.
+    pub fn prepare_abort(&mut self) {
+        self.queue.clear();
+        let _ = self.sock.set_linger(Some(std::time::Duration::ZERO));
+        self.shutdown_both();
+    }
+}
+
+fn recv(sock: &Socket, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    sock.recv(buf)
+}
+
+fn ignore_not_connected(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,73 @@
+//! The shape of a reactor's figures (`Reactor::stats`, `reactor.stats()` in JS), written once:
+//! `for_each_stat!` lists the fields, with their docs, for every macro that needs them (the core's
+//! `Stats` here, the binding's JS object type, which becomes the TypeScript type).
+
+/// Calls `$m! { $(#[doc] name),* }` with every field of the figures, in order (docs as `#[doc]`
+/// strings, which the binding's generated TypeScript keeps as written). Each is a u64 in the
+/// core: totals since the reactor started, or levels now (`connections_open`, `bytes_queued`,
+/// `relays_active`).
+#[macro_export]
+macro_rules! for_each_stat {
+    ($m:ident) => {
+        $m! {
+            #[doc = "Connections accepted by listening ports."]
+            connections_accepted,
+            #[doc = "Stream connections the core holds now (accepted, adopted, connecting or connected)."]
+            connections_open,
+            #[doc = "Bytes read from stream connections and handed to the consumer."]
+            bytes_in,
+            #[doc = "Bytes the kernel took from writes on stream connections."]
+            bytes_out,
+            #[doc = "Bytes written and waiting in the core's write queues (all connections)."]
+            bytes_queued,
+            #[doc = "Datagrams received at datagram ports and handed to the consumer."]
+            datagrams_in,
+            #[doc = "Datagrams the kernel took from sends."]
+            datagrams_out,
+            #[doc = "Datagrams lost: sends that found no room (EAGAIN/ENOBUFS), plus `datagrams_dropped_by_kernel`."]
+            datagrams_dropped,
+            #[doc = "Datagrams the kernel dropped at our datagram ports since their adoption (SO_MEMINFO), and those it cut off a coalesced GRO buffer (see `Datagram::dropped_total`)."]
+            datagrams_dropped_by_kernel,
+            #[doc = "Batches the consumer took."]
+            batches,
+            #[doc = "Event records in those batches."]
+            events,
+            #[doc = "Times the consumer was told a batch is ready (the consumer's thread was woken for it)."]
+            wakeups,
+            #[doc = "Of `wakeups`, those the I/O thread announced (a hop between threads each); the rest were turns the host's own loop ran (hosted, or assisting a threaded reactor)."]
+            wakeups_by_io_thread,
+            #[doc = "Native relays running now."]
+            relays_active,
+            #[doc = "Bytes moved by native relays, both directions."]
+            bytes_relayed,
+        }
+    };
+}
+
+macro_rules! define_stats {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// A reactor's figures: totals since it started, and levels now.
+        #[derive(Debug, Default, Clone, Copy, PartialEq)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl Stats {
+            /// The field names, in order.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($name)),*];
+        }
+    };
+}
+
+for_each_stat!(define_stats);
+
+impl Stats {
+    /// Mean event records per batch (0 before the first batch).
+    pub fn events_per_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.events as f64 / self.batches as f64
+        }
+    }
+}
