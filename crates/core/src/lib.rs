@@ -22,9 +22,11 @@
 mod batch;
 mod datagram;
 pub mod deploy;
+mod entry;
 mod event_loop;
 mod reactor;
 mod relay;
+mod service;
 mod stream;
 pub mod sys;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use crate::batch::Batch;
 use crate::datagram::Datagram;
 use crate::event_loop::driver::HostedTurn;
-use crate::event_loop::driver::{self, Driver};
+use crate::event_loop::driver::Driver;
 use crate::event_loop::engine::{Engine, WAKER};
 use crate::sys::fd::duplicate_nonblocking;
 use crate::stream::listener::Listener;
@@ -11,7 +11,8 @@ use crate::event_loop::shared::Shared;
 use crate::batch::counters::SharedCounters;
 use crate::event_loop::CountingNotify;
 use crate::wire::{self, Stats};
-use crate::event_loop::registry::{Entry, State};
+use crate::entry::Entry;
+use crate::event_loop::registry::State;
 use crate::stream::Stream;
 use crate::stream::state::Input;
 use crate::sys::validate::{validate, AdoptError, Expect};
@@ -75,7 +76,7 @@ impl Reactor {
     /// descriptors).
     pub fn start(notify: Box<dyn Notify>) -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
-        let counters = shared.lock().shared_counters.clone();
+        let counters = shared.lock().entries.shared_counters.clone();
         let notify = Box::new(CountingNotify::new(notify, counters.clone()));
         let driver = Driver::thread(Engine::new(poll, shared.clone()), shared.clone(), notify)?;
         Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
@@ -85,7 +86,7 @@ impl Reactor {
     /// with libuv's `uv_poll`) and calls `turn_hosted()`, on its own thread, each time it fires.
     pub fn start_hosted() -> io::Result<Reactor> {
         let (poll, shared) = Self::poller()?;
-        let counters = shared.lock().shared_counters.clone();
+        let counters = shared.lock().entries.shared_counters.clone();
         let driver = Driver::hosted(Engine::new(poll, shared.clone()));
         Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
     }
@@ -101,25 +102,16 @@ impl Reactor {
         self.driver.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The epoll fd of a hosted reactor (readable whenever a turn has work).
+    /// The epoll fd the host watches (see `Driver::poll_fd`); None once closed.
     pub fn poll_fd(&self) -> Option<RawFd> {
-        match &*self.driver() {
-            Some(Driver::Hosted(engine)) => Some(engine.fd()),
-            Some(Driver::Thread { epfd, .. }) => Some(*epfd),
-            None => None,
-        }
+        self.driver().as_ref().map(Driver::poll_fd)
     }
 
-    /// One non-blocking turn on the host's thread (see `driver`): a hosted reactor's, or an
-    /// assisting host's for a threaded one. A closed reactor has nothing to do.
+    /// One non-blocking turn on the host's thread (see `Driver::turn_hosted`). A closed reactor
+    /// has nothing to do.
     pub fn turn_hosted(&self) -> io::Result<HostedTurn> {
         let turn = match &mut *self.driver() {
-            Some(Driver::Hosted(engine)) => driver::hosted::turn(engine, &self.shared)?,
-            Some(Driver::Thread { engine, assist, .. }) => {
-                assist.host_turned();
-                let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-                driver::hosted::turn(&mut engine, &self.shared)?
-            }
+            Some(driver) => driver.turn_hosted(&self.shared)?,
             None => HostedTurn { announce: false, retry_after: None },
         };
         if turn.announce {
@@ -130,12 +122,11 @@ impl Reactor {
         Ok(turn)
     }
 
-    /// A threaded reactor whose host's loop will also watch `poll_fd()` and call `turn_hosted()`:
-    /// the I/O thread then leaves the events to the host unless the host is busy (see
-    /// `driver::thread`). Nothing for a hosted reactor.
+    /// A threaded reactor whose host's loop will also watch `poll_fd()` and call `turn_hosted()`
+    /// (see `Driver::attach_host`).
     pub fn attach_host(&self) {
-        if let Some(Driver::Thread { assist, .. }) = &*self.driver() {
-            assist.attach();
+        if let Some(driver) = &*self.driver() {
+            driver.attach_host();
         }
     }
 
@@ -187,24 +178,24 @@ impl Reactor {
 
     /// Milliseconds since the relay last moved a byte; None once it ended.
     pub fn relay_idle(&self, rid: u32) -> Option<u64> {
-        self.shared.lock().relay_idle(rid)
+        self.shared.lock().relays.idle_ms(rid)
     }
 
     /// Bytes moved a→b and b→a so far; None once it ended.
     pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
-        self.shared.lock().relay_counts(rid)
+        self.shared.lock().relays.counts(rid)
     }
 
     /// Sends a duplicate of `fd` with the first byte of the next write on connection `id` (see
     /// `Stream::send_file_descriptor`).
     pub fn send_file_descriptor(&self, id: u32, fd: RawFd) -> io::Result<()> {
         let mut st = self.shared.lock();
-        st.stream(id).ok_or_else(unknown_id)?.send_file_descriptor(fd)
+        st.entries.stream(id).ok_or_else(unknown_id)?.send_file_descriptor(fd)
     }
 
     /// Pipes kept for the next relay (their reuse is what keeps a relay at no new fds).
     pub fn pooled_pipes(&self) -> usize {
-        self.shared.lock().pooled_pipes()
+        self.shared.lock().relays.pooled_pipes()
     }
 
     /// The next batch, or None: then the next announcement says when there is more.
@@ -225,7 +216,7 @@ impl Reactor {
             return false;
         }
         let events = st.batch.len();
-        st.counters.batch_taken(events);
+        st.entries.counters.batch_taken(events);
         st.batch.swap_contents(out);
         if std::mem::take(&mut st.stalled) {
             self.shared.wake();
@@ -253,7 +244,7 @@ impl Reactor {
     }
 
     pub fn buffer_size(&self, id: u32) -> usize {
-        self.shared.lock().stream(id).map_or(0, |s| s.queue.len())
+        self.shared.lock().entries.stream(id).map_or(0, |s| s.queue.len())
     }
 
     /// The connection's state as `stream_state::bits` (CLOSED for an unknown id).
@@ -291,7 +282,7 @@ impl Reactor {
     /// Runs `f` on the socket behind `id` (EBADF if there is none).
     pub fn with_socket<R>(&self, id: u32, f: impl FnOnce(&Socket) -> io::Result<R>) -> io::Result<R> {
         let st = self.shared.lock();
-        let entry = st.entries.get(&id).ok_or_else(unknown_id)?;
+        let entry = st.entries.get(id).ok_or_else(unknown_id)?;
         f(entry.socket())
     }
 
@@ -306,7 +297,7 @@ impl Reactor {
     /// The sending side of a datagram port, for the consumer's thread to keep.
     pub fn outbox(&self, id: u32) -> io::Result<crate::datagram::outbox::Outbox> {
         let mut st = self.shared.lock();
-        let d = st.datagram(id).ok_or_else(unknown_id)?;
+        let d = st.entries.datagram(id).ok_or_else(unknown_id)?;
         Ok(crate::datagram::outbox::Outbox::new(d.sock.clone(), d.family))
     }
 
@@ -325,7 +316,7 @@ impl Reactor {
     }
 
     pub fn dropped_datagrams(&self, id: u32) -> u64 {
-        self.shared.lock().datagram(id).map_or(0, |d| d.dropped_total())
+        self.shared.lock().entries.datagram(id).map_or(0, |d| d.dropped_total())
     }
 
     /// Stops the loop, stops the driver (joins the I/O thread, or closes the hosted poller: the host

@@ -11,7 +11,7 @@ use std::ptr;
 use std::sync::Arc;
 
 /// Lives on the heap at a fixed address (the uv handles point at it) until both handles closed.
-struct Driver {
+struct Watch {
     env: sys::napi_env,
     core: Arc<Reactor>,
     on_ready: sys::napi_ref,
@@ -22,17 +22,18 @@ struct Driver {
     open_handles: u8,
 }
 
-/// The JS side's handle on a running driver.
-pub struct HostedDriver {
-    driver: *mut Driver,
+/// The JS side's handle on Node's loop watching the core's poller (the core's `Driver` decides
+/// what a turn does; this only runs one whenever the poller's fd is readable).
+pub struct LoopWatcher {
+    driver: *mut Watch,
 }
 
-// A Driver is created, used and freed on the JS thread of its env only: uv callbacks run on the
-// loop's thread, and HostedDriver is neither Send nor Sync (it holds a raw pointer).
+// A Watch is created, used and freed on the JS thread of its env only: uv callbacks run on the
+// loop's thread, and LoopWatcher is neither Send nor Sync (it holds a raw pointer).
 
-impl HostedDriver {
+impl LoopWatcher {
     /// Starts watching `core`'s poller; `on_ready` is called (no arguments) when a batch is ready.
-    pub fn start(env: &Env, core: Arc<Reactor>, on_ready: &Function<(), ()>) -> Result<HostedDriver> {
+    pub fn start(env: &Env, core: Arc<Reactor>, on_ready: &Function<(), ()>) -> Result<LoopWatcher> {
         let fd = core.poll_fd().ok_or_else(|| Error::from_reason("reactor is not hosted"))?;
         let raw_env = env.raw();
         let mut on_ready_ref = ptr::null_mut();
@@ -48,7 +49,7 @@ impl HostedDriver {
         }
         let poll = uv::alloc_handle(uv::UV_POLL);
         let timer = uv::alloc_handle(uv::UV_TIMER);
-        let driver = Box::into_raw(Box::new(Driver {
+        let driver = Box::into_raw(Box::new(Watch {
             env: raw_env,
             core,
             on_ready: on_ready_ref,
@@ -70,18 +71,18 @@ impl HostedDriver {
                 uv::free_handle(poll, uv::UV_POLL);
                 (*driver).poll = ptr::null_mut();
                 (*driver).open_handles = 1;
-                HostedDriver { driver }.stop();
+                LoopWatcher { driver }.stop();
                 return Err(Error::from_reason(format!("uv_poll_init failed ({rc})")));
             }
             uv::set_data(poll, driver as *mut c_void);
             uv::uv_unref(poll);
             let rc = uv::uv_poll_start(poll, uv::UV_READABLE, on_poll);
             if rc != 0 {
-                HostedDriver { driver }.stop();
+                LoopWatcher { driver }.stop();
                 return Err(Error::from_reason(format!("uv_poll_start failed ({rc})")));
             }
         }
-        Ok(HostedDriver { driver })
+        Ok(LoopWatcher { driver })
     }
 
     /// Whether the poll handle keeps Node's loop alive.
@@ -100,7 +101,7 @@ impl HostedDriver {
     /// Stops watching and closes both handles; the driver is freed once libuv is done with them.
     /// The core must be closed only after this (it closes the fd being watched).
     pub fn stop(self) {
-        // SAFETY: JS thread; the handles are open (stop consumes the only HostedDriver). The napi
+        // SAFETY: JS thread; the handles are open (stop consumes the only LoopWatcher). The napi
         // objects are released here, inside a handle scope, and not in the close callbacks: those
         // may run while the environment is being freed, when V8 can no longer be entered.
         unsafe {
@@ -130,15 +131,15 @@ fn check(status: sys::napi_status) -> Result<()> {
 }
 
 unsafe extern "C" fn on_poll(handle: *mut uv::Handle, _status: c_int, _events: c_int) {
-    run_turn(uv::data(handle) as *mut Driver);
+    run_turn(uv::data(handle) as *mut Watch);
 }
 
 unsafe extern "C" fn on_timer(handle: *mut uv::Handle) {
-    run_turn(uv::data(handle) as *mut Driver);
+    run_turn(uv::data(handle) as *mut Watch);
 }
 
 unsafe extern "C" fn on_close(handle: *mut uv::Handle) {
-    let driver = uv::data(handle) as *mut Driver;
+    let driver = uv::data(handle) as *mut Watch;
     let kind = if handle == (*driver).poll { uv::UV_POLL } else { uv::UV_TIMER };
     uv::free_handle(handle, kind);
     (*driver).open_handles -= 1;
@@ -148,7 +149,7 @@ unsafe extern "C" fn on_close(handle: *mut uv::Handle) {
 }
 
 /// One turn on the JS thread; announces a ready batch by calling JS directly.
-unsafe fn run_turn(driver: *mut Driver) {
+unsafe fn run_turn(driver: *mut Watch) {
     let d = &*driver;
     // A failing epoll_wait means a broken poller: nothing left to serve, so nothing to announce.
     let Ok(turn) = d.core.turn_hosted() else { return };
@@ -163,7 +164,7 @@ unsafe fn run_turn(driver: *mut Driver) {
 /// Calls JS the way Node calls into JS from its own I/O callbacks (MakeCallback): a handle scope,
 /// an async context, and nextTick/microtask processing afterwards. A throw becomes an uncaught
 /// exception, as it would from a Node socket's callback.
-unsafe fn call_on_ready(d: &Driver) {
+unsafe fn call_on_ready(d: &Watch) {
     let env = d.env;
     let mut scope = ptr::null_mut();
     if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {

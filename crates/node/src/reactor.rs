@@ -4,7 +4,7 @@
 //! `#[napi] impl` blocks: batches.rs, streams.rs, datagrams.rs.
 
 use crate::error::{coded_error, os_error};
-use crate::hosted::HostedDriver;
+use crate::hosted::LoopWatcher;
 use crate::notify::{BatchReady, TsfnNotify};
 use crate::teardown;
 use napi::bindgen_prelude::*;
@@ -52,15 +52,15 @@ fn adopt_kind(what: u32, max_packet: u32) -> Result<Adopt> {
     Adopt::from_wire(what, max_packet as usize).ok_or_else(|| coded_error("ERR_INVALID_ARG_VALUE", "unknown adoption kind"))
 }
 
-/// How batches reach JS: announced from the I/O thread through a threadsafe function, or by the
-/// hosted driver calling JS directly from Node's loop.
-///
-/// In the threaded mode both run: the uv_poll watcher lets a responsive JS thread take its events
-/// itself (no hop), and the I/O thread announces through the threadsafe function only what a busy
-/// JS thread left waiting (see reactor_core's driver::thread).
-enum Delivery {
-    Threaded { ready: Arc<BatchReady>, on_ready: FunctionRef<(), ()>, driver: Rc<RefCell<Option<HostedDriver>>> },
-    Hosted { on_ready: FunctionRef<(), ()>, driver: Rc<RefCell<Option<HostedDriver>>> },
+/// How batches reach JS. Node's loop always watches the core's poller (`LoopWatcher`) and calls
+/// `on_ready` itself when a turn finds a batch: no hop. In the threaded mode the I/O thread also
+/// announces, through a threadsafe function (`announcer`), what a busy JS thread left waiting
+/// (see reactor_core's driver::thread).
+struct Delivery {
+    on_ready: FunctionRef<(), ()>,
+    watcher: Rc<RefCell<Option<LoopWatcher>>>,
+    /// The threaded mode's announcer; None when Node's loop alone drives the core.
+    announcer: Option<Arc<BatchReady>>,
 }
 
 #[napi]
@@ -115,23 +115,22 @@ impl NativeReactor {
 
     fn start_core(&mut self, env: &Env) -> Result<Arc<Reactor>> {
         let started = |e| os_error(e, "epoll_create");
-        let (core, on_ready, driver) = match &self.delivery {
-            Delivery::Threaded { ready, on_ready, driver } => {
-                let core = Arc::new(Reactor::start(Box::new(TsfnNotify::new(ready.clone()))).map_err(started)?);
-                core.attach_host();
-                (core, on_ready, driver)
-            }
-            Delivery::Hosted { on_ready, driver } => (Arc::new(Reactor::start_hosted().map_err(started)?), on_ready, driver),
-        };
-        let hosted = HostedDriver::start(env, core.clone(), &on_ready.borrow_back(env)?)?;
-        // Liveness: the hosted watcher holds the loop in the hosted mode; in the threaded mode the
-        // threadsafe function does, and the watcher never does.
-        hosted.hold(self.held && matches!(self.delivery, Delivery::Hosted { .. }));
-        *driver.borrow_mut() = Some(hosted);
-        let (weak, driver) = (Arc::downgrade(&core), driver.clone());
+        let Delivery { on_ready, watcher, announcer } = &self.delivery;
+        let core = Arc::new(match announcer {
+            Some(ready) => Reactor::start(Box::new(TsfnNotify::new(ready.clone()))),
+            None => Reactor::start_hosted(),
+        }
+        .map_err(started)?);
+        core.attach_host();
+        let watching = LoopWatcher::start(env, core.clone(), &on_ready.borrow_back(env)?)?;
+        // Liveness: the watcher holds the loop when Node's loop alone drives the core; in the
+        // threaded mode the threadsafe function does, and the watcher never does.
+        watching.hold(self.held && announcer.is_none());
+        *watcher.borrow_mut() = Some(watching);
+        let (weak, watcher) = (Arc::downgrade(&core), watcher.clone());
         teardown::at_exit(env, move || {
             // Stop watching before the core closes the fd being watched.
-            if let Some(d) = driver.borrow_mut().take() {
+            if let Some(d) = watcher.borrow_mut().take() {
                 d.stop();
             }
             if let Some(core) = weak.upgrade() {
@@ -143,11 +142,11 @@ impl NativeReactor {
 
     fn hold(&mut self, env: &Env, on: bool) -> Result<()> {
         self.held = on;
-        match &self.delivery {
-            Delivery::Threaded { ready, .. } => ready.hold(env, on),
-            Delivery::Hosted { driver, .. } => {
-                if let Some(d) = driver.borrow().as_ref() {
-                    d.hold(on);
+        match &self.delivery.announcer {
+            Some(ready) => ready.hold(env, on),
+            None => {
+                if let Some(w) = self.delivery.watcher.borrow().as_ref() {
+                    w.hold(on);
                 }
                 Ok(())
             }
@@ -166,12 +165,9 @@ impl NativeReactor {
     /// Nothing is opened here: the poller starts with the first successful adoption.
     #[napi(constructor)]
     pub fn new(env: Env, on_ready: Function<(), ()>, thread: Option<bool>) -> Result<Self> {
-        let delivery = if thread.unwrap_or(true) {
-            let on_ready_ref = on_ready.create_ref()?;
-            Delivery::Threaded { ready: Arc::new(BatchReady::new(&env, on_ready)?), on_ready: on_ready_ref, driver: Rc::new(RefCell::new(None)) }
-        } else {
-            Delivery::Hosted { on_ready: on_ready.create_ref()?, driver: Rc::new(RefCell::new(None)) }
-        };
+        let on_ready_ref = on_ready.create_ref()?;
+        let announcer = if thread.unwrap_or(true) { Some(Arc::new(BatchReady::new(&env, on_ready)?)) } else { None };
+        let delivery = Delivery { on_ready: on_ready_ref, watcher: Rc::new(RefCell::new(None)), announcer };
         Ok(NativeReactor { delivery, consumer: None, held: false, closed: false, final_stats: Stats::default() })
     }
 
@@ -211,8 +207,7 @@ impl NativeReactor {
     pub fn close(&mut self, env: Env) -> Result<()> {
         self.hold(&env, false)?;
         self.closed = true;
-        let (Delivery::Hosted { driver, .. } | Delivery::Threaded { driver, .. }) = &self.delivery;
-        if let Some(d) = driver.borrow_mut().take() {
+        if let Some(d) = self.delivery.watcher.borrow_mut().take() {
             d.stop(); // before the core closes the fd it watches
         }
         if let Some(mut consumer) = self.consumer.take() {

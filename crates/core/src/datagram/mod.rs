@@ -6,9 +6,10 @@ pub mod options;
 pub mod outbox;
 
 use crate::wire::address;
+use crate::service::Step;
 use crate::{batch::Batch, wire::kind};
 use crate::sys::mmsg::RecvBatch;
-use crate::sys::udp_offload;
+use crate::sys::{meminfo, udp_offload};
 use socket2::Socket;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -44,7 +45,7 @@ impl std::fmt::Debug for Datagram {
 impl Datagram {
     pub fn new(sock: Socket, max_packet: usize) -> io::Result<Datagram> {
         let family = i32::from(sock.domain()?);
-        let kernel_drops_at_adoption = kernel_drops(&sock).unwrap_or(0);
+        let kernel_drops_at_adoption = meminfo::kernel_drops(&sock).unwrap_or(0);
         let gro = udp_offload::gro_enabled(&sock);
         Ok(Datagram { sock: Arc::new(sock), family, max_packet, pending: true, gro, kernel_drops_at_adoption, cut_by_the_kernel: 0, recv: None })
     }
@@ -53,13 +54,22 @@ impl Datagram {
     /// it read (a full batch leaves datagrams in the kernel's queue), so floods overflow there, and
     /// the kernel counts them.
     pub fn dropped_total(&self) -> u64 {
-        let kernel = kernel_drops(&self.sock).map_or(0, |n| u64::from(n.wrapping_sub(self.kernel_drops_at_adoption)));
+        let kernel = meminfo::kernel_drops(&self.sock).map_or(0, |n| u64::from(n.wrapping_sub(self.kernel_drops_at_adoption)));
         kernel + self.cut_by_the_kernel
+    }
+
+    /// Receives what is waiting into the batch.
+    pub fn service(&mut self, id: u32, batch: &mut Batch) -> Step {
+        if self.pending && self.recv_into(id, batch) {
+            Step::More
+        } else {
+            Step::Idle
+        }
     }
 
     /// Receives into the batch; returns true when more may be waiting (budget spent, or the batch
     /// is full: then the datagrams wait in the kernel's queue, whose drops `dropped_total` counts).
-    pub fn recv_into(&mut self, id: u32, batch: &mut Batch) -> bool {
+    fn recv_into(&mut self, id: u32, batch: &mut Batch) -> bool {
         let max_packet = self.max_packet;
         // Without GRO a slot of max_packet bytes lets the kernel do the truncation; with it, a slot
         // must hold a whole coalesced buffer, cut apart (and each datagram truncated) below.
@@ -150,21 +160,3 @@ impl Message<'_> {
     }
 }
 
-/// `SO_MEMINFO` (asm-generic/socket.h; not in the libc crate) and the length of its answer.
-const SO_MEMINFO: libc::c_int = 55;
-const SK_MEMINFO_VARS: usize = 9;
-
-/// The kernel's count of datagrams dropped at this socket (`SK_MEMINFO_DROPS`: the number
-/// /proc/net/udp shows as `drops`), read in O(1) in any network namespace. It is a u32 in the
-/// kernel: callers take differences with wrapping arithmetic. None where the kernel does not say.
-pub fn kernel_drops(sock: &Socket) -> Option<u32> {
-    let mut info = [0u32; SK_MEMINFO_VARS];
-    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
-    // SAFETY: `info` is a writable buffer of `len` bytes; the kernel writes at most `len` bytes and
-    // sets `len` to what it wrote. The socket outlives the call (borrowed).
-    let rc = unsafe {
-        libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, SO_MEMINFO, info.as_mut_ptr().cast(), &mut len)
-    };
-    let drops = libc::SK_MEMINFO_DROPS as usize;
-    (rc == 0 && len as usize > drops * 4).then(|| info[drops])
-}

@@ -1,7 +1,7 @@
 //! Options of a datagram port (broadcast, multicast membership, TTL, loopback, outgoing interface),
 //! each chosen by the socket's family, with the address and interface forms Twisted and Node accept.
 
-use crate::wire::address::interface_index;
+use crate::sys::interface;
 use socket2::Socket;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -88,7 +88,7 @@ pub fn outgoing_interface(s: &Socket, family: i32) -> DatagramResult<String> {
 
 /// An IPv6 interface given as a name ("lo"), an index ("1"), or an address with a scope ("::1%lo").
 fn v6_interface(spec: &str) -> DatagramResult<u32> {
-    let index = |name: &str| interface_index(name).map_err(|e| DatagramError::Os(e, "if_nametoindex"));
+    let index = |name: &str| interface::index(name).map_err(|e| DatagramError::Os(e, "if_nametoindex"));
     match spec.split_once('%') {
         Some((_, scope)) => index(scope),
         None if spec.parse::<Ipv6Addr>().is_ok() => Ok(0),

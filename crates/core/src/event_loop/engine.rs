@@ -3,7 +3,8 @@
 //! the driver's business; see `driver`.
 
 use crate::event_loop::shared::Shared;
-use crate::event_loop::registry::Ready;
+use crate::relay::engine::RelayPoller;
+use crate::service::Ready;
 use mio::{Events, Poll, Token};
 use std::io;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ impl Engine {
     pub fn for_relays(shared: Arc<Shared>) -> io::Result<Engine> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        shared.lock().set_relay_poller(poll.registry().try_clone()?, waker);
+        shared.lock().relays.set_poller(RelayPoller { registry: poll.registry().try_clone()?, waker });
         Ok(Engine { poll, events: Events::with_capacity(256), shared, role: Role::Relays })
     }
 
@@ -93,9 +94,9 @@ impl Engine {
             if st.stopping {
                 return Ok(Turn::Stop);
             }
-            st.serving_relays = self.role == Role::Relays;
+            st.relays.serving = self.role == Role::Relays;
             st.on_event(registry, ev.token().0 as u32, ready);
-            st.serving_relays = false;
+            st.relays.serving = false;
         }
         let mut st = self.shared.lock();
         if st.stopping {
@@ -107,14 +108,14 @@ impl Engine {
                     st.retry_listeners();
                 }
                 st.run_deferred(registry);
-                if !st.has_relay_poller() {
+                if !st.relays.has_poller() {
                     st.run_relay_work(registry);
                 }
             }
             Role::Relays => {
-                st.serving_relays = true;
+                st.relays.serving = true;
                 st.run_relay_work(registry);
-                st.serving_relays = false;
+                st.relays.serving = false;
                 // Who announces is the I/O thread's choice (see driver::thread): nothing is in
                 // flight yet.
                 return Ok(if st.should_announce() { Turn::Announce } else { Turn::Quiet });

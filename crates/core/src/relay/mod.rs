@@ -9,6 +9,7 @@
 //! connections close in order. An error on one side aborts that side; what was already read from
 //! it is still written to the other, which then closes (both report the error).
 
+pub mod engine;
 pub mod pipes;
 
 use crate::{relay::pipes::PipePool, sys::pipe::Pipe};

@@ -1,5 +1,7 @@
 //! A listening stream socket: accepts until the kernel's queue is empty, surviving EMFILE.
 
+use crate::batch::Batch;
+use crate::service::Step;
 use crate::sys::fd::accept_nonblocking;
 use socket2::{SockAddr, Socket};
 use std::fs::File;
@@ -17,8 +19,8 @@ pub struct Listener {
     pub unix: bool,
 }
 
-/// What one accept round produced.
-pub enum Accepted {
+/// What one accept produced.
+enum Accepted {
     Connection(Socket, SockAddr),
     /// The queue is empty (or the budget is spent: `more` is then true).
     Stop { more: bool },
@@ -54,8 +56,28 @@ impl Listener {
         Listener { sock, pending: true, unix }
     }
 
+    /// Accepts while connections wait, up to the turn's budget, into `accepted` (the registry
+    /// registers them and reports each), shedding clients while out of descriptors. A full batch
+    /// stops it before the first accept: the clients wait in the kernel's backlog.
+    pub fn service(&mut self, batch: &Batch, spare: &mut SpareFd, accepted: &mut Vec<(Socket, SockAddr)>) -> Step {
+        if !self.pending {
+            return Step::Idle;
+        }
+        if batch.is_full() {
+            return Step::More;
+        }
+        loop {
+            match self.accept(accepted.len(), spare) {
+                Accepted::Connection(sock, peer) => accepted.push((sock, peer)),
+                Accepted::Stop { more: true } => return Step::More,
+                Accepted::Stop { more: false } => return Step::Idle,
+                Accepted::OutOfDescriptors => return Step::RetryLater,
+            }
+        }
+    }
+
     /// Accepts the next connection, shedding clients while out of descriptors.
-    pub fn accept(&mut self, count: usize, spare: &mut SpareFd) -> Accepted {
+    fn accept(&mut self, count: usize, spare: &mut SpareFd) -> Accepted {
         if count >= ACCEPTS_PER_TURN {
             return Accepted::Stop { more: true };
         }

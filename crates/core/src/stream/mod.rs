@@ -1,6 +1,7 @@
 //! An adopted or accepted stream connection: its socket, write queue and reading state.
 
 pub mod listener;
+mod service;
 pub mod state;
 pub mod write_queue;
 

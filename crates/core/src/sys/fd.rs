@@ -18,10 +18,7 @@ pub fn duplicate_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     // SAFETY: F_DUPFD_CLOEXEC creates a new descriptor or fails; it never touches `fd` itself.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let dup = syscall!(fcntl(fd, libc::F_DUPFD_CLOEXEC, 0))?;
     // SAFETY: `dup` was just returned by fcntl and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }

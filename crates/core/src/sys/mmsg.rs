@@ -74,11 +74,7 @@ impl RecvBatch {
         // when the slot held less, so the caller knows what the kernel cut.
         let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC;
         // SAFETY: `hdrs` holds `count` initialised headers whose pointers stay valid for the call.
-        let n = unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), count as u32, flags, ptr::null_mut()) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = n as usize;
+        let n = syscall!(recvmmsg(fd, hdrs.as_mut_ptr(), count as u32, flags, ptr::null_mut()))? as usize;
         for (i, hdr) in hdrs.iter().take(n).enumerate() {
             self.lens[i] = hdr.msg_len;
             self.addr_lens[i] = hdr.msg_hdr.msg_namelen;
@@ -148,15 +144,11 @@ pub fn send_many(fd: RawFd, msgs: &[Outgoing<'_>]) -> (usize, Option<io::Error>)
         }
         // SAFETY: every header points at memory borrowed or owned (`iovs`, `controls`) for the
         // duration of the call.
-        let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as u32, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return (sent, Some(err));
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        match super::retry_interrupted(|| syscall!(sendmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as u32, flags))) {
+            Ok(n) => sent += n as usize,
+            Err(err) => return (sent, Some(err)),
         }
-        sent += n as usize;
     }
     (sent, None)
 }

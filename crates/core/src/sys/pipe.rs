@@ -18,9 +18,7 @@ impl Pipe {
     pub fn new(capacity: usize) -> io::Result<Pipe> {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
         // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
         let mut pipe = unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]), capacity: 0 } };
         pipe.resize(capacity);
@@ -50,20 +48,11 @@ impl Pipe {
 }
 
 fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
-    loop {
-        // SAFETY: plain syscall on descriptors the caller keeps open for the call; null offsets
-        // (sockets and pipes have none).
-        let n = unsafe {
-            libc::splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE)
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
+    // SAFETY: plain syscall on descriptors the caller keeps open for the call; null offsets
+    // (sockets and pipes have none).
+    let n = super::retry_interrupted(|| syscall!(splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, flags)))?;
+    Ok(n as usize)
 }
 
 #[cfg(test)]

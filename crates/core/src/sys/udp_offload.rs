@@ -45,32 +45,16 @@ pub fn set_gro(fd: RawFd, on: bool) -> io::Result<()> {
 /// Sets a `SOL_UDP` option (`UDP_GRO`, `UDP_SEGMENT`, …) to an int value.
 pub fn set_udp_option(fd: RawFd, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: the option value is a c_int that lives across the call, passed with its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_UDP,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    syscall!(setsockopt(fd, libc::SOL_UDP, option, (&value as *const libc::c_int).cast(), size)).map(drop)
 }
 
 fn get_udp_option(fd: RawFd, option: libc::c_int) -> io::Result<libc::c_int> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `value` is a writable c_int and `len` its size; the kernel writes at most `len` bytes.
-    let rc = unsafe { libc::getsockopt(fd, libc::SOL_UDP, option, (&mut value as *mut libc::c_int).cast(), &mut len) };
-    if rc == 0 {
-        Ok(value)
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    syscall!(getsockopt(fd, libc::SOL_UDP, option, (&mut value as *mut libc::c_int).cast(), &mut len))?;
+    Ok(value)
 }
 
 /// The `UDP_GRO` segment size in a message recvmmsg just filled in, or 0 (a single datagram).

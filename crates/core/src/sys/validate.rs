@@ -81,10 +81,7 @@ pub fn check_open(fd: RawFd) -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     // SAFETY: F_GETFD only reads the descriptor flags; any integer is a valid argument.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    syscall!(fcntl(fd, libc::F_GETFD)).map(drop)
 }
 
 /// Borrows an fd already known to be open for the length of `f`.

@@ -5,6 +5,7 @@
 //! `%<ifname>` appended for a scoped address); UNIX hosts are the path bytes (an abstract name starts
 //! with NUL; length 0 is an unnamed socket). Text is formatted here, once, so JS only slices it.
 
+use crate::sys::interface;
 use socket2::SockAddr;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
@@ -24,7 +25,7 @@ pub fn encode(addr: &SockAddr, out: &mut Vec<u8>) -> usize {
             let _ = write!(out, "{}", v6.ip());
             if v6.scope_id() != 0 {
                 out.push(b'%');
-                push_ifname(v6.scope_id(), out);
+                interface::push_name(v6.scope_id(), out);
             }
             (libc::AF_INET6, v6.port(), v6.flowinfo(), v6.scope_id())
         }
@@ -70,36 +71,10 @@ pub fn parse_ip(host: &str, port: u16) -> io::Result<Option<SocketAddr>> {
         (IpAddr::V4(v4), None) => SocketAddr::from((v4, port)),
         (IpAddr::V4(_), Some(_)) => return Ok(None),
         (IpAddr::V6(v6), scope) => {
-            let scope_id = scope.map(interface_index).transpose()?.unwrap_or(0);
+            let scope_id = scope.map(interface::index).transpose()?.unwrap_or(0);
             SocketAddr::V6(SocketAddrV6::new(v6, port, 0, scope_id))
         }
     }))
-}
-
-/// The index of a network interface given by name (`lo`) or as a number (`1`).
-pub fn interface_index(name: &str) -> io::Result<u32> {
-    if let Ok(n) = name.parse::<u32>() {
-        return Ok(n);
-    }
-    let c = std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
-    // SAFETY: `c` is a NUL-terminated string that outlives the call.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(index)
-}
-
-fn push_ifname(index: u32, out: &mut Vec<u8>) {
-    let mut buf = [0u8; libc::IF_NAMESIZE];
-    // SAFETY: `buf` is IF_NAMESIZE bytes, the size if_indextoname requires; it NUL-terminates on success.
-    let name = unsafe { libc::if_indextoname(index, buf.as_mut_ptr() as *mut libc::c_char) };
-    if name.is_null() {
-        let _ = write!(out, "{index}");
-    } else {
-        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        out.extend_from_slice(&buf[..len]);
-    }
 }
 
 /// Decoded form, for Rust callers and tests.

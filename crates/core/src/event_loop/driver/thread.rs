@@ -14,6 +14,7 @@
 use crate::event_loop::engine::{Engine, Turn, ACCEPT_RETRY};
 use crate::event_loop::shared::Shared;
 use crate::event_loop::Notify;
+use crate::sys::poll;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,7 +61,7 @@ pub fn spawn(
     std::thread::Builder::new().name("reactor-io".into()).spawn(move || loop {
         let (stopping, ready_work, retry, relay_work) = {
             let st = shared.lock();
-            (st.stopping, st.has_ready_work(), st.retry_accept, st.has_relay_work())
+            (st.stopping, st.has_ready_work(), st.retry_accept, st.relays.has_work())
         };
         if stopping {
             return;
@@ -133,16 +134,11 @@ fn turn_relays(relays: &mut Engine, shared: &Shared, assist: &Assist, notify: &d
 }
 
 /// Waits until either epoll fd has events (without taking them), up to `timeout_ms` (-1: no
-/// limit); says which.
+/// limit); says which. Both epoll fds outlive this thread (the reactor joins it before it drops
+/// the engines).
 fn wait_readable(main: RawFd, relays: RawFd, timeout_ms: i32) -> (bool, bool) {
-    let mut p = [
-        libc::pollfd { fd: main, events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: relays, events: libc::POLLIN, revents: 0 },
-    ];
-    // SAFETY: two valid pollfds for the length of the call (poll ignores a negative fd); both
-    // epoll fds outlive this thread (the reactor joins the thread before it drops the engines).
-    if unsafe { libc::poll(p.as_mut_ptr(), 2, timeout_ms) } <= 0 {
-        return (false, false);
+    match poll::readable([main, relays], timeout_ms) {
+        Ok([m, r]) => (m, r),
+        Err(_) => (false, false),
     }
-    (p[0].revents != 0, p[1].revents != 0)
 }

@@ -1,0 +1,124 @@
+//! The entries of a reactor by id: every adopted, accepted or connecting socket, registered with a
+//! poller from insertion to removal. Ids are never reused, so a stale id finds nothing.
+
+use crate::batch::counters::{LoopCounters, SharedCounters};
+use crate::datagram::Datagram;
+use crate::stream::listener::Listener;
+use crate::stream::Stream;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use socket2::Socket;
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub enum Entry {
+    Listener(Listener),
+    Stream(Stream),
+    Datagram(Datagram),
+}
+
+impl Entry {
+    pub fn socket(&self) -> &Socket {
+        match self {
+            Entry::Listener(l) => &l.sock,
+            Entry::Stream(s) => &s.sock,
+            Entry::Datagram(d) => &d.sock,
+        }
+    }
+
+    fn interest(&self) -> Interest {
+        match self {
+            Entry::Stream(_) => Interest::READABLE | Interest::WRITABLE,
+            _ => Interest::READABLE,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Entries {
+    map: HashMap<u32, Entry>,
+    next_id: u32,
+    /// Counted under the state's lock (connections open, batches, relayed bytes, ...).
+    pub counters: LoopCounters,
+    /// Counted without it (write queues and the announcer hold this).
+    pub shared_counters: Arc<SharedCounters>,
+}
+
+impl Entries {
+    /// Registers a socket with `registry` and returns its id.
+    pub fn insert(&mut self, registry: &Registry, mut entry: Entry) -> io::Result<u32> {
+        let id = self.next_id.max(1);
+        let fd = entry.socket().as_raw_fd();
+        registry.register(&mut SourceFd(&fd), Token(id as usize), entry.interest())?;
+        if let Entry::Stream(s) = &mut entry {
+            s.queue.count_into(self.shared_counters.clone());
+            self.counters.connections_open += 1;
+        }
+        self.next_id = id.wrapping_add(1).max(1);
+        self.map.insert(id, entry);
+        Ok(id)
+    }
+
+    /// Deregisters from `registry` (before the close: epoll tracks the open file, which the
+    /// caller's fd may keep alive) and hands the entry back; dropping it closes the duplicate.
+    pub fn remove(&mut self, registry: &Registry, id: u32) -> Option<Entry> {
+        let entry = self.map.remove(&id)?;
+        match &entry {
+            Entry::Stream(_) => self.counters.connections_open -= 1,
+            Entry::Datagram(d) => self.counters.kernel_drops_closed += d.dropped_total(),
+            Entry::Listener(_) => {}
+        }
+        let _ = registry.deregister(&mut SourceFd(&entry.socket().as_raw_fd()));
+        Some(entry)
+    }
+
+    /// Moves a socket's registration from one poller to another (a relay's sockets in the
+    /// threaded mode).
+    pub fn move_registration(&self, id: u32, from: &Registry, to: &Registry) -> io::Result<()> {
+        let Some(entry) = self.map.get(&id) else { return Ok(()) };
+        let fd = entry.socket().as_raw_fd();
+        let _ = from.deregister(&mut SourceFd(&fd));
+        to.register(&mut SourceFd(&fd), Token(id as usize), Interest::READABLE | Interest::WRITABLE)
+    }
+
+    pub fn get(&self, id: u32) -> Option<&Entry> {
+        self.map.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut Entry> {
+        self.map.get_mut(&id)
+    }
+
+    pub fn stream(&mut self, id: u32) -> Option<&mut Stream> {
+        match self.map.get_mut(&id) {
+            Some(Entry::Stream(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Two distinct streams at once (either None when it is not a stream or is gone).
+    pub fn stream_pair(&mut self, a: u32, b: u32) -> [Option<&mut Stream>; 2] {
+        self.map.get_disjoint_mut([&a, &b]).map(|e| match e {
+            Some(Entry::Stream(s)) => Some(s),
+            _ => None,
+        })
+    }
+
+    pub fn datagram(&mut self, id: u32) -> Option<&mut Datagram> {
+        match self.map.get_mut(&id) {
+            Some(Entry::Datagram(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn ids(&self) -> Vec<u32> {
+        self.map.keys().copied().collect()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.map.values()
+    }
+}

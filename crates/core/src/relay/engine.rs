@@ -1,0 +1,266 @@
+//! The relay engine: every relay of a reactor, the relays with work left, and the pipe pool.
+//!
+//! In the threaded mode relaying sockets move to a poller of their own (`RelayPoller`), turned by
+//! the I/O thread alone (see `event_loop::driver::thread`), so relayed bytes never cost the JS
+//! thread anything. Hosted, the main loop serves relays itself.
+
+use super::pipes::PipePool;
+use super::{Failed, Pumped, Relay};
+use crate::batch::Batch;
+use crate::entry::Entries;
+use crate::stream::state::{Input, Reading};
+use crate::wire::{kind, push_relay_counts};
+use mio::{Registry, Waker};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::time::Instant;
+
+/// The threaded mode's poller for relaying sockets: its registry and its waker.
+pub struct RelayPoller {
+    pub registry: Registry,
+    pub waker: Waker,
+}
+
+/// What the engine works on, lent by the registry for one call.
+pub struct Lent<'a> {
+    pub entries: &'a mut Entries,
+    pub batch: &'a mut Batch,
+    /// The main poller's registry.
+    pub registry: &'a Registry,
+}
+
+#[derive(Default)]
+pub struct RelayEngine {
+    /// Relays by id (the id of their first connection).
+    relays: HashMap<u32, Relay>,
+    /// Relays with work left for a later pass, and their ids.
+    work: VecDeque<u32>,
+    work_ids: HashSet<u32>,
+    pipes: PipePool,
+    poller: Option<RelayPoller>,
+    /// Set while the relay poller's own turn runs (its events are served, not passed on).
+    pub serving: bool,
+}
+
+impl RelayEngine {
+    pub fn set_poller(&mut self, poller: RelayPoller) {
+        self.poller = Some(poller);
+    }
+
+    pub fn has_poller(&self) -> bool {
+        self.poller.is_some()
+    }
+
+    pub fn has_work(&self) -> bool {
+        !self.work.is_empty()
+    }
+
+    pub fn active(&self) -> usize {
+        self.relays.len()
+    }
+
+    pub fn pooled_pipes(&self) -> usize {
+        self.pipes.pooled()
+    }
+
+    /// Milliseconds since a relay last moved a byte (None: no such relay).
+    pub fn idle_ms(&self, rid: u32) -> Option<u64> {
+        self.relays.get(&rid).map(|r| r.last_activity.elapsed().as_millis() as u64)
+    }
+
+    pub fn counts(&self, rid: u32) -> Option<(u64, u64)> {
+        self.relays.get(&rid).map(Relay::counts)
+    }
+
+    /// The registry a relaying socket is registered with.
+    pub fn registry<'r>(&'r self, main: &'r Registry) -> &'r Registry {
+        self.poller.as_ref().map_or(main, |p| &p.registry)
+    }
+
+    /// Starts relaying between `a` and `b`. `held_a` are bytes read from `a` that the consumer
+    /// holds (they go to `b` first), likewise `held_b`; bytes of either still in the batch the
+    /// consumer has not taken follow them, and their records are blanked. Errors: EINVAL when the
+    /// pair cannot relay (the same id, not both open established connections, already relaying),
+    /// ENOENT when either is gone.
+    pub fn start(&mut self, cx: Lent<'_>, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], cap: usize) -> io::Result<u32> {
+        let invalid = || io::Error::from_raw_os_error(libc::EINVAL);
+        if a == b {
+            return Err(invalid());
+        }
+        for id in [a, b] {
+            let s = cx.entries.stream(id).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+            if !s.state.accepts_writes() || s.state.reading == Reading::Stopped || s.state.relay().is_some() {
+                return Err(invalid());
+            }
+        }
+        let mut relay = Relay::new(a, b, cap, &mut self.pipes)?;
+        let pending = cx.batch.take_stream_bytes(&[a, b]);
+        for (src, dst, held) in [(a, b, held_a), (b, a, held_b)] {
+            let mut moved = 0;
+            let s = cx.entries.stream(dst).expect("checked above");
+            for bytes in held.iter().copied().chain(pending.iter().filter(|(id, _)| *id == src).map(|(_, v)| v.as_slice())) {
+                s.queue.push(bytes);
+                moved += bytes.len() as u64;
+            }
+            if src == a {
+                relay.ab.moved += moved
+            } else {
+                relay.ba.moved += moved
+            }
+            cx.entries.counters.bytes_relayed += moved;
+        }
+        for (id, dir) in [(a, &mut relay.ab), (b, &mut relay.ba)] {
+            let s = cx.entries.stream(id).expect("checked above");
+            s.state.on(Input::StartRelay(a), s.queue.is_empty());
+            // The peer's FIN was already read: this direction only flushes, then sends FIN.
+            dir.src_done = s.state.reading == Reading::PeerClosed;
+        }
+        if let Some(poller) = &self.poller {
+            for id in [a, b] {
+                cx.entries.move_registration(id, cx.registry, &poller.registry)?;
+            }
+        }
+        self.relays.insert(a, relay);
+        self.queue_work(a);
+        Ok(a)
+    }
+
+    /// An event for a relaying socket. With a poller of their own, an event that reached the main
+    /// loop (harvested before the socket moved) is passed on to it.
+    pub fn on_event(&mut self, cx: Lent<'_>, rid: u32) {
+        if self.poller.is_some() && !self.serving {
+            return self.queue_work(rid);
+        }
+        self.service(cx, rid);
+    }
+
+    /// Runs the relays that have work left (on the loop that serves relays).
+    pub fn run_work(&mut self, cx: Lent<'_>) {
+        for _ in 0..self.work.len() {
+            let Some(rid) = self.work.pop_front() else { return };
+            self.work_ids.remove(&rid);
+            self.service(Lent { entries: cx.entries, batch: cx.batch, registry: cx.registry }, rid);
+        }
+    }
+
+    fn queue_work(&mut self, rid: u32) {
+        if self.work_ids.insert(rid) {
+            self.work.push_back(rid);
+        }
+        if let Some(p) = &self.poller {
+            let _ = p.waker.wake();
+        }
+    }
+
+    /// Pumps both directions of a relay, and ends it when both are done.
+    fn service(&mut self, mut cx: Lent<'_>, rid: u32) {
+        let Some(mut relay) = self.relays.remove(&rid) else { return };
+        let before = relay.counts();
+        let (mut more, mut done, mut failure) = (false, 0, None);
+        for forward in [true, false] {
+            let (src_id, dst_id) = if forward { (relay.a, relay.b) } else { (relay.b, relay.a) };
+            let dir = if forward { &mut relay.ab } else { &mut relay.ba };
+            let [src, dst] = cx.entries.stream_pair(src_id, dst_id);
+            let Some(dst) = dst else {
+                done += 1; // nowhere to write: this direction is over
+                continue;
+            };
+            match dir.pump(src.map(|s| &*s), dst, relay.cap) {
+                Ok(Pumped::Finished) => done += 1,
+                Ok(Pumped::More) => more = true,
+                Ok(Pumped::Waiting) => {}
+                Err(Failed::Source(e)) => failure = Some((src_id, e)),
+                Err(Failed::Destination(e)) => failure = Some((dst_id, e)),
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        if relay.counts() != before {
+            relay.last_activity = Instant::now();
+            let (ab, ba) = relay.counts();
+            cx.entries.counters.bytes_relayed += (ab - before.0) + (ba - before.1);
+        }
+        if let Some((id, err)) = failure {
+            // That side is gone at once; what was read from it still goes to the other side.
+            let errno = err.raw_os_error().unwrap_or(libc::EIO);
+            relay.ending.get_or_insert(errno);
+            self.abort_one(&mut cx, id, Some(errno));
+            self.relays.insert(rid, relay);
+            return self.queue_work(rid);
+        }
+        if done == 2 {
+            return self.finish(cx, relay);
+        }
+        self.relays.insert(rid, relay);
+        if more {
+            self.queue_work(rid);
+        }
+    }
+
+    /// Both directions are done: close what is left in order and report the counts.
+    fn finish(&mut self, cx: Lent<'_>, mut relay: Relay) {
+        let errno = relay.ending.unwrap_or(0);
+        for id in [relay.a, relay.b] {
+            if let Some(s) = cx.entries.stream(id) {
+                s.shutdown_both();
+                cx.entries.remove(self.registry(cx.registry), id);
+                cx.batch.push(kind::CLOSED, id, errno as u32, 0);
+            }
+        }
+        self.report_end(cx.batch, &mut relay);
+    }
+
+    fn report_end(&mut self, batch: &mut Batch, relay: &mut Relay) {
+        relay.release(&mut self.pipes);
+        let (ab, ba) = relay.counts();
+        let offset = push_relay_counts(&mut batch.data, ab, ba);
+        batch.push(kind::RELAY_ENDED, relay.a, offset as u32, 0);
+    }
+
+    /// Aborts one connection now (RST where we hold the last reference); `report` its close with
+    /// that errno, or not (a close the consumer asked for itself).
+    fn abort_one(&self, cx: &mut Lent<'_>, id: u32, report: Option<i32>) {
+        if let Some(s) = cx.entries.stream(id) {
+            s.prepare_abort();
+            cx.entries.remove(self.registry(cx.registry), id);
+            if let Some(errno) = report {
+                cx.batch.push(kind::CLOSED, id, errno as u32, 0);
+            }
+        }
+    }
+
+    /// Ends a relay: in order (`errno` 0: both directions stop reading, flush, FIN, close) or by
+    /// aborting both sides with `errno` (idle timeout).
+    pub fn end(&mut self, mut cx: Lent<'_>, rid: u32, errno: i32) {
+        let Some(mut relay) = self.relays.remove(&rid) else { return };
+        if errno == 0 {
+            relay.ending.get_or_insert(0);
+            relay.ab.src_done = true;
+            relay.ba.src_done = true;
+            self.relays.insert(rid, relay);
+            return self.service(cx, rid);
+        }
+        for id in [relay.a, relay.b] {
+            self.abort_one(&mut cx, id, Some(errno));
+        }
+        self.report_end(cx.batch, &mut relay);
+    }
+
+    /// The consumer aborted `id`, which is relaying: it closes without an event (the consumer
+    /// reports it), the other side is aborted with ECONNABORTED.
+    pub fn abort_relaying(&mut self, mut cx: Lent<'_>, id: u32, rid: u32) {
+        let Some(mut relay) = self.relays.remove(&rid) else { return };
+        self.abort_one(&mut cx, id, None);
+        let other = if id == relay.a { relay.b } else { relay.a };
+        self.abort_one(&mut cx, other, Some(libc::ECONNABORTED));
+        self.report_end(cx.batch, &mut relay);
+    }
+
+    /// Forgets every relay (reactor shutdown: the registry closes the sockets).
+    pub fn clear(&mut self) {
+        self.relays.clear();
+        self.work.clear();
+        self.work_ids.clear();
+    }
+}
