@@ -425,3 +425,23 @@ fn descriptors_pass_both_ways_on_a_unix_connection_and_not_on_tcp() {
     let tid = h.reactor.adopt(tcp.as_raw_fd(), INET, Adopt::Connection).unwrap();
     assert_eq!(h.reactor.send_file_descriptor(tid, 0).unwrap_err().raw_os_error(), Some(libc::ENOTSUP));
 }
+
+#[test]
+fn descriptors_in_a_batch_nobody_takes_are_closed_with_the_reactor() {
+    use reactor_core::sys::scm;
+    use std::os::fd::AsFd;
+    let h = Harness::new();
+    let (a, peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    drop(a);
+    // `x` travels; `x_peer` reads EOF once the last copy of `x` is closed.
+    let (x, x_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    scm::send_with_fds(peer.as_fd(), b"F", &[x.as_fd()]).unwrap();
+    drop(x);
+    // The announcement says the FDS record is in the loop's batch; nobody takes it.
+    h.ready.recv_timeout(Duration::from_secs(20)).expect("a batch is announced");
+    h.reactor.close();
+    x_peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!((&x_peer).read(&mut buf).expect("EOF, not a timeout: the received copy is closed"), 0);
+}

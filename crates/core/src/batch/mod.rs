@@ -2,12 +2,15 @@
 //!
 //! `events` holds fixed-size records `[kind, id, a, b]`; `data` holds the bytes they point into
 //! (payloads and address records). One batch is handed over per call, never one call per event.
+//!
+//! Descriptors received with stream data are owned by the batch (`fds`) until the consumer takes
+//! it (`hand_over_fds`): a batch dropped or cleared before that, or a record blanked, closes them.
 
 pub mod counters;
 
-use crate::wire::{kind, STRIDE};
+use crate::wire::{self, kind, STRIDE};
 use counters::BatchCounters;
-
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
 /// Past this many bytes (data and chunks) the loop stops reading until the consumer takes the batch.
 pub const DATA_CAP: usize = 512 * 1024;
@@ -22,6 +25,8 @@ pub struct Batch {
     /// Large reads, each in the buffer it was read into.
     pub chunks: Vec<Vec<u8>>,
     chunk_bytes: usize,
+    /// The descriptors of the FDS records, in record order, until handed over.
+    fds: Vec<OwnedFd>,
     /// Read buffers the consumer gave back after copying them out (warm memory, no malloc).
     pool: Vec<Vec<u8>>,
     /// What was ever pushed into this batch (the loop's batch keeps them: swaps exchange contents
@@ -101,6 +106,22 @@ impl Batch {
         std::mem::swap(&mut self.data, &mut other.data);
         std::mem::swap(&mut self.chunks, &mut other.chunks);
         std::mem::swap(&mut self.chunk_bytes, &mut other.chunk_bytes);
+        std::mem::swap(&mut self.fds, &mut other.fds);
+    }
+
+    /// Records descriptors received on connection `id` with the data that follows (an FDS record;
+    /// the batch owns them until `hand_over_fds`).
+    pub fn push_fds(&mut self, id: u32, fds: Vec<OwnedFd>) {
+        let offset = wire::push_fds(&mut self.data, fds.iter().map(AsRawFd::as_raw_fd));
+        self.push(kind::FDS, id, offset as u32, fds.len() as u32);
+        self.fds.extend(fds);
+    }
+
+    /// The consumer took the batch: from now on it owns the descriptors its FDS records name.
+    pub fn hand_over_fds(&mut self) {
+        for fd in self.fds.drain(..) {
+            let _ = fd.into_raw_fd();
+        }
     }
 
     /// Empties the batch, keeping the capacity of its buffers.
@@ -109,6 +130,7 @@ impl Batch {
         self.data.clear();
         self.chunks.clear();
         self.chunk_bytes = 0;
+        self.fds.clear(); // closes any not handed over
     }
 
     /// Takes out the bytes of DATA and DATA_CHUNK records of `ids` (with their EOF records), in
@@ -125,13 +147,9 @@ impl Batch {
                 kind::DATA_CHUNK => out.push((r[1], self.chunks[r[2] as usize][..r[3] as usize].to_vec())),
                 kind::EOF => {}
                 kind::FDS => {
-                    // Descriptors cannot be relayed: close them (nobody else owns them).
-                    for i in 0..r[3] as usize {
-                        let at = r[2] as usize + 4 * i;
-                        let fd = u32::from_le_bytes(self.data[at..at + 4].try_into().expect("4 bytes")) as i32;
-                        // SAFETY: the FDS record owned this descriptor and is being blanked.
-                        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-                    }
+                    // Descriptors cannot be relayed: close them.
+                    let blanked: Vec<i32> = wire::read_fds(&self.data, r[2] as usize, r[3] as usize).collect();
+                    self.fds.retain(|fd| !blanked.contains(&fd.as_raw_fd()));
                 }
                 _ => continue,
             }
@@ -163,5 +181,57 @@ mod tests {
         b.swap_contents(&mut out);
         assert_eq!((out.len(), out.data.as_slice()), (2, &b"hello world"[..]));
         assert!(b.is_empty() && b.data.is_empty());
+    }
+
+    /// Read ends of pipes for the batch to own, and their write ends: a write end tells whether
+    /// its read end is still open anywhere (EPIPE once closed), whatever numbers get reused.
+    fn pipes(n: usize) -> (Vec<OwnedFd>, Vec<std::fs::File>) {
+        (0..n)
+            .map(|_| {
+                let p = crate::sys::pipe::Pipe::new(4096).unwrap();
+                let (r, w) = p.into_ends();
+                (r, std::fs::File::from(w))
+            })
+            .unzip()
+    }
+
+    fn read_end_open(w: &std::fs::File) -> bool {
+        use std::io::Write;
+        !matches!((&*w).write(b"x"), Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    #[test]
+    fn received_descriptors_are_closed_unless_handed_over() {
+        let mut dropped = Batch::default();
+        let (fds, ends) = pipes(2);
+        let raw: Vec<i32> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+        dropped.push_fds(3, fds);
+        assert_eq!(wire::read_fds(&dropped.data, 0, 2).collect::<Vec<_>>(), raw);
+        drop(dropped);
+        assert!(!ends.iter().any(read_end_open), "a batch nobody took closes its descriptors");
+
+        let mut loop_batch = Batch::default();
+        let (fds, ends) = pipes(1);
+        let kept = fds[0].as_raw_fd();
+        loop_batch.push_fds(3, fds);
+        let mut taken = Batch::default();
+        loop_batch.swap_contents(&mut taken);
+        taken.hand_over_fds();
+        taken.clear();
+        assert!(read_end_open(&ends[0]), "the consumer owns what it took");
+        // SAFETY: the test is the owner now.
+        drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(kept) });
+    }
+
+    #[test]
+    fn a_relay_closes_the_descriptors_of_the_records_it_blanks() {
+        let mut b = Batch::default();
+        let ((mine, mine_ends), (other, other_ends)) = (pipes(2), pipes(1));
+        b.push_fds(1, mine);
+        b.push_fds(2, other);
+        b.take_stream_bytes(&[1]);
+        assert!(!mine_ends.iter().any(read_end_open));
+        assert!(read_end_open(&other_ends[0]), "another connection's descriptors stay");
+        assert_eq!(b.records().filter(|r| r.0 == kind::FDS).count(), 1);
     }
 }

@@ -75,6 +75,7 @@ impl Consumer {
             events[1] = batch.chunks.len() as u32;
         }
         self.chunks = std::mem::take(&mut batch.chunks);
+        batch.hand_over_fds(); // the consumer reads their numbers from the data it gets now
         Some(&self.taken.data)
     }
 

@@ -276,6 +276,7 @@ impl State {
         self.deferred.clear();
         self.deferred_ids.clear();
         self.relays.clear();
+        self.batch.clear(); // closes received descriptors the consumer never took
     }
 }
 

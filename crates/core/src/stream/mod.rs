@@ -7,7 +7,7 @@ pub mod write_queue;
 
 use crate::{batch::Batch, wire::kind};
 use crate::sys::scm;
-use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use crate::stream::state::{Input, StreamState};
 use crate::stream::write_queue::{send_now, Flush, WriteQueue};
 use socket2::Socket;
@@ -149,12 +149,7 @@ impl Stream {
             return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
         }
         if !got.fds.is_empty() {
-            let offset = batch.data.len();
-            let count = got.fds.len();
-            for fd in got.fds {
-                batch.data.extend_from_slice(&(fd.into_raw_fd() as u32).to_le_bytes()); // the consumer owns it now
-            }
-            batch.push(kind::FDS, id, offset as u32, count as u32);
+            batch.push_fds(id, got.fds);
         }
         Ok(got.bytes)
     }

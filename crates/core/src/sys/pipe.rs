@@ -25,6 +25,11 @@ impl Pipe {
         Ok(pipe)
     }
 
+    /// The read and write ends, owned by the caller.
+    pub fn into_ends(self) -> (OwnedFd, OwnedFd) {
+        (self.read, self.write)
+    }
+
     /// Asks the kernel for `capacity` bytes (F_SETPIPE_SZ up to /proc/sys/fs/pipe-max-size); a
     /// refusal keeps the size the pipe has. No syscall when that was asked last already.
     pub fn resize(&mut self, capacity: usize) {
