@@ -3,7 +3,7 @@
 //
 // Servers are interleaved A B C D A B C D ... over several rounds so the machine's drift hits all
 // alike (see servers.mjs for the catalogue and the two slots for servers another change adds). The
-// load generator (crates/bench, Rust, single-threaded) checks every byte it gets back and reports
+// load generator (crates/loadgen, Rust, single-threaded) checks every byte it gets back and reports
 // its own CPU, so that a row where it, not the server, was the limit is flagged as such.
 //
 //   node bench/run.mjs [--rounds 5] [--duration-ms 1000] [--warmup-ms 200] [--only udp-64,stream]
@@ -117,7 +117,7 @@ async function main() {
   const catalogue = serverCatalogue(root)
   for (const bin of [LOADGEN, ...catalogue.filter((s) => s.bin).map((s) => s.bin)]) {
     if (!existsSync(bin)) {
-      console.error(`missing ${bin}: run 'cargo build --release -p reactor-bench' (npm run bench does)`)
+      console.error(`missing ${bin}: run 'cargo build --release -p reactor-loadgen' (npm run bench does)`)
       process.exit(1)
     }
   }

@@ -15,7 +15,7 @@ const STATS_PREFIX = 'stats '
 /**
  * Server catalogue: `key` (used for targets and ratios; the baseline of every workload is
  * `node`), `name` (shown in the report), `role` (echo | proxy | http), and either `script` (a
- * file in bench/servers/, run with Node) or `bin` (a binary of crates/bench). `argv(upstreamPort)`
+ * file in bench/servers/, run with Node) or `bin` (a binary of crates/loadgen). `argv(upstreamPort)`
  * gives the arguments.
  */
 export function serverCatalogue(root) {

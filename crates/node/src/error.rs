@@ -148,3 +148,11 @@ fn js_error(env: sys::napi_env, class: Class, code: &str, msg: &str, extra: &Ext
     let unknown = unsafe { Unknown::from_raw_unchecked(env, value) };
     Some(napi::Error::from(unknown))
 }
+
+/// Panics on purpose. The package's tests call it to show that a panic in the binding reaches JS
+/// as an `Error` (every exported function is built with napi's `catch_unwind`) instead of
+/// aborting Node.
+#[napi(catch_unwind)]
+pub fn check_panic_boundary() -> napi::Result<()> {
+    panic!("reactor-socket: a panic crossed into the binding on purpose (checkPanicBoundary)")
+}

@@ -131,11 +131,19 @@ fn check(status: sys::napi_status) -> Result<()> {
 }
 
 unsafe extern "C" fn on_poll(handle: *mut uv::Handle, _status: c_int, _events: c_int) {
-    run_turn(uv::data(handle) as *mut Watch);
+    run_turn_caught(uv::data(handle) as *mut Watch);
 }
 
 unsafe extern "C" fn on_timer(handle: *mut uv::Handle) {
-    run_turn(uv::data(handle) as *mut Watch);
+    run_turn_caught(uv::data(handle) as *mut Watch);
+}
+
+/// A panic must not unwind into libuv (an `extern "C"` frame: Node would abort). A turn that
+/// panicked is a bug in the core; its state survives (the lock recovers from poisoning) and the
+/// next readiness runs a fresh turn.
+unsafe fn run_turn_caught(driver: *mut Watch) {
+    // SAFETY (for the closure): `driver` is alive while its handles are open (see `Watch`).
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_turn(driver)));
 }
 
 unsafe extern "C" fn on_close(handle: *mut uv::Handle) {

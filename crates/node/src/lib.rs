@@ -5,6 +5,7 @@ mod datagrams;
 mod error;
 mod hosted;
 mod notify;
+mod numbers;
 mod outbound;
 mod reactor;
 mod sockets;

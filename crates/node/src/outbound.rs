@@ -1,6 +1,7 @@
 //! Outbound connections and relays: glue over `Reactor::connect` and `Reactor::relay`.
 
 use crate::error::os_error;
+use crate::numbers;
 use crate::reactor::NativeReactor;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -10,11 +11,11 @@ use reactor_core::sys::sockets::{ip_socket_addr, unix_socket_addr};
 impl NativeReactor {
     /// Starts a non-blocking connect to `host` (an IP literal) and `port`, from `bind` when given;
     /// returns the connection's id. EV_CONNECTED (or EV_CLOSED with the errno) follows.
-    #[napi]
-    pub fn connect_tcp(&mut self, env: Env, host: String, port: u32, bind_host: Option<String>, bind_port: Option<u32>) -> Result<u32> {
-        let to = ip_socket_addr(&host, port as u16).map_err(|e| os_error(e, "connect"))?;
+    #[napi(catch_unwind)]
+    pub fn connect_tcp(&mut self, env: Env, host: String, port: f64, bind_host: Option<String>, bind_port: Option<f64>) -> Result<u32> {
+        let to = ip_socket_addr(&host, numbers::port(port)?).map_err(|e| os_error(e, "connect"))?;
         let bind = match bind_host {
-            Some(h) => Some(ip_socket_addr(&h, bind_port.unwrap_or(0) as u16).map_err(|e| os_error(e, "bind"))?),
+            Some(h) => Some(ip_socket_addr(&h, numbers::port(bind_port.unwrap_or(0.0))?).map_err(|e| os_error(e, "bind"))?),
             None => None,
         };
         let to = to.into();
@@ -23,7 +24,7 @@ impl NativeReactor {
     }
 
     /// Like connectTcp, to a UNIX path (abstract names start with "\0").
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn connect_unix(&mut self, env: Env, path: String) -> Result<u32> {
         let to = unix_socket_addr(&path).map_err(|e| os_error(e, "connect"))?;
         self.ensure_core(&env)?.connect(&to, None).map_err(|e| os_error(e, "connect"))
@@ -31,15 +32,16 @@ impl NativeReactor {
 
     /// Starts relaying between connections `a` and `b`; `held_a`/`held_b` are bytes JS still
     /// holds for each (they go out first). Returns the relay's id; EV_RELAY_ENDED reports its end.
-    #[napi]
-    pub fn relay(&self, a: u32, b: u32, held_a: Vec<Uint8ArraySlice>, held_b: Vec<Uint8ArraySlice>, buffer_size: u32) -> Result<u32> {
+    #[napi(catch_unwind)]
+    pub fn relay(&self, a: u32, b: u32, held_a: Vec<Uint8ArraySlice>, held_b: Vec<Uint8ArraySlice>, buffer_size: f64) -> Result<u32> {
+        let buffer_size = numbers::u32_exact(buffer_size, "bufferSize")?;
         let held_a: Vec<&[u8]> = held_a.iter().map(|c| c.as_ref()).collect();
         let held_b: Vec<&[u8]> = held_b.iter().map(|c| c.as_ref()).collect();
         self.core()?.relay(a, b, &held_a, &held_b, buffer_size as usize).map_err(|e| os_error(e, "relay"))
     }
 
     /// Ends a relay by aborting both sides with `errno` (ETIMEDOUT for an idle timeout).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn abort_relay(&self, relay: u32, errno: i32) {
         if let Some(c) = self.live_core() {
             c.abort_relay(relay, errno)
@@ -47,13 +49,13 @@ impl NativeReactor {
     }
 
     /// Milliseconds since the relay last moved a byte; null once it ended.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn relay_idle(&self, relay: u32) -> Option<f64> {
         self.live_core()?.relay_idle(relay).map(|ms| ms as f64)
     }
 
     /// Bytes moved [a→b, b→a] so far; null once it ended.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn relay_counts(&self, relay: u32) -> Option<Vec<f64>> {
         let (ab, ba) = self.live_core()?.relay_counts(relay)?;
         Some(vec![ab as f64, ba as f64])

@@ -5,6 +5,7 @@
 
 use crate::error::{coded_error, os_error};
 use crate::hosted::LoopWatcher;
+use crate::numbers;
 use crate::notify::{BatchReady, TsfnNotify};
 use crate::teardown;
 use napi::bindgen_prelude::*;
@@ -42,8 +43,9 @@ impl AdoptResult {
 }
 
 /// Checks `fd` for an adoption of kind `what` (ADOPT_*) without adopting it or opening anything.
-#[napi]
-pub fn check_adoption(fd: i32, family: i32, what: u32) -> Result<AdoptResult> {
+#[napi(catch_unwind)]
+pub fn check_adoption(fd: f64, family: i32, what: u32) -> Result<AdoptResult> {
+    let fd = numbers::fd(fd, "fcntl")?;
     let what = adopt_kind(what, 1)?;
     Ok(what.check(fd, family).err().map_or_else(AdoptResult::default, AdoptResult::refused))
 }
@@ -163,7 +165,7 @@ impl NativeReactor {
     /// `on_ready` is called (no arguments) on the JS thread when a batch can be taken. `thread`
     /// (default true) runs the loop on its own I/O thread; false lets Node's loop drive it.
     /// Nothing is opened here: the poller starts with the first successful adoption.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, on_ready: Function<(), ()>, thread: Option<bool>) -> Result<Self> {
         let on_ready_ref = on_ready.create_ref()?;
         let announcer = if thread.unwrap_or(true) { Some(Arc::new(BatchReady::new(&env, on_ready)?)) } else { None };
@@ -173,8 +175,9 @@ impl NativeReactor {
 
     /// Validates and adopts `fd` as `what` (ADOPT_*; `max_packet_size` for datagram ports). The
     /// core starts with the first success: a refused first call opens nothing.
-    #[napi]
-    pub fn adopt(&mut self, env: Env, fd: i32, family: i32, what: u32, max_packet_size: Option<u32>) -> Result<AdoptResult> {
+    #[napi(catch_unwind)]
+    pub fn adopt(&mut self, env: Env, fd: f64, family: i32, what: u32, max_packet_size: Option<u32>) -> Result<AdoptResult> {
+        let fd = numbers::fd(fd, "fcntl")?;
         if self.closed {
             return Err(closed_reactor());
         }
@@ -192,18 +195,18 @@ impl NativeReactor {
     }
 
     /// Holds Node's event loop open (JS calls this when its count of ref'd handles goes 0 → 1).
-    #[napi(js_name = "ref")]
+    #[napi(js_name = "ref", catch_unwind)]
     pub fn hold_loop(&mut self, env: Env) -> Result<()> {
         self.hold(&env, true)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn unref(&mut self, env: Env) -> Result<()> {
         self.hold(&env, false)
     }
 
     /// Stops the I/O thread (or the watcher) and closes every socket still held. Idempotent.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&mut self, env: Env) -> Result<()> {
         self.hold(&env, false)?;
         self.closed = true;

@@ -28,7 +28,7 @@ macro_rules! js_stats {
 reactor_core::for_each_stat!(js_stats);
 
 /// The figures of a reactor whose core never started (all zero).
-#[napi]
+#[napi(catch_unwind)]
 pub fn no_stats() -> ReactorStats {
     Stats::default().into()
 }
@@ -36,7 +36,7 @@ pub fn no_stats() -> ReactorStats {
 #[napi]
 impl NativeReactor {
     /// The reactor's counters: zeros before the first adoption, the final figures after the close.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> ReactorStats {
         self.current_stats().into()
     }

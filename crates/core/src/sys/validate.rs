@@ -1,4 +1,5 @@
-//! Checks an fd before adoption, in the documented order (README, "Adoption"), without taking it over.
+//! Checks an fd before adoption, in the documented order (README, "Errors, in the order they are
+//! checked"), without taking it over.
 //!
 //! Order: open (EBADF) → socket (ENOTSOCK) → SO_TYPE → SO_DOMAIN → listening / connected.
 

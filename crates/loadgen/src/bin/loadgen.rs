@@ -1,8 +1,8 @@
-//! `loadgen <workload> --addr HOST:PORT [options]`: see `reactor_bench::args::LOADGEN_USAGE`.
+//! `loadgen <workload> --addr HOST:PORT [options]`: see `reactor_loadgen::args::LOADGEN_USAGE`.
 
 use std::process::ExitCode;
 
-use reactor_bench::args::{parse_loadgen, LOADGEN_USAGE};
+use reactor_loadgen::args::{parse_loadgen, LOADGEN_USAGE};
 
 fn main() -> ExitCode {
     let cfg = match parse_loadgen(std::env::args().skip(1)) {
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = reactor_bench::run(&cfg);
+    let report = reactor_loadgen::run(&cfg);
     println!("{}", report.to_json());
     if let Some(e) = &report.error {
         eprintln!("loadgen: {e}");

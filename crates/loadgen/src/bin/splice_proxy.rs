@@ -1,13 +1,13 @@
 //! `splice-proxy --tcp-fd N --upstream HOST:PORT [--ignore-stdin]`: a TCP proxy with no
-//! JS that relays with splice(2) (see `reactor_bench::proxy`), on a listening socket
+//! JS that relays with splice(2) (see `reactor_loadgen::proxy`), on a listening socket
 //! inherited from the parent. Stops like `echo-server`.
 
 use std::io;
 use std::process::ExitCode;
 
-use reactor_bench::args::{parse_proxy, ProxyArgs, PROXY_USAGE};
-use reactor_bench::inherit::{adopt_listener, is_stop, register_stop_sources};
-use reactor_bench::proxy::SpliceProxy;
+use reactor_loadgen::args::{parse_proxy, ProxyArgs, PROXY_USAGE};
+use reactor_loadgen::inherit::{adopt_listener, is_stop, register_stop_sources};
+use reactor_loadgen::proxy::SpliceProxy;
 
 fn main() -> ExitCode {
     let args = match parse_proxy(std::env::args().skip(1)) {

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, UdpSocket};
 use mio::Waker;
-use reactor_bench::args::{Config, Workload};
-use reactor_bench::proxy::SpliceProxy;
-use reactor_bench::report::Report;
-use reactor_bench::server::{EchoServer, WAKE};
+use reactor_loadgen::args::{Config, Workload};
+use reactor_loadgen::proxy::SpliceProxy;
+use reactor_loadgen::report::Report;
+use reactor_loadgen::server::{EchoServer, WAKE};
 
 /// The echo server on a thread; stops and joins on drop.
 struct Server {
@@ -76,7 +76,7 @@ fn every_workload_runs_clean_against_the_echo_server() {
         let mut c = quick(w, if w == Workload::Udp { s.udp } else { s.tcp });
         c.conns = conns;
         c.size = size;
-        let r = reactor_bench::run(&c);
+        let r = reactor_loadgen::run(&c);
         assert_clean(&r);
         assert_eq!(r.workload, w.name());
         assert!(
@@ -92,7 +92,7 @@ fn every_workload_runs_clean_against_the_echo_server() {
         }
     }
     // The server keeps serving after clients come and go.
-    let r = reactor_bench::run(&quick(Workload::Pingpong, s.tcp));
+    let r = reactor_loadgen::run(&quick(Workload::Pingpong, s.tcp));
     assert_clean(&r);
 }
 
@@ -123,7 +123,7 @@ fn corrupted_echoes_are_errors_not_throughput() {
     for w in [Workload::Stream, Workload::Pingpong, Workload::Connect] {
         let mut c = quick(w, addr);
         c.conns = 2;
-        let r = reactor_bench::run(&c);
+        let r = reactor_loadgen::run(&c);
         assert!(!r.is_clean() && r.errors > 0, "{}", r.to_json());
         assert_eq!((r.ops, r.bytes), (0, 0), "{}", r.to_json());
     }
@@ -134,7 +134,7 @@ fn a_silent_udp_server_means_lost_datagrams_and_no_rate() {
     // Bound but never answering: every window times out; the run still ends on time.
     let u = StdUdp::bind("127.0.0.1:0").unwrap();
     let c = quick(Workload::Udp, u.local_addr().unwrap());
-    let r = reactor_bench::run(&c);
+    let r = reactor_loadgen::run(&c);
     assert!(!r.is_clean(), "{}", r.to_json());
     assert_eq!((r.ops, r.rate), (0, 0.0));
     assert!(r.lost >= 64, "{}", r.to_json());
@@ -147,7 +147,7 @@ fn a_stalled_tcp_server_hits_the_hard_deadline() {
     let mut c = quick(Workload::Pingpong, l.local_addr().unwrap());
     c.conns = 2;
     let start = std::time::Instant::now();
-    let r = reactor_bench::run(&c);
+    let r = reactor_loadgen::run(&c);
     assert!(start.elapsed() < c.warmup + c.duration + c.grace + Duration::from_millis(500));
     assert_eq!(r.ops, 0);
     assert!(
@@ -172,7 +172,7 @@ impl Proxy {
         l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap();
         let mut proxy = SpliceProxy::new(TcpListener::from_std(l), upstream).unwrap();
-        let waker = Arc::new(Waker::new(proxy.registry(), reactor_bench::proxy::WAKE).unwrap());
+        let waker = Arc::new(Waker::new(proxy.registry(), reactor_loadgen::proxy::WAKE).unwrap());
         let open_pairs = proxy.open_pairs();
         let thread = thread::spawn(move || proxy.run(|_| true).unwrap());
         Proxy {
@@ -213,7 +213,7 @@ fn proxy_workloads_run_clean_through_the_splice_proxy() {
     for (w, conns) in [(Workload::Proxy, 4), (Workload::ProxyConnect, 8)] {
         let mut c = quick(w, p.addr);
         c.conns = conns;
-        let r = reactor_bench::run(&c);
+        let r = reactor_loadgen::run(&c);
         assert_clean(&r);
         assert_eq!(r.workload, w.name());
     }
@@ -269,7 +269,7 @@ fn a_refused_upstream_closes_the_client() {
     // The loadgen sees it as errors, not throughput.
     let mut c = quick(Workload::ProxyConnect, p.addr);
     c.conns = 2;
-    let r = reactor_bench::run(&c);
+    let r = reactor_loadgen::run(&c);
     assert!(r.errors > 0 && r.ops == 0, "{}", r.to_json());
     p.assert_all_pairs_close();
 }
@@ -326,13 +326,13 @@ fn http_server(answer: Answer) -> SocketAddr {
 fn http_workload_counts_only_correct_keep_alive_responses() {
     let mut c = quick(Workload::Http, http_server(Answer::Url));
     c.conns = 4;
-    let r = reactor_bench::run(&c);
+    let r = reactor_loadgen::run(&c);
     assert_clean(&r);
     assert!(r.p50_us.is_some(), "{}", r.to_json());
     for bad in [Answer::WrongBody, Answer::Close] {
         let mut c = quick(Workload::Http, http_server(bad));
         c.conns = 2;
-        let r = reactor_bench::run(&c);
+        let r = reactor_loadgen::run(&c);
         assert!(!r.is_clean() && r.errors > 0, "{}", r.to_json());
         assert_eq!(r.ops, 0, "{}", r.to_json());
     }
@@ -342,7 +342,7 @@ fn http_workload_counts_only_correct_keep_alive_responses() {
 /// server using `UDP_SEGMENT` does), so the load generator's GRO socket gets coalesced
 /// echoes. Serves the first client only; ends a second after the last datagram.
 fn gso_echo_server(size: usize) -> SocketAddr {
-    use reactor_bench::mmsg::{recv_batch, send_batch, set_udp_segment, MAX_BATCH};
+    use reactor_loadgen::mmsg::{recv_batch, send_batch, set_udp_segment, MAX_BATCH};
     use std::io::IoSlice;
     use std::os::fd::AsFd;
     let sock = StdUdp::bind("127.0.0.1:0").unwrap();
@@ -376,7 +376,7 @@ fn gso_echo_server(size: usize) -> SocketAddr {
 fn udp_gso_mode_splits_coalesced_echoes() {
     let mut c = quick(Workload::Udp, gso_echo_server(64));
     c.gso = true;
-    let r = reactor_bench::run(&c);
+    let r = reactor_loadgen::run(&c);
     assert_clean(&r);
 }
 
@@ -385,7 +385,7 @@ fn udp_gso_mode_runs_clean_and_reports_cpu() {
     let s = Server::start();
     let mut c = quick(Workload::Udp, s.udp);
     c.gso = true;
-    let r = reactor_bench::run(&c);
+    let r = reactor_loadgen::run(&c);
     assert_clean(&r);
     let (cpu, share) = (r.cpu_s.unwrap(), r.cpu_share.unwrap());
     assert!(cpu > 0.0 && share > 0.0 && share < 1.5, "{}", r.to_json());
@@ -400,7 +400,7 @@ fn refused_connections_are_counted_not_fatal() {
         .unwrap();
     let mut c = quick(Workload::Connect, port);
     c.conns = 2;
-    let r = reactor_bench::run(&c);
+    let r = reactor_loadgen::run(&c);
     assert!(
         r.errors > 0 && r.ops == 0 && !r.is_clean(),
         "{}",

@@ -6,9 +6,9 @@ use std::io;
 use std::os::fd::RawFd;
 use std::process::ExitCode;
 
-use reactor_bench::args::{parse_server, SERVER_USAGE};
-use reactor_bench::inherit::{adopt, adopt_listener, is_stop, register_stop_sources};
-use reactor_bench::server::EchoServer;
+use reactor_loadgen::args::{parse_server, SERVER_USAGE};
+use reactor_loadgen::inherit::{adopt, adopt_listener, is_stop, register_stop_sources};
+use reactor_loadgen::server::EchoServer;
 use socket2::Type;
 
 fn main() -> ExitCode {

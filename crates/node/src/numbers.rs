@@ -1,0 +1,71 @@
+//! Numbers from JS, converted once. They arrive as f64 (a JS number) rather than through napi's
+//! u32/i32 conversions, which wrap modulo 2^32 (`2**32 + 1` would become 1): a value that does not
+//! fit exactly is an error here, never a different number. Policy (what range an argument may
+//! have, what Infinity means) is the TypeScript layer's (js/validate.ts); this module only refuses
+//! what cannot be represented.
+
+use crate::error;
+use std::io;
+use std::os::fd::RawFd;
+
+/// Numbers arrive as f64 so that 1.5 or 2**40 are refused rather than silently truncated.
+pub fn integer(value: f64) -> Option<i64> {
+    (value.is_finite() && value.fract() == 0.0 && value.abs() < 2f64.powi(53)).then_some(value as i64)
+}
+
+/// A descriptor number: TypeError unless an integer; EBADF when negative or past any fd.
+pub fn fd(fd: f64, syscall: &str) -> napi::Result<RawFd> {
+    let fd = integer(fd).ok_or_else(|| {
+        error::type_error("ERR_INVALID_ARG_TYPE", &format!("The \"fd\" argument must be an integer. Received {fd}"))
+    })?;
+    RawFd::try_from(fd)
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(|| error::os_error(io::Error::from_raw_os_error(libc::EBADF), syscall))
+}
+
+/// A port: an integer in 0..=65535, else a RangeError 'ERR_OUT_OF_RANGE' (Node's wording).
+pub fn port(port: f64) -> napi::Result<u16> {
+    integer(port).and_then(|port| u16::try_from(port).ok()).ok_or_else(|| {
+        error::range_error(
+            "ERR_OUT_OF_RANGE",
+            &format!("The value of \"port\" is out of range. It must be an integer >= 0 and <= 65535. Received {port}"),
+        )
+    })
+}
+
+/// A listen backlog: a non-negative integer; above i32::MAX it is clamped (the kernel caps it at
+/// somaxconn anyway).
+pub fn backlog(backlog: f64) -> napi::Result<i32> {
+    match integer(backlog) {
+        Some(n) if n >= 0 => Ok(i32::try_from(n).unwrap_or(i32::MAX)),
+        _ => Err(error::range_error(
+            "ERR_OUT_OF_RANGE",
+            &format!("The value of \"backlog\" is out of range. It must be an integer >= 0. Received {backlog}"),
+        )),
+    }
+}
+
+/// A u32 that the caller means exactly (an id, a size): a RangeError when it does not fit.
+pub fn u32_exact(value: f64, name: &str) -> napi::Result<u32> {
+    integer(value).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+        error::range_error(
+            "ERR_OUT_OF_RANGE",
+            &format!("The value of \"{name}\" is out of range. It must be an integer >= 0 and <= 4294967295. Received {value}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_exact_or_refused() {
+        assert_eq!(integer(3.0), Some(3));
+        assert_eq!(integer(-1.0), Some(-1));
+        for bad in [1.5, f64::NAN, f64::INFINITY, 1e300, 2f64.powi(53)] {
+            assert_eq!(integer(bad), None, "{bad}");
+        }
+    }
+}
