@@ -42,6 +42,7 @@ pub use event_loop::consumer::Consumer;
 pub use event_loop::driver::HostedTurn;
 pub use event_loop::Notify;
 pub use reactor::{Adopt, Reactor};
+pub use relay::engine::RelayOptions;
 pub use socket2;
 pub use stream::state::Input as StreamInput;
 pub use sys::validate::{AdoptError, Expect};

@@ -13,6 +13,7 @@ use crate::event_loop::CountingNotify;
 use crate::wire::{self, Stats};
 use crate::entry::Entry;
 use crate::event_loop::registry::State;
+use crate::relay::engine::RelayOptions;
 use crate::stream::Stream;
 use crate::stream::state::Input;
 use crate::sys::validate::{validate, AdoptError, Expect};
@@ -165,8 +166,8 @@ impl Reactor {
     /// Starts relaying between connections `a` and `b` inside the core (see `relay`); returns the
     /// relay's id. `held_a`/`held_b`: bytes read from each that the consumer still holds (they go
     /// out first). EINVAL: the pair cannot relay; ENOENT: one of them is gone.
-    pub fn relay(&self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], buffer_size: usize) -> io::Result<u32> {
-        let rid = self.shared.lock().start_relay(&self.shared.registry, a, b, held_a, held_b, buffer_size)?;
+    pub fn relay(&self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], options: RelayOptions) -> io::Result<u32> {
+        let rid = self.shared.lock().start_relay(&self.shared.registry, a, b, held_a, held_b, options)?;
         self.shared.wake();
         Ok(rid)
     }

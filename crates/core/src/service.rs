@@ -3,7 +3,10 @@
 //! (`event_loop::registry`). A new kind of entry is a file with its type and its `service`, plus
 //! one arm in the registry's dispatch.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
+use std::time::{Duration, Instant};
 
 /// Readiness reported by one poll event (all false: a deferred pass, no new edge).
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,4 +35,81 @@ pub enum Step {
     EndRelay(u32),
     /// Out of descriptors, none could be freed: try again after a while.
     RetryLater,
+}
+
+/// Deadlines entries asked for, soonest first. Lazy: when a deadline comes, its entry is serviced
+/// and checks its own clock, so a deadline that moved later (or an entry that is gone) costs one
+/// look, never a search of the heap.
+#[derive(Debug, Default)]
+pub struct Deadlines {
+    heap: BinaryHeap<Reverse<(Instant, u32)>>,
+}
+
+impl Deadlines {
+    /// Services entry `id` at `at` (or soon after).
+    pub fn wake(&mut self, id: u32, at: Instant) {
+        self.heap.push(Reverse((at, id)));
+    }
+
+    /// When the soonest deadline comes.
+    pub fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The entries whose deadline has come by `now`, each once.
+    pub fn take_due(&mut self, now: Instant, out: &mut Vec<u32>) {
+        while let Some(Reverse((at, id))) = self.heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.heap.clear();
+    }
+}
+
+/// How long to wait for the next deadline from `now` (zero when it has come), capped by `cap`.
+pub fn wait_for(next: Option<Instant>, now: Instant, cap: Option<Duration>) -> Option<Duration> {
+    match (next.map(|at| at.saturating_duration_since(now)), cap) {
+        (Some(d), Some(c)) => Some(d.min(c)),
+        (d, c) => d.or(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_come_in_order_once() {
+        let t = Instant::now();
+        let mut d = Deadlines::default();
+        d.wake(2, t + Duration::from_millis(20));
+        d.wake(1, t + Duration::from_millis(10));
+        d.wake(1, t + Duration::from_millis(10));
+        assert_eq!(d.next(), Some(t + Duration::from_millis(10)));
+        let mut due = Vec::new();
+        d.take_due(t + Duration::from_millis(15), &mut due);
+        assert_eq!(due, [1]);
+        due.clear();
+        d.take_due(t + Duration::from_millis(25), &mut due);
+        assert_eq!(due, [2]);
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn the_wait_is_the_sooner_of_the_deadline_and_the_cap() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(wait_for(Some(t + ms(30)), t, Some(ms(50))), Some(ms(30)));
+        assert_eq!(wait_for(Some(t + ms(80)), t, Some(ms(50))), Some(ms(50)));
+        assert_eq!(wait_for(None, t, None), None);
+        assert_eq!(wait_for(Some(t), t + ms(5), None), Some(Duration::ZERO));
+    }
 }

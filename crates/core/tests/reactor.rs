@@ -3,7 +3,7 @@
 use reactor_core::wire::kind;
 use reactor_core::socket2::{Domain, Socket, Type};
 use reactor_core::wire::bits;
-use reactor_core::{wire::address, Adopt, AdoptError, Notify, Reactor, StreamInput};
+use reactor_core::{wire::address, Adopt, AdoptError, Notify, Reactor, RelayOptions, StreamInput};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, IntoRawFd};
@@ -312,8 +312,8 @@ fn a_relay_moves_bytes_both_ways_keeps_half_close_and_reuses_its_pipes() {
     let mut h = Harness::new();
     let (ia, a_peer, ib, b_peer) = relay_pair(&h);
     assert_eq!(h.reactor.write(ib, b"queued-before;"), 0);
-    let rid = h.reactor.relay(ia, ib, &[b"held-a;"], &[], 64 * 1024).unwrap();
-    assert!(h.reactor.relay(ia, ib, &[], &[], 1024).is_err(), "already relaying");
+    let rid = h.reactor.relay(ia, ib, &[b"held-a;"], &[], RelayOptions { cap: 64 * 1024, idle_timeout: None }).unwrap();
+    assert!(h.reactor.relay(ia, ib, &[], &[], RelayOptions { cap: 1024, idle_timeout: None }).is_err(), "already relaying");
     let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     let writer = {
         let a_peer = a_peer.try_clone().unwrap();
@@ -344,7 +344,7 @@ fn a_relay_moves_bytes_both_ways_keeps_half_close_and_reuses_its_pipes() {
     assert!(Harness::data_of(&ev, ia).is_empty() && Harness::data_of(&ev, ib).is_empty(), "nothing reached the consumer");
     assert_eq!(h.reactor.pooled_pipes(), 2, "both pipes are kept for the next relay");
     let (ia, _ap, ib, _bp) = relay_pair(&h);
-    h.reactor.relay(ia, ib, &[], &[], 1024).unwrap();
+    h.reactor.relay(ia, ib, &[], &[], RelayOptions { cap: 1024, idle_timeout: None }).unwrap();
     assert_eq!(h.reactor.pooled_pipes(), 0, "the next relay takes them");
 }
 
@@ -359,7 +359,7 @@ fn a_reset_on_one_side_ends_the_relay_for_both_with_its_errno() {
         (ia, (), ib, b_peer)
     };
     drop(a);
-    h.reactor.relay(ia, ib, &[], &[], 4096).unwrap();
+    h.reactor.relay(ia, ib, &[], &[], RelayOptions { cap: 4096, idle_timeout: None }).unwrap();
     (&a_peer).write_all(b"last words").unwrap();
     // b's peer sends to a, whose peer is gone: the write to a fails (EPIPE / ECONNRESET).
     drop(a_peer);
@@ -444,4 +444,21 @@ fn descriptors_in_a_batch_nobody_takes_are_closed_with_the_reactor() {
     x_peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 1];
     assert_eq!((&x_peer).read(&mut buf).expect("EOF, not a timeout: the received copy is closed"), 0);
+}
+
+#[test]
+fn an_idle_relay_is_aborted_by_the_core_after_its_timeout() {
+    let mut h = Harness::new();
+    let (a, _a_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let (b, _b_peer) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();
+    let ia = h.reactor.adopt(a.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    let ib = h.reactor.adopt(b.as_raw_fd(), libc::AF_UNIX, Adopt::Connection).unwrap();
+    drop((a, b));
+    let started = Instant::now();
+    h.reactor.relay(ia, ib, &[], &[], RelayOptions { cap: 4096, idle_timeout: Some(Duration::from_millis(150)) }).unwrap();
+    let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::RELAY_ENDED));
+    assert!(started.elapsed() >= Duration::from_millis(150), "not before the timeout");
+    for id in [ia, ib] {
+        assert!(ev.iter().any(|e| e.kind == kind::CLOSED && e.id == id && e.a == libc::ETIMEDOUT as u32), "{id} timed out: {ev:?}");
+    }
 }

@@ -56,6 +56,17 @@ pub fn u32_exact(value: f64, name: &str) -> napi::Result<u32> {
     })
 }
 
+/// A duration in milliseconds: a finite integer >= 0 (JS turns Infinity into "none" before it gets
+/// here), else a RangeError.
+pub fn duration_ms(value: f64, name: &str) -> napi::Result<std::time::Duration> {
+    integer(value).and_then(|n| u64::try_from(n).ok()).map(std::time::Duration::from_millis).ok_or_else(|| {
+        error::range_error(
+            "ERR_OUT_OF_RANGE",
+            &format!("The value of \"{name}\" is out of range. It must be a finite integer >= 0 (milliseconds). Received {value}"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use crate::reactor::NativeReactor;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use reactor_core::sys::sockets::{ip_socket_addr, unix_socket_addr};
+use reactor_core::RelayOptions;
 
 #[napi]
 impl NativeReactor {
@@ -33,11 +34,13 @@ impl NativeReactor {
     /// Starts relaying between connections `a` and `b`; `held_a`/`held_b` are bytes JS still
     /// holds for each (they go out first). Returns the relay's id; EV_RELAY_ENDED reports its end.
     #[napi(catch_unwind)]
-    pub fn relay(&self, a: u32, b: u32, held_a: Vec<Uint8ArraySlice>, held_b: Vec<Uint8ArraySlice>, buffer_size: f64) -> Result<u32> {
-        let buffer_size = numbers::u32_exact(buffer_size, "bufferSize")?;
+    /// `idle_timeout_ms`: no byte either way for that long aborts both with ETIMEDOUT (None: never).
+    pub fn relay(&self, a: u32, b: u32, held_a: Vec<Uint8ArraySlice>, held_b: Vec<Uint8ArraySlice>, buffer_size: f64, idle_timeout_ms: Option<f64>) -> Result<u32> {
+        let cap = numbers::u32_exact(buffer_size, "bufferSize")? as usize;
+        let idle_timeout = idle_timeout_ms.map(|ms| numbers::duration_ms(ms, "idleTimeout")).transpose()?;
         let held_a: Vec<&[u8]> = held_a.iter().map(|c| c.as_ref()).collect();
         let held_b: Vec<&[u8]> = held_b.iter().map(|c| c.as_ref()).collect();
-        self.core()?.relay(a, b, &held_a, &held_b, buffer_size as usize).map_err(|e| os_error(e, "relay"))
+        self.core()?.relay(a, b, &held_a, &held_b, RelayOptions { cap, idle_timeout }).map_err(|e| os_error(e, "relay"))
     }
 
     /// Ends a relay by aborting both sides with `errno` (ETIMEDOUT for an idle timeout).

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const WAKER: Token = Token(usize::MAX);
-/// How long a listener that ran out of descriptors waits before trying again.
-pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 pub struct Engine {
     poll: Poll,
@@ -66,8 +64,8 @@ impl Engine {
             }
             if st.has_ready_work() {
                 Some(Duration::ZERO)
-            } else if st.retry_accept {
-                Some(timeout.map_or(ACCEPT_RETRY, |t| t.min(ACCEPT_RETRY)))
+            } else if self.role == Role::Main {
+                st.wait_limit(timeout)
             } else {
                 timeout
             }
@@ -107,6 +105,7 @@ impl Engine {
                 if st.retry_accept && self.events.is_empty() {
                     st.retry_listeners();
                 }
+                st.run_deadlines(registry);
                 st.run_deferred(registry);
                 if !st.relays.has_poller() {
                     st.run_relay_work(registry);

@@ -5,8 +5,8 @@
 use crate::batch::counters;
 use crate::batch::Batch;
 use crate::entry::{Entries, Entry};
-use crate::relay::engine::{Lent, RelayEngine};
-use crate::service::{Ready, Step};
+use crate::relay::engine::{Lent, RelayEngine, RelayOptions};
+use crate::service::{wait_for, Deadlines, Ready, Step};
 use crate::stream::listener::SpareFd;
 use crate::stream::state::Input;
 use crate::stream::Stream;
@@ -15,6 +15,10 @@ use mio::Registry;
 use socket2::{SockAddr, Socket};
 use std::collections::{HashSet, VecDeque};
 use std::io;
+use std::time::{Duration, Instant};
+
+/// How long a listener that ran out of descriptors waits before trying again.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 pub struct State {
     pub entries: Entries,
@@ -35,6 +39,9 @@ pub struct State {
     read_buf: Vec<u8>,
     /// Connections a listener accepted in one service, waiting to be registered.
     accepted: Vec<(Socket, SockAddr)>,
+    /// When entries asked to be serviced again (timeouts), and a scratch list of those due.
+    pub deadlines: Deadlines,
+    due: Vec<u32>,
 }
 
 impl State {
@@ -52,6 +59,8 @@ impl State {
             spare: SpareFd::open()?,
             read_buf: Vec::new(),
             accepted: Vec::new(),
+            deadlines: Deadlines::default(),
+            due: Vec::new(),
         })
     }
 
@@ -71,8 +80,8 @@ impl State {
         self.entries.remove(registry, id)
     }
 
-    fn lend<'a>(entries: &'a mut Entries, batch: &'a mut Batch, registry: &'a Registry) -> Lent<'a> {
-        Lent { entries, batch, registry }
+    fn lend<'a>(entries: &'a mut Entries, batch: &'a mut Batch, deadlines: &'a mut Deadlines, registry: &'a Registry) -> Lent<'a> {
+        Lent { entries, batch, registry, deadlines }
     }
 
     // ---- dispatch ----
@@ -107,8 +116,8 @@ impl State {
                     self.batch.push(kind::CLOSED, id, 0, 0);
                 }
             }
-            Step::Relay(rid) => self.relays.on_event(Self::lend(&mut self.entries, &mut self.batch, registry), rid),
-            Step::EndRelay(rid) => self.relays.end(Self::lend(&mut self.entries, &mut self.batch, registry), rid, 0),
+            Step::Relay(rid) => self.relays.on_event(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid),
+            Step::EndRelay(rid) => self.relays.end(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid, 0),
             Step::RetryLater => self.retry_accept = true,
         }
     }
@@ -148,9 +157,29 @@ impl State {
         }
     }
 
+    /// Services the entries whose deadline has come (each checks its own clock).
+    pub fn run_deadlines(&mut self, registry: &Registry) {
+        let mut due = std::mem::take(&mut self.due);
+        self.deadlines.take_due(Instant::now(), &mut due);
+        for id in due.drain(..) {
+            match self.entries.stream(id).and_then(|s| s.state.relay()) {
+                Some(rid) => self.relays.check_idle(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid),
+                None => self.service(registry, id, Ready::default()),
+            }
+        }
+        self.due = due;
+    }
+
+    /// How long the loop may wait for readiness: until the next deadline, a listener's retry
+    /// after running out of descriptors, or `cap` (None: no limit), whichever comes first.
+    pub fn wait_limit(&self, cap: Option<Duration>) -> Option<Duration> {
+        let cap = if self.retry_accept { Some(cap.map_or(ACCEPT_RETRY, |c| c.min(ACCEPT_RETRY))) } else { cap };
+        wait_for(self.deadlines.next(), Instant::now(), cap)
+    }
+
     /// Runs the relays that have work left (on the loop that serves relays).
     pub fn run_relay_work(&mut self, registry: &Registry) {
-        self.relays.run_work(Self::lend(&mut self.entries, &mut self.batch, registry));
+        self.relays.run_work(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry));
     }
 
     /// Listeners that ran out of descriptors get another try.
@@ -194,12 +223,12 @@ impl State {
 
     // ---- called from the consumer's thread ----
 
-    pub fn start_relay(&mut self, registry: &Registry, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], cap: usize) -> io::Result<u32> {
-        self.relays.start(Self::lend(&mut self.entries, &mut self.batch, registry), a, b, held_a, held_b, cap)
+    pub fn start_relay(&mut self, registry: &Registry, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], options: RelayOptions) -> io::Result<u32> {
+        self.relays.start(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), a, b, held_a, held_b, options)
     }
 
     pub fn end_relay(&mut self, registry: &Registry, rid: u32, errno: i32) {
-        self.relays.end(Self::lend(&mut self.entries, &mut self.batch, registry), rid, errno)
+        self.relays.end(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid, errno)
     }
 
     pub fn write(&mut self, registry: &Registry, id: u32, chunks: &[&[u8]]) -> usize {
@@ -243,7 +272,7 @@ impl State {
     /// Aborts a connection at the consumer's request (no event: the consumer reports it).
     pub fn abort(&mut self, registry: &Registry, id: u32) {
         match self.entries.stream(id).map(|s| s.state.relay()) {
-            Some(Some(rid)) => self.relays.abort_relaying(Self::lend(&mut self.entries, &mut self.batch, registry), id, rid),
+            Some(Some(rid)) => self.relays.abort_relaying(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), id, rid),
             Some(None) => {
                 if let Some(s) = self.entries.stream(id) {
                     s.prepare_abort();
@@ -276,6 +305,7 @@ impl State {
         self.deferred.clear();
         self.deferred_ids.clear();
         self.relays.clear();
+        self.deadlines.clear();
         self.batch.clear(); // closes received descriptors the consumer never took
     }
 }

@@ -8,12 +8,13 @@ use super::pipes::PipePool;
 use super::{Failed, Pumped, Relay};
 use crate::batch::Batch;
 use crate::entry::Entries;
+use crate::service::Deadlines;
 use crate::stream::state::{Input, Reading};
 use crate::wire::{kind, push_relay_counts};
 use mio::{Registry, Waker};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The threaded mode's poller for relaying sockets: its registry and its waker.
 pub struct RelayPoller {
@@ -27,6 +28,16 @@ pub struct Lent<'a> {
     pub batch: &'a mut Batch,
     /// The main poller's registry.
     pub registry: &'a Registry,
+    pub deadlines: &'a mut Deadlines,
+}
+
+/// How a relay runs (`Reactor::relay`).
+#[derive(Debug, Clone, Copy)]
+pub struct RelayOptions {
+    /// Bytes held in the core per direction at most.
+    pub cap: usize,
+    /// No byte either way for this long aborts both sides with ETIMEDOUT.
+    pub idle_timeout: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -82,7 +93,7 @@ impl RelayEngine {
     /// consumer has not taken follow them, and their records are blanked. Errors: EINVAL when the
     /// pair cannot relay (the same id, not both open established connections, already relaying),
     /// ENOENT when either is gone.
-    pub fn start(&mut self, cx: Lent<'_>, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], cap: usize) -> io::Result<u32> {
+    pub fn start(&mut self, cx: Lent<'_>, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], options: RelayOptions) -> io::Result<u32> {
         let invalid = || io::Error::from_raw_os_error(libc::EINVAL);
         if a == b {
             return Err(invalid());
@@ -93,7 +104,8 @@ impl RelayEngine {
                 return Err(invalid());
             }
         }
-        let mut relay = Relay::new(a, b, cap, &mut self.pipes)?;
+        let mut relay = Relay::new(a, b, options.cap, &mut self.pipes)?;
+        relay.idle_timeout = options.idle_timeout;
         let pending = cx.batch.take_stream_bytes(&[a, b]);
         for (src, dst, held) in [(a, b, held_a), (b, a, held_b)] {
             let mut moved = 0;
@@ -120,6 +132,9 @@ impl RelayEngine {
                 cx.entries.move_registration(id, cx.registry, &poller.registry)?;
             }
         }
+        if let Some(at) = options.idle_timeout.and_then(|t| relay.last_activity.checked_add(t)) {
+            cx.deadlines.wake(a, at);
+        }
         self.relays.insert(a, relay);
         self.queue_work(a);
         Ok(a)
@@ -139,7 +154,7 @@ impl RelayEngine {
         for _ in 0..self.work.len() {
             let Some(rid) = self.work.pop_front() else { return };
             self.work_ids.remove(&rid);
-            self.service(Lent { entries: cx.entries, batch: cx.batch, registry: cx.registry }, rid);
+            self.service(Lent { entries: cx.entries, batch: cx.batch, registry: cx.registry, deadlines: cx.deadlines }, rid);
         }
     }
 
@@ -255,6 +270,17 @@ impl RelayEngine {
         let other = if id == relay.a { relay.b } else { relay.a };
         self.abort_one(&mut cx, other, Some(libc::ECONNABORTED));
         self.report_end(cx.batch, &mut relay);
+    }
+
+    /// A relay's idle deadline came: abort it with ETIMEDOUT if it really was idle that long,
+    /// otherwise look again when it could be.
+    pub fn check_idle(&mut self, cx: Lent<'_>, rid: u32) {
+        let Some(relay) = self.relays.get(&rid) else { return };
+        let Some(timeout) = relay.idle_timeout else { return };
+        match relay.last_activity.checked_add(timeout) {
+            Some(at) if at > Instant::now() => cx.deadlines.wake(rid, at),
+            _ => self.end(cx, rid, libc::ETIMEDOUT),
+        }
     }
 
     /// Forgets every relay (reactor shutdown: the registry closes the sockets).

@@ -32,6 +32,8 @@ pub struct Relay {
     pub ba: Direction,
     pub cap: usize,
     pub last_activity: Instant,
+    /// No byte either way for this long aborts both sides with ETIMEDOUT.
+    pub idle_timeout: Option<std::time::Duration>,
     /// Set once the relay is ending: the errno to report (0: orderly).
     pub ending: Option<i32>,
 }
@@ -84,6 +86,7 @@ impl Relay {
             ba: Direction::default(),
             cap: cap.max(1),
             last_activity: Instant::now(),
+            idle_timeout: None,
             ending: None,
         };
         relay.ab.path = Path::Splice(pool.take(cap)?);

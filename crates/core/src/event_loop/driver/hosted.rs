@@ -1,6 +1,6 @@
 //! The hosted variant's turn: one non-blocking turn of the engine on the host's thread.
 
-use crate::event_loop::engine::{Engine, Turn, ACCEPT_RETRY};
+use crate::event_loop::engine::{Engine, Turn};
 use crate::event_loop::shared::Shared;
 use std::io;
 use std::time::Duration;
@@ -10,7 +10,8 @@ use std::time::Duration;
 pub struct HostedTurn {
     /// A batch is ready and no announcement is in flight: call the consumer.
     pub announce: bool,
-    /// Come back after this delay even if the fd stays quiet (a listener out of descriptors).
+    /// Come back after this delay even if the fd stays quiet (a deadline, or a listener out of
+    /// descriptors).
     pub retry_after: Option<Duration>,
 }
 
@@ -21,5 +22,5 @@ pub fn turn(engine: &mut Engine, shared: &Shared) -> io::Result<HostedTurn> {
     if st.has_ready_work() {
         shared.wake();
     }
-    Ok(HostedTurn { announce: turn == Turn::Announce, retry_after: st.retry_accept.then_some(ACCEPT_RETRY) })
+    Ok(HostedTurn { announce: turn == Turn::Announce, retry_after: st.wait_limit(None) })
 }

@@ -11,7 +11,7 @@
 //! announces through `Notify`, so a JS thread busy for seconds still has its sockets accepted and
 //! read up to the batch bound.
 
-use crate::event_loop::engine::{Engine, Turn, ACCEPT_RETRY};
+use crate::event_loop::engine::{Engine, Turn};
 use crate::event_loop::shared::Shared;
 use crate::event_loop::Notify;
 use crate::sys::poll;
@@ -59,9 +59,9 @@ pub fn spawn(
 ) -> io::Result<JoinHandle<()>> {
     let mut grace = GRACE_MIN;
     std::thread::Builder::new().name("reactor-io".into()).spawn(move || loop {
-        let (stopping, ready_work, retry, relay_work) = {
+        let (stopping, ready_work, limit, relay_work) = {
             let st = shared.lock();
-            (st.stopping, st.has_ready_work(), st.retry_accept, st.relays.has_work())
+            (st.stopping, st.has_ready_work(), st.wait_limit(None), st.relays.has_work())
         };
         if stopping {
             return;
@@ -69,9 +69,10 @@ pub fn spawn(
         let (main_ready, relays_ready) = if ready_work {
             (true, relay_work)
         } else {
-            let timeout = if retry { ACCEPT_RETRY.as_millis() as i32 } else { -1 };
+            // A deadline (or a listener's retry) that comes turns the main engine, which runs it.
+            let timeout = limit.map_or(-1, |d| d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32);
             let (m, r) = wait_readable(epfd, relays.fd(), timeout);
-            (m || retry, r || relay_work)
+            (m || (limit.is_some() && !r), r || relay_work)
         };
         if relays_ready && !turn_relays(&mut relays, &shared, &assist, notify.as_ref()) {
             return;
