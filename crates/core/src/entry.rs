@@ -45,6 +45,9 @@ pub struct Entries {
     pub counters: LoopCounters,
     /// Counted without it (write queues and the announcer hold this).
     pub shared_counters: Arc<SharedCounters>,
+    /// Listeners that stopped at their connection limit and may accept again (a connection of
+    /// theirs closed): the loop looks at them again.
+    pub resumed: Vec<u32>,
 }
 
 impl Entries {
@@ -67,7 +70,16 @@ impl Entries {
     pub fn remove(&mut self, registry: &Registry, id: u32) -> Option<Entry> {
         let entry = self.map.remove(&id)?;
         match &entry {
-            Entry::Stream(_) => self.counters.connections_open -= 1,
+            Entry::Stream(s) => {
+                self.counters.connections_open -= 1;
+                if let Some((listener, ticket)) = s.origin {
+                    if let Some(Entry::Listener(l)) = self.map.get_mut(&listener) {
+                        if l.admission.release(ticket) {
+                            self.resumed.push(listener);
+                        }
+                    }
+                }
+            }
             Entry::Datagram(d) => self.counters.kernel_drops_closed += d.dropped_total(),
             Entry::Listener(_) => {}
         }

@@ -229,7 +229,7 @@ impl Reactor {
     fn act<R>(&self, f: impl FnOnce(&mut State, &mio::Registry) -> R) -> R {
         let mut st = self.shared.lock();
         let r = f(&mut st, &self.shared.registry);
-        if st.should_announce() {
+        if st.should_announce() || !st.entries.resumed.is_empty() {
             self.shared.wake();
         }
         r
@@ -258,7 +258,7 @@ impl Reactor {
         let mut st = self.shared.lock();
         let bits = st.stream_input(&self.shared.registry, id, input);
         // A resumed stream with bytes waiting was deferred: the loop must come back to it.
-        if (st.is_deferred(id) && matches!(input, Input::Resume | Input::LoseConnection)) || st.should_announce() {
+        if (st.is_deferred(id) && matches!(input, Input::Resume | Input::LoseConnection)) || st.should_announce() || !st.entries.resumed.is_empty() {
             self.shared.wake();
         }
         bits

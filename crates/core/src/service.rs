@@ -35,6 +35,8 @@ pub enum Step {
     EndRelay(u32),
     /// Out of descriptors, none could be freed: try again after a while.
     RetryLater,
+    /// Nothing until this time (or the next edge).
+    WakeAt(Instant),
 }
 
 /// Deadlines entries asked for, soonest first. Lazy: when a deadline comes, its entry is serviced

@@ -342,10 +342,18 @@ fn a_relay_moves_bytes_both_ways_keeps_half_close_and_reuses_its_pipes() {
     assert_eq!(end.id, rid);
     assert_eq!(counts_of(end), (payload.len() as u64 + 7, 5));
     assert!(Harness::data_of(&ev, ia).is_empty() && Harness::data_of(&ev, ib).is_empty(), "nothing reached the consumer");
-    assert_eq!(h.reactor.pooled_pipes(), 2, "both pipes are kept for the next relay");
-    let (ia, _ap, ib, _bp) = relay_pair(&h);
-    h.reactor.relay(ia, ib, &[], &[], RelayOptions { cap: 1024, idle_timeout: None }).unwrap();
-    assert_eq!(h.reactor.pooled_pipes(), 0, "the next relay takes them");
+    // Copy small, splice large: the bulk direction moved to a pipe (kept for the next relay), the
+    // five-byte reply was copied (no pipe at all).
+    assert_eq!(h.reactor.pooled_pipes(), 1, "one pipe, from the bulk direction");
+    let (ia, ap, ib, bp) = relay_pair(&h);
+    h.reactor.relay(ia, ib, &[], &[], RelayOptions { cap: 64 * 1024, idle_timeout: None }).unwrap();
+    assert_eq!(h.reactor.pooled_pipes(), 1, "a relay starts by copying: no pipe taken");
+    let bulk = vec![7u8; 1 << 20];
+    let writer = std::thread::spawn(move || (&ap).write_all(&bulk).unwrap());
+    let mut got = vec![0u8; 1 << 20];
+    (&bp).read_exact(&mut got).unwrap();
+    writer.join().unwrap();
+    assert_eq!(h.reactor.pooled_pipes(), 0, "bulk bytes take the pooled pipe");
 }
 
 #[test]

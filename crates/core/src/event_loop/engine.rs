@@ -115,6 +115,9 @@ impl Engine {
                 st.relays.serving = true;
                 st.run_relay_work(registry);
                 st.relays.serving = false;
+                if !st.entries.resumed.is_empty() {
+                    self.shared.wake(); // a listener may accept again: the main loop's work
+                }
                 // Who announces is the I/O thread's choice (see driver::thread): nothing is in
                 // flight yet.
                 return Ok(if st.should_announce() { Turn::Announce } else { Turn::Quiet });

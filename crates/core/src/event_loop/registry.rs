@@ -7,12 +7,11 @@ use crate::batch::Batch;
 use crate::entry::{Entries, Entry};
 use crate::relay::engine::{Lent, RelayEngine, RelayOptions};
 use crate::service::{wait_for, Deadlines, Ready, Step};
-use crate::stream::listener::SpareFd;
+use crate::stream::listener::{Admitted, SpareFd};
 use crate::stream::state::Input;
 use crate::stream::Stream;
 use crate::wire::{address, bits, kind, Stats};
 use mio::Registry;
-use socket2::{SockAddr, Socket};
 use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
@@ -38,7 +37,7 @@ pub struct State {
     /// The read buffer streams read into (kept when a read is small enough to be copied out).
     read_buf: Vec<u8>,
     /// Connections a listener accepted in one service, waiting to be registered.
-    accepted: Vec<(Socket, SockAddr)>,
+    accepted: Vec<Admitted>,
     /// When entries asked to be serviced again (timeouts), and a scratch list of those due.
     pub deadlines: Deadlines,
     due: Vec<u32>,
@@ -119,6 +118,7 @@ impl State {
             Step::Relay(rid) => self.relays.on_event(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid),
             Step::EndRelay(rid) => self.relays.end(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid, 0),
             Step::RetryLater => self.retry_accept = true,
+            Step::WakeAt(at) => self.deadlines.wake(id, at),
         }
     }
 
@@ -126,8 +126,10 @@ impl State {
     /// the new socket: the client sees a close.
     fn register_accepted(&mut self, registry: &Registry, listener: u32) {
         let unix = matches!(self.entries.get(listener), Some(Entry::Listener(l)) if l.unix);
-        for (sock, peer) in std::mem::take(&mut self.accepted) {
-            if let Ok(conn) = self.insert(registry, Entry::Stream(Stream::new(sock, unix))) {
+        for Admitted { sock, peer, ticket } in std::mem::take(&mut self.accepted) {
+            let mut stream = Stream::new(sock, unix);
+            stream.origin = Some((listener, ticket));
+            if let Ok(conn) = self.insert(registry, Entry::Stream(stream)) {
                 let record = address::encode(&peer, &mut self.batch.data);
                 self.batch.push(kind::ACCEPT, listener, conn, record as u32);
             }
@@ -144,8 +146,12 @@ impl State {
         self.service(registry, id, ready);
     }
 
-    /// Continues work left over from earlier turns, in arrival order.
+    /// Continues work left over from earlier turns, in arrival order (listeners that may accept
+    /// again first).
     pub fn run_deferred(&mut self, registry: &Registry) {
+        for id in std::mem::take(&mut self.entries.resumed) {
+            self.defer(id);
+        }
         for _ in 0..self.deferred.len() {
             if self.batch.is_full() {
                 self.stalled = true; // what is left stays deferred
@@ -200,7 +206,8 @@ impl State {
     /// Work left over from an earlier turn can go on now (the batch has room): turn again at once.
     /// Relay work counts only where this loop serves relays (no relay poller of their own).
     pub fn has_ready_work(&self) -> bool {
-        (!self.deferred.is_empty() && !self.batch.is_full()) || (!self.relays.has_poller() && self.relays.has_work())
+        ((!self.deferred.is_empty() || !self.entries.resumed.is_empty()) && !self.batch.is_full())
+            || (!self.relays.has_poller() && self.relays.has_work())
     }
 
     pub fn is_deferred(&self, id: u32) -> bool {

@@ -5,7 +5,7 @@
 //! thread anything. Hosted, the main loop serves relays itself.
 
 use super::pipes::PipePool;
-use super::{Failed, Pumped, Relay};
+use super::{Failed, Pumped, Relay, Tools};
 use crate::batch::Batch;
 use crate::entry::Entries;
 use crate::service::Deadlines;
@@ -48,6 +48,8 @@ pub struct RelayEngine {
     work: VecDeque<u32>,
     work_ids: HashSet<u32>,
     pipes: PipePool,
+    /// The copy path's read buffer, lent to each pump in turn.
+    scratch: Vec<u8>,
     poller: Option<RelayPoller>,
     /// Set while the relay poller's own turn runs (its events are served, not passed on).
     pub serving: bool,
@@ -104,7 +106,7 @@ impl RelayEngine {
                 return Err(invalid());
             }
         }
-        let mut relay = Relay::new(a, b, options.cap, &mut self.pipes)?;
+        let mut relay = Relay::new(a, b, options.cap);
         relay.idle_timeout = options.idle_timeout;
         let pending = cx.batch.take_stream_bytes(&[a, b]);
         for (src, dst, held) in [(a, b, held_a), (b, a, held_b)] {
@@ -180,7 +182,8 @@ impl RelayEngine {
                 done += 1; // nowhere to write: this direction is over
                 continue;
             };
-            match dir.pump(src.map(|s| &*s), dst, relay.cap) {
+            let mut tools = Tools { scratch: &mut self.scratch, pipes: &mut self.pipes };
+            match dir.pump(src.map(|s| &*s), dst, relay.cap, &mut tools) {
                 Ok(Pumped::Finished) => done += 1,
                 Ok(Pumped::More) => more = true,
                 Ok(Pumped::Waiting) => {}

@@ -1,28 +1,43 @@
 //! A native relay: bytes move both ways between two connections inside the core, never reaching
-//! the consumer. Stream sockets are joined with `splice(2)` through a pipe per direction (zero
-//! copy); where the kernel refuses to splice (EINVAL), a reused buffer does the same job.
+//! the consumer.
 //!
-//! Per direction, at most `cap` bytes are held in the core (in the pipe or buffer); past that the
-//! source is not read, so the kernel pushes back on its peer. Bytes the destination's write queue
-//! already held (written before the relay started) go out first. The source's EOF becomes a FIN
-//! on the destination once what was read from it is written. When both directions are done, both
-//! connections close in order. An error on one side aborts that side; what was already read from
-//! it is still written to the other, which then closes (both report the error).
+//! Each direction copies small and splices large, as HAProxy's `splice-auto` does: it starts by
+//! copying (one `recv` into a scratch buffer the engine lends, one `send`: no pipe, no descriptor),
+//! moves to `splice(2)` through a pipe once reads come in large (bulk transfer: zero copy), and
+//! back to copying when they turn small again. Where the kernel refuses to splice (EINVAL) the
+//! direction copies for good.
+//!
+//! Per direction, at most `cap` bytes are held in the core (in the pipe, or bytes the destination
+//! did not take yet); past that the source is not read, so the kernel pushes back on its peer.
+//! Bytes the destination's write queue already held (written before the relay started) go out
+//! first. The source's EOF becomes a FIN on the destination once what was read from it is written.
+//! When both directions are done, both connections close in order. An error on one side aborts
+//! that side; what was already read from it is still written to the other, which then closes (both
+//! report the error).
 
 pub mod engine;
 pub mod pipes;
 
-use crate::{relay::pipes::PipePool, sys::pipe::Pipe};
+use crate::relay::pipes::PipePool;
 use crate::stream::Stream;
+use crate::sys::pipe::Pipe;
 use socket2::Socket;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Loop passes per direction per service before other sockets get a go.
 const PASSES_PER_TURN: usize = 16;
-/// Bytes read per `recv` when the copy path is used.
-const COPY_CHUNK: usize = 64 * 1024;
+/// Bytes read per `recv` on the copy path (the size of the engine's scratch buffer).
+pub const COPY_CHUNK: usize = 64 * 1024;
+/// A read at least this large counts as bulk; this many bulk reads in a row move a direction to
+/// splicing.
+const LARGE_READ: usize = 16 * 1024;
+const LARGE_READS_TO_SPLICE: u8 = 2;
+/// A splice that moved less than this counts as small; this many in a row move a direction back to
+/// copying (its pipe goes back to the pool).
+const SMALL_SPLICE: usize = 4 * 1024;
+const SMALL_SPLICES_TO_COPY: u8 = 8;
 
 #[derive(Debug)]
 pub struct Relay {
@@ -33,7 +48,7 @@ pub struct Relay {
     pub cap: usize,
     pub last_activity: Instant,
     /// No byte either way for this long aborts both sides with ETIMEDOUT.
-    pub idle_timeout: Option<std::time::Duration>,
+    pub idle_timeout: Option<Duration>,
     /// Set once the relay is ending: the errno to report (0: orderly).
     pub ending: Option<i32>,
 }
@@ -45,18 +60,25 @@ pub struct Direction {
     pub held: usize,
     /// Bytes written to the destination.
     pub moved: u64,
+    /// Of `moved`, those that went through a pipe.
+    pub spliced: u64,
     /// The source is done: EOF, an error, or the relay is ending.
     pub src_done: bool,
     pub fin_sent: bool,
+    /// Bulk reads (copying) or small splices (splicing) in a row: what moves the path.
+    streak: u8,
+    /// The kernel refused to splice these sockets: copy for good.
+    copy_only: bool,
 }
 
 #[derive(Debug, Default)]
 enum Path {
+    /// Copying: bytes read that the destination did not take yet, from `start` on (empty, and
+    /// without an allocation, whenever the destination keeps up).
     #[default]
-    None,
+    Copy,
+    Pending(Vec<u8>, usize),
     Splice(Pipe),
-    /// A buffer and the range of it still to write.
-    Copy(Vec<u8>, usize),
 }
 
 /// What one pass over a direction found.
@@ -77,9 +99,16 @@ pub enum Failed {
     Destination(io::Error),
 }
 
+/// What a pump may use besides the two streams: the engine's scratch buffer for copying and its
+/// pipe pool for splicing.
+pub struct Tools<'a> {
+    pub scratch: &'a mut Vec<u8>,
+    pub pipes: &'a mut PipePool,
+}
+
 impl Relay {
-    pub fn new(a: u32, b: u32, cap: usize, pool: &mut PipePool) -> io::Result<Relay> {
-        let mut relay = Relay {
+    pub fn new(a: u32, b: u32, cap: usize) -> Relay {
+        Relay {
             a,
             b,
             ab: Direction::default(),
@@ -88,16 +117,7 @@ impl Relay {
             last_activity: Instant::now(),
             idle_timeout: None,
             ending: None,
-        };
-        relay.ab.path = Path::Splice(pool.take(cap)?);
-        match pool.take(cap) {
-            Ok(p) => relay.ba.path = Path::Splice(p),
-            Err(e) => {
-                relay.release(pool);
-                return Err(e);
-            }
         }
-        Ok(relay)
     }
 
     /// Bytes moved a→b and b→a.
@@ -118,7 +138,7 @@ impl Relay {
 impl Direction {
     /// Moves what it can from `src` to `dst`. `dst`'s write queue (bytes written before the relay)
     /// goes first. A `src` of None (already closed) only drains what was read from it.
-    pub fn pump(&mut self, src: Option<&Stream>, dst: &mut Stream, cap: usize) -> Result<Pumped, Failed> {
+    pub fn pump(&mut self, src: Option<&Stream>, dst: &mut Stream, cap: usize, tools: &mut Tools<'_>) -> Result<Pumped, Failed> {
         if src.is_none() {
             self.src_done = true;
         }
@@ -134,8 +154,7 @@ impl Direction {
                 match self.drain(&dst.sock) {
                     Ok(0) => return Ok(Pumped::Waiting),
                     Ok(n) => {
-                        self.held -= n;
-                        self.moved += n as u64;
+                        self.wrote(n);
                         continue;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
@@ -150,51 +169,105 @@ impl Direction {
                 return Ok(Pumped::Finished);
             }
             let Some(src) = src else { unreachable!("src_done is set without a source") };
-            match self.fill(&src.sock, cap - self.held) {
+            self.choose_path(tools.pipes);
+            let room = cap - self.held;
+            let read = if let Path::Splice(pipe) = &self.path {
+                match pipe.fill_from(src.sock.as_raw_fd(), room) {
+                    // The kernel cannot splice this socket: copy for good (nothing was moved).
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        self.copy_only = true;
+                        self.leave_pipe(tools.pipes);
+                        continue;
+                    }
+                    Ok(n) => {
+                        self.held += n;
+                        self.streak = if n > 0 && n < SMALL_SPLICE { self.streak.saturating_add(1) } else { 0 };
+                        Ok(n)
+                    }
+                    Err(e) => Err(Failed::Source(e)),
+                }
+            } else {
+                self.copy(&src.sock, &dst.sock, room, tools.scratch)
+            };
+            match read {
                 Ok(0) => self.src_done = true,
-                Ok(n) => self.held += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
-                Err(e) => return Err(Failed::Source(e)),
+                Ok(_) => {}
+                Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
+                Err(e) => return Err(e),
             }
         }
         Ok(Pumped::More)
     }
 
-    fn fill(&mut self, src: &Socket, room: usize) -> io::Result<usize> {
-        if room == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
+    /// Moves to splicing after bulk reads, back to copying after small splices; only with nothing
+    /// held (bytes never change path mid-way, so order is kept).
+    fn choose_path(&mut self, pipes: &mut PipePool) {
+        if self.held > 0 {
+            return;
         }
-        if let Path::Splice(pipe) = &self.path {
-            match pipe.fill_from(src.as_raw_fd(), room) {
-                // The kernel cannot splice this socket: fall back to a buffer (nothing was moved).
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && self.held == 0 => {
-                    self.path = Path::Copy(Vec::with_capacity(COPY_CHUNK), 0);
+        match &self.path {
+            Path::Copy | Path::Pending(..) if !self.copy_only && self.streak >= LARGE_READS_TO_SPLICE => {
+                // Out of pipes (EMFILE): keep copying, nothing lost.
+                if let Ok(pipe) = pipes.take(COPY_CHUNK) {
+                    self.path = Path::Splice(pipe);
+                    self.streak = 0;
                 }
-                other => return other,
             }
+            Path::Splice(_) if self.streak >= SMALL_SPLICES_TO_COPY => self.leave_pipe(pipes),
+            _ => {}
         }
-        match &mut self.path {
-            Path::Copy(buf, start) => {
-                buf.clear();
-                *start = 0;
-                buf.resize(room.min(COPY_CHUNK), 0);
-                let n = recv(src, buf)?;
-                buf.truncate(n);
-                Ok(n)
-            }
-            _ => Err(io::Error::from_raw_os_error(libc::EBADF)),
+    }
+
+    fn leave_pipe(&mut self, pipes: &mut PipePool) {
+        if let Path::Splice(p) = std::mem::take(&mut self.path) {
+            pipes.give_back(p, self.held == 0);
         }
+        self.streak = 0;
+    }
+
+    /// One copy: `recv` into the scratch buffer, `send` at once; what the destination does not take
+    /// is kept (held). Errors are tagged with the side that failed.
+    fn copy(&mut self, src: &Socket, dst: &Socket, room: usize, scratch: &mut Vec<u8>) -> Result<usize, Failed> {
+        scratch.resize(COPY_CHUNK, 0);
+        let want = room.min(COPY_CHUNK);
+        let n = recv(src, &mut scratch[..want]).map_err(Failed::Source)?;
+        self.streak = if n >= LARGE_READ.min(want) { self.streak.saturating_add(1) } else { 0 };
+        if n == 0 {
+            return Ok(0);
+        }
+        let sent = match dst.send_with_flags(&scratch[..n], libc::MSG_NOSIGNAL) {
+            Ok(sent) => sent,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(Failed::Destination(e)),
+        };
+        self.moved += sent as u64;
+        if sent < n {
+            self.path = Path::Pending(scratch[sent..n].to_vec(), 0);
+            self.held = n - sent;
+        }
+        Ok(n)
     }
 
     fn drain(&mut self, dst: &Socket) -> io::Result<usize> {
         match &mut self.path {
             Path::Splice(pipe) => pipe.drain_into(dst.as_raw_fd(), self.held),
-            Path::Copy(buf, start) => {
+            Path::Pending(buf, start) => {
                 let n = dst.send_with_flags(&buf[*start..], libc::MSG_NOSIGNAL)?;
                 *start += n;
                 Ok(n)
             }
-            Path::None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            Path::Copy => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        }
+    }
+
+    /// `n` held bytes reached the destination.
+    fn wrote(&mut self, n: usize) {
+        self.held -= n;
+        self.moved += n as u64;
+        match &self.path {
+            Path::Splice(_) => self.spliced += n as u64,
+            Path::Pending(..) if self.held == 0 => self.path = Path::Copy, // frees the leftover
+            _ => {}
         }
     }
 }

@@ -1,5 +1,6 @@
 //! A listening stream socket: accepts until the kernel's queue is empty, surviving EMFILE.
 
+use super::admission::{Admission, Gate, Limits, Ticket};
 use crate::batch::Batch;
 use crate::service::Step;
 use crate::sys::fd::accept_nonblocking;
@@ -17,6 +18,16 @@ pub struct Listener {
     pub pending: bool,
     /// An AF_UNIX listener: its connections can pass descriptors.
     pub unix: bool,
+    pub admission: Admission,
+    /// Connections accepted since adoption (admitted or not).
+    pub accepted_total: u64,
+}
+
+/// A connection this listener accepted and admitted, for the registry to register.
+pub struct Admitted {
+    pub sock: Socket,
+    pub peer: SockAddr,
+    pub ticket: Ticket,
 }
 
 /// What one accept produced.
@@ -52,23 +63,44 @@ impl SpareFd {
 
 impl Listener {
     pub fn new(sock: Socket) -> Listener {
+        Listener::with_limits(sock, Limits::default())
+    }
+
+    pub fn with_limits(sock: Socket, limits: Limits) -> Listener {
         let unix = sock.domain().map(|d| d == socket2::Domain::UNIX).unwrap_or(false);
-        Listener { sock, pending: true, unix }
+        Listener { sock, pending: true, unix, admission: Admission::new(limits), accepted_total: 0 }
     }
 
     /// Accepts while connections wait, up to the turn's budget, into `accepted` (the registry
     /// registers them and reports each), shedding clients while out of descriptors. A full batch
     /// stops it before the first accept: the clients wait in the kernel's backlog.
-    pub fn service(&mut self, batch: &Batch, spare: &mut SpareFd, accepted: &mut Vec<(Socket, SockAddr)>) -> Step {
+    ///
+    /// Admission first: at `max_connections` it stops (a closing connection resumes it, see
+    /// `Entries::remove`); out of accept tokens it comes back when one is due; a client its source
+    /// may not add is accepted and closed at once (counted).
+    pub fn service(&mut self, batch: &Batch, spare: &mut SpareFd, accepted: &mut Vec<Admitted>) -> Step {
         if !self.pending {
             return Step::Idle;
         }
         if batch.is_full() {
             return Step::More;
         }
+        let mut count = 0;
         loop {
-            match self.accept(accepted.len(), spare) {
-                Accepted::Connection(sock, peer) => accepted.push((sock, peer)),
+            match self.admission.gate() {
+                Gate::Open => {}
+                Gate::Full => return Step::Idle,
+                Gate::Until(at) => return Step::WakeAt(at),
+            }
+            match self.accept(count, spare) {
+                Accepted::Connection(sock, peer) => {
+                    count += 1;
+                    self.accepted_total += 1;
+                    // Refused by its source: dropped here, the client sees a clean close.
+                    if let Ok(ticket) = self.admission.admit(&peer) {
+                        accepted.push(Admitted { sock, peer, ticket });
+                    }
+                }
                 Accepted::Stop { more: true } => return Step::More,
                 Accepted::Stop { more: false } => return Step::Idle,
                 Accepted::OutOfDescriptors => return Step::RetryLater,

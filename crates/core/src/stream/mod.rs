@@ -1,5 +1,6 @@
 //! An adopted or accepted stream connection: its socket, write queue and reading state.
 
+pub mod admission;
 pub mod listener;
 mod service;
 pub mod state;
@@ -7,6 +8,7 @@ pub mod write_queue;
 
 use crate::{batch::Batch, wire::kind};
 use crate::sys::scm;
+use admission::Ticket;
 use std::os::fd::{AsFd, OwnedFd};
 use crate::stream::state::{Input, StreamState};
 use crate::stream::write_queue::{send_now, Flush, WriteQueue};
@@ -38,6 +40,8 @@ pub struct Stream {
     unix: bool,
     /// Descriptors to send with the first byte of the next write.
     outgoing_fds: Vec<OwnedFd>,
+    /// The listener that accepted it and what it counts against there (released on removal).
+    pub origin: Option<(u32, Ticket)>,
 }
 
 /// What reading left behind.
@@ -61,6 +65,7 @@ impl Stream {
             state: StreamState::default(),
             unix,
             outgoing_fds: Vec::new(),
+            origin: None,
         }
     }
 
