@@ -3,6 +3,8 @@
 
 use crate::batch::counters::{LoopCounters, SharedCounters};
 use crate::datagram::Datagram;
+use crate::proxy::incoming::Incoming;
+use crate::proxy::upstream::Upstream;
 use crate::stream::listener::Listener;
 use crate::stream::Stream;
 use mio::unix::SourceFd;
@@ -18,6 +20,10 @@ pub enum Entry {
     Listener(Listener),
     Stream(Stream),
     Datagram(Datagram),
+    /// An accepted connection before its hand-over (PROXY header, routing, upstream connect).
+    Incoming(Incoming),
+    /// A proxy session's upstream while its connect is in progress.
+    Upstream(Upstream),
 }
 
 impl Entry {
@@ -26,13 +32,16 @@ impl Entry {
             Entry::Listener(l) => &l.sock,
             Entry::Stream(s) => &s.sock,
             Entry::Datagram(d) => &d.sock,
+            Entry::Incoming(c) => &c.sock,
+            Entry::Upstream(u) => &u.sock,
         }
     }
 
     fn interest(&self) -> Interest {
         match self {
-            Entry::Stream(_) => Interest::READABLE | Interest::WRITABLE,
-            _ => Interest::READABLE,
+            // Sessions become streams in place: the same registration serves.
+            Entry::Stream(_) | Entry::Incoming(_) | Entry::Upstream(_) => Interest::READABLE | Interest::WRITABLE,
+            Entry::Listener(_) | Entry::Datagram(_) => Interest::READABLE,
         }
     }
 }
@@ -69,19 +78,24 @@ impl Entries {
     /// caller's fd may keep alive) and hands the entry back; dropping it closes the duplicate.
     pub fn remove(&mut self, registry: &Registry, id: u32) -> Option<Entry> {
         let entry = self.map.remove(&id)?;
-        match &entry {
+        let origin = match &entry {
             Entry::Stream(s) => {
                 self.counters.connections_open -= 1;
-                if let Some((listener, ticket)) = s.origin {
-                    if let Some(Entry::Listener(l)) = self.map.get_mut(&listener) {
-                        if l.admission.release(ticket) {
-                            self.resumed.push(listener);
-                        }
-                    }
+                s.origin
+            }
+            Entry::Incoming(c) => Some(c.origin),
+            Entry::Datagram(d) => {
+                self.counters.kernel_drops_closed += d.dropped_total();
+                None
+            }
+            Entry::Listener(_) | Entry::Upstream(_) => None,
+        };
+        if let Some((listener, ticket)) = origin {
+            if let Some(Entry::Listener(l)) = self.map.get_mut(&listener) {
+                if l.admission.release(ticket) {
+                    self.resumed.push(listener);
                 }
             }
-            Entry::Datagram(d) => self.counters.kernel_drops_closed += d.dropped_total(),
-            Entry::Listener(_) => {}
         }
         let _ = registry.deregister(&mut SourceFd(&entry.socket().as_raw_fd()));
         Some(entry)
@@ -117,6 +131,19 @@ impl Entries {
             Some(Entry::Stream(s)) => Some(s),
             _ => None,
         })
+    }
+
+    /// Turns an entry into another in place (a session's sockets into streams): same id, same
+    /// registration, nothing closed; `into` gets the old entry and gives the new one.
+    pub fn convert(&mut self, id: u32, into: impl FnOnce(Entry) -> Entry) {
+        let Some(old) = self.map.remove(&id) else { return };
+        let was_stream = matches!(old, Entry::Stream(_));
+        let mut new = into(old);
+        if let (Entry::Stream(s), false) = (&mut new, was_stream) {
+            s.queue.count_into(self.shared_counters.clone());
+            self.counters.connections_open += 1;
+        }
+        self.map.insert(id, new);
     }
 
     pub fn datagram(&mut self, id: u32) -> Option<&mut Datagram> {

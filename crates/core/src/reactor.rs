@@ -10,7 +10,9 @@ use crate::stream::listener::Listener;
 use crate::event_loop::shared::Shared;
 use crate::batch::counters::SharedCounters;
 use crate::event_loop::CountingNotify;
-use crate::wire::{self, Stats};
+use crate::proxy::PortRole;
+use crate::stream::admission::Limits;
+use crate::wire::{self, PortStats, Stats};
 use crate::entry::Entry;
 use crate::event_loop::registry::State;
 use crate::relay::engine::RelayOptions;
@@ -143,6 +145,34 @@ impl Reactor {
         let id = self.shared.lock().insert(&self.shared.registry, entry)?;
         self.shared.wake(); // the loop looks at the new socket once
         Ok(id)
+    }
+
+    /// Adopts a listening socket (checked as `adopt` checks it) with admission limits and a role:
+    /// PROXY headers read in the core, and/or proxying to upstreams in the core (see `proxy`).
+    pub fn adopt_listener(&self, fd: RawFd, family: i32, limits: Limits, role: PortRole) -> Result<u32, AdoptError> {
+        validate(fd, family, Expect::Listener)?;
+        let sock = duplicate_nonblocking(fd)?;
+        let id = self.shared.lock().insert(&self.shared.registry, Entry::Listener(Listener::with(sock, limits, role)))?;
+        self.shared.wake();
+        Ok(id)
+    }
+
+    /// The consumer's answers to ROUTE records: for each session, an upstream, or None to refuse.
+    pub fn route(&self, answers: impl IntoIterator<Item = (u32, Option<SockAddr>)>) {
+        self.act(|st, reg| {
+            for (session, to) in answers {
+                st.route(reg, session, to);
+            }
+        })
+    }
+
+    /// A listening port's figures, and its upstreams' connect failures (a proxy port's); None for
+    /// an id that is not a listening port.
+    pub fn port_stats(&self, id: u32) -> Option<(PortStats, Vec<u64>)> {
+        match self.shared.lock().entries.get(id) {
+            Some(Entry::Listener(l)) => Some((l.current_stats(), l.balancer.failures.clone())),
+            _ => None,
+        }
     }
 
     /// Starts a non-blocking connect to `to` (from `bind` when given) and returns the new

@@ -37,6 +37,26 @@ pub enum Step {
     RetryLater,
     /// Nothing until this time (or the next edge).
     WakeAt(Instant),
+    /// A step of a proxy session (see `event_loop::sessions`).
+    Session(SessionStep),
+}
+
+/// What an accepted connection before its hand-over (`proxy::incoming`), or a proxy session's
+/// connecting upstream (`proxy::upstream`), asks of the loop.
+#[derive(Debug)]
+pub enum SessionStep {
+    /// Its PROXY header is read (or none was expected): hand it on.
+    HeaderDone,
+    /// Its PROXY header is missing, malformed, too large, too slow or from an untrusted source.
+    HeaderFailed,
+    /// The client left (or failed) before its session was relayed.
+    ClientGone,
+    /// The upstream connect of session `client` finished.
+    UpstreamReady { client: u32 },
+    /// The upstream connect of session `client` failed.
+    UpstreamFailed { client: u32 },
+    /// The upstream connect took longer than the port allows.
+    ConnectTimedOut,
 }
 
 /// Deadlines entries asked for, soonest first. Lazy: when a deadline comes, its entry is serviced

@@ -1,91 +1,20 @@
 //! The core on real sockets over loopback and UNIX pairs: adopt, accept, read, write, close.
 
+mod common;
+
+use common::{listener, Event, Harness};
+
 use reactor_core::wire::kind;
 use reactor_core::socket2::{Domain, Socket, Type};
 use reactor_core::wire::bits;
-use reactor_core::{wire::address, Adopt, AdoptError, Notify, Reactor, RelayOptions, StreamInput};
+use reactor_core::{Adopt, AdoptError, Reactor, RelayOptions, StreamInput};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, IntoRawFd};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const INET: i32 = libc::AF_INET;
 
-struct Channel(Mutex<Sender<()>>);
-
-impl Notify for Channel {
-    fn batch_ready(&self) {
-        let _ = self.0.lock().unwrap().send(());
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Event {
-    kind: u32,
-    id: u32,
-    a: u32,
-    bytes: Vec<u8>,
-}
-
-/// A reactor plus the consumer side of its announcements.
-struct Harness {
-    reactor: Reactor,
-    ready: Receiver<()>,
-    seen: Vec<Event>,
-}
-
-impl Harness {
-    fn new() -> Harness {
-        let (tx, rx) = channel();
-        let reactor = Reactor::start(Box::new(Channel(Mutex::new(tx)))).unwrap();
-        Harness { reactor, ready: rx, seen: Vec::new() }
-    }
-
-    /// Takes batches until `done` holds for the events seen so far (bounded by 5 s).
-    fn until(&mut self, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
-        let deadline = Instant::now() + Duration::from_secs(20); // generous: CI machines may be loaded
-        loop {
-            while let Some(batch) = self.reactor.take_batch() {
-                for (k, id, a, b) in batch.records() {
-                    let (a_, b_) = (a as usize, b as usize);
-                    let bytes = match k {
-                        kind::DATA => batch.data[a_..a_ + b_].to_vec(),
-                        kind::DATA_CHUNK => batch.chunks[a_].clone(),
-                        kind::DATAGRAM => {
-                            let (_, record_len) = address::decode(&batch.data, a_).unwrap();
-                            batch.data[a_ + record_len..a_ + record_len + b_].to_vec()
-                        }
-                        kind::RELAY_ENDED => batch.data[a_..a_ + 16].to_vec(),
-                        _ => Vec::new(),
-                    };
-                    self.seen.push(Event { kind: k, id, a, bytes });
-                }
-            }
-            if done(&self.seen) {
-                return std::mem::take(&mut self.seen);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out; saw {:?}", self.seen);
-            let _ = self.ready.recv_timeout(left);
-        }
-    }
-
-    fn data_of(events: &[Event], id: u32) -> Vec<u8> {
-        events
-            .iter()
-            .filter(|e| (e.kind == kind::DATA || e.kind == kind::DATA_CHUNK) && e.id == id)
-            .flat_map(|e| e.bytes.clone())
-            .collect()
-    }
-}
-
-fn listener() -> (TcpListener, SocketAddr) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    (l, addr)
-}
 
 #[test]
 fn accepts_echoes_and_sees_eof() {

@@ -5,6 +5,7 @@ pub mod consumer;
 pub mod driver;
 pub mod engine;
 pub mod registry;
+mod sessions;
 pub mod shared;
 
 use crate::batch::counters::SharedCounters;

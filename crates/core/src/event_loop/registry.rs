@@ -95,6 +95,8 @@ impl State {
                 step
             }
             Some(Entry::Datagram(d)) => d.service(id, &mut self.batch),
+            Some(Entry::Incoming(c)) => c.service(ready),
+            Some(Entry::Upstream(u)) => u.service(ready),
             None => return,
         };
         self.carry_out(registry, id, step);
@@ -119,13 +121,24 @@ impl State {
             Step::EndRelay(rid) => self.relays.end(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid, 0),
             Step::RetryLater => self.retry_accept = true,
             Step::WakeAt(at) => self.deadlines.wake(id, at),
+            Step::Session(step) => self.on_session(registry, id, step),
         }
     }
 
-    /// Registers what a listener accepted and reports each. A registration failure drops (closes)
-    /// the new socket: the client sees a close.
+    /// Registers what a listener accepted and reports each (a port with a PROXY header or a proxy
+    /// role hands them to `sessions` first). A registration failure drops (closes) the new
+    /// socket: the client sees a close.
     fn register_accepted(&mut self, registry: &Registry, listener: u32) {
-        let unix = matches!(self.entries.get(listener), Some(Entry::Listener(l)) if l.unix);
+        let (unix, plain) = match self.entries.get(listener) {
+            Some(Entry::Listener(l)) => (l.unix, l.role.is_plain()),
+            _ => return,
+        };
+        if !plain {
+            for a in std::mem::take(&mut self.accepted) {
+                self.register_incoming(registry, listener, a);
+            }
+            return;
+        }
         for Admitted { sock, peer, ticket } in std::mem::take(&mut self.accepted) {
             let mut stream = Stream::new(sock, unix);
             stream.origin = Some((listener, ticket));
@@ -214,7 +227,7 @@ impl State {
         self.deferred_ids.contains(&id)
     }
 
-    fn defer(&mut self, id: u32) {
+    pub(super) fn defer(&mut self, id: u32) {
         if self.deferred_ids.insert(id) {
             self.deferred.push_back(id);
         }
@@ -231,7 +244,7 @@ impl State {
     // ---- called from the consumer's thread ----
 
     pub fn start_relay(&mut self, registry: &Registry, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], options: RelayOptions) -> io::Result<u32> {
-        self.relays.start(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), a, b, held_a, held_b, options)
+        self.relays.start(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), a, b, held_a, held_b, options, None)
     }
 
     pub fn end_relay(&mut self, registry: &Registry, rid: u32, errno: i32) {

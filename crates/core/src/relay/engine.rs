@@ -7,7 +7,7 @@
 use super::pipes::PipePool;
 use super::{Failed, Pumped, Relay, Tools};
 use crate::batch::Batch;
-use crate::entry::Entries;
+use crate::entry::{Entries, Entry};
 use crate::service::Deadlines;
 use crate::stream::state::{Input, Reading};
 use crate::wire::{kind, push_relay_counts};
@@ -38,6 +38,15 @@ pub struct RelayOptions {
     pub cap: usize,
     /// No byte either way for this long aborts both sides with ETIMEDOUT.
     pub idle_timeout: Option<Duration>,
+}
+
+/// A relay a proxy port started (its client is `a`, its upstream `b`): the consumer hears nothing
+/// of it; its end is counted in the port's figures instead.
+#[derive(Debug, Clone, Copy)]
+pub struct PortRelay {
+    pub port: u32,
+    /// Which of the port's upstreams (for its balance).
+    pub upstream: usize,
 }
 
 #[derive(Default)]
@@ -95,7 +104,7 @@ impl RelayEngine {
     /// consumer has not taken follow them, and their records are blanked. Errors: EINVAL when the
     /// pair cannot relay (the same id, not both open established connections, already relaying),
     /// ENOENT when either is gone.
-    pub fn start(&mut self, cx: Lent<'_>, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], options: RelayOptions) -> io::Result<u32> {
+    pub fn start(&mut self, cx: Lent<'_>, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], options: RelayOptions, owner: Option<PortRelay>) -> io::Result<u32> {
         let invalid = || io::Error::from_raw_os_error(libc::EINVAL);
         if a == b {
             return Err(invalid());
@@ -108,6 +117,7 @@ impl RelayEngine {
         }
         let mut relay = Relay::new(a, b, options.cap);
         relay.idle_timeout = options.idle_timeout;
+        relay.owner = owner;
         let pending = cx.batch.take_stream_bytes(&[a, b]);
         for (src, dst, held) in [(a, b, held_a), (b, a, held_b)] {
             let mut moved = 0;
@@ -203,7 +213,7 @@ impl RelayEngine {
             // That side is gone at once; what was read from it still goes to the other side.
             let errno = err.raw_os_error().unwrap_or(libc::EIO);
             relay.ending.get_or_insert(errno);
-            self.abort_one(&mut cx, id, Some(errno));
+            self.abort_one(&mut cx, id, relay.owner.is_none().then_some(errno));
             self.relays.insert(rid, relay);
             return self.queue_work(rid);
         }
@@ -217,23 +227,39 @@ impl RelayEngine {
     }
 
     /// Both directions are done: close what is left in order and report the counts.
-    fn finish(&mut self, cx: Lent<'_>, mut relay: Relay) {
+    fn finish(&mut self, mut cx: Lent<'_>, mut relay: Relay) {
         let errno = relay.ending.unwrap_or(0);
         for id in [relay.a, relay.b] {
             if let Some(s) = cx.entries.stream(id) {
                 s.shutdown_both();
                 cx.entries.remove(self.registry(cx.registry), id);
-                cx.batch.push(kind::CLOSED, id, errno as u32, 0);
+                if relay.owner.is_none() {
+                    cx.batch.push(kind::CLOSED, id, errno as u32, 0);
+                }
             }
         }
-        self.report_end(cx.batch, &mut relay);
+        self.report_end(&mut cx, &mut relay);
     }
 
-    fn report_end(&mut self, batch: &mut Batch, relay: &mut Relay) {
+    /// The relay is over: its pipes go back, and its counts to the consumer (RELAY_ENDED) or to the
+    /// port that started it.
+    fn report_end(&mut self, cx: &mut Lent<'_>, relay: &mut Relay) {
         relay.release(&mut self.pipes);
         let (ab, ba) = relay.counts();
-        let offset = push_relay_counts(&mut batch.data, ab, ba);
-        batch.push(kind::RELAY_ENDED, relay.a, offset as u32, 0);
+        match relay.owner {
+            None => {
+                let offset = push_relay_counts(&mut cx.batch.data, ab, ba);
+                cx.batch.push(kind::RELAY_ENDED, relay.a, offset as u32, 0);
+            }
+            Some(PortRelay { port, upstream }) => {
+                if let Some(Entry::Listener(l)) = cx.entries.get_mut(port) {
+                    l.stats.bytes_to_upstream += ab;
+                    l.stats.bytes_from_upstream += ba;
+                    l.stats.bytes_spliced += relay.ab.spliced + relay.ba.spliced;
+                    l.balancer.closed(upstream);
+                }
+            }
+        }
     }
 
     /// Aborts one connection now (RST where we hold the last reference); `report` its close with
@@ -260,9 +286,9 @@ impl RelayEngine {
             return self.service(cx, rid);
         }
         for id in [relay.a, relay.b] {
-            self.abort_one(&mut cx, id, Some(errno));
+            self.abort_one(&mut cx, id, relay.owner.is_none().then_some(errno));
         }
-        self.report_end(cx.batch, &mut relay);
+        self.report_end(&mut cx, &mut relay);
     }
 
     /// The consumer aborted `id`, which is relaying: it closes without an event (the consumer
@@ -271,8 +297,8 @@ impl RelayEngine {
         let Some(mut relay) = self.relays.remove(&rid) else { return };
         self.abort_one(&mut cx, id, None);
         let other = if id == relay.a { relay.b } else { relay.a };
-        self.abort_one(&mut cx, other, Some(libc::ECONNABORTED));
-        self.report_end(cx.batch, &mut relay);
+        self.abort_one(&mut cx, other, relay.owner.is_none().then_some(libc::ECONNABORTED));
+        self.report_end(&mut cx, &mut relay);
     }
 
     /// A relay's idle deadline came: abort it with ETIMEDOUT if it really was idle that long,

@@ -51,6 +51,8 @@ pub struct Relay {
     pub idle_timeout: Option<Duration>,
     /// Set once the relay is ending: the errno to report (0: orderly).
     pub ending: Option<i32>,
+    /// The proxy port that started it (None: the consumer did).
+    pub owner: Option<engine::PortRelay>,
 }
 
 #[derive(Debug, Default)]
@@ -117,6 +119,7 @@ impl Relay {
             last_activity: Instant::now(),
             idle_timeout: None,
             ending: None,
+            owner: None,
         }
     }
 

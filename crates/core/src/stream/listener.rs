@@ -1,6 +1,9 @@
 //! A listening stream socket: accepts until the kernel's queue is empty, surviving EMFILE.
 
 use super::admission::{Admission, Gate, Limits, Ticket};
+use crate::proxy::balance::Balancer;
+use crate::proxy::{PortRole, Route};
+use crate::wire::PortStats;
 use crate::batch::Batch;
 use crate::service::Step;
 use crate::sys::fd::accept_nonblocking;
@@ -19,8 +22,12 @@ pub struct Listener {
     /// An AF_UNIX listener: its connections can pass descriptors.
     pub unix: bool,
     pub admission: Admission,
-    /// Connections accepted since adoption (admitted or not).
-    pub accepted_total: u64,
+    /// What it does with what it accepts beyond handing it over (PROXY headers, proxying).
+    pub role: PortRole,
+    /// Its figures (levels such as `connections_active` are filled in when read: `stats`).
+    pub stats: PortStats,
+    /// A proxy port's choice of upstream (empty otherwise).
+    pub balancer: Balancer,
 }
 
 /// A connection this listener accepted and admitted, for the registry to register.
@@ -63,12 +70,17 @@ impl SpareFd {
 
 impl Listener {
     pub fn new(sock: Socket) -> Listener {
-        Listener::with_limits(sock, Limits::default())
+        Listener::with(sock, Limits::default(), PortRole::default())
     }
 
-    pub fn with_limits(sock: Socket, limits: Limits) -> Listener {
+    pub fn with(sock: Socket, limits: Limits, role: PortRole) -> Listener {
         let unix = sock.domain().map(|d| d == socket2::Domain::UNIX).unwrap_or(false);
-        Listener { sock, pending: true, unix, admission: Admission::new(limits), accepted_total: 0 }
+        let upstreams = match role.proxy.as_deref().map(|p| &p.route) {
+            Some(Route::Upstreams(list, _)) => list.len(),
+            _ => 0,
+        };
+        let admission = Admission::new(limits);
+        Listener { sock, pending: true, unix, admission, role, stats: PortStats::default(), balancer: Balancer::new(upstreams) }
     }
 
     /// Accepts while connections wait, up to the turn's budget, into `accepted` (the registry
@@ -95,7 +107,7 @@ impl Listener {
             match self.accept(count, spare) {
                 Accepted::Connection(sock, peer) => {
                     count += 1;
-                    self.accepted_total += 1;
+                    self.stats.connections_accepted += 1;
                     // Refused by its source: dropped here, the client sees a clean close.
                     if let Ok(ticket) = self.admission.admit(&peer) {
                         accepted.push(Admitted { sock, peer, ticket });
@@ -134,6 +146,22 @@ impl Listener {
                     }
                 },
             }
+        }
+    }
+}
+
+impl Listener {
+    /// Its figures now.
+    pub fn current_stats(&self) -> PortStats {
+        let refused = self.admission.refused;
+        PortStats {
+            connections_active: self.admission.active as u64,
+            refused_per_source: refused.per_source,
+            refused_table_full: refused.table_full,
+            paused_at_max: refused.paused_at_max,
+            paused_for_rate: refused.paused_for_rate,
+            upstream_connect_failures: self.balancer.failures.iter().sum(),
+            ..self.stats
         }
     }
 }

@@ -9,7 +9,7 @@
 pub mod address;
 mod stats;
 
-pub use stats::Stats;
+pub use stats::{PortStats, Stats};
 
 /// Kinds of event records; the meaning of `a` and `b` is given per kind.
 pub mod kind {
@@ -43,6 +43,15 @@ pub mod kind {
     /// id = connection; a = offset in data of `b` descriptor numbers (u32 LE) received with the
     /// data that follows (SCM_RIGHTS); the consumer owns them.
     pub const FDS: u32 = 12;
+    /// id = connection or proxy session; a = offset of its PROXY header's payload (`push_proxy_info`),
+    /// b = its length. Comes just before the ACCEPT or ROUTE record of that id.
+    pub const PROXY_INFO: u32 = 13;
+    /// id = proxy session waiting for a route; a = offset of the client's address record; b = the
+    /// proxy port. The consumer answers with `Reactor::route`.
+    pub const ROUTE: u32 = 14;
+    /// id = proxy port whose drain finished; a = offset of three u64 (LE): sessions that ended by
+    /// themselves, idle ones closed at the start, active ones closed at the deadline.
+    pub const PORT_DRAINED: u32 = 15;
 }
 
 /// u32s per record: `[kind, id, a, b]`.
@@ -129,6 +138,49 @@ pub fn push_relay_counts(data: &mut Vec<u8>, ab: u64, ba: u64) -> usize {
     let offset = data.len();
     data.extend_from_slice(&ab.to_le_bytes());
     data.extend_from_slice(&ba.to_le_bytes());
+    offset
+}
+
+/// Appends the payload of a PROXY_INFO record for `header`; returns (offset, length). Layout: u8
+/// version (1, 2), u8 command (0 LOCAL, 1 PROXY), u8 transport (the v2 family/protocol byte), then
+/// the source and the destination as u16 (LE) length + address record (length 0: none), then the
+/// TLVs as the header carried them (v2 wire form: u8 type, u16 BE length, value).
+pub fn push_proxy_info(data: &mut Vec<u8>, header: &crate::proxy_protocol::Header) -> (usize, usize) {
+    use crate::proxy_protocol::{Addresses, Command, Version};
+    let offset = data.len();
+    data.push(if header.version == Version::V1 { 1 } else { 2 });
+    data.push(if header.command == Command::Proxy { 1 } else { 0 });
+    data.push(header.transport().v2_byte());
+    let (src, dst) = match header.addresses {
+        Addresses::Ip { source, destination, .. } => (Some(socket2::SockAddr::from(source)), Some(socket2::SockAddr::from(destination))),
+        Addresses::Unix { source, destination, .. } => (unix_record(source.path()), unix_record(destination.path())),
+        Addresses::Unspecified => (None, None),
+    };
+    for addr in [src, dst] {
+        let at = data.len();
+        data.extend_from_slice(&[0, 0]);
+        if let Some(a) = addr {
+            let start = data.len();
+            address::encode(&a, data);
+            let len = (data.len() - start) as u16;
+            data[at..at + 2].copy_from_slice(&len.to_le_bytes());
+        }
+    }
+    data.extend_from_slice(header.tlvs.as_bytes());
+    (offset, data.len() - offset)
+}
+
+fn unix_record(path: &[u8]) -> Option<socket2::SockAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    socket2::SockAddr::unix(std::ffi::OsStr::from_bytes(path)).ok()
+}
+
+/// Appends the payload of a DRAINED record; returns its offset.
+pub fn push_drain_counts(data: &mut Vec<u8>, ended: u64, idle_closed: u64, closed_at_deadline: u64) -> usize {
+    let offset = data.len();
+    for n in [ended, idle_closed, closed_at_deadline] {
+        data.extend_from_slice(&n.to_le_bytes());
+    }
     offset
 }
 

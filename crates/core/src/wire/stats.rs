@@ -71,3 +71,54 @@ impl Stats {
         }
     }
 }
+
+/// Calls `$m! { ... }` with every field of a listening port's figures (`Reactor::port_stats`,
+/// `port.stats()` in JS), as `for_each_stat!` does for the reactor's. Plain ports (adopted
+/// listeners) fill the first group; proxy ports all of it.
+#[macro_export]
+macro_rules! for_each_port_stat {
+    ($m:ident) => {
+        $m! {
+            #[doc = "Connections accepted since the port was adopted (admitted or not)."]
+            connections_accepted,
+            #[doc = "Connections of this port open now."]
+            connections_active,
+            #[doc = "Clients accepted and closed at once: their source already had its limit of connections."]
+            refused_per_source,
+            #[doc = "Clients accepted and closed at once: the per-source table had no free slot near their source."]
+            refused_table_full,
+            #[doc = "Times the port stopped accepting at maxConnections (clients waited in the kernel's backlog)."]
+            paused_at_max,
+            #[doc = "Times the port paused for its accept rate."]
+            paused_for_rate,
+            #[doc = "Connections closed for their PROXY protocol header: missing, malformed, too large, too slow or from an untrusted source."]
+            proxy_header_errors,
+            #[doc = "Clients the routing function refused (it returned null)."]
+            refused_by_route,
+            #[doc = "Upstream connects that failed (refused, timed out, unreachable), retries included."]
+            upstream_connect_failures,
+            #[doc = "Clients closed because no upstream could be reached after the retries."]
+            upstream_unavailable,
+            #[doc = "Proxied connections that reached an upstream (relays started)."]
+            sessions_relayed,
+            #[doc = "Bytes relayed from clients to upstreams."]
+            bytes_to_upstream,
+            #[doc = "Bytes relayed from upstreams to clients."]
+            bytes_from_upstream,
+            #[doc = "Of the relayed bytes, those moved by splice(2) through a pipe (the rest were copied)."]
+            bytes_spliced,
+        }
+    };
+}
+
+macro_rules! define_port_stats {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// A listening port's figures: totals since its adoption, and levels now.
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        pub struct PortStats {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+    };
+}
+
+for_each_port_stat!(define_port_stats);

@@ -1,0 +1,266 @@
+//! The registry's part in proxy sessions and PROXY-header ports: registering what such a port
+//! accepts, and carrying out the steps of an `Incoming` and its `Upstream` (hand-over to the
+//! consumer, routing, connecting with retries, the relay), with the port's figures kept as they go.
+
+use super::registry::State;
+use crate::entry::Entry;
+use crate::proxy::incoming::{Incoming, Phase};
+use crate::proxy::upstream::Upstream;
+use crate::proxy::{ProxyConfig, Route};
+use crate::proxy_protocol::{encode_v1, encode_v2, Header, Version};
+use crate::relay::engine::{Lent, PortRelay};
+use crate::service::SessionStep;
+use crate::stream::listener::Admitted;
+use crate::stream::Stream;
+use crate::wire::{address, kind, push_proxy_info};
+use mio::Registry;
+use socket2::SockAddr;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+impl State {
+    /// Registers a connection that a PROXY-header or proxy port accepted; it is looked at once.
+    pub(super) fn register_incoming(&mut self, registry: &Registry, listener: u32, a: Admitted) {
+        let Some(Entry::Listener(l)) = self.entries.get(listener) else { return };
+        let incoming = Incoming::new(a.sock, a.peer, (listener, a.ticket), l.role.clone(), l.unix);
+        // A registration failure drops (closes) it: the client sees a close.
+        let _ = self.insert(registry, Entry::Incoming(incoming));
+    }
+
+    pub(super) fn on_session(&mut self, registry: &Registry, id: u32, step: SessionStep) {
+        match step {
+            SessionStep::HeaderDone => self.hand_on(registry, id),
+            SessionStep::HeaderFailed => {
+                self.count(id, |s| s.proxy_header_errors += 1);
+                self.close_session(registry, id);
+            }
+            SessionStep::ClientGone => self.close_session(registry, id),
+            SessionStep::ConnectTimedOut => self.upstream_failed(registry, id),
+            SessionStep::UpstreamFailed { client } => self.upstream_failed(registry, client),
+            SessionStep::UpstreamReady { client } => self.start_session_relay(registry, client),
+        }
+    }
+
+    /// The header is read (or none was expected): to the consumer as an accepted connection, or
+    /// on to an upstream.
+    fn hand_on(&mut self, registry: &Registry, id: u32) {
+        let Some(Entry::Incoming(c)) = self.entries.get_mut(id) else { return };
+        let client = c.client();
+        let (port, _) = c.origin;
+        let proxy = c.role.proxy.clone();
+        if let Some(header) = &c.header {
+            let (offset, len) = push_proxy_info(&mut self.batch.data, header);
+            self.batch.push(kind::PROXY_INFO, id, offset as u32, len as u32);
+        }
+        match proxy {
+            None => {
+                let early = std::mem::take(&mut c.early);
+                self.entries.convert(id, |e| match e {
+                    Entry::Incoming(c) => {
+                        let mut s = Stream::new(c.sock, c.unix);
+                        s.origin = Some(c.origin);
+                        Entry::Stream(s)
+                    }
+                    other => other,
+                });
+                let record = address::encode(&client, &mut self.batch.data);
+                self.batch.push(kind::ACCEPT, port, id, record as u32);
+                // Bytes that came with the header are the connection's first data.
+                if !early.is_empty() {
+                    let offset = self.batch.data.len();
+                    self.batch.data.extend_from_slice(&early);
+                    self.batch.push_data(id, offset, early.len());
+                }
+                self.defer(id);
+            }
+            Some(config) => match &config.route {
+                Route::Upstreams(..) => self.connect_next(registry, id, &config),
+                Route::Consumer => {
+                    c.phase = Phase::Route;
+                    c.deadline = None;
+                    let record = address::encode(&client, &mut self.batch.data);
+                    self.batch.push(kind::ROUTE, id, record as u32, port);
+                }
+            },
+        }
+    }
+
+    /// The consumer's answer for a session waiting for a route: an upstream, or None to refuse.
+    pub fn route(&mut self, registry: &Registry, id: u32, to: Option<SockAddr>) {
+        let Some(Entry::Incoming(c)) = self.entries.get_mut(id) else { return };
+        if c.phase != Phase::Route {
+            return;
+        }
+        let Some(config) = c.role.proxy.clone() else { return };
+        match to {
+            Some(to) => self.connect_to(registry, id, &to, None, &config),
+            None => {
+                self.count(id, |s| s.refused_by_route += 1);
+                self.close_session(registry, id);
+            }
+        }
+    }
+
+    /// Connects the session to the next upstream the balance gives (none left: it is closed).
+    fn connect_next(&mut self, registry: &Registry, id: u32, config: &Arc<ProxyConfig>) {
+        let Route::Upstreams(list, balance) = &config.route else { return };
+        let Some(Entry::Incoming(c)) = self.entries.get(id) else { return };
+        let (port, tried) = (c.origin.0, c.tried.clone());
+        let pick = match self.entries.get_mut(port) {
+            Some(Entry::Listener(l)) if tried.len() <= config.retries as usize => l.balancer.pick(*balance, &tried),
+            _ => None,
+        };
+        match pick {
+            Some(i) => {
+                if let Some(Entry::Listener(l)) = self.entries.get_mut(port) {
+                    l.balancer.opened(i);
+                }
+                self.connect_to(registry, id, &list[i].clone(), Some(i), config);
+            }
+            None => {
+                self.count(id, |s| s.upstream_unavailable += 1);
+                self.close_session(registry, id);
+            }
+        }
+    }
+
+    fn connect_to(&mut self, registry: &Registry, id: u32, to: &SockAddr, target: Option<usize>, config: &ProxyConfig) {
+        if let Some(Entry::Incoming(c)) = self.entries.get_mut(id) {
+            c.phase = Phase::Connect;
+            c.target = target;
+            c.tried.extend(target);
+            c.deadline = Instant::now().checked_add(config.connect_timeout);
+            if let Some(at) = c.deadline {
+                self.deadlines.wake(id, at);
+            }
+        }
+        match Upstream::connect(to, id).and_then(|u| self.entries.insert(registry, Entry::Upstream(u))) {
+            Ok(up) => {
+                if let Some(Entry::Incoming(c)) = self.entries.get_mut(id) {
+                    c.upstream = Some(up);
+                }
+            }
+            // Refused at once (a UNIX path that does not exist, no route): the next one.
+            Err(_) => self.upstream_failed(registry, id),
+        }
+    }
+
+    /// This session's upstream connect failed or timed out: count it, try the next, or give up.
+    fn upstream_failed(&mut self, registry: &Registry, id: u32) {
+        let Some(Entry::Incoming(c)) = self.entries.get_mut(id) else { return };
+        let (port, target, upstream) = (c.origin.0, c.target.take(), c.upstream.take());
+        let Some(config) = c.role.proxy.clone() else { return };
+        if let Some(up) = upstream {
+            self.remove(registry, up);
+        }
+        if let Some(Entry::Listener(l)) = self.entries.get_mut(port) {
+            match target {
+                Some(i) => {
+                    l.balancer.failed(i);
+                    l.balancer.closed(i);
+                }
+                None => l.stats.upstream_connect_failures += 1, // a consumer-routed upstream
+            }
+        }
+        match config.route {
+            Route::Upstreams(..) => self.connect_next(registry, id, &config),
+            Route::Consumer => {
+                self.count(id, |s| s.upstream_unavailable += 1);
+                self.close_session(registry, id);
+            }
+        }
+    }
+
+    /// Both sockets are connected: they become streams and the relay starts, the PROXY header to
+    /// the upstream and the client's early bytes first.
+    fn start_session_relay(&mut self, registry: &Registry, client: u32) {
+        let Some(Entry::Incoming(c)) = self.entries.get_mut(client) else { return };
+        let (Some(up), Some(config)) = (c.upstream, c.role.proxy.clone()) else { return };
+        let port = c.origin.0;
+        let target = c.target;
+        let mut first = Vec::new();
+        if let Some(version) = config.send_header {
+            let header = outgoing_header(c, version);
+            match version {
+                Version::V1 => encode_v1(&header, &mut first),
+                // An unencodable header (too many TLVs) goes as LOCAL: the upstream uses the real peer.
+                Version::V2 => {
+                    if encode_v2(&header, &mut first).is_err() {
+                        first.clear();
+                        let _ = encode_v2(&Header::local(version), &mut first);
+                    }
+                }
+            }
+        }
+        first.extend_from_slice(&c.early);
+        self.entries.convert(client, |e| match e {
+            Entry::Incoming(c) => {
+                let mut s = Stream::new(c.sock, c.unix);
+                s.origin = Some(c.origin);
+                Entry::Stream(s)
+            }
+            other => other,
+        });
+        self.entries.convert(up, |e| match e {
+            Entry::Upstream(u) => Entry::Stream(Stream::new(u.sock, u.unix)),
+            other => other,
+        });
+        let owner = PortRelay { port, upstream: target.unwrap_or(usize::MAX) };
+        let cx = Lent { entries: &mut self.entries, batch: &mut self.batch, registry, deadlines: &mut self.deadlines };
+        match self.relays.start(cx, client, up, &[&first], &[], config.relay, Some(owner)) {
+            Ok(_) => self.count_port(port, |s| s.sessions_relayed += 1),
+            Err(_) => {
+                for id in [client, up] {
+                    if let Some(s) = self.entries.stream(id) {
+                        s.prepare_abort();
+                    }
+                    self.remove(registry, id);
+                }
+            }
+        }
+    }
+
+    /// Closes a session that never reached its relay (and its upstream, if one was connecting).
+    fn close_session(&mut self, registry: &Registry, id: u32) {
+        let Some(Entry::Incoming(c)) = self.entries.get_mut(id) else { return };
+        let (upstream, target, port) = (c.upstream.take(), c.target.take(), c.origin.0);
+        let _ = c.sock.shutdown(std::net::Shutdown::Both);
+        if let Some(up) = upstream {
+            self.remove(registry, up);
+        }
+        if let (Some(i), Some(Entry::Listener(l))) = (target, self.entries.get_mut(port)) {
+            l.balancer.closed(i);
+        }
+        self.remove(registry, id);
+    }
+
+    fn count(&mut self, session: u32, f: impl FnOnce(&mut crate::wire::PortStats)) {
+        if let Some(Entry::Incoming(c)) = self.entries.get(session) {
+            let port = c.origin.0;
+            self.count_port(port, f);
+        }
+    }
+
+    fn count_port(&mut self, port: u32, f: impl FnOnce(&mut crate::wire::PortStats)) {
+        if let Some(Entry::Listener(l)) = self.entries.get_mut(port) {
+            f(&mut l.stats);
+        }
+    }
+}
+
+/// The header a proxy port sends its upstream: the client's addresses (as a received header gave
+/// them, or the connection's own), and where it connected to.
+fn outgoing_header(c: &Incoming, version: Version) -> Header {
+    if let Some(h) = &c.header {
+        let mut out = h.clone();
+        out.version = version;
+        return out;
+    }
+    let (src, dst) = (c.peer.as_socket(), c.sock.local_addr().ok().and_then(|a| a.as_socket()));
+    match (src, dst) {
+        (Some(src), Some(dst)) => Header::tcp(version, src, dst),
+        _ => Header::local(version),
+    }
+}
+
