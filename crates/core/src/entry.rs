@@ -57,6 +57,8 @@ pub struct Entries {
     /// Listeners that stopped at their connection limit and may accept again (a connection of
     /// theirs closed): the loop looks at them again.
     pub resumed: Vec<u32>,
+    /// Draining ports whose last connection closed: their drain is over.
+    pub drained: Vec<u32>,
 }
 
 impl Entries {
@@ -92,8 +94,11 @@ impl Entries {
         };
         if let Some((listener, ticket)) = origin {
             if let Some(Entry::Listener(l)) = self.map.get_mut(&listener) {
-                if l.admission.release(ticket) {
+                if l.admission.release(ticket) && l.drain.is_none() {
                     self.resumed.push(listener);
+                }
+                if l.drain.is_some() && l.admission.active == 0 {
+                    self.drained.push(listener);
                 }
             }
         }
@@ -133,6 +138,11 @@ impl Entries {
         })
     }
 
+    /// Something a removal left for the loop: a listener to resume, a drain that is over.
+    pub fn has_news(&self) -> bool {
+        !self.resumed.is_empty() || !self.drained.is_empty()
+    }
+
     /// Turns an entry into another in place (a session's sockets into streams): same id, same
     /// registration, nothing closed; `into` gets the old entry and gives the new one.
     pub fn convert(&mut self, id: u32, into: impl FnOnce(Entry) -> Entry) {
@@ -151,6 +161,17 @@ impl Entries {
             Some(Entry::Datagram(d)) => Some(d),
             _ => None,
         }
+    }
+
+    /// The ids of the entries a listener's connections and sessions hold (its own accepted
+    /// connections, its sessions before their relay).
+    pub fn of_port(&self, port: u32) -> Vec<u32> {
+        let origin = |e: &Entry| match e {
+            Entry::Stream(s) => s.origin.map(|o| o.0),
+            Entry::Incoming(c) => Some(c.origin.0),
+            _ => None,
+        };
+        self.map.iter().filter(|(_, e)| origin(e) == Some(port)).map(|(id, _)| *id).collect()
     }
 
     pub fn ids(&self) -> Vec<u32> {

@@ -23,6 +23,7 @@ use crate::event_loop::Notify;
 use mio::{Poll, Waker};
 use socket2::{SockAddr, Socket};
 use std::io;
+use std::time::{Duration, Instant};
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -175,6 +176,13 @@ impl Reactor {
         }
     }
 
+    /// Drains listening port `id` (see `event_loop::drain`): a PORT_DRAINED record reports its end.
+    /// False when `id` is not a listening port.
+    pub fn drain(&self, id: u32, deadline: Duration, idle_after: Duration) -> bool {
+        let at = Instant::now().checked_add(deadline).unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400));
+        self.act(|st, reg| st.drain(reg, id, at, idle_after))
+    }
+
     /// Starts a non-blocking connect to `to` (from `bind` when given) and returns the new
     /// connection's id. Its completion is a CONNECTED event (or CLOSED with the errno); a connect the
     /// kernel refuses at once (a UNIX path that does not exist, ...) is an error here.
@@ -259,7 +267,7 @@ impl Reactor {
     fn act<R>(&self, f: impl FnOnce(&mut State, &mio::Registry) -> R) -> R {
         let mut st = self.shared.lock();
         let r = f(&mut st, &self.shared.registry);
-        if st.should_announce() || !st.entries.resumed.is_empty() {
+        if st.should_announce() || st.entries.has_news() {
             self.shared.wake();
         }
         r
@@ -288,7 +296,7 @@ impl Reactor {
         let mut st = self.shared.lock();
         let bits = st.stream_input(&self.shared.registry, id, input);
         // A resumed stream with bytes waiting was deferred: the loop must come back to it.
-        if (st.is_deferred(id) && matches!(input, Input::Resume | Input::LoseConnection)) || st.should_announce() || !st.entries.resumed.is_empty() {
+        if (st.is_deferred(id) && matches!(input, Input::Resume | Input::LoseConnection)) || st.should_announce() || st.entries.has_news() {
             self.shared.wake();
         }
         bits

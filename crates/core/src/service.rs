@@ -57,6 +57,8 @@ pub enum SessionStep {
     UpstreamFailed { client: u32 },
     /// The upstream connect took longer than the port allows.
     ConnectTimedOut,
+    /// A draining port's deadline came: close what is left of its sessions.
+    DrainDeadline,
 }
 
 /// Deadlines entries asked for, soonest first. Lazy: when a deadline comes, its entry is serviced

@@ -282,3 +282,57 @@ fn one_source_may_not_take_more_than_its_share() {
     assert!(matches!(second.read(&mut [0u8; 4]), Ok(0) | Err(_)), "accepted and closed at once");
     eventually("counted", || h.reactor.port_stats(port).unwrap().0.refused_per_source == 1);
 }
+
+fn drain_counts(h: &mut Harness, port: u32) -> (u64, u64, u64) {
+    let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::PORT_DRAINED && e.id == port));
+    let e = ev.iter().find(|e| e.kind == kind::PORT_DRAINED).unwrap();
+    let n = |i: usize| u64::from_le_bytes(e.bytes[i * 8..i * 8 + 8].try_into().unwrap());
+    (n(0), n(1), n(2))
+}
+
+#[test]
+fn a_drain_closes_idle_sessions_and_lets_active_ones_finish() {
+    let mut h = Harness::new();
+    let up = echo_upstream(false);
+    let (l, addr) = listener();
+    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
+    drop(l);
+    let mut idle = TcpStream::connect(addr).unwrap();
+    let mut active = TcpStream::connect(addr).unwrap();
+    for c in [&mut idle, &mut active] {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"x").unwrap();
+        c.read_exact(&mut [0u8; 1]).unwrap();
+    }
+    eventually("both relaying", || h.reactor.port_stats(port).unwrap().0.sessions_relayed == 2);
+    std::thread::sleep(Duration::from_millis(60)); // both quiet past `idle_after`
+    active.write_all(b"busy").unwrap(); // bytes in flight or just moved: not idle
+    assert!(h.reactor.drain(port, Duration::from_secs(20), Duration::from_millis(50)));
+    assert!(matches!(idle.read(&mut [0u8; 1]), Ok(0) | Err(_)), "the idle session is closed in order");
+    let mut got = [0u8; 4];
+    active.read_exact(&mut got).unwrap();
+    active.write_all(b"still served").unwrap();
+    let mut more = [0u8; 12];
+    active.read_exact(&mut more).unwrap();
+    assert_eq!(&more, b"still served", "an active session goes on while the port drains");
+    drop(active);
+    assert_eq!(drain_counts(&mut h, port), (1, 1, 0));
+    assert!(h.reactor.port_stats(port).is_none(), "the port closed at the end of its drain");
+}
+
+#[test]
+fn at_the_drain_deadline_what_is_left_is_closed() {
+    let mut h = Harness::new();
+    let up = echo_upstream(false);
+    let (l, addr) = listener();
+    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"x").unwrap();
+    c.read_exact(&mut [0u8; 1]).unwrap();
+    let started = Instant::now();
+    assert!(h.reactor.drain(port, Duration::from_millis(200), Duration::from_secs(3600)));
+    assert_eq!(drain_counts(&mut h, port), (0, 0, 1));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(matches!(c.read(&mut [0u8; 1]), Ok(0) | Err(_)));
+}

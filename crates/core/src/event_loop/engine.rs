@@ -115,7 +115,7 @@ impl Engine {
                 st.relays.serving = true;
                 st.run_relay_work(registry);
                 st.relays.serving = false;
-                if !st.entries.resumed.is_empty() {
+                if st.entries.has_news() {
                     self.shared.wake(); // a listener may accept again: the main loop's work
                 }
                 // Who announces is the I/O thread's choice (see driver::thread): nothing is in

@@ -2,6 +2,7 @@
 //! it (`driver`), the lock both threads share (`shared`), and the consumer's side (`consumer`).
 
 pub mod consumer;
+mod drain;
 pub mod driver;
 pub mod engine;
 pub mod registry;

@@ -165,6 +165,7 @@ impl State {
         for id in std::mem::take(&mut self.entries.resumed) {
             self.defer(id);
         }
+        self.finish_drains(registry);
         for _ in 0..self.deferred.len() {
             if self.batch.is_full() {
                 self.stalled = true; // what is left stays deferred
@@ -219,7 +220,7 @@ impl State {
     /// Work left over from an earlier turn can go on now (the batch has room): turn again at once.
     /// Relay work counts only where this loop serves relays (no relay poller of their own).
     pub fn has_ready_work(&self) -> bool {
-        ((!self.deferred.is_empty() || !self.entries.resumed.is_empty()) && !self.batch.is_full())
+        ((!self.deferred.is_empty() || self.entries.has_news()) && !self.batch.is_full())
             || (!self.relays.has_poller() && self.relays.has_work())
     }
 

@@ -39,6 +39,7 @@ impl State {
             SessionStep::ConnectTimedOut => self.upstream_failed(registry, id),
             SessionStep::UpstreamFailed { client } => self.upstream_failed(registry, client),
             SessionStep::UpstreamReady { client } => self.start_session_relay(registry, client),
+            SessionStep::DrainDeadline => self.drain_deadline(registry, id),
         }
     }
 
@@ -222,7 +223,7 @@ impl State {
     }
 
     /// Closes a session that never reached its relay (and its upstream, if one was connecting).
-    fn close_session(&mut self, registry: &Registry, id: u32) {
+    pub(super) fn close_session(&mut self, registry: &Registry, id: u32) {
         let Some(Entry::Incoming(c)) = self.entries.get_mut(id) else { return };
         let (upstream, target, port) = (c.upstream.take(), c.target.take(), c.origin.0);
         let _ = c.sock.shutdown(std::net::Shutdown::Both);

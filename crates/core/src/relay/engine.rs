@@ -301,6 +301,21 @@ impl RelayEngine {
         self.report_end(&mut cx, &mut relay);
     }
 
+    /// The proxy port that started relay `rid` (None: the consumer did, or no such relay).
+    pub fn owner_of(&self, rid: u32) -> Option<u32> {
+        self.relays.get(&rid).and_then(|r| r.owner).map(|o| o.port)
+    }
+
+    /// The two connections of relay `rid`.
+    pub fn ends(&self, rid: u32) -> Option<(u32, u32)> {
+        self.relays.get(&rid).map(|r| (r.a, r.b))
+    }
+
+    /// Whether relay `rid` holds no byte either way and moved none for `quiet`.
+    pub fn is_idle(&self, rid: u32, quiet: Duration) -> bool {
+        self.relays.get(&rid).is_some_and(|r| r.ab.held == 0 && r.ba.held == 0 && r.last_activity.elapsed() >= quiet)
+    }
+
     /// A relay's idle deadline came: abort it with ETIMEDOUT if it really was idle that long,
     /// otherwise look again when it could be.
     pub fn check_idle(&mut self, cx: Lent<'_>, rid: u32) {

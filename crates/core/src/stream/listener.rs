@@ -5,7 +5,8 @@ use crate::proxy::balance::Balancer;
 use crate::proxy::{PortRole, Route};
 use crate::wire::PortStats;
 use crate::batch::Batch;
-use crate::service::Step;
+use crate::service::{SessionStep, Step};
+use std::time::Instant;
 use crate::sys::fd::accept_nonblocking;
 use socket2::{SockAddr, Socket};
 use std::fs::File;
@@ -28,6 +29,18 @@ pub struct Listener {
     pub stats: PortStats,
     /// A proxy port's choice of upstream (empty otherwise).
     pub balancer: Balancer,
+    /// Set while the port drains: it accepts nothing more.
+    pub drain: Option<Drain>,
+}
+
+/// A draining port's deadline and counts (see `event_loop::drain`).
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    pub deadline: Instant,
+    /// Connections open when the drain began.
+    pub started_with: u64,
+    pub idle_closed: u64,
+    pub closed_at_deadline: u64,
 }
 
 /// A connection this listener accepted and admitted, for the registry to register.
@@ -80,7 +93,7 @@ impl Listener {
             _ => 0,
         };
         let admission = Admission::new(limits);
-        Listener { sock, pending: true, unix, admission, role, stats: PortStats::default(), balancer: Balancer::new(upstreams) }
+        Listener { sock, pending: true, unix, admission, role, stats: PortStats::default(), balancer: Balancer::new(upstreams), drain: None }
     }
 
     /// Accepts while connections wait, up to the turn's budget, into `accepted` (the registry
@@ -91,6 +104,10 @@ impl Listener {
     /// `Entries::remove`); out of accept tokens it comes back when one is due; a client its source
     /// may not add is accepted and closed at once (counted).
     pub fn service(&mut self, batch: &Batch, spare: &mut SpareFd, accepted: &mut Vec<Admitted>) -> Step {
+        if let Some(d) = self.drain {
+            // Draining: nothing more is accepted; the deadline is the only thing left to do.
+            return if Instant::now() >= d.deadline { Step::Session(SessionStep::DrainDeadline) } else { Step::WakeAt(d.deadline) };
+        }
         if !self.pending {
             return Step::Idle;
         }

@@ -46,3 +46,11 @@ pub fn accept_nonblocking(listener: RawFd) -> io::Result<(Socket, SockAddr)> {
     // SAFETY: accept4 succeeded, so `fd` is a new descriptor nobody else owns.
     Ok((Socket::from(unsafe { OwnedFd::from_raw_fd(fd) }), addr))
 }
+
+/// Bytes waiting to be read on a socket (`FIONREAD`).
+pub fn unread_bytes(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int to the pointer, which is valid for the call.
+    syscall!(ioctl(fd, libc::FIONREAD, &mut n as *mut libc::c_int))?;
+    Ok(n.max(0) as usize)
+}

@@ -54,6 +54,7 @@ impl Harness {
                             batch.data[a_ + record_len..a_ + record_len + b_].to_vec()
                         }
                         kind::RELAY_ENDED => batch.data[a_..a_ + 16].to_vec(),
+                        kind::PORT_DRAINED => batch.data[a_..a_ + 24].to_vec(),
                         _ => Vec::new(),
                     };
                     self.seen.push(Event { kind: k, id, a, bytes });
