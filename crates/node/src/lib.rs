@@ -7,6 +7,7 @@ mod hosted;
 mod notify;
 mod numbers;
 mod outbound;
+mod ports;
 mod reactor;
 mod sockets;
 mod stats;

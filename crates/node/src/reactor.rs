@@ -31,7 +31,7 @@ pub struct AdoptResult {
 }
 
 impl AdoptResult {
-    fn refused(err: AdoptError) -> AdoptResult {
+    pub(crate) fn refused(err: AdoptError) -> AdoptResult {
         let mut r = AdoptResult { refusal: Some(err.refusal()), errno: err.errno(), ..Default::default() };
         match err {
             AdoptError::SocketType(t) => r.socket_type = Some(t),
@@ -72,7 +72,7 @@ pub struct NativeReactor {
     pub(crate) consumer: Option<Consumer>,
     /// Whether JS wants Node's loop held open (applied to the driver once there is one).
     held: bool,
-    closed: bool,
+    pub(crate) closed: bool,
     /// The figures at the close (the consumer is gone then).
     final_stats: Stats,
 }
@@ -156,7 +156,7 @@ impl NativeReactor {
     }
 }
 
-fn closed_reactor() -> Error {
+pub(crate) fn closed_reactor() -> Error {
     coded_error("ERR_REACTOR_CLOSED", "the reactor is closed")
 }
 
@@ -177,10 +177,10 @@ impl NativeReactor {
     /// core starts with the first success: a refused first call opens nothing.
     #[napi(catch_unwind)]
     pub fn adopt(&mut self, env: Env, fd: f64, family: i32, what: u32, max_packet_size: Option<u32>) -> Result<AdoptResult> {
-        let fd = numbers::fd(fd, "fcntl")?;
         if self.closed {
             return Err(closed_reactor());
         }
+        let fd = numbers::fd(fd, "fcntl")?;
         let what = adopt_kind(what, max_packet_size.unwrap_or(0))?;
         if self.consumer.is_none() {
             if let Err(e) = what.check(fd, family) {

@@ -32,6 +32,12 @@ pub const EV_RELAY_ENDED: u32 = kind::RELAY_ENDED;
 pub const EV_NONE: u32 = kind::NONE;
 #[napi]
 pub const EV_FDS: u32 = kind::FDS;
+#[napi]
+pub const EV_PROXY_INFO: u32 = kind::PROXY_INFO;
+#[napi]
+pub const EV_ROUTE: u32 = kind::ROUTE;
+#[napi]
+pub const EV_PORT_DRAINED: u32 = kind::PORT_DRAINED;
 
 // Batch layout.
 #[napi]
