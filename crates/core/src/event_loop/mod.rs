@@ -1,6 +1,7 @@
 //! The loop: the registry of entries and its dispatch (`registry`), one turn (`engine`), who turns
 //! it (`driver`), the lock both threads share (`shared`), and the consumer's side (`consumer`).
 
+mod calls;
 pub mod consumer;
 mod drain;
 pub mod driver;

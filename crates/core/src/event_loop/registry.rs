@@ -5,12 +5,11 @@
 use crate::batch::counters;
 use crate::batch::Batch;
 use crate::entry::{Entries, Entry};
-use crate::relay::engine::{Lent, RelayEngine, RelayOptions};
+use crate::relay::engine::{Lent, RelayEngine};
 use crate::service::{wait_for, Deadlines, Ready, Step};
 use crate::stream::listener::{Admitted, SpareFd};
-use crate::stream::state::Input;
 use crate::stream::Stream;
-use crate::wire::{address, bits, kind, Stats};
+use crate::wire::{address, kind, Stats};
 use mio::Registry;
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -79,7 +78,7 @@ impl State {
         self.entries.remove(registry, id)
     }
 
-    fn lend<'a>(entries: &'a mut Entries, batch: &'a mut Batch, deadlines: &'a mut Deadlines, registry: &'a Registry) -> Lent<'a> {
+    pub(super) fn lend<'a>(entries: &'a mut Entries, batch: &'a mut Batch, deadlines: &'a mut Deadlines, registry: &'a Registry) -> Lent<'a> {
         Lent { entries, batch, registry, deadlines }
     }
 
@@ -102,7 +101,7 @@ impl State {
         self.carry_out(registry, id, step);
     }
 
-    fn carry_out(&mut self, registry: &Registry, id: u32, step: Step) {
+    pub(super) fn carry_out(&mut self, registry: &Registry, id: u32, step: Step) {
         match step {
             Step::Idle => {}
             Step::More => {
@@ -239,68 +238,6 @@ impl State {
         if self.remove(registry, id).is_some() {
             let errno = err.raw_os_error().unwrap_or(libc::EIO);
             self.batch.push(kind::CLOSED, id, errno as u32, 0);
-        }
-    }
-
-    // ---- called from the consumer's thread ----
-
-    pub fn start_relay(&mut self, registry: &Registry, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], options: RelayOptions) -> io::Result<u32> {
-        self.relays.start(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), a, b, held_a, held_b, options, None)
-    }
-
-    pub fn end_relay(&mut self, registry: &Registry, rid: u32, errno: i32) {
-        self.relays.end(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid, errno)
-    }
-
-    pub fn write(&mut self, registry: &Registry, id: u32, chunks: &[&[u8]]) -> usize {
-        let Some(s) = self.entries.stream(id) else { return 0 };
-        match s.write_vectored(chunks) {
-            Ok(n) => n,
-            Err(e) => {
-                self.fail(registry, id, e);
-                0
-            }
-        }
-    }
-
-    /// A state input from the consumer (pause, resume, loseConnection, its release, half-close);
-    /// returns the state afterwards as `bits` (CLOSED when the connection is gone).
-    pub fn stream_input(&mut self, registry: &Registry, id: u32, input: Input) -> u32 {
-        let Some(s) = self.entries.stream(id) else { return bits::GONE };
-        let action = s.state.on(input, s.queue.is_empty());
-        let resumed = input == Input::Resume && s.wants_read();
-        let step = s.carry_out(id, action, false, &mut self.batch);
-        if resumed {
-            self.defer(id);
-        }
-        match step {
-            Some(Step::Close { .. }) | Some(Step::Fail(_)) => {
-                self.carry_out(registry, id, step.expect("matched"));
-                bits::CLOSED
-            }
-            Some(step) => {
-                self.carry_out(registry, id, step);
-                self.stream_bits(id)
-            }
-            None => self.stream_bits(id),
-        }
-    }
-
-    pub fn stream_bits(&mut self, id: u32) -> u32 {
-        self.entries.stream(id).map_or(bits::GONE, |s| s.state.bits())
-    }
-
-    /// Aborts a connection at the consumer's request (no event: the consumer reports it).
-    pub fn abort(&mut self, registry: &Registry, id: u32) {
-        match self.entries.stream(id).map(|s| s.state.relay()) {
-            Some(Some(rid)) => self.relays.abort_relaying(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), id, rid),
-            Some(None) => {
-                if let Some(s) = self.entries.stream(id) {
-                    s.prepare_abort();
-                }
-                self.remove(registry, id);
-            }
-            None => {}
         }
     }
 
