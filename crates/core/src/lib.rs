@@ -24,6 +24,7 @@ mod datagram;
 pub mod deploy;
 mod entry;
 mod event_loop;
+pub mod proxy_protocol;
 mod reactor;
 mod relay;
 mod service;
