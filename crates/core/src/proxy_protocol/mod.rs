@@ -29,6 +29,8 @@ mod v1;
 mod v2;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 pub use error::ProxyError;

@@ -363,7 +363,12 @@ fn split_at_every_byte_boundary() {
         assert_eq!(whole.1, header_bytes.len());
         // Reads that end anywhere inside the header: wait, never fail.
         for end in 0..header_bytes.len() {
-            assert_eq!(parse_default(&stream[..end]), Ok(Parsed::Incomplete), "{} at {end}", header_bytes.escape_ascii());
+            assert_eq!(
+                parse_default(&stream[..end]),
+                Ok(Parsed::Incomplete),
+                "{} at {end}",
+                header_bytes.escape_ascii()
+            );
         }
         // Reads that end anywhere after it: the same header, the same count.
         for end in header_bytes.len()..=stream.len() {
@@ -420,7 +425,9 @@ fn crc32c_known_header() {
 #[test]
 fn bytes_after_the_header_are_left_to_the_caller() {
     let data = b"\x16\x03\x01 tls or anything, even PROXY TCP4 1.1.1.1 2.2.2.2 1 2\r\n";
-    for header_bytes in [NGINX_PROXY_PROTOCOL_V1_TCP4.to_vec(), HAPROXY_SEND_PROXY_V2_TCP4.to_vec(), v2_bytes(&header_with_all_tlvs())] {
+    for header_bytes in
+        [NGINX_PROXY_PROTOCOL_V1_TCP4.to_vec(), HAPROXY_SEND_PROXY_V2_TCP4.to_vec(), v2_bytes(&header_with_all_tlvs())]
+    {
         let mut stream = header_bytes.clone();
         stream.extend_from_slice(data);
         let (_, consumed) = complete(&stream);
@@ -510,7 +517,9 @@ fn v2_bad_version_command_family() {
 #[test]
 fn v2_local_is_accepted_with_any_block() {
     // Unknown family, addresses of another family, junk that is no TLV: all ignored.
-    for (family, block) in [(0xFFu8, &b"anything"[..]), (0x11, &[1u8; 12][..]), (0x00, &[0xFF, 0xFF][..]), (0x31, &[7u8; 5][..])] {
+    for (family, block) in
+        [(0xFFu8, &b"anything"[..]), (0x11, &[1u8; 12][..]), (0x00, &[0xFF, 0xFF][..]), (0x31, &[7u8; 5][..])]
+    {
         let mut bytes = v2_fixed(0x20, family, block.len() as u16);
         bytes.extend_from_slice(block);
         let (header, consumed) = complete(&bytes);
@@ -576,7 +585,9 @@ fn encode_v2_refuses_what_the_length_cannot_say() {
     assert_eq!(error(&out[4..]), ProxyError::TooLarge); // for the default options, not for these:
     let roomy = ParseOptions { max_size: usize::MAX, ..ParseOptions::default() };
     match parse(&out[4..], &roomy) {
-        Ok(Parsed::Complete { header: parsed, consumed }) => assert_eq!((parsed, consumed), (header.clone(), out.len() - 4)),
+        Ok(Parsed::Complete { header: parsed, consumed }) => {
+            assert_eq!((parsed, consumed), (header.clone(), out.len() - 4))
+        }
         other => panic!("{other:?}"),
     }
     header.tlvs.push(tlv::NOOP, &[]).unwrap();
