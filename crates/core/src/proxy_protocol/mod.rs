@@ -11,12 +11,15 @@
 //! - v1 `UNKNOWN` parses as a PROXY header with `Addresses::Unspecified`; a LOCAL v2 header parses
 //!   with `Addresses::Unspecified` whatever its family and address block.
 //! - v2 TLVs are read after the address block of the family. LOCAL headers keep their TLVs when
-//!   the family says where the block ends and the TLVs are well formed (a CRC32C is then
-//!   checked); otherwise their payload is ignored, never an error.
+//!   the family says where the block ends and the TLVs are well formed; otherwise their payload
+//!   is ignored. The one error a LOCAL header's payload can cause is a CRC32C that does not match.
 //! - A v2 family/protocol byte outside the seven the spec lists (0x00, 0x11, 0x12, 0x21, 0x22,
 //!   0x31, 0x32) is refused for PROXY.
 //! - 1 or 2 bytes left after the last TLV are a truncated TLV (`TlvOverrun`), as in HAProxy.
-//! - v1 has no UDP, UNIX or LOCAL: those headers encode as `PROXY UNKNOWN\r\n`.
+//! - v1 has no UDP, UNIX or LOCAL: those headers encode as `PROXY UNKNOWN\r\n`. A mixed
+//!   IPv4/IPv6 pair encodes as IPv6 (the IPv4 address mapped), in both versions.
+//! - With a version excluded, its first bytes are `NotProxy` until its whole signature is in,
+//!   then `VersionNotAllowed`.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +31,8 @@ pub mod tlv;
 mod v1;
 mod v2;
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
 

@@ -40,6 +40,9 @@ impl Default for ParseOptions {
 }
 
 /// What the bytes so far amount to.
+// The header is large (two inline UNIX addresses); boxing it would allocate on every parse, and a
+// `Parsed` lives only until the caller takes the header.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// A valid start of a header: wait for more bytes and call again with all of them.

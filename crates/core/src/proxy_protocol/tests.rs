@@ -86,7 +86,8 @@ fn header_with_all_tlvs() -> Header {
 
 /// What HAProxy's `server ... send-proxy-v2` (no `proxy-v2-options`, so no TLVs) sends for a TCP
 /// connection over IPv4, built by hand from the spec (section 2.2) for the addresses of the spec's
-/// own v1 example (192.168.0.1:56324 -> 192.168.0.11:443).
+/// own v1 example (192.168.0.1:56324 -> 192.168.0.11:443). Checked once against HAProxy 2.6.12 on
+/// loopback: its bytes for a 127.0.0.1 connection were the same as `encode_v2`'s.
 const HAPROXY_SEND_PROXY_V2_TCP4: [u8; 28] = [
     0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, // signature
     0x21, // version 2, command PROXY
@@ -98,8 +99,9 @@ const HAPROXY_SEND_PROXY_V2_TCP4: [u8; 28] = [
     0x01, 0xBB, // destination port 443
 ];
 
-/// What nginx's `proxy_protocol on;` (stream or mail module, v1 only) sends for the same
-/// connection: the spec's own v1 example line (section 2.1).
+/// What nginx's `proxy_protocol on;` (stream or mail module, v1 only) and HAProxy's `send-proxy`
+/// send for the same connection: the spec's own v1 example line (section 2.1). Checked once
+/// against nginx 1.22.1 and HAProxy 2.6.12 on loopback, byte for byte.
 const NGINX_PROXY_PROTOCOL_V1_TCP4: &[u8] = b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n";
 
 #[test]
@@ -117,6 +119,34 @@ fn nginx_proxy_protocol_v1_fixture() {
     let header = Header::tcp(Version::V1, addr("192.168.0.1:56324"), addr("192.168.0.11:443"));
     assert_eq!(v1_bytes(&header), NGINX_PROXY_PROTOCOL_V1_TCP4);
     assert_eq!(complete(NGINX_PROXY_PROTOCOL_V1_TCP4), (header, NGINX_PROXY_PROTOCOL_V1_TCP4.len()));
+}
+
+/// Captured from HAProxy 2.6.12 (`send-proxy-v2 proxy-v2-options crc32c,unique-id`, frontend
+/// `unique-id-format conn-%ci-%cp`) relaying 127.0.0.1:35262 -> 127.0.0.1:19013: a checksum made by
+/// another implementation, so the CRC32C check is not only tested against our own encoder.
+const HAPROXY_CRC32C_UNIQUE_ID_CAPTURE: &[u8] = b"\
+\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x2a\
+\x7f\x00\x00\x01\x7f\x00\x00\x01\x89\xbe\x4a\x45\
+\x03\x00\x04\xdb\xfc\x91\x7b\
+\x05\x00\x14conn-127.0.0.1-35262";
+
+#[test]
+fn haproxy_crc32c_capture() {
+    let (header, consumed) = complete(HAPROXY_CRC32C_UNIQUE_ID_CAPTURE);
+    assert_eq!(consumed, 58);
+    assert_eq!(header.source(), Some(addr("127.0.0.1:35262")));
+    assert_eq!(header.destination(), Some(addr("127.0.0.1:19013")));
+    assert_eq!(header.tlvs.crc32c(), Some(0xDBFC_917B));
+    assert_eq!(header.tlvs.unique_id(), Some(&b"conn-127.0.0.1-35262"[..]));
+    // The same TLVs in the same order encode to the same bytes.
+    let mut ours = Header::tcp(Version::V2, addr("127.0.0.1:35262"), addr("127.0.0.1:19013"));
+    ours.tlvs.push_crc32c();
+    ours.tlvs.push(tlv::UNIQUE_ID, b"conn-127.0.0.1-35262").unwrap();
+    assert_eq!(v2_bytes(&ours), HAPROXY_CRC32C_UNIQUE_ID_CAPTURE);
+    // One bit off anywhere in the addresses and the checksum says so.
+    let mut corrupt = HAPROXY_CRC32C_UNIQUE_ID_CAPTURE.to_vec();
+    corrupt[19] ^= 0x01;
+    assert_eq!(error(&corrupt), ProxyError::Crc32cMismatch);
 }
 
 #[test]
@@ -363,7 +393,12 @@ fn split_at_every_byte_boundary() {
         assert_eq!(whole.1, header_bytes.len());
         // Reads that end anywhere inside the header: wait, never fail.
         for end in 0..header_bytes.len() {
-            assert_eq!(parse_default(&stream[..end]), Ok(Parsed::Incomplete), "{} at {end}", header_bytes.escape_ascii());
+            assert_eq!(
+                parse_default(&stream[..end]),
+                Ok(Parsed::Incomplete),
+                "{} at {end}",
+                header_bytes.escape_ascii()
+            );
         }
         // Reads that end anywhere after it: the same header, the same count.
         for end in header_bytes.len()..=stream.len() {
@@ -420,7 +455,9 @@ fn crc32c_known_header() {
 #[test]
 fn bytes_after_the_header_are_left_to_the_caller() {
     let data = b"\x16\x03\x01 tls or anything, even PROXY TCP4 1.1.1.1 2.2.2.2 1 2\r\n";
-    for header_bytes in [NGINX_PROXY_PROTOCOL_V1_TCP4.to_vec(), HAPROXY_SEND_PROXY_V2_TCP4.to_vec(), v2_bytes(&header_with_all_tlvs())] {
+    for header_bytes in
+        [NGINX_PROXY_PROTOCOL_V1_TCP4.to_vec(), HAPROXY_SEND_PROXY_V2_TCP4.to_vec(), v2_bytes(&header_with_all_tlvs())]
+    {
         let mut stream = header_bytes.clone();
         stream.extend_from_slice(data);
         let (_, consumed) = complete(&stream);
@@ -510,7 +547,9 @@ fn v2_bad_version_command_family() {
 #[test]
 fn v2_local_is_accepted_with_any_block() {
     // Unknown family, addresses of another family, junk that is no TLV: all ignored.
-    for (family, block) in [(0xFFu8, &b"anything"[..]), (0x11, &[1u8; 12][..]), (0x00, &[0xFF, 0xFF][..]), (0x31, &[7u8; 5][..])] {
+    for (family, block) in
+        [(0xFFu8, &b"anything"[..]), (0x11, &[1u8; 12][..]), (0x00, &[0xFF, 0xFF][..]), (0x31, &[7u8; 5][..])]
+    {
         let mut bytes = v2_fixed(0x20, family, block.len() as u16);
         bytes.extend_from_slice(block);
         let (header, consumed) = complete(&bytes);
@@ -576,7 +615,9 @@ fn encode_v2_refuses_what_the_length_cannot_say() {
     assert_eq!(error(&out[4..]), ProxyError::TooLarge); // for the default options, not for these:
     let roomy = ParseOptions { max_size: usize::MAX, ..ParseOptions::default() };
     match parse(&out[4..], &roomy) {
-        Ok(Parsed::Complete { header: parsed, consumed }) => assert_eq!((parsed, consumed), (header.clone(), out.len() - 4)),
+        Ok(Parsed::Complete { header: parsed, consumed }) => {
+            assert_eq!((parsed, consumed), (header.clone(), out.len() - 4))
+        }
         other => panic!("{other:?}"),
     }
     header.tlvs.push(tlv::NOOP, &[]).unwrap();

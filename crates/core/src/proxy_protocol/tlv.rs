@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(ssl.common_name(), Some(&b"client"[..]));
         assert_eq!(ssl.cipher(), None);
         assert_eq!(ssl.sub_tlvs().count(), 2);
-        assert_eq!(validate(tlvs.as_bytes()).unwrap().is_some(), true);
+        assert!(validate(tlvs.as_bytes()).unwrap().is_some());
     }
 
     #[test]
