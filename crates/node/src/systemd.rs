@@ -19,6 +19,9 @@ pub struct ListenFd {
     #[napi(js_name = "type")]
     pub socket_type: i32,
     pub listening: bool,
+    /// Whether the descriptor is a socket. When LISTEN_FDS overstates what was passed, the
+    /// numbers past the real ones may be Node's own descriptors: close only what you adopted.
+    pub is_socket: bool,
 }
 
 /// The descriptors passed to this process (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES), made
@@ -37,12 +40,14 @@ pub fn listen_fds(pid: Option<String>, fds: Option<String>, names: Option<String
                 family: info.as_ref().map_or(0, |i| i.family),
                 socket_type: info.as_ref().map_or(0, |i| i.socket_type),
                 listening: info.as_ref().is_some_and(|i| i.listening),
+                is_socket: info.is_some(),
             }
         })
         .collect())
 }
 
-/// Sends `state` with `fds` to the socket named by NOTIFY_SOCKET.
+/// Sends `state` with `fds` to the socket named by NOTIFY_SOCKET, without waiting: a manager
+/// whose queue is full is an error with code EAGAIN (nothing was sent).
 #[napi(namespace = "systemd")]
 pub fn notify(notify_socket: String, state: String, fds: Vec<f64>) -> napi::Result<()> {
     let mut numbers = Vec::with_capacity(fds.len());
