@@ -51,7 +51,7 @@ const SMALL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// timeout, and for one too far away to represent (1e300 ms, or more than the clock's range):
 /// waiting that long is waiting for ever. Never panics, whatever the number.
 pub fn deadline_after_ms(now: Instant, timeout_ms: f64) -> Option<Instant> {
-    if !(timeout_ms >= 0.0) {
+    if timeout_ms.is_nan() || timeout_ms < 0.0 {
         return None;
     }
     Duration::try_from_secs_f64(timeout_ms / 1000.0).ok().and_then(|timeout| now.checked_add(timeout))

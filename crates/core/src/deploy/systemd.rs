@@ -258,7 +258,8 @@ mod tests {
         const PIECES: &[&str] = &["0", "1", "3", "9", "4242", ":", "::", "-", "+", " ", "\n", "x", "é", "\0", "web", "18446744073709551616", "2147483644", "2147483647"];
         let mut text = String::new();
         for _ in 0..rng.below(8) {
-            text.push_str(*rng.pick(PIECES));
+            let piece: &&str = rng.pick(PIECES);
+            text.push_str(piece);
         }
         if rng.one_in(20) {
             text.push_str(&"9".repeat(rng.below(100_000)));

@@ -106,7 +106,7 @@ pub fn parse(control: &[u8], truncated: bool, max_fds: usize) -> Parsed {
         let (level, kind) = (read_i32(header, LEVEL_AT), read_i32(header, TYPE_AT));
         if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
             parsed.rights.extend(fds_in(data));
-            rights_cut |= cut || data.len() % FD_BYTES != 0;
+            rights_cut |= cut || !data.len().is_multiple_of(FD_BYTES);
         } else if level == libc::SOL_SOCKET && kind == SCM_PIDFD {
             let before = parsed.to_close.len();
             parsed.to_close.extend(fds_in(data));
