@@ -16,12 +16,18 @@ export interface HandoffListener {
 export interface OfferOptions {
   /** Uids besides our own whose processes may take the listeners. */
   allowUids?: number[]
+  /** ms one taker may take from its connect to its `ready()` (default 10000) before the offer
+   *  drops it. Takers are served at once (up to 16), so a silent one delays nobody. */
+  takerTimeout?: number
 }
 
 export interface TakeOptions {
   /** ms to wait for the offering process's answer, and then for its acknowledgement of
    *  `ready()` (default 30000; Infinity waits for ever). */
   timeout?: number
+  /** Uids besides our own and root's whose offers we accept (the offering process's uid is
+   *  checked with SO_PEERCRED; another one is refused with code 'EPERM'). */
+  trustUids?: number[]
 }
 
 /** A listener as received: the fd is close-on-exec and belongs to the caller. */
@@ -68,7 +74,7 @@ export class Offer {
   #native: { close(): void } | null = null
 
   /** @internal Made by handoff.offer(). */
-  constructor(path: string, listeners: HandoffListener[], allowUids: number[]) {
+  constructor(path: string, listeners: HandoffListener[], allowUids: number[], takerTimeout = -1) {
     this.path = path
     let settle!: (outcome: NativeHandoffOutcome) => void
     this.taken = new Promise<void>((resolve, reject) => {
@@ -83,7 +89,7 @@ export class Offer {
     this.taken.catch(() => {})
     const names = listeners.map((l) => l.name)
     const fds = listeners.map((l) => l.fd)
-    this.#native = native(() => binding.handoff.offer(path, names, fds, allowUids, settle))
+    this.#native = native(() => binding.handoff.offer(path, names, fds, allowUids, takerTimeout, settle))
     closeAtExit(this)
   }
 
@@ -113,30 +119,32 @@ export const handoff = Object.freeze({
       }
     }
     if (options === null || typeof options !== 'object') throw invalidArgType('offer: options must be an object')
-    const { allowUids = [] } = options
-    if (!Array.isArray(allowUids)) throw invalidArgType('offer: allowUids must be an array of uids')
-    for (const uid of allowUids) {
-      if (typeof uid !== 'number' || !Number.isInteger(uid)) throw invalidArgType(`offer: ${String(uid)} is not a uid`)
-      if (uid < 0 || uid > 0xffffffff) throw outOfRange(`offer: ${uid} is not a uid`)
+    const { allowUids = [], takerTimeout } = options
+    checkUids(allowUids, 'offer', 'allowUids')
+    if (takerTimeout !== undefined) {
+      if (typeof takerTimeout !== 'number' || Number.isNaN(takerTimeout)) throw invalidArgType('offer: takerTimeout must be a number')
+      if (!(takerTimeout > 0)) throw outOfRange(`offer: takerTimeout must be > 0, not ${takerTimeout}`)
     }
-    return new Offer(path, listeners.map((l) => ({ name: l.name, fd: l.fd })), [...allowUids])
+    return new Offer(path, listeners.map((l) => ({ name: l.name, fd: l.fd })), [...allowUids], takerTimeout)
   },
 
   /**
    * Takes the listeners offered at `path`. Rejects with code ENOENT or ECONNREFUSED (no offer),
-   * ETIMEDOUT (no answer in time), EACCES (the offering process refused our uid), ECONNRESET
-   * (it went away).
+   * EPERM (the offer was made by a uid that is not ours, root's, or in `trustUids`: nothing is
+   * received), ETIMEDOUT (no answer in time), EACCES (the offering process refused our uid),
+   * ECONNRESET (it went away).
    */
   take(path: string, options: TakeOptions = {}): Promise<Taken> {
     checkPath(path, 'take')
     if (options === null || typeof options !== 'object') throw invalidArgType('take: options must be an object')
-    const { timeout = DEFAULT_TIMEOUT } = options
+    const { timeout = DEFAULT_TIMEOUT, trustUids = [] } = options
+    checkUids(trustUids, 'take', 'trustUids')
     if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw invalidArgType('take: timeout must be a number')
     if (timeout < 0) throw outOfRange(`take: timeout must be >= 0, not ${timeout}`)
     const timeoutMs = timeout === Infinity ? -1 : timeout
     return new Promise<Taken>((resolve, reject) => {
       native(() =>
-        binding.handoff.take(path, timeoutMs, (outcome) => {
+        binding.handoff.take(path, timeoutMs, [...trustUids], (outcome) => {
           if (outcome.code) return reject(outcomeError(outcome))
           resolve(taken(outcome, timeoutMs))
         }),
@@ -162,6 +170,14 @@ function taken(outcome: NativeHandoffOutcome, timeoutMs: number): Taken {
 function outcomeError(outcome: NativeHandoffOutcome): ErrnoError {
   const code = outcome.code ?? 'EUNKNOWN'
   return errnoError(code, outcome.message ?? code)
+}
+
+function checkUids(uids: unknown, method: string, option: string): asserts uids is number[] {
+  if (!Array.isArray(uids)) throw invalidArgType(`${method}: ${option} must be an array of uids`)
+  for (const uid of uids) {
+    if (typeof uid !== 'number' || !Number.isInteger(uid)) throw invalidArgType(`${method}: ${String(uid)} is not a uid`)
+    if (uid < 0 || uid > 0xffffffff) throw outOfRange(`${method}: ${uid} is not a uid`)
+  }
 }
 
 function checkPath(path: unknown, method: string): asserts path is string {

@@ -22,6 +22,10 @@ export interface ListenFd {
   type: number
   /** SO_ACCEPTCONN. */
   listening: boolean
+  /** Whether the descriptor is a socket. systemd can pass FIFOs too; and when LISTEN_FDS
+   *  overstates what was passed, the numbers past the real ones may be Node's own descriptors:
+   *  close only the ones you adopted (closing Node's aborts the process). */
+  isSocket: boolean
 }
 
 const LISTEN_VARIABLES = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const
@@ -47,7 +51,9 @@ export const systemd = Object.freeze({
 
   /**
    * Sends `state` ('READY=1', 'STOPPING=1', 'STATUS=...', 'FDSTORE=1\nFDNAME=web', ...) as one
-   * datagram to $NOTIFY_SOCKET, with `fds` attached. false when NOTIFY_SOCKET is unset.
+   * datagram to $NOTIFY_SOCKET, with `fds` attached. false when NOTIFY_SOCKET is unset. Never
+   * waits: when the manager's queue is full it throws an Error with code 'EAGAIN' (nothing was
+   * sent; send again later, e.g. on the next watchdog tick).
    */
   notify(state: string, fds: number[] = []): boolean {
     if (typeof state !== 'string') throw invalidArgType(`notify: state must be a string, not ${typeof state}`)

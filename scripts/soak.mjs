@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Soak test (`npm run soak`): bounded by time, in both reactor modes (half the time each).
 //
-//   node scripts/soak.mjs [--seconds N] [--mode thread|no-thread|both] [--clients C] [--handoffs H] [--json]
+//   node scripts/soak.mjs [--seconds N] [--mode thread|no-thread|both] [--clients C] [--handoffs H]
+//                         [--proxy-seconds P] [--hostile-seconds S] [--json file]
 //
 // A server process adopts a TCP echo port, a UDP echo port and a "slow reader" port (a protocol
 // whose dataReceived busy-waits and pauses/resumes its transport, and answers the SHA-256 of all it
@@ -11,7 +12,10 @@
 // into the slow reader, checked by hash. The server's fd count and RSS (after a GC) are sampled at
 // start (after warm-up), middle and end (idle, after the clients stopped).
 //
-// Then, per mode, H handoffs in a row under load (scripts/handoff-soak.mjs; default 5, 0 skips).
+// Then, per mode, H handoffs in a row under load (scripts/handoff-soak.mjs; default 5, 0 skips),
+// clients through the proxy example (scripts/proxy-soak.mjs), and a hostile descriptor-passing
+// peer (scripts/hostile-soak.mjs: SO_PASSCRED/SO_PASSPIDFD, 253 fds, SCM_CREDENTIALS, fds in
+// flight at close; --hostile-seconds per mode, default 10, at most 60, 0 skips).
 //
 // Prints a table of figures and exits non-zero on any leaked fd, corrupted or lost byte on a
 // connection that closed cleanly, unexpected error, or RSS growth above 10% after warm-up.
@@ -598,12 +602,26 @@ async function main() {
       console.log(`${describe(p)}: ${p.problems.length ? 'FAIL: ' + p.problems.join('; ') : 'PASS'}`)
     }
   }
+  // Hostile phase: a descriptor-passing peer that misbehaves (scripts/hostile-soak.mjs), bounded:
+  // --hostile-seconds per mode (default 10, at most 60); 0 skips it.
+  const hostileSeconds = Math.min(60, Number(arg('hostile-seconds', 10)))
+  const hostileResults = []
+  if (hostileSeconds > 0) {
+    const { hostileUnderLoad, describe } = await import('./hostile-soak.mjs')
+    console.log('')
+    for (const mode of modes) {
+      const h = await hostileUnderLoad({ thread: mode !== 'no-thread', seconds: hostileSeconds })
+      hostileResults.push(h)
+      console.log(`${describe(h)}: ${h.problems.length ? 'FAIL: ' + h.problems.join('; ') : 'PASS'}`)
+    }
+  }
   const json = arg('json', null)
-  if (json !== null) fs.writeFileSync(json, JSON.stringify({ results, handoffs: handoffResults, proxy: proxyResults }, null, 2))
+  if (json !== null) fs.writeFileSync(json, JSON.stringify({ results, handoffs: handoffResults, proxy: proxyResults, hostile: hostileResults }, null, 2))
   const failed =
     results.some(({ j }) => j.problems.length > 0) ||
     handoffResults.some((h) => h.problems.length > 0) ||
-    proxyResults.some((p) => p.problems.length > 0)
+    proxyResults.some((p) => p.problems.length > 0) ||
+    hostileResults.some((h) => h.problems.length > 0)
   console.log(failed ? '\nsoak: FAIL' : '\nsoak: PASS')
   process.exit(failed ? 1 : 0)
 }

@@ -5,8 +5,14 @@
 // stops its port, lets its open connections finish, and exits. The socket itself never closes,
 // so connection attempts keep being accepted, by one process or the other.
 //
-//   node server.js [--port 8080] [--host 127.0.0.1] [--path /tmp/echo-handoff.sock] [--no-thread]
+//   node server.js [--port 8080] [--host 127.0.0.1] [--path <handoff socket>] [--no-thread]
 //   kill -HUP <pid>      # replace the running server
+//
+// The handoff socket's directory must not be writable by other users: whoever can create the
+// path first could offer its own sockets (take() refuses offers of other uids) or hold the path.
+// The default is $XDG_RUNTIME_DIR/echo-handoff.sock (systemd makes that directory 0700 for each
+// user), else echo-handoff.sock in a directory of the temporary folder that this script creates
+// 0700 (and refuses to use when it is not ours alone).
 //
 // The first process finds no offer at the path and makes its own socket. Each process prints
 // one line per step (READY, HANDOFF, DRAINED) as JSON, for people and for the tests.
@@ -59,7 +65,7 @@ async function start() {
   port = reactor.adoptStreamPort(listenFd, family, ServerFactory.forProtocol(Echo))
   // Keep our own fd: it is what we offer to the next process (the reactor has its duplicate).
   if (taken) await taken.ready()
-  log('READY', { port: port.getHost().port, took: taken !== null })
+  log('READY', { port: port.getHost().port, took: taken !== null, path: args.path })
 }
 
 let replacing = false
@@ -124,7 +130,7 @@ process.once('SIGTERM', async () => {
 })
 
 function parseArgs(argv) {
-  const out = { host: '127.0.0.1', port: 8080, path: path.join(os.tmpdir(), 'echo-handoff.sock'), noThread: false }
+  const out = { host: '127.0.0.1', port: 8080, path: null, noThread: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--port') out.port = Number(argv[++i])
@@ -133,7 +139,28 @@ function parseArgs(argv) {
     else if (a === '--no-thread') out.noThread = true
     else throw new Error(`unknown argument ${a}`)
   }
+  out.path ??= defaultHandoffPath()
   return out
+}
+
+/** $XDG_RUNTIME_DIR/echo-handoff.sock, else a socket in a 0700 directory of our own in the
+ *  temporary folder (never the temporary folder itself: anyone may create files there). */
+function defaultHandoffPath() {
+  const fs = require('node:fs')
+  const runtime = process.env.XDG_RUNTIME_DIR
+  const dir = runtime && path.isAbsolute(runtime) ? runtime : path.join(os.tmpdir(), `echo-handoff-${process.getuid()}`)
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 })
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err
+  }
+  // A directory someone else made, or one others may write to, could hold their socket at our
+  // path: refuse it rather than trust it.
+  const st = fs.lstatSync(dir)
+  if (!st.isDirectory() || st.uid !== process.getuid() || (st.mode & 0o022) !== 0) {
+    throw new Error(`${dir} must be a directory of uid ${process.getuid()} that no one else can write to (use --path)`)
+  }
+  return path.join(dir, 'echo-handoff.sock')
 }
 
 start().catch((err) => {

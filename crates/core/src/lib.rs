@@ -44,7 +44,7 @@ pub use event_loop::consumer::Consumer;
 pub use event_loop::driver::HostedTurn;
 pub use event_loop::Notify;
 pub use reactor::{Adopt, Reactor};
-pub use relay::engine::RelayOptions;
+pub use relay::RelayOptions;
 pub use socket2;
 pub use stream::admission::{Limits, PerSource, Rate};
 pub use stream::state::Input as StreamInput;

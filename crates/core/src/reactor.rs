@@ -15,7 +15,7 @@ use crate::stream::admission::Limits;
 use crate::wire::{self, PortStats, Stats};
 use crate::entry::Entry;
 use crate::event_loop::registry::State;
-use crate::relay::engine::RelayOptions;
+use crate::relay::RelayOptions;
 use crate::stream::Stream;
 use crate::stream::state::Input;
 use crate::sys::validate::{validate, AdoptError, Expect};

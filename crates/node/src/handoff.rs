@@ -9,7 +9,7 @@
 
 use crate::background;
 use crate::error;
-use crate::sockets::fd_number;
+use crate::numbers;
 use crate::teardown;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -115,10 +115,26 @@ fn new_canceller(syscall: &str) -> napi::Result<Canceller> {
     Canceller::new().map_err(|e| error::os_error(e, syscall))
 }
 
-/// A deadline `timeout_ms` from now; none for a negative timeout.
+/// A deadline `timeout_ms` from now; none for a negative timeout, or one too far away to
+/// represent (checked conversions: no number JS can pass makes this panic).
 fn deadline(timeout_ms: f64) -> Option<Instant> {
-    (timeout_ms >= 0.0 && timeout_ms.is_finite()).then(|| Instant::now() + Duration::from_secs_f64(timeout_ms / 1000.0))
+    handoff::deadline_after_ms(Instant::now(), timeout_ms)
 }
+
+/// Uids from JS: each an integer in 0..=u32::MAX, else a RangeError naming `option`.
+fn uids(values: Vec<f64>, option: &str) -> napi::Result<Vec<u32>> {
+    values
+        .into_iter()
+        .map(|uid| {
+            crate::numbers::integer(uid)
+                .and_then(|u| u32::try_from(u).ok())
+                .ok_or_else(|| error::range_error("ERR_OUT_OF_RANGE", &format!("{option}: {uid} is not a uid")))
+        })
+        .collect()
+}
+
+/// The longest taker timeout: a day (a larger one would in effect wait for ever).
+const MAX_TAKER_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// An open offer, as JS holds it.
 #[napi(namespace = "handoff")]
@@ -133,7 +149,7 @@ impl NativeOffer {
     /// Withdraws the offer: wakes its thread (which reports ECANCELED unless it was taken) and
     /// removes the path now. Idempotent; JS also calls it once the offer has ended, to let go of
     /// the eventfd.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         if let Some(cancel) = self.cancel.borrow_mut().take() {
             cancel.cancel();
@@ -143,14 +159,16 @@ impl NativeOffer {
 }
 
 /// Listens at `path` (0600) with duplicates of `fds`, and serves takers on a thread until one is
-/// ready (`on_done` with no code) or the offer is closed (code ECANCELED).
-#[napi(namespace = "handoff")]
+/// ready (`on_done` with no code) or the offer is closed (code ECANCELED). Each taker has
+/// `taker_timeout_ms` from its connect to its ready (< 0: the default, 10 s).
+#[napi(namespace = "handoff", catch_unwind)]
 pub fn offer(
     env: Env,
     path: String,
     names: Vec<String>,
     fds: Vec<f64>,
     allow_uids: Vec<f64>,
+    taker_timeout_ms: f64,
     on_done: Function<'_, Outcome, ()>,
 ) -> napi::Result<NativeOffer> {
     if names.len() != fds.len() {
@@ -158,17 +176,19 @@ pub fn offer(
     }
     let mut listeners = Vec::with_capacity(fds.len());
     for (name, fd) in names.into_iter().zip(fds) {
-        listeners.push((name, fd_number(fd, "offer")?));
+        listeners.push((name, numbers::fd(fd, "offer")?));
     }
-    let mut uids = Vec::with_capacity(allow_uids.len());
-    for uid in allow_uids {
-        let uid = crate::sockets::integer(uid).and_then(|u| u32::try_from(u).ok()).ok_or_else(|| {
-            error::range_error("ERR_OUT_OF_RANGE", &format!("allowUids: {uid} is not a uid"))
-        })?;
-        uids.push(uid);
-    }
+    let uids = uids(allow_uids, "allowUids")?;
+    // Checked: NaN, negative or unrepresentable means the default; a huge one caps at a day.
+    let taker_timeout = if taker_timeout_ms >= 0.0 {
+        Duration::try_from_secs_f64(taker_timeout_ms / 1000.0).unwrap_or(MAX_TAKER_TIMEOUT).min(MAX_TAKER_TIMEOUT)
+    } else {
+        handoff::DEFAULT_TAKER_TIMEOUT
+    };
     let done = done_fn(on_done)?;
-    let offer = handoff::Offer::new(&path, &listeners, &uids).map_err(|e| error::os_error(e, "offer"))?;
+    let offer = handoff::Offer::new(&path, &listeners, &uids)
+        .map_err(|e| error::os_error(e, "offer"))?
+        .with_taker_timeout(taker_timeout);
     let native = NativeOffer { cancel: RefCell::new(Some(offer.canceller())), path: offer.path() };
     // At environment teardown (process exit included) the path goes too.
     let guard = native.path.clone();
@@ -183,19 +203,27 @@ pub fn offer(
 }
 
 /// Connects to the offer at `path` and receives its listeners on a thread; `on_done` gets them
-/// (or a code: ENOENT, ECONNREFUSED, ETIMEDOUT, EACCES, ...). `timeout_ms` < 0: no deadline.
-#[napi(namespace = "handoff")]
-pub fn take(env: Env, path: String, timeout_ms: f64, on_done: Function<'_, Outcome, ()>) -> napi::Result<()> {
+/// (or a code: ENOENT, ECONNREFUSED, ETIMEDOUT, EACCES, EPERM, ...). `timeout_ms` < 0: no
+/// deadline. The offer must be made by our uid, root, or one of `trust_uids`.
+#[napi(namespace = "handoff", catch_unwind)]
+pub fn take(
+    env: Env,
+    path: String,
+    timeout_ms: f64,
+    trust_uids: Vec<f64>,
+    on_done: Function<'_, Outcome, ()>,
+) -> napi::Result<()> {
+    let trusted = uids(trust_uids, "trustUids")?;
     let done = done_fn(on_done)?;
     let deadline = deadline(timeout_ms);
     let cancel = new_canceller("take")?;
     in_background(&env, "handoff-take", "take", done, cancel, move |cancel| {
-        handoff::take(&path, deadline, Some(cancel)).map(Some)
+        handoff::take(&path, &trusted, deadline, Some(cancel)).map(Some)
     })
 }
 
 /// Tells the offering process we serve the sockets; `on_done` once it acknowledged.
-#[napi(namespace = "handoff", ts_args_type = "control: ExternalObject<unknown>, timeoutMs: number, onDone: (arg: handoff.Outcome) => void")]
+#[napi(namespace = "handoff", ts_args_type = "control: ExternalObject<unknown>, timeoutMs: number, onDone: (arg: handoff.Outcome) => void", catch_unwind)]
 pub fn ready(
     env: Env,
     control: &External<Control>,

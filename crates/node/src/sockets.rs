@@ -4,8 +4,6 @@
 
 use crate::error;
 use crate::numbers;
-// Old names, for the deploy modules (handoff, systemd) until they use `numbers` directly.
-pub(crate) use crate::numbers::{fd as fd_number, integer};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use reactor_core::sys::sockets;

@@ -2,7 +2,7 @@
 //! JS reads the environment (`process.env` owns it) and passes the values in.
 
 use crate::error;
-use crate::sockets::fd_number;
+use crate::numbers;
 use napi_derive::napi;
 use reactor_core::{sys::sockets, sys::validate, systemd};
 use std::io;
@@ -19,11 +19,14 @@ pub struct ListenFd {
     #[napi(js_name = "type")]
     pub socket_type: i32,
     pub listening: bool,
+    /// Whether the descriptor is a socket. When LISTEN_FDS overstates what was passed, the
+    /// numbers past the real ones may be Node's own descriptors: close only what you adopted.
+    pub is_socket: bool,
 }
 
 /// The descriptors passed to this process (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES), made
 /// close-on-exec.
-#[napi(namespace = "systemd")]
+#[napi(namespace = "systemd", catch_unwind)]
 pub fn listen_fds(pid: Option<String>, fds: Option<String>, names: Option<String>) -> napi::Result<Vec<ListenFd>> {
     let env = systemd::ListenEnv { pid: pid.as_deref(), fds: fds.as_deref(), names: names.as_deref() };
     let listed = systemd::listen_fds(env, std::process::id()).map_err(|e| error::os_error(e, "listenFds"))?;
@@ -37,17 +40,19 @@ pub fn listen_fds(pid: Option<String>, fds: Option<String>, names: Option<String
                 family: info.as_ref().map_or(0, |i| i.family),
                 socket_type: info.as_ref().map_or(0, |i| i.socket_type),
                 listening: info.as_ref().is_some_and(|i| i.listening),
+                is_socket: info.is_some(),
             }
         })
         .collect())
 }
 
-/// Sends `state` with `fds` to the socket named by NOTIFY_SOCKET.
-#[napi(namespace = "systemd")]
+/// Sends `state` with `fds` to the socket named by NOTIFY_SOCKET, without waiting: a manager
+/// whose queue is full is an error with code EAGAIN (nothing was sent).
+#[napi(namespace = "systemd", catch_unwind)]
 pub fn notify(notify_socket: String, state: String, fds: Vec<f64>) -> napi::Result<()> {
     let mut numbers = Vec::with_capacity(fds.len());
     for fd in fds {
-        let fd = fd_number(fd, "notify")?;
+        let fd = numbers::fd(fd, "notify")?;
         // Any open descriptor may go to the fd store, sockets or not.
         validate::check_open(fd).map_err(|e| error::os_error(e, "notify"))?;
         numbers.push(fd);
@@ -59,7 +64,7 @@ pub fn notify(notify_socket: String, state: String, fds: Vec<f64>) -> napi::Resu
 }
 
 /// WATCHDOG_USEC when WATCHDOG_PID is unset or ours, else null.
-#[napi(namespace = "systemd")]
+#[napi(namespace = "systemd", catch_unwind)]
 pub fn watchdog_usec(usec: Option<String>, pid: Option<String>) -> napi::Result<Option<f64>> {
     systemd::watchdog_usec(usec.as_deref(), pid.as_deref(), std::process::id())
         .map(|usec| usec.map(|u| u as f64))

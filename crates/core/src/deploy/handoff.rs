@@ -13,11 +13,19 @@
 //! old → new   'A'                                               (acknowledged: the offer is gone)
 //! ```
 //!
-//! Every wait is a `poll` that also watches a [`Canceller`] (the offer's `close()`) and honours a
-//! deadline, so the calls block only the thread that runs them. A taker that goes away before
-//! 'K' changes nothing: the offer keeps serving the next one.
+//! Trust goes both ways: the offer hands its descriptors only to a peer of its own uid or one in
+//! `allow_uids`, and [`take`] accepts them only from an offer made by its own uid, root, or one in
+//! `trust_uids` (both by `SO_PEERCRED`), so whoever holds the path first cannot feed a successor
+//! sockets of its choosing.
+//!
+//! Every wait is a `poll` that also watches a [`Canceller`] (the offer's `close()`) and has a
+//! deadline, so the calls block only the thread that runs them and never for ever (a taker's own
+//! timeout may be infinite by its caller's choice). The offer serves up to [`MAX_TAKERS`] takers
+//! at once, each for at most its taker timeout ([`DEFAULT_TAKER_TIMEOUT`]) from connect to 'K':
+//! a taker that stays silent, or takes the descriptors and hangs, delays nobody. A taker that goes
+//! away before 'K' changes nothing: the offer keeps serving the others and the next.
 
-use crate::sys::{errno, scm, sockets};
+use crate::sys::{errno, poll, scm, sockets};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -29,6 +37,25 @@ const OFFER: u8 = b'O';
 const REFUSED: u8 = b'R';
 const READY: u8 = b'K';
 const ACKNOWLEDGED: u8 = b'A';
+
+/// How long the offer gives one taker from its connect to its 'K' (ready) by default.
+pub const DEFAULT_TAKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Takers an offer serves at once; later ones wait in the backlog until one is done or dropped.
+pub const MAX_TAKERS: usize = 16;
+
+/// How long small control messages ('R', 'K', 'A') may wait for room in the socket buffer.
+const SMALL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The instant `timeout_ms` milliseconds after `now`. None (no deadline) for a negative or NaN
+/// timeout, and for one too far away to represent (1e300 ms, or more than the clock's range):
+/// waiting that long is waiting for ever. Never panics, whatever the number.
+pub fn deadline_after_ms(now: Instant, timeout_ms: f64) -> Option<Instant> {
+    if timeout_ms.is_nan() || timeout_ms < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(timeout_ms / 1000.0).ok().and_then(|timeout| now.checked_add(timeout))
+}
 
 /// A listening socket as handed over: its name and the descriptor.
 #[derive(Debug)]
@@ -146,8 +173,18 @@ pub struct Offer {
     socket: Socket,
     listeners: Vec<Listener>,
     allow_uids: Vec<u32>,
+    taker_timeout: Duration,
     path: Arc<OfferPath>,
     cancel: Canceller,
+}
+
+/// One taker being served: its connection, how much of the offer it has, and its deadline.
+struct Taker {
+    socket: Socket,
+    /// Bytes of the offer message sent so far (the descriptors went with the first).
+    sent: usize,
+    /// Past it the taker is dropped (None: too far away to represent).
+    deadline: Option<Instant>,
 }
 
 impl Offer {
@@ -188,7 +225,21 @@ impl Offer {
                 return Err(err);
             }
         };
-        Ok(Offer { socket, listeners: duplicates, allow_uids: allow_uids.to_vec(), path, cancel })
+        Ok(Offer {
+            socket,
+            listeners: duplicates,
+            allow_uids: allow_uids.to_vec(),
+            taker_timeout: DEFAULT_TAKER_TIMEOUT,
+            path,
+            cancel,
+        })
+    }
+
+    /// How long one taker may take from its connect to its 'K' before it is dropped (default
+    /// [`DEFAULT_TAKER_TIMEOUT`]).
+    pub fn with_taker_timeout(mut self, timeout: Duration) -> Offer {
+        self.taker_timeout = timeout;
+        self
     }
 
     /// What `close()` uses from another thread: wake the server, remove the path.
@@ -200,9 +251,10 @@ impl Offer {
         self.path.clone()
     }
 
-    /// Serves takers until one confirms it is ready (Ok, with how many peers were refused), or
-    /// the canceller fires (ECANCELED). Either way the path is removed and the socket closed
-    /// before this returns; on success before the taker's `confirm_ready` returns.
+    /// Serves takers until one confirms it is ready (Ok), or the canceller fires (ECANCELED).
+    /// `on_refused` is told of each peer refused for its uid. Either way the path is removed and
+    /// the socket closed before this returns; on success before the taker's `confirm_ready`
+    /// returns.
     pub fn serve(self, mut on_refused: impl FnMut(PeerCred)) -> io::Result<()> {
         let result = self.serve_until_taken(&mut on_refused);
         self.path.remove();
@@ -212,38 +264,96 @@ impl Offer {
         // The path is gone and the socket closed: only now is the taker told so, so it may make
         // its own offer at the same path at once.
         result.map(|taker| {
-            let _ = write_all(taker.as_fd(), &[ACKNOWLEDGED]);
+            let _ = write_all(taker.as_fd(), &[ACKNOWLEDGED], Some(Instant::now() + SMALL_WRITE_TIMEOUT));
         })
     }
 
+    /// The serving loop: one poll over the canceller, the listening socket and every taker, so a
+    /// taker that does nothing holds up nobody. Returns the connection of the first taker to say
+    /// 'K'; the others are dropped (closed) with the loop.
     fn serve_until_taken(&self, on_refused: &mut impl FnMut(PeerCred)) -> io::Result<Socket> {
+        let message = encode_offer(&self.listeners);
+        let fds: Vec<BorrowedFd<'_>> = self.listeners.iter().map(|l| l.fd.as_fd()).collect();
+        let mut takers: Vec<Taker> = Vec::new();
+        // Out of descriptors: accepting pauses until then (the takers wait in the backlog).
+        let mut accept_paused_until: Option<Instant> = None;
         loop {
-            wait_readable(self.socket.as_fd(), Some(&self.cancel), None)?;
-            let taker = match self.socket.accept() {
-                Ok((taker, _)) => taker,
+            let now = Instant::now();
+            takers.retain(|taker| taker.deadline.is_none_or(|deadline| deadline > now));
+            accept_paused_until = accept_paused_until.filter(|until| *until > now);
+            let accepting = takers.len() < MAX_TAKERS && accept_paused_until.is_none();
+
+            let mut polled = Vec::with_capacity(2 + takers.len());
+            polled.push(poll::entry(self.cancel.fd().as_raw_fd(), libc::POLLIN));
+            polled.push(poll::entry(if accepting { self.socket.as_raw_fd() } else { -1 }, libc::POLLIN));
+            for taker in &takers {
+                let events = if taker.sent < message.len() { libc::POLLIN | libc::POLLOUT } else { libc::POLLIN };
+                polled.push(poll::entry(taker.socket.as_raw_fd(), events));
+            }
+            let wake = takers.iter().filter_map(|t| t.deadline).chain(accept_paused_until).min();
+            poll::poll(&mut polled, wake)?;
+            if polled[0].revents != 0 {
+                return Err(errno::error(libc::ECANCELED, "the offer was closed"));
+            }
+
+            // Serve the takers that have news; keep those still in the conversation.
+            let mut kept = Vec::with_capacity(takers.len());
+            for (mut taker, entry) in takers.into_iter().zip(&polled[2..]) {
+                if entry.revents == 0 {
+                    kept.push(taker);
+                    continue;
+                }
+                match self.advance(&mut taker, &message, &fds, entry.revents) {
+                    Ok(Step::Ready) => return Ok(taker.socket),
+                    Ok(Step::Waiting) => kept.push(taker),
+                    Err(_) => {} // gone, or said something else than 'K': dropped
+                }
+            }
+            takers = kept;
+
+            if polled[1].revents != 0 {
+                accept_paused_until = self.accept_takers(&mut takers, &message, &fds, on_refused)?;
+            }
+        }
+    }
+
+    /// Accepts what waits in the backlog (up to [`MAX_TAKERS`] in service) and starts each
+    /// allowed taker's conversation. Some(instant): out of descriptors, try again then.
+    fn accept_takers(
+        &self,
+        takers: &mut Vec<Taker>,
+        message: &[u8],
+        fds: &[BorrowedFd<'_>],
+        on_refused: &mut impl FnMut(PeerCred),
+    ) -> io::Result<Option<Instant>> {
+        while takers.len() < MAX_TAKERS {
+            let socket = match self.socket.accept() {
+                Ok((socket, _)) => socket,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(err) if is_transient_accept_error(&err) => continue,
                 Err(err) if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    // Out of descriptors: the taker waits in the backlog; try again shortly.
-                    match wait_readable(self.cancel.fd(), None, Some(Instant::now() + Duration::from_millis(100))) {
-                        Err(err) if err.raw_os_error() == Some(libc::ETIMEDOUT) => continue,
-                        _ => return Err(errno::error(libc::ECANCELED, "the offer was closed")),
-                    }
+                    return Ok(Some(Instant::now() + Duration::from_millis(100)));
                 }
                 Err(err) => return Err(err),
             };
-            let cred = peer_cred(taker.as_fd())?;
+            if socket.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let Ok(cred) = peer_cred(socket.as_fd()) else { continue };
             if !self.allows(cred.uid) {
-                let _ = write_all(taker.as_fd(), &[REFUSED]);
+                // Best effort, never waited for: the refused peer gets 'R' if its buffer has room.
+                let _ = scm::send_with_fds(socket.as_fd(), &[REFUSED], &[]);
                 on_refused(cred);
                 continue;
             }
-            match self.hand_over(&taker) {
-                Ok(true) => return Ok(taker),
-                Ok(false) => continue,
-                Err(err) if err.raw_os_error() == Some(libc::ECANCELED) => return Err(err),
-                Err(_) => continue, // the taker vanished; the next may come
+            let deadline = Instant::now().checked_add(self.taker_timeout);
+            let mut taker = Taker { socket, sent: 0, deadline };
+            // Start at once: the offer usually fits the socket buffer in one send.
+            if self.advance(&mut taker, message, fds, libc::POLLOUT).is_ok() {
+                takers.push(taker);
             }
         }
+        Ok(None)
     }
 
     fn allows(&self, uid: u32) -> bool {
@@ -251,17 +361,36 @@ impl Offer {
         uid == unsafe { libc::geteuid() } || self.allow_uids.contains(&uid)
     }
 
-    /// Sends the descriptors, then waits for 'K'. Ok(false): the taker closed without it.
-    fn hand_over(&self, taker: &Socket) -> io::Result<bool> {
-        let message = encode_offer(&self.listeners);
-        let fds: Vec<BorrowedFd<'_>> = self.listeners.iter().map(|l| l.fd.as_fd()).collect();
-        let sent = scm::send_with_fds(taker.as_fd(), &message, &fds)?;
-        write_all(taker.as_fd(), &message[sent..])?;
-        wait_readable(taker.as_fd(), Some(&self.cancel), None)?;
+    /// One step of a taker's conversation on poll's `revents`: send what the socket takes of the
+    /// offer (the descriptors with its first byte), read its 'K' once the offer is sent. Err: the
+    /// taker is gone or broke the protocol.
+    fn advance(&self, taker: &mut Taker, message: &[u8], fds: &[BorrowedFd<'_>], revents: libc::c_short) -> io::Result<Step> {
+        while taker.sent < message.len() {
+            let with = if taker.sent == 0 { fds } else { &[] };
+            match scm::send_with_fds(taker.socket.as_fd(), &message[taker.sent..], with) {
+                Ok(n) => taker.sent += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => return Err(err),
+            }
+        }
+        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+            return Ok(Step::Waiting);
+        }
         let mut reply = [0u8; 1];
-        let n = read_some(taker.as_fd(), &mut reply)?;
-        Ok(n == 1 && reply[0] == READY)
+        match read_some(taker.socket.as_fd(), &mut reply) {
+            Ok(1) if reply[0] == READY && taker.sent == message.len() => Ok(Step::Ready),
+            Ok(0) => Err(errno::error(libc::ECONNRESET, "the taker went away")),
+            Ok(_) => Err(errno::error(libc::EPROTO, "the taker said something else than ready")),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(Step::Waiting),
+            Err(err) => Err(err),
+        }
     }
+}
+
+/// Where a taker's conversation stands after [`Offer::advance`].
+enum Step {
+    Waiting,
+    Ready,
 }
 
 /// What [`take`] got: the listeners, and the connection on which to confirm readiness.
@@ -271,17 +400,30 @@ pub struct Taken {
     pub control: Socket,
 }
 
-/// Connects to the offer at `path` and receives its descriptors (close-on-exec). ENOENT or
-/// ECONNREFUSED: no offer there; ETIMEDOUT: no answer before `deadline`; EACCES: the offering
-/// process refused us (uid); ECONNRESET: it went away; EPROTO: it answered something else;
-/// ECANCELED: `cancel` fired.
-pub fn take(path: &str, deadline: Option<Instant>, cancel: Option<&Canceller>) -> io::Result<Taken> {
+/// Connects to the offer at `path` and receives its descriptors (close-on-exec), if the offering
+/// process is of our effective uid, root, or one of `trust_uids` (`SO_PEERCRED`). ENOENT or
+/// ECONNREFUSED: no offer there; EPERM: the offer belongs to a uid we do not trust (nothing was
+/// received); ETIMEDOUT: no answer before `deadline`; EACCES: the offering process refused us
+/// (uid); ECONNRESET: it went away; EPROTO: it answered something else; ECANCELED: `cancel`
+/// fired.
+pub fn take(path: &str, trust_uids: &[u32], deadline: Option<Instant>, cancel: Option<&Canceller>) -> io::Result<Taken> {
     let address = sockets::unix_socket_addr(path)?;
     let control = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     control.set_nonblocking(true)?;
     connect(&control, &address, deadline, cancel)?;
+    let offerer = peer_cred(control.as_fd())?;
+    if !trusts(offerer.uid, trust_uids) {
+        return Err(errno::error(
+            libc::EPERM,
+            format!(
+                "the offer at {path} was made by uid {} (pid {}), which is neither ours, root, nor in trustUids",
+                offerer.uid, offerer.pid
+            ),
+        ));
+    }
     let mut message = Vec::new();
     let mut fds = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         if let Some(names) = decode_offer(&message)? {
             if names.len() != fds.len() {
@@ -294,14 +436,13 @@ pub fn take(path: &str, deadline: Option<Instant>, cancel: Option<&Canceller>) -
             return Ok(Taken { listeners, control });
         }
         wait_readable(control.as_fd(), cancel, deadline)?;
-        let mut buf = [0u8; 4096];
         let got = match scm::recv_with_fds(control.as_fd(), &mut buf, scm::MAX_FDS) {
             Ok(got) => got,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
             Err(err) => return Err(err),
         };
         if got.truncated {
-            return Err(errno::error(libc::EPROTO, "the offer's descriptors did not fit (MSG_CTRUNC)"));
+            return Err(errno::error(libc::EPROTO, "the offer's descriptors did not arrive whole (MSG_CTRUNC)"));
         }
         if got.bytes == 0 {
             return Err(errno::error(libc::ECONNRESET, "the offering process closed the connection"));
@@ -314,10 +455,25 @@ pub fn take(path: &str, deadline: Option<Instant>, cancel: Option<&Canceller>) -
     }
 }
 
+/// Whether an offer made by `uid` may hand us descriptors: our own uid, root's, or a trusted one.
+fn trusts(uid: u32, trust_uids: &[u32]) -> bool {
+    // SAFETY: geteuid cannot fail.
+    uid == unsafe { libc::geteuid() } || uid == 0 || trust_uids.contains(&uid)
+}
+
 /// Tells the offering process that we serve the sockets now, and waits for its acknowledgement
 /// (the offer is withdrawn by then). Closes `control`.
 pub fn confirm_ready(control: Socket, deadline: Option<Instant>, cancel: Option<&Canceller>) -> io::Result<()> {
-    write_all(control.as_fd(), &[READY])?;
+    let small_write = Instant::now() + SMALL_WRITE_TIMEOUT;
+    write_all(control.as_fd(), &[READY], Some(deadline.map_or(small_write, |d| d.min(small_write)))).map_err(|err| {
+        match err.raw_os_error() {
+            Some(libc::EPIPE | libc::ECONNRESET) => errno::error(
+                libc::ECONNRESET,
+                "the offering process went away, or dropped this taker (past its taker timeout)",
+            ),
+            _ => err,
+        }
+    })?;
     let mut reply = [0u8; 1];
     loop {
         wait_readable(control.as_fd(), cancel, deadline)?;
@@ -334,31 +490,15 @@ pub fn confirm_ready(control: Socket, deadline: Option<Instant>, cancel: Option<
 /// Waits until `fd` is readable (or hung up), the canceller fires (ECANCELED) or the deadline
 /// passes (ETIMEDOUT).
 pub fn wait_readable(fd: BorrowedFd<'_>, cancel: Option<&Canceller>, deadline: Option<Instant>) -> io::Result<()> {
+    let mut polled = [
+        poll::entry(fd.as_raw_fd(), libc::POLLIN),
+        poll::entry(cancel.map_or(-1, |c| c.fd().as_raw_fd()), libc::POLLIN),
+    ];
     loop {
-        let mut polled = [
-            libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: cancel.map_or(-1, |c| c.fd().as_raw_fd()), events: libc::POLLIN, revents: 0 },
-        ];
-        let timeout = match deadline {
-            None => -1,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(errno::error(libc::ETIMEDOUT, "timed out waiting for the other process"));
-                }
-                // Round up so a sub-millisecond remainder does not spin.
-                i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
-            }
-        };
-        // SAFETY: `polled` is a live array of 2 pollfds; a negative fd is ignored by poll.
-        let n = unsafe { libc::poll(polled.as_mut_ptr(), 2, timeout) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
+        if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+            return Err(errno::error(libc::ETIMEDOUT, "timed out waiting for the other process"));
         }
+        poll::poll(&mut polled, deadline)?;
         if polled[1].revents != 0 {
             return Err(errno::error(libc::ECANCELED, "cancelled"));
         }
@@ -378,7 +518,9 @@ fn encode_offer(listeners: &[Listener]) -> Vec<u8> {
     message
 }
 
-/// The names of a complete offer message, None while more bytes are needed.
+/// The names of a complete offer message, None while more bytes are needed. The lengths are
+/// walked first (at most 253 of them), so a message that arrives in many pieces costs little
+/// until it is whole.
 fn decode_offer(message: &[u8]) -> io::Result<Option<Vec<String>>> {
     match message.first() {
         None => return Ok(None),
@@ -390,18 +532,31 @@ fn decode_offer(message: &[u8]) -> io::Result<Option<Vec<String>>> {
     }
     let mut at = 1;
     let Some(count) = read_u16(message, &mut at) else { return Ok(None) };
-    let mut names = Vec::with_capacity(usize::from(count));
+    if usize::from(count) > scm::MAX_FDS {
+        return Err(errno::error(libc::EPROTO, format!("an offer of {count} listeners (at most {})", scm::MAX_FDS)));
+    }
+    let mut spans = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let Some(length) = read_u16(message, &mut at) else { return Ok(None) };
-        let Some(bytes) = message.get(at..at + usize::from(length)) else { return Ok(None) };
-        at += usize::from(length);
-        let name = std::str::from_utf8(bytes).map_err(|_| errno::error(libc::EPROTO, "a listener name is not UTF-8"))?;
-        names.push(name.to_owned());
+        let end = at + usize::from(length);
+        if end > message.len() {
+            return Ok(None);
+        }
+        spans.push(at..end);
+        at = end;
     }
     if at != message.len() {
         return Err(errno::error(libc::EPROTO, "bytes after the offer"));
     }
-    Ok(Some(names))
+    spans
+        .into_iter()
+        .map(|span| {
+            std::str::from_utf8(&message[span])
+                .map(str::to_owned)
+                .map_err(|_| errno::error(libc::EPROTO, "a listener name is not UTF-8"))
+        })
+        .collect::<io::Result<Vec<String>>>()
+        .map(Some)
 }
 
 fn read_u16(message: &[u8], at: &mut usize) -> Option<u16> {
@@ -498,27 +653,22 @@ fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Writes all of `bytes` (the messages here are small; a non-blocking socket is waited on).
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+/// Writes all of `bytes` (the messages here are small; a non-blocking socket is waited on, until
+/// `deadline` at the latest: ETIMEDOUT when the other process does not read).
+fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8], deadline: Option<Instant>) -> io::Result<()> {
     while !bytes.is_empty() {
         match scm::send_with_fds(fd, bytes, &[]) {
             Ok(n) => bytes = &bytes[n..],
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => wait_writable(fd)?,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                let mut polled = [poll::entry(fd.as_raw_fd(), libc::POLLOUT)];
+                if poll::poll(&mut polled, deadline)? == 0 {
+                    return Err(errno::error(libc::ETIMEDOUT, "the other process does not read"));
+                }
+            }
             Err(err) => return Err(err),
         }
     }
     Ok(())
-}
-
-fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut polled = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-    // SAFETY: one live pollfd; a bounded wait (the peer reads small messages promptly).
-    let n = unsafe { libc::poll(&mut polled, 1, 10_000) };
-    match n {
-        0 => Err(errno::error(libc::ETIMEDOUT, "the other process does not read")),
-        n if n < 0 => Err(io::Error::last_os_error()),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

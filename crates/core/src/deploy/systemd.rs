@@ -34,43 +34,100 @@ pub struct ListenFd {
 /// The descriptors systemd passed to process `our_pid`, each made close-on-exec (they are
 /// inherited without it). Empty when `LISTEN_PID` or `LISTEN_FDS` is unset or `LISTEN_PID` names
 /// another process (the variables were inherited from a parent, the descriptors are not ours).
-/// EINVAL for a malformed value; EBADF when a listed descriptor is not open.
+/// EINVAL for a malformed value, or a count past what this process can have open; EBADF when a
+/// listed descriptor is not open. Each descriptor is checked before the next entry is made, so
+/// what this allocates is bounded by the descriptors really open, whatever `LISTEN_FDS` says.
 pub fn listen_fds(env: ListenEnv<'_>, our_pid: u32) -> io::Result<Vec<ListenFd>> {
-    let fds = parse_listen_fds(env, our_pid)?;
-    for listen in &fds {
+    let Some(listed) = parse_listen_env(env, our_pid, fd_table_limit())? else { return Ok(Vec::new()) };
+    let mut fds = Vec::new();
+    for listen in listed.iter() {
         set_cloexec(listen.fd)?;
+        fds.push(listen);
     }
     Ok(fds)
 }
 
-/// [`listen_fds`] without touching any descriptor: what the variables say.
-pub fn parse_listen_fds(env: ListenEnv<'_>, our_pid: u32) -> io::Result<Vec<ListenFd>> {
-    let Some(pid) = env.pid else { return Ok(Vec::new()) };
-    let pid = parse_pid(pid, "LISTEN_PID")?;
-    if pid != our_pid {
-        return Ok(Vec::new());
-    }
-    let Some(count) = env.fds else { return Ok(Vec::new()) };
-    let count: RawFd = parse_decimal(count)
-        .and_then(|n| RawFd::try_from(n).ok())
-        .filter(|n| *n > 0 && *n <= RawFd::MAX - LISTEN_FDS_START)
-        .ok_or_else(|| invalid(format!("LISTEN_FDS is not a positive count: {count:?}")))?;
-    let names: Vec<&str> = env.names.map(|names| names.split(':').collect()).unwrap_or_default();
-    if names.len() > count as usize {
-        return Err(invalid(format!("LISTEN_FDNAMES has {} names for {count} descriptors", names.len())));
-    }
-    Ok((0..count)
-        .map(|i| {
-            // A missing or empty name is systemd's "unknown".
-            let name = names.get(i as usize).copied().filter(|n| !n.is_empty()).unwrap_or(UNKNOWN_NAME);
+/// What the socket-activation variables say, before any descriptor is looked at: `count`
+/// descriptors from fd 3, named by `names` (LISTEN_FDNAMES). Holds no per-descriptor data: the
+/// entries are made one at a time by [`Listed::iter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed<'a> {
+    pub count: RawFd,
+    names: Option<&'a str>,
+}
+
+impl<'a> Listed<'a> {
+    /// fd 3, 4, ... with their names (`unknown` where LISTEN_FDNAMES has none or an empty one).
+    pub fn iter(&self) -> impl Iterator<Item = ListenFd> + 'a {
+        let mut names = self.names.map(|names| names.split(':'));
+        (0..self.count).map(move |i| {
+            let name = names.as_mut().and_then(|n| n.next()).filter(|n| !n.is_empty()).unwrap_or(UNKNOWN_NAME);
             ListenFd { fd: LISTEN_FDS_START + i, name: name.to_owned() }
         })
-        .collect())
+    }
+}
+
+/// Reads the variables, without touching any descriptor or allocating per descriptor. None when
+/// they are not for `our_pid` (or unset). `fd_limit`: one past the highest descriptor number this
+/// process can have (see [`fd_table_limit`]); a `LISTEN_FDS` that reaches past it is EINVAL, as
+/// is any malformed value.
+pub fn parse_listen_env<'a>(env: ListenEnv<'a>, our_pid: u32, fd_limit: u64) -> io::Result<Option<Listed<'a>>> {
+    let Some(pid) = env.pid else { return Ok(None) };
+    let pid = parse_pid(pid, "LISTEN_PID")?;
+    if pid != our_pid {
+        return Ok(None);
+    }
+    let Some(text) = env.fds else { return Ok(None) };
+    let count: RawFd = parse_decimal(text)
+        .and_then(|n| RawFd::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| invalid(format!("LISTEN_FDS is not a positive count: {}", shown(text))))?;
+    let room = fd_limit.saturating_sub(LISTEN_FDS_START as u64);
+    if count as u64 > room {
+        return Err(invalid(format!(
+            "LISTEN_FDS is {count}: more descriptors than this process can have open from fd {LISTEN_FDS_START} (limit {fd_limit})"
+        )));
+    }
+    if let Some(names) = env.names {
+        let given = names.split(':').count();
+        if given > count as usize {
+            return Err(invalid(format!("LISTEN_FDNAMES has {given} names for {count} descriptors")));
+        }
+    }
+    Ok(Some(Listed { count, names: env.names }))
+}
+
+/// One past the highest descriptor number this process can have open: the larger of the soft and
+/// hard RLIMIT_NOFILE (Node raises the soft limit to the hard one at start-up; a descriptor
+/// inherited across exec was placed under the limit of the process that exec'd us).
+pub fn fd_table_limit() -> u64 {
+    // SAFETY: an all-zero rlimit is a valid value to be overwritten.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit writes one rlimit into a live local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return RawFd::MAX as u64;
+    }
+    let highest = limit.rlim_cur.max(limit.rlim_max);
+    if highest == libc::RLIM_INFINITY {
+        RawFd::MAX as u64
+    } else {
+        highest.min(RawFd::MAX as u64)
+    }
+}
+
+/// A value as an error message shows it: quoted, and cut short when long.
+fn shown(text: &str) -> String {
+    const MOST: usize = 40;
+    match text.char_indices().nth(MOST) {
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &text[..cut], text.len()),
+        None => format!("{text:?}"),
+    }
 }
 
 /// Sends `state` (e.g. "READY=1") as one datagram to `notify_socket` (the value of
 /// `NOTIFY_SOCKET`: an absolute path, or `@name` for an abstract socket), with `fds` attached
-/// (for `FDSTORE=1`).
+/// (for `FDSTORE=1`). Never waits: a manager whose queue is full is EAGAIN (the notification was
+/// not sent), so the caller's thread (Node's JS thread) is never blocked by a busy manager.
 pub fn notify(notify_socket: &str, state: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     let address = notify_address(notify_socket)?;
     if state.is_empty() {
@@ -90,7 +147,7 @@ pub fn notify_address(notify_socket: &str) -> io::Result<socket2::SockAddr> {
     match notify_socket.as_bytes().first() {
         Some(b'/') => sockets::unix_socket_addr(notify_socket),
         Some(b'@') if notify_socket.len() > 1 => sockets::unix_socket_addr(&format!("\0{}", &notify_socket[1..])),
-        _ => Err(invalid(format!("NOTIFY_SOCKET is neither an absolute path nor @name: {notify_socket:?}"))),
+        _ => Err(invalid(format!("NOTIFY_SOCKET is neither an absolute path nor @name: {}", shown(notify_socket)))),
     }
 }
 
@@ -100,7 +157,7 @@ pub fn watchdog_usec(usec: Option<&str>, pid: Option<&str>, our_pid: u32) -> io:
     let Some(usec) = usec else { return Ok(None) };
     let value = parse_decimal(usec)
         .filter(|n| *n > 0 && *n < u64::MAX)
-        .ok_or_else(|| invalid(format!("WATCHDOG_USEC is not a positive number: {usec:?}")))?;
+        .ok_or_else(|| invalid(format!("WATCHDOG_USEC is not a positive number: {}", shown(usec))))?;
     if let Some(pid) = pid {
         if parse_pid(pid, "WATCHDOG_PID")? != our_pid {
             return Ok(None);
@@ -121,7 +178,7 @@ fn parse_pid(text: &str, variable: &str) -> io::Result<u32> {
     parse_decimal(text)
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| *n > 0)
-        .ok_or_else(|| invalid(format!("{variable} is not a process id: {text:?}")))
+        .ok_or_else(|| invalid(format!("{variable} is not a process id: {}", shown(text))))
 }
 
 fn set_cloexec(fd: RawFd) -> io::Result<()> {
@@ -157,6 +214,91 @@ mod tests {
 
     fn code(result: io::Result<Vec<ListenFd>>) -> i32 {
         errno_number(&result.unwrap_err())
+    }
+
+    /// What the variables say, as entries (for small counts), with a limit of 1024 descriptors.
+    fn parse_listen_fds(env: ListenEnv<'_>, our_pid: u32) -> io::Result<Vec<ListenFd>> {
+        Ok(parse_listen_env(env, our_pid, 1024)?.map(|listed| listed.iter().collect()).unwrap_or_default())
+    }
+
+    #[test]
+    fn a_count_past_the_fd_table_is_einval_before_anything_is_made() {
+        // 2147483644 = i32::MAX - 3: the largest count that still names valid fd numbers.
+        let huge = env(Some("4242"), Some("2147483644"), None);
+        let err = parse_listen_env(huge, ME, 1024).unwrap_err();
+        assert_eq!(errno_number(&err), libc::EINVAL);
+        assert!(err.to_string().contains("limit 1024"), "{err}");
+        // Up to the limit it is only a number: nothing is made per descriptor.
+        let listed = parse_listen_env(huge, ME, RawFd::MAX as u64).unwrap().unwrap();
+        assert_eq!(listed.count, 2_147_483_644);
+        assert_eq!(listed.iter().nth(1), Some(ListenFd { fd: 4, name: "unknown".into() }));
+        let exact = parse_listen_env(env(Some("4242"), Some("1021"), None), ME, 1024).unwrap().unwrap();
+        assert_eq!(exact.iter().last().unwrap().fd, 1023);
+        assert!(parse_listen_env(env(Some("4242"), Some("1022"), None), ME, 1024).is_err());
+        // The real table: this process's limit is far below 2147483644.
+        assert!(fd_table_limit() >= 3);
+        let ours = std::process::id().to_string();
+        let huge_here = env(Some(&ours), Some("2147483644"), None);
+        assert_eq!(errno_number(&listen_fds(huge_here, std::process::id()).unwrap_err()), libc::EINVAL);
+    }
+
+    #[test]
+    fn listen_fds_stops_at_the_first_descriptor_that_is_not_open() {
+        // The largest count the table allows: the entries stop at the first closed number, so
+        // memory stays bounded by what is open.
+        let limit = fd_table_limit();
+        let count = (limit - 3).to_string();
+        let err = listen_fds(env(Some(&std::process::id().to_string()), Some(&count), None), std::process::id()).unwrap_err();
+        assert_eq!(errno_number(&err), libc::EBADF);
+    }
+
+    /// An arbitrary string for a variable: digits (sometimes very many), separators, signs,
+    /// spaces, letters, multi-byte characters.
+    fn arbitrary_text(rng: &mut crate::test_support::Rng) -> String {
+        const PIECES: &[&str] = &["0", "1", "3", "9", "4242", ":", "::", "-", "+", " ", "\n", "x", "é", "\0", "web", "18446744073709551616", "2147483644", "2147483647"];
+        let mut text = String::new();
+        for _ in 0..rng.below(8) {
+            let piece: &&str = rng.pick(PIECES);
+            text.push_str(piece);
+        }
+        if rng.one_in(20) {
+            text.push_str(&"9".repeat(rng.below(100_000)));
+        }
+        if rng.one_in(20) {
+            text.push_str(&":".repeat(rng.below(100_000)));
+        }
+        text
+    }
+
+    #[test]
+    fn property_arbitrary_variables_never_panic_and_allocate_nothing_per_descriptor() {
+        use crate::test_support::Rng;
+        for case in 0..Rng::cases(5000) {
+            let seed = Rng::seed_for(case);
+            let mut rng = Rng::new(seed);
+            let texts: Vec<Option<String>> = (0..3).map(|_| (!rng.one_in(5)).then(|| arbitrary_text(&mut rng))).collect();
+            let our_pid = if rng.one_in(2) { 4242 } else { rng.next_u64() as u32 };
+            let limit = *rng.pick(&[0, 3, 4, 64, 1024, 1 << 20, RawFd::MAX as u64, u64::MAX]);
+            let listen = ListenEnv { pid: texts[0].as_deref(), fds: texts[1].as_deref(), names: texts[2].as_deref() };
+            match parse_listen_env(listen, our_pid, limit) {
+                Ok(None) => {}
+                Ok(Some(listed)) => {
+                    assert!(listed.count >= 1 && listed.count as u64 <= limit.saturating_sub(3), "seed {seed}: {listed:?}");
+                    for (i, entry) in listed.iter().take(4).enumerate() {
+                        assert_eq!(entry.fd, 3 + i as RawFd, "seed {seed}");
+                        assert!(!entry.name.is_empty() && !entry.name.contains(':'), "seed {seed}: {entry:?}");
+                    }
+                }
+                Err(err) => {
+                    assert_eq!(errno_number(&err), libc::EINVAL, "seed {seed}: {err}");
+                    assert!(err.to_string().len() < 300, "seed {seed}: a short message, whatever the value");
+                }
+            }
+            let _ = watchdog_usec(texts[0].as_deref(), texts[1].as_deref(), our_pid);
+            if let Some(text) = &texts[2] {
+                let _ = notify_address(text);
+            }
+        }
     }
 
     #[test]
@@ -270,5 +412,23 @@ mod tests {
         assert_eq!(errno_number(&notify(&name, b"READY=1", &[]).unwrap_err()), libc::ECONNREFUSED);
         assert_eq!(errno_number(&notify("/nonexistent/notify", b"READY=1", &[]).unwrap_err()), libc::ENOENT);
         assert_eq!(errno_number(&notify("/x", b"", &[]).unwrap_err()), libc::EINVAL);
+    }
+
+    #[test]
+    fn notify_to_a_manager_that_does_not_read_is_eagain_not_a_wait() {
+        let name = format!("@reactor-core-notify-full-{}", std::process::id());
+        let _socket = receiver(&name); // never read
+        let started = std::time::Instant::now();
+        let mut sent = 0;
+        let err = loop {
+            match notify(&name, b"STATUS=filling the queue", &[]) {
+                Ok(()) => sent += 1,
+                Err(err) => break err,
+            }
+            assert!(sent < 100_000, "the queue never filled");
+        };
+        assert_eq!(errno_number(&err), libc::EAGAIN, "after {sent}: {err}");
+        assert!(sent >= 1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

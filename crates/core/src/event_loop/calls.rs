@@ -2,7 +2,7 @@
 //! close), aborts and relays. Each runs under the lock, on the consumer's thread.
 
 use super::registry::State;
-use crate::relay::engine::RelayOptions;
+use crate::relay::RelayOptions;
 use crate::service::Step;
 use crate::stream::state::Input;
 use crate::wire::bits;

@@ -12,7 +12,7 @@ pub mod header;
 pub(crate) mod incoming;
 pub(crate) mod upstream;
 
-use crate::relay::engine::RelayOptions;
+use crate::relay::RelayOptions;
 use balance::Balance;
 use header::HeaderPolicy;
 use socket2::SockAddr;

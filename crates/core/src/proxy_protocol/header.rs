@@ -219,3 +219,16 @@ pub(crate) fn as_ipv6(addr: SocketAddr) -> SocketAddrV6 {
         SocketAddr::V4(v4) => SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0),
     }
 }
+
+/// What the bytes so far amount to.
+// The header is large (two inline UNIX addresses); boxing it would allocate on every parse, and a
+// `Parsed` lives only until the caller takes the header.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A valid start of a header: wait for more bytes and call again with all of them.
+    Incomplete,
+    /// A whole header in `buf[..consumed]`; `buf[consumed..]` is application data the caller
+    /// keeps.
+    Complete { header: Header, consumed: usize },
+}

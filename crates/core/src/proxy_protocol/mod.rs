@@ -37,8 +37,8 @@ mod properties;
 mod tests;
 
 pub use error::ProxyError;
-pub use header::{Addresses, Command, Header, SocketType, Transport, UnixAddress, Version, UNIX_ADDRESS_LEN};
-pub use parse::{parse, ParseOptions, Parsed, Versions, DEFAULT_MAX_SIZE};
+pub use header::{Addresses, Command, Header, Parsed, SocketType, Transport, UnixAddress, Version, UNIX_ADDRESS_LEN};
+pub use parse::{parse, ParseOptions, Versions, DEFAULT_MAX_SIZE};
 pub use tlv::{Ssl, Tlv, TlvIter, Tlvs};
 pub use v1::{encode_v1, MAX_LINE_LEN as V1_MAX_LINE_LEN};
 pub use v2::{encode_v2, FIXED_LEN as V2_FIXED_LEN};

@@ -2,7 +2,7 @@
 //! decision between "need more bytes", "a header" and "not a header".
 
 use super::error::ProxyError;
-use super::header::Header;
+use super::header::Parsed;
 use super::{v1, v2};
 
 /// Which header formats a listener accepts. The spec has the receiver configured for the protocol
@@ -37,19 +37,6 @@ impl Default for ParseOptions {
     fn default() -> ParseOptions {
         ParseOptions { versions: Versions::ALL, max_size: DEFAULT_MAX_SIZE }
     }
-}
-
-/// What the bytes so far amount to.
-// The header is large (two inline UNIX addresses); boxing it would allocate on every parse, and a
-// `Parsed` lives only until the caller takes the header.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    /// A valid start of a header: wait for more bytes and call again with all of them.
-    Incomplete,
-    /// A whole header in `buf[..consumed]`; `buf[consumed..]` is application data the caller
-    /// keeps.
-    Complete { header: Header, consumed: usize },
 }
 
 /// Parses the PROXY header at the start of `buf` (everything received so far on the connection).

@@ -3,7 +3,7 @@
 
 use super::error::ProxyError;
 use super::header::{as_ipv6, Addresses, Command, Header, SocketType, Version};
-use super::parse::Parsed;
+use super::header::Parsed;
 use super::tlv::Tlvs;
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};

@@ -6,7 +6,7 @@ use super::error::ProxyError;
 use super::header::{
     as_ipv6, Addresses, Command, Header, SocketType, Transport, UnixAddress, Version, UNIX_ADDRESS_LEN,
 };
-use super::parse::Parsed;
+use super::header::Parsed;
 use super::tlv::{self, Tlvs};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 

@@ -5,7 +5,7 @@
 //! thread anything. Hosted, the main loop serves relays itself.
 
 use super::pipes::PipePool;
-use super::{Failed, Pumped, Relay, Tools};
+use super::{Failed, PortRelay, Pumped, Relay, RelayOptions, Tools};
 use crate::batch::Batch;
 use crate::entry::{Entries, Entry};
 use crate::service::Deadlines;
@@ -29,24 +29,6 @@ pub struct Lent<'a> {
     /// The main poller's registry.
     pub registry: &'a Registry,
     pub deadlines: &'a mut Deadlines,
-}
-
-/// How a relay runs (`Reactor::relay`).
-#[derive(Debug, Clone, Copy)]
-pub struct RelayOptions {
-    /// Bytes held in the core per direction at most.
-    pub cap: usize,
-    /// No byte either way for this long aborts both sides with ETIMEDOUT.
-    pub idle_timeout: Option<Duration>,
-}
-
-/// A relay a proxy port started (its client is `a`, its upstream `b`): the consumer hears nothing
-/// of it; its end is counted in the port's figures instead.
-#[derive(Debug, Clone, Copy)]
-pub struct PortRelay {
-    pub port: u32,
-    /// Which of the port's upstreams (for its balance).
-    pub upstream: usize,
 }
 
 #[derive(Default)]

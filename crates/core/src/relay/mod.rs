@@ -52,7 +52,7 @@ pub struct Relay {
     /// Set once the relay is ending: the errno to report (0: orderly).
     pub ending: Option<i32>,
     /// The proxy port that started it (None: the consumer did).
-    pub owner: Option<engine::PortRelay>,
+    pub owner: Option<PortRelay>,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +81,24 @@ enum Path {
     Copy,
     Pending(Vec<u8>, usize),
     Splice(Pipe),
+}
+
+/// How a relay runs (`Reactor::relay`).
+#[derive(Debug, Clone, Copy)]
+pub struct RelayOptions {
+    /// Bytes held in the core per direction at most.
+    pub cap: usize,
+    /// No byte either way for this long aborts both sides with ETIMEDOUT.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A relay a proxy port started (its client is `a`, its upstream `b`): the consumer hears nothing
+/// of it; its end is counted in the port's figures instead.
+#[derive(Debug, Clone, Copy)]
+pub struct PortRelay {
+    pub port: u32,
+    /// Which of the port's upstreams (for its balance).
+    pub upstream: usize,
 }
 
 /// What one pass over a direction found.

@@ -1,17 +1,21 @@
 //! Passing descriptors over AF_UNIX sockets (`SCM_RIGHTS`): the primitive behind systemd's fd
 //! store, the handoff between processes, and descriptor passing on UNIX transports.
 //!
-//! socket2 and std have no stable SCM_RIGHTS helper, so the `sendmsg`/`recvmsg` calls and the
-//! control-message walk are written here with libc's `CMSG_*` functions.
+//! socket2 and std have no stable SCM_RIGHTS helper, so the `sendmsg`/`recvmsg` calls are written
+//! here with libc; the received control messages are read by the pure [`cmsg::parse`].
 //!
 //! Rules the kernel imposes, kept here so callers need not know them:
 //! - at most [`MAX_FDS`] descriptors per message (`SCM_MAX_FD`);
 //! - on a stream socket a descriptor travels with at least one byte of data: `bytes` must not be
 //!   empty when `fds` is not;
 //! - received descriptors are close-on-exec (`MSG_CMSG_CLOEXEC`), owned by the receiver;
-//! - when the receiver's control buffer is too small the kernel drops the descriptors that do not
-//!   fit and sets `MSG_CTRUNC`: [`recv_with_fds`] then closes those that did arrive and reports it.
+//! - a socket may get more than descriptors: credentials (`SO_PASSCRED`), a security label
+//!   (`SO_PASSSEC`), the sender's pidfd (`SO_PASSPIDFD`, Linux ≥ 6.5). The receive buffer has
+//!   room for all of them with 253 descriptors, and every pidfd is closed at once;
+//! - when descriptors are lost anyway (`MSG_CTRUNC`, or the receiver is out of descriptors),
+//!   [`recv_with_fds`] closes those that did arrive and reports it.
 
+use super::cmsg;
 use socket2::SockAddr;
 use std::io;
 use std::mem;
@@ -19,7 +23,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 /// The kernel's limit on descriptors in one message (`SCM_MAX_FD`).
-pub const MAX_FDS: usize = 253;
+pub const MAX_FDS: usize = cmsg::MAX_FDS;
 
 /// What one [`recv_with_fds`] call got.
 #[derive(Debug)]
@@ -29,42 +33,45 @@ pub struct Received {
     pub bytes: usize,
     /// The descriptors that came with those bytes, close-on-exec, in the order they were sent.
     pub fds: Vec<OwnedFd>,
-    /// The kernel dropped descriptors (`MSG_CTRUNC`): `fds` is empty, what did arrive was closed.
+    /// Passed descriptors were lost (`MSG_CTRUNC` that cost `SCM_RIGHTS`, or more than
+    /// `max_fds` came): `fds` is empty, what did arrive was closed. A truncation that cost only
+    /// other control data (credentials, a label, a pidfd) is not reported.
     pub truncated: bool,
 }
 
 /// Sends `bytes` with `fds` attached on a connected socket. Returns the bytes sent (a stream
 /// socket may take fewer than given; the descriptors go with the first byte either way).
 pub fn send_with_fds(socket: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
-    send_msg(socket, bytes, fds, None)
+    send_msg(socket, bytes, fds, None, 0)
 }
 
-/// Sends `bytes` with `fds` as one datagram to `to` (an unconnected datagram socket).
+/// Sends `bytes` with `fds` as one datagram to `to` (an unconnected datagram socket), without
+/// waiting: a receiver whose queue is full is `EAGAIN` (`MSG_DONTWAIT`), whatever the socket's
+/// mode.
 pub fn send_to_with_fds(
     socket: BorrowedFd<'_>,
     bytes: &[u8],
     fds: &[BorrowedFd<'_>],
     to: &SockAddr,
 ) -> io::Result<usize> {
-    send_msg(socket, bytes, fds, Some(to))
+    send_msg(socket, bytes, fds, Some(to), libc::MSG_DONTWAIT)
 }
 
 /// Receives into `buf` and up to `max_fds` descriptors (at most [`MAX_FDS`]) in one `recvmsg`.
-/// Blocks or not as the socket does.
+/// Blocks or not as the socket does. Other control messages are read and dropped (a pidfd is
+/// closed); more than `max_fds` descriptors count as lost.
 pub fn recv_with_fds(socket: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> io::Result<Received> {
     if max_fds > MAX_FDS {
         return Err(too_many(max_fds));
     }
-    let mut control = ControlBuffer::for_fds(max_fds);
+    let mut control = ControlBuffer::new();
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: an all-zero msghdr is valid (null name, no iov, no control).
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    if max_fds > 0 {
-        msg.msg_control = control.as_mut_ptr();
-        msg.msg_controllen = control.len() as _;
-    }
+    msg.msg_control = control.as_mut_ptr();
+    msg.msg_controllen = cmsg::RECEIVE_ROOM as _;
     let n = loop {
         // SAFETY: msg points at `iov` (covering `buf`) and at `control`, both alive and writable
         // for the call; the kernel writes at most iov_len and msg_controllen bytes into them.
@@ -79,25 +86,33 @@ pub fn recv_with_fds(socket: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> 
             return Err(err);
         }
     };
-    // Own every descriptor first, so that each is closed whatever happens next.
-    // SAFETY: `msg` was filled by a successful recvmsg and `control` is still alive.
-    let fds = unsafe { received_fds(&msg) };
-    let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
-    if truncated {
-        drop(fds);
-        return Ok(Received { bytes: n, fds: Vec::new(), truncated: true });
+    let written = (msg.msg_controllen as usize).min(cmsg::RECEIVE_ROOM);
+    let parsed = cmsg::parse(&control.bytes()[..written], msg.msg_flags & libc::MSG_CTRUNC != 0, max_fds);
+    // SAFETY (both): every number the parser returns was read from the control messages this
+    // recvmsg wrote: descriptors the kernel installed in our table for this call, owned by nobody
+    // else. Each is owned once (the parser returns each number once), so each is closed once.
+    let own = |fd: RawFd| unsafe { OwnedFd::from_raw_fd(fd) };
+    for fd in parsed.to_close {
+        drop(own(fd));
     }
-    Ok(Received { bytes: n, fds, truncated: false })
+    let fds: Vec<OwnedFd> = parsed.rights.into_iter().map(own).collect();
+    Ok(Received { bytes: n, fds, truncated: parsed.rights_lost })
 }
 
-fn send_msg(socket: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>], to: Option<&SockAddr>) -> io::Result<usize> {
+fn send_msg(
+    socket: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+    to: Option<&SockAddr>,
+    flags: libc::c_int,
+) -> io::Result<usize> {
     if fds.len() > MAX_FDS {
         return Err(too_many(fds.len()));
     }
     if !fds.is_empty() && bytes.is_empty() {
         return Err(crate::sys::errno::error(libc::EINVAL, "descriptors must travel with at least one byte"));
     }
-    let mut control = ControlBuffer::for_fds(fds.len());
+    let mut control = ControlBuffer::new();
     let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
     // SAFETY: an all-zero msghdr is valid (null name, no iov, no control).
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
@@ -109,14 +124,14 @@ fn send_msg(socket: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>], to: Op
     }
     if !fds.is_empty() {
         msg.msg_control = control.as_mut_ptr();
-        msg.msg_controllen = control.len() as _;
-        // SAFETY: the control buffer is CMSG_SPACE(fds.len() * sizeof(int)) bytes, aligned for
+        msg.msg_controllen = cmsg::space(fds.len() * mem::size_of::<RawFd>()) as _;
+        // SAFETY: the control buffer holds more than CMSG_SPACE(253 ints) bytes, aligned for
         // cmsghdr, so its first header exists and its data area holds fds.len() ints.
         unsafe {
             let header = libc::CMSG_FIRSTHDR(&msg);
             (*header).cmsg_level = libc::SOL_SOCKET;
             (*header).cmsg_type = libc::SCM_RIGHTS;
-            (*header).cmsg_len = libc::CMSG_LEN(fd_bytes(fds.len())) as _;
+            (*header).cmsg_len = cmsg::len(fds.len() * mem::size_of::<RawFd>()) as _;
             let data = libc::CMSG_DATA(header).cast::<RawFd>();
             for (i, fd) in fds.iter().enumerate() {
                 ptr::write_unaligned(data.add(i), fd.as_raw_fd());
@@ -126,7 +141,7 @@ fn send_msg(socket: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>], to: Op
     loop {
         // SAFETY: msg points at `iov` (covering `bytes`), `control` and `to`, all alive for the
         // call; sendmsg only reads them.
-        let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL | flags) };
         if n >= 0 {
             return Ok(n as usize);
         }
@@ -137,55 +152,26 @@ fn send_msg(socket: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>], to: Op
     }
 }
 
-/// Takes ownership of every descriptor in the SCM_RIGHTS messages of `msg`.
-///
-/// # Safety
-/// `msg` must have been filled by a successful `recvmsg` whose control buffer is still alive.
-unsafe fn received_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
-    let mut fds = Vec::new();
-    if msg.msg_control.is_null() {
-        return fds;
-    }
-    let mut header = libc::CMSG_FIRSTHDR(msg);
-    while !header.is_null() {
-        let cmsg = &*header;
-        if cmsg.cmsg_level == libc::SOL_SOCKET && cmsg.cmsg_type == libc::SCM_RIGHTS {
-            let payload = cmsg.cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-            let data = libc::CMSG_DATA(header).cast::<RawFd>();
-            for i in 0..payload / mem::size_of::<RawFd>() {
-                // The kernel installed each of these in our table; nobody else owns them.
-                fds.push(OwnedFd::from_raw_fd(ptr::read_unaligned(data.add(i))));
-            }
-        }
-        header = libc::CMSG_NXTHDR(msg, header);
-    }
-    fds
-}
-
-fn fd_bytes(count: usize) -> libc::c_uint {
-    (count * mem::size_of::<RawFd>()) as libc::c_uint
-}
-
 fn too_many(count: usize) -> io::Error {
     crate::sys::errno::error(libc::EINVAL, format!("{count} descriptors in one message; at most {MAX_FDS}"))
 }
 
-/// A control-message buffer of CMSG_SPACE bytes, aligned for `cmsghdr` (u64 words).
-struct ControlBuffer(Vec<u64>);
+/// A control-message buffer of [`cmsg::RECEIVE_ROOM`] bytes on the stack, aligned for `cmsghdr`
+/// (u64 words): room for everything a receive can bring, so no read allocates for it.
+struct ControlBuffer([u64; cmsg::RECEIVE_ROOM.div_ceil(mem::size_of::<u64>())]);
 
 impl ControlBuffer {
-    fn for_fds(count: usize) -> ControlBuffer {
-        // SAFETY: CMSG_SPACE is pure arithmetic on its argument.
-        let space = if count == 0 { 0 } else { (unsafe { libc::CMSG_SPACE(fd_bytes(count)) }) as usize };
-        ControlBuffer(vec![0u64; space.div_ceil(mem::size_of::<u64>())])
+    fn new() -> ControlBuffer {
+        ControlBuffer([0; cmsg::RECEIVE_ROOM.div_ceil(mem::size_of::<u64>())])
     }
 
     fn as_mut_ptr(&mut self) -> *mut libc::c_void {
         self.0.as_mut_ptr().cast()
     }
 
-    fn len(&self) -> usize {
-        self.0.len() * mem::size_of::<u64>()
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: any u64 array is also a valid, initialised byte array of 8 times its length.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast(), mem::size_of_val(&self.0)) }
     }
 }
 
@@ -333,5 +319,72 @@ mod tests {
         drop(b);
         let err = send_with_fds(a.as_fd(), b"x", &[a.as_fd()]).unwrap_err();
         assert_eq!(errno_number(&err), libc::EPIPE);
+    }
+
+    /// Turns on a SOL_SOCKET flag; false when this kernel does not know it (ENOPROTOOPT).
+    fn enable(socket: &Socket, option: libc::c_int) -> bool {
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads one int from a live local.
+        let rc = unsafe {
+            libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, option, (&on as *const libc::c_int).cast(), 4)
+        };
+        if rc == 0 {
+            return true;
+        }
+        let err = std::io::Error::last_os_error();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOPROTOOPT), "setsockopt({option}): {err}");
+        false
+    }
+
+    /// SO_PASSPIDFD (include/uapi/asm-generic/socket.h; not in the libc crate for Linux).
+    const SO_PASSPIDFD: libc::c_int = 76;
+
+    fn open_pidfds() -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|link| link.to_string_lossy().contains("pidfd"))
+            .count()
+    }
+
+    fn sockets(count: usize) -> Vec<Socket> {
+        (0..count).map(|_| Socket::new(Domain::UNIX, Type::DGRAM, None).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_pidfd_that_comes_with_every_read_is_closed() {
+        let (a, b) = pair(Type::STREAM);
+        if !enable(&b, SO_PASSPIDFD) {
+            eprintln!("skipped: this kernel has no SO_PASSPIDFD (Linux >= 6.5)");
+            return;
+        }
+        let before = open_pidfds();
+        let extra = sockets(2);
+        for round in 0..20u8 {
+            let with: Vec<BorrowedFd<'_>> = if round % 2 == 0 { extra.iter().map(|s| s.as_fd()).collect() } else { vec![] };
+            send_with_fds(a.as_fd(), &[round], &with).unwrap();
+            let mut buf = [0u8; 4];
+            let got = recv_with_fds(b.as_fd(), &mut buf, MAX_FDS).unwrap();
+            assert_eq!((got.bytes, buf[0], got.truncated, got.fds.len()), (1, round, false, with.len()));
+        }
+        assert_eq!(open_pidfds(), before, "no pidfd stays open");
+    }
+
+    #[test]
+    fn credentials_leave_room_for_253_descriptors() {
+        let (a, b) = pair(Type::STREAM);
+        assert!(enable(&b, libc::SO_PASSCRED));
+        let pidfd = enable(&b, SO_PASSPIDFD);
+        let extra = sockets(MAX_FDS);
+        for count in [1, 246, 247, 250, MAX_FDS] {
+            let borrowed: Vec<BorrowedFd<'_>> = extra[..count].iter().map(|s| s.as_fd()).collect();
+            send_with_fds(a.as_fd(), b"c", &borrowed).unwrap();
+            let mut buf = [0u8; 4];
+            let got = recv_with_fds(b.as_fd(), &mut buf, MAX_FDS).unwrap();
+            assert_eq!((got.bytes, got.truncated, got.fds.len()), (1, false, count), "{count} fds, pidfd {pidfd}");
+            for (sent, received) in extra.iter().zip(&got.fds) {
+                assert_eq!(inode(sent.as_raw_fd()), inode(received.as_raw_fd()));
+            }
+        }
     }
 }
