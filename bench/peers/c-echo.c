@@ -332,6 +332,10 @@ int main(int argc, char **argv)
 					return 0;
 				break;
 			case K_CONN:
+				/* Writable with nothing kept back: nothing to do (every read went to EAGAIN,
+				 * so unread data would have come with its own EPOLLIN edge). */
+				if (!(events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && s->plen == 0)
+					break;
 				if (conn_pump(s) < 0)
 					conn_close(s);
 				break;

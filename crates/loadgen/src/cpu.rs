@@ -103,7 +103,10 @@ mod tests {
             .unwrap();
         assert!(status.success());
         let after = children_cpu();
-        assert!(after.0 + after.1 > before.0 + before.1, "{before:?} {after:?}");
+        assert!(
+            after.0 + after.1 > before.0 + before.1,
+            "{before:?} {after:?}"
+        );
     }
 
     #[test]
