@@ -18,9 +18,11 @@ const TARGETS = {
 const CPU_TARGETS = { stream: { thread: 0.8, hosted: 0.7 }, proxy: { 'relay-thread': 0.5, 'relay-hosted': 0.5 } }
 /** Rate as a ratio to the Rust limit with no JS in the same round: at least this. */
 const LIMIT_TARGETS = { proxy: { 'relay-thread': 0.9, 'relay-hosted': 0.9 } }
+/** Server CPU per operation as a ratio to the C epoll server's in the same round: at most this. */
+const C_CPU_TARGETS = { 'pingpong-32': { thread: 1.2, hosted: 1.2 }, connect: { thread: 1.2, hosted: 1.2 } }
 /** Peak RSS of this package's servers as a ratio to Node's: at most this. */
 const RSS_TARGET = 1.1
-const OURS = new Set(['thread', 'hosted', 'relay-thread', 'relay-hosted', 'http-thread', 'http-hosted'])
+const OURS = new Set(['thread', 'hosted', 'relay-thread', 'relay-hosted', 'listen-thread', 'listen-hosted', 'http-thread', 'http-hosted'])
 
 /** Kept with the table whenever BENCHMARKS.md is rewritten. */
 const NOTES = `
@@ -55,8 +57,28 @@ const NOTES = `
   the I/O thread). "By the I/O thread" is the share of wake-ups that cost a thread hop. At the same
   rate, fewer events per batch or more wake-ups per operation than before means batching regressed;
   a server that outpaces the load (a load-bound row) takes small batches because little is waiting.
-- Rows of servers that another change adds (\`bench/servers/reactor-proxy.js\`,
-  \`bench/servers/reactor-http.js\`) are listed as skipped until their file exists.
+- **CPU × C** (echo rows) is the server's CPU per operation over that of a plain C epoll echo
+  server (\`bench/peers/c-echo.c\`: edge-triggered epoll, \`accept4\`, read until \`EAGAIN\` and write
+  back; UDP with \`recvmmsg\`/\`sendmmsg\`) in the same round, then the median: the cost of this
+  package over the least any server spends. It is compiled with \`cc -O2\` at bench time.
+- **HAProxy** 2.6 (\`mode tcp\`, \`nbthread 1\`, \`option splice-auto\`, \`maxconn 4000\`, on the
+  inherited socket with \`bind fd@3\`) and **nginx** 1.22's stream module (master + one worker,
+  inherited socket through \`NGINX="3;"\`) are the proxies users would pick instead; their configs
+  are written to a temporary folder at run time, and their CPU and RSS are those of the whole
+  process tree. A peer tool that is not installed makes its rows say so (skipped), it never fails
+  the run.
+- **Real clients** (second table): \`redis-benchmark\` (50 clients, \`GET\`, without and with
+  \`-P 16\`) against \`redis-server\`, and \`iperf3\` up and down (\`-R\`) against \`iperf3 -s\`,
+  straight at the server ("direct") and through each proxy (every proxy forwards every connection,
+  so iperf3's control and data connections all reach the iperf3 server). The client's CPU is its
+  own process's user + system time over its whole run (\`target/release/timed\`); near a full core
+  the row is **client-bound**. The upstream's CPU is shown too: redis-server is single-threaded,
+  and at a full core it caps every path alike (**upstream-bound**). These rows have no warm-up
+  (the clients' connection set-up is in the figure), run fewer rounds, and redis-benchmark's
+  request count is sized from the rate the same path reached before to last about the measured
+  duration; iperf3 runs whole seconds.
+- Rows of servers that another change adds (the \`reactor.listenProxy\` slot,
+  \`bench/servers/reactor-listen-proxy.js\`) say "skipped" with the reason until they can run.
 `
 
 const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–')
@@ -75,7 +97,23 @@ function targetCell(r) {
   }
   const limit = LIMIT_TARGETS[r.workload.key]?.[r.server.key]
   if (limit) parts.push(`${check(r.limitRatio >= limit)} (≥ ${limit}× Rust: ${fmt(r.limitRatio, 2)})`)
+  const c = C_CPU_TARGETS[r.workload.key]?.[r.server.key]
+  if (c) parts.push(Number.isFinite(r.cpuCRatio) ? `${check(r.cpuCRatio <= c)} (CPU ≤ ${c}× C: ${fmt(r.cpuCRatio, 2)})` : `– (CPU ≤ ${c}× C: no C row)`)
   return parts.join('; ')
+}
+
+/** The cell of the "CPU × C" column: echo rows only. */
+function cCell(r) {
+  if (r.workload.role !== 'echo') return ''
+  if (r.server.key === 'c') return '1'
+  return fmt(r.cpuCRatio, 2)
+}
+
+const failedNote = (r) => (r.failedRuns ? ` **${r.failedRuns} run${r.failedRuns > 1 ? 's' : ''} failed: ${r.failed.replaceAll('|', '/').slice(0, 160)}**` : '')
+
+/** A row that did not run: skipped (with why) or failed in every round. */
+function emptyRow(w, name, text, columns) {
+  return `| ${w.title} | ${name} | ${text} |${' |'.repeat(columns - 3)}`
 }
 
 function row(r) {
@@ -89,23 +127,65 @@ function row(r) {
   const loadgen = `${fmt(r.loadgenShare * 100)}%${r.loadgenShare > LOAD_BOUND_SHARE ? ' ⚠' : ''}`
   const rssRatio = isNode ? '1' : `${fmt(r.rssRatio, 2)}${OURS.has(r.server.key) ? ` ${check(r.rssRatio <= RSS_TARGET)}` : ''}`
   return (
-    `| ${w.title} | ${r.server.name} | ${fmt(r.median, digits)} ${w.unit} | ${fmt(r.min, digits)}–${fmt(r.max, digits)} | ${ratio} | ${targetCell(r)} | ${cpu} | ${cpuRatio} | ${loadgen} | ${fmt(r.otherCores, 2)} | ${fmt(r.rssMiB, 1)} | ${rssRatio} |` +
-    (r.errors ? ` **${r.errors} errors**` : '')
+    `| ${w.title} | ${r.server.name} | ${fmt(r.median, digits)} ${w.unit} | ${fmt(r.min, digits)}–${fmt(r.max, digits)} | ${ratio} | ${targetCell(r)} | ${cpu} | ${cpuRatio} | ${cCell(r)} | ${loadgen} | ${fmt(r.otherCores, 2)} | ${fmt(r.rssMiB, 1)} | ${rssRatio} |` +
+    (r.errors ? ` **${r.errors} errors**` : '') +
+    failedNote(r)
   )
 }
 
-export function writeReport({ rows, skipped = [], memory, rounds, durationMs, warmupMs, seconds, file }) {
+/** A real-client row: the client's CPU in the load generator's place, and the upstream's CPU. */
+function clientRow(r) {
+  const w = r.workload
+  const digits = w.unit === 'MB/s' ? 1 : 0
+  const isNode = r.server.key === 'node'
+  const ratio = r.loadBound ? '**client-bound**' : r.upstreamBound ? '**upstream-bound**' : isNode ? '1.00' : fmt(r.ratio, 2)
+  const cpu = r.server.direct ? '–' : w.cpuPerGB ? `${fmt(r.cpuSecPerGB, 2)} s/GB` : `${fmt(r.cpuUsPerOp, 1)} µs/op`
+  const cpuRatio = r.server.direct ? '–' : isNode ? '1' : fmt(r.cpuRatio, 2)
+  const client = `${fmt(r.loadgenShare * 100)}%${r.loadgenShare > LOAD_BOUND_SHARE ? ' ⚠' : ''}`
+  const upstream = `${fmt(r.upstreamShare * 100)}%${r.upstreamShare > LOAD_BOUND_SHARE ? ' ⚠' : ''}`
+  return `| ${w.title} | ${r.server.name} | ${fmt(r.median, digits)} ${w.unit} | ${fmt(r.min, digits)}–${fmt(r.max, digits)} | ${ratio} | ${cpu} | ${cpuRatio} | ${client} | ${upstream} | ${fmt(r.otherCores, 2)} | ${r.server.direct ? '–' : fmt(r.rssMiB, 1)} |` + failedNote(r)
+}
+
+/** The table lines of `workloads` in order: each measured row, then the rows that did not run. */
+function tableLines(workloads, rows, skipped, format, columns) {
+  const out = []
+  for (const w of workloads) {
+    for (const r of rows.filter((r) => r.workload.key === w.key)) {
+      out.push(r.median === undefined ? emptyRow(w, r.server.name, `failed: ${r.failed.replaceAll('|', '/').slice(0, 200)}`, columns) : format(r))
+    }
+    for (const k of skipped.filter((k) => k.workload.key === w.key)) out.push(emptyRow(w, k.server.name, `skipped: ${k.why}`, columns))
+  }
+  return out
+}
+
+export function writeReport({ workloads, rows, skipped = [], memory, rounds, clientRounds, durationMs, warmupMs, iperfSeconds, seconds, file }) {
   const lines = []
+  const main = workloads.filter((w) => !w.client)
+  const clients = workloads.filter((w) => w.client)
   lines.push(`Machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${os.release()}, Node ${process.version}.`)
-  lines.push(`Command: \`npm run bench\` (${rounds} rounds, servers interleaved, ${durationMs} ms measured after ${warmupMs} ms warm-up per run; whole run ${fmt(seconds)} s).`)
+  lines.push(
+    `Command: \`npm run bench\` (${rounds} round${rounds === 1 ? '' : 's'}, servers interleaved, ${durationMs} ms measured after ${warmupMs} ms warm-up per run` +
+      (clients.length ? `; the real-client rows ${clientRounds} round${clientRounds === 1 ? '' : 's'}, about ${durationMs} ms of redis-benchmark and ${iperfSeconds} s of iperf3 each, no warm-up` : '') +
+      `; whole run ${fmt(seconds)} s).`,
+  )
   lines.push('Values are medians over the rounds (min–max beside them); ratios are to Node in the same round, then the median.')
   const others = median(rows.map((r) => r.otherCores))
   if (others > 0.25) lines.push(`**Shared machine:** other processes kept a median of ${fmt(others, 2)} of its ${os.cpus().length} cores busy during the runs (column "other load"); every figure here competed with them.`)
-  lines.push('')
-  lines.push('| workload | server | median | min–max | × Node | target | server CPU | CPU × Node | load gen CPU | other load (cores) | peak RSS MiB | RSS × Node |')
-  lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
-  for (const r of rows) lines.push(row(r))
-  const batching = rows.filter((r) => Number.isFinite(r.eventsPerBatch))
+  if (main.length) {
+    lines.push('')
+    lines.push('| workload | server | median | min–max | × Node | target | server CPU | CPU × Node | CPU × C | load gen CPU | other load (cores) | peak RSS MiB | RSS × Node |')
+    lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    lines.push(...tableLines(main, rows, skipped, row, 13))
+  }
+  if (clients.length) {
+    lines.push('')
+    lines.push('Real clients, straight at their server and through each proxy (× Node: to Node `net` + `pipe()` in the same round; proxy CPU per request, or per GB for iperf3):')
+    lines.push('')
+    lines.push('| workload | path | median | min–max | × Node | proxy CPU | CPU × Node | client CPU | upstream CPU | other load (cores) | peak RSS MiB |')
+    lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    lines.push(...tableLines(clients, rows, skipped, clientRow, 11))
+  }
+  const batching = rows.filter((r) => r.median !== undefined && Number.isFinite(r.eventsPerBatch))
   if (batching.length) {
     lines.push('')
     lines.push("Batching in this package's servers (each server's `reactor.stats()` at exit; medians over the rounds):")
@@ -116,10 +196,6 @@ export function writeReport({ rows, skipped = [], memory, rounds, durationMs, wa
       const byThread = Number.isFinite(r.ioThreadShare) ? `${fmt(r.ioThreadShare * 100)}%` : '–'
       lines.push(`| ${r.workload.title} | ${r.server.name} | ${fmt(r.eventsPerBatch, 1)} | ${fmt(r.wakeupsPerSecond)} | ${fmt(r.wakeupsPerOp, 3)} | ${byThread} |`)
     }
-  }
-  if (skipped.length) {
-    lines.push('')
-    for (const { server, why } of skipped) lines.push(`Skipped: ${server.name} — ${why} (its rows appear once the file exists).`)
   }
   if (memory) {
     lines.push('')

@@ -10,27 +10,41 @@ export const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
-/** Median of the per-round ratios `f(run) / f(baseline run)`. */
+/** Median of the per-round ratios `f(run) / f(baseline run of the same round)`. */
 function pairedRatio(runs, baseline, f) {
   if (!baseline) return NaN
-  return median(runs.map((r, i) => (baseline[i] ? f(r) / f(baseline[i]) : NaN)))
+  return median(
+    runs.map((r, i) => {
+      // Runs carry their round (a failed run leaves a gap); without one, pair by position.
+      const b = r.round === undefined ? baseline[i] : baseline.find((x) => x.round === r.round)
+      return b ? f(r) / f(b) : NaN
+    }),
+  )
 }
 
 /**
- * `plan`: [{ workload, servers }]; `samples[workload.key][server.key]`: the runs, one per round.
- * The baseline of every workload is the server keyed `node`; `rust` is the limit with no JS.
+ * `plan`: [{ workload, servers }]; `samples[workload.key][server.key]`: the runs, one per round;
+ * `failures[workload.key][server.key]`: messages of runs that failed. The baseline of every
+ * workload is the server keyed `node`; `rust` is the limit with no JS, and `c` (echo rows) the C
+ * epoll server that the "CPU × C" column divides by.
  */
-export function summarize(plan, samples) {
+export function summarize(plan, samples, failures = {}) {
   const rows = []
   for (const { workload: w, servers } of plan) {
     const byServer = samples[w.key] ?? {}
+    const failed = failures[w.key] ?? {}
     const node = byServer.node
     const limit = byServer.rust
+    const c = byServer.c
     const loadgenOf = (runs) => median(runs.map((r) => r.loadgenShare))
     const nodeLoadBound = node ? loadgenOf(node) > LOAD_BOUND_SHARE : false
     for (const s of servers) {
       const runs = byServer[s.key]
-      if (!runs) continue
+      const fails = failed[s.key] ?? []
+      if (!runs) {
+        if (fails.length) rows.push({ workload: w, server: s, failed: fails[0], failedRuns: fails.length })
+        continue
+      }
       const values = runs.map((r) => r.value)
       const cpuOf = (r) => (w.cpuPerGB ? r.cpuSecPerGB : r.cpuUsPerOp)
       const loadgenShare = loadgenOf(runs)
@@ -45,13 +59,22 @@ export function summarize(plan, samples) {
         cpuUsPerOp: median(runs.map((r) => r.cpuUsPerOp)),
         cpuSecPerGB: median(runs.map((r) => r.cpuSecPerGB)),
         cpuRatio: pairedRatio(runs, node, cpuOf),
+        // Server CPU per operation over the C epoll server's in the same round (echo rows).
+        cpuCRatio: pairedRatio(runs, c, cpuOf),
+        // Real-client rows: the share of a core their upstream (redis-server, iperf3 -s) used.
+        upstreamShare: median(runs.map((r) => r.upstreamShare)),
+        failedRuns: fails.length,
+        failed: fails[0],
         rssMiB: median(runs.map((r) => r.rssMiB)),
         rssRatio: pairedRatio(runs, node, (r) => r.rssMiB),
         loadgenShare,
         otherCores: median(runs.map((r) => r.otherCores)),
         // The load generator near a full core (in this row or in Node's) caps the rate: the
         // ratio of rates then says nothing about the servers, their CPU per operation does.
+        // (For the real-client rows the client's own CPU stands for the load generator's.)
         loadBound: loadgenShare > LOAD_BOUND_SHARE || nodeLoadBound,
+        // A single-threaded upstream (redis-server) at a full core caps every path alike.
+        upstreamBound: median(runs.map((r) => r.upstreamShare)) > LOAD_BOUND_SHARE || (node ? median(node.map((r) => r.upstreamShare)) > LOAD_BOUND_SHARE : false),
         errors: runs.reduce((a, r) => a + r.errors, 0),
         // From the server's reactor.stats() (this package's servers only; NaN for the others).
         eventsPerBatch: median(runs.map((r) => r.eventsPerBatch)),

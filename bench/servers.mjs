@@ -2,11 +2,18 @@
 //
 // Every server gets its sockets as inherited fds from the harness, as from a supervisor: fd 3 is
 // a listening TCP socket, fd 4 a UDP socket (echo servers only). A JS server prints "ready" on
-// stdout once it serves; every server exits when its stdin reaches EOF. This package's servers
-// print a line `stats <JSON of reactor.stats()>` on stdout before they exit.
+// stdout once it serves; every server of ours exits when its stdin reaches EOF. This package's
+// servers print a line `stats <JSON of reactor.stats()>` on stdout before they exit.
+//
+// Peer tools (HAProxy, nginx: `peer` entries) take the same inherited fd 3, get their config
+// written to a temporary folder, count as ready once the listening socket sits in an epoll set of
+// their process tree, and stop on SIGTERM. Their CPU and RSS are those of the whole process tree
+// (nginx: master + worker); so are everyone's (our servers are single processes).
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, fstatSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import * as path from 'node:path'
+import { findTool, haproxyLaunch, inEpollOfTree, nginxLaunch, NGINX_STREAM_MODULE, tail, terminate, treeCpuSeconds, treePeakRssMiB, waitFor } from './peers.mjs'
 
 const CLK_TCK = 100
 /** How a server's `reactor.stats()` line starts. */
@@ -14,9 +21,13 @@ const STATS_PREFIX = 'stats '
 
 /**
  * Server catalogue: `key` (used for targets and ratios; the baseline of every workload is
- * `node`), `name` (shown in the report), `role` (echo | proxy | http), and either `script` (a
- * file in bench/servers/, run with Node) or `bin` (a binary of crates/loadgen). `argv(upstreamPort)`
- * gives the arguments.
+ * `node`, the yardsticks with no JS are `rust` and, for echo, `c`), `name` (shown in the report),
+ * `role` (echo | proxy | http), and one of: `script` (a file in bench/servers/, run with Node),
+ * `bin` (a binary: crates/loadgen's, or the C server compiled at bench time) with
+ * `argv(upstreamPort)` giving the arguments, or `peer` (a tool found on PATH) with
+ * `launch({ dir, tcpPort, upstreamPort })` writing its config and giving { cmd, args, env }.
+ * `tools` must be installed, `files` present, `compiled` built by run.mjs (`compileError` set
+ * when not), and `needs(root)` returns why the server cannot run yet (or null).
  */
 export function serverCatalogue(root) {
   const servers = (file) => path.join(root, 'bench/servers', file)
@@ -27,6 +38,9 @@ export function serverCatalogue(root) {
     { key: 'hosted', role: 'echo', name: 'reactor (thread: false)', script: servers('reactor-server.js'), argv: () => ['hosted', 'echo'] },
     { key: 'node', role: 'echo', name: 'node net/dgram', script: servers('node-server.js'), argv: () => ['echo'] },
     { key: 'rust', role: 'echo', name: 'rust mio, no JS', bin: bin('echo-server'), argv: () => ['--tcp-fd', '3', '--udp-fd', '4'] },
+    // The yardstick of the "CPU × C" column: bench/peers/c-echo.c, compiled by run.mjs with
+    // `cc -O2` into target/bench-peers/ (skipped with the reason when there is no compiler).
+    { key: 'c', role: 'echo', name: 'C epoll, no JS', bin: path.join(root, 'target/bench-peers/c-echo'), compiled: 'c-echo', argv: () => ['--tcp-fd', '3', '--udp-fd', '4'] },
     // BENCH_BASELINE=<another checkout, built>: the same echo server from that checkout, in the same
     // run, to compare a change with what it changes ("before" rows).
     ...baseline(),
@@ -45,6 +59,20 @@ export function serverCatalogue(root) {
     { key: 'jsrelay-hosted', role: 'proxy', name: 'reactor JS relay (thread: false)', script: servers('reactor-server.js'), argv: (up) => ['hosted', 'proxy', up] },
     { key: 'node', role: 'proxy', name: 'node net + pipe()', script: servers('node-proxy.js'), argv: (up) => [up] },
     { key: 'rust', role: 'proxy', name: 'rust splice(2), no JS', bin: bin('splice-proxy'), argv: (up) => ['--tcp-fd', '3', '--upstream', `127.0.0.1:${up}`] },
+    // Peer proxies users would pick instead (Debian: haproxy, nginx + libnginx-mod-stream).
+    { key: 'haproxy', role: 'proxy', name: 'HAProxy 2.6 (1 thread, splice-auto)', peer: 'haproxy', tools: ['haproxy'], launch: haproxyLaunch },
+    { key: 'nginx', role: 'proxy', name: 'nginx 1.22 stream (master + 1 worker)', peer: 'nginx', tools: ['nginx'], files: [[NGINX_STREAM_MODULE, 'libnginx-mod-stream not installed']], launch: nginxLaunch },
+    // ==== SLOT: this package's native proxy port, reactor.listenProxy (not built yet). ====
+    // bench/servers/reactor-listen-proxy.js — `node reactor-listen-proxy.js <thread|hosted>
+    // <upstreamPort>`, fd 3 listening: the whole proxy (accept, connect upstream, relay) in the
+    // core, set up by one `reactor.listenProxy(...)` call; prints "ready" once serving, and
+    // `stats <reactor.stats()>` then exits on stdin EOF. Until `Reactor.prototype.listenProxy` is a
+    // function these rows say "skipped: not built yet". When it lands: fix the call in that file
+    // to the real signature, and add targets for 'listen-thread'/'listen-hosted' in report.mjs.
+    // The entries are also on every real-client row (clients.mjs, CLIENT_PATHS).
+    { key: 'listen-thread', role: 'proxy', name: 'reactor listenProxy (thread)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['thread', up], needs: listenProxyBuilt },
+    { key: 'listen-hosted', role: 'proxy', name: 'reactor listenProxy (thread: false)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['hosted', up], needs: listenProxyBuilt },
+    // ==== end of SLOT ====
 
     // HTTP/1.1 keep-alive servers answering every request with its URL as the body.
     // SLOT (another change adds the file): bench/servers/reactor-http.js, Node's `http` server over
@@ -68,21 +96,32 @@ function baseline() {
   ]
 }
 
-/** Why `server` cannot run here (its file is missing), or null. */
+/** The listenProxy slot: null once this package's Reactor has `listenProxy`, else why not. */
+function listenProxyBuilt(root) {
+  try {
+    const { Reactor } = createRequire(path.join(root, 'package.json'))(root)
+    return typeof Reactor?.prototype?.listenProxy === 'function' ? null : 'not built yet (reactor.listenProxy is not a function)'
+  } catch (err) {
+    return `not built yet (${err.message})`
+  }
+}
+
+/** Why `server` cannot run here (a tool not installed, a file missing, not built), or null. */
 export function missing(server, root) {
+  for (const tool of server.tools ?? []) if (!findTool(tool)) return `${tool} not installed`
+  for (const [file, why] of server.files ?? []) if (!existsSync(file)) return why
+  if (server.compileError) return server.compileError
+  if (server.needs) {
+    const why = server.needs(root)
+    if (why) return why
+  }
+  if (server.peer) return null
   const file = server.script ?? server.bin
   return existsSync(file) ? null : `${path.relative(root, file)} not present`
 }
 
-export function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK // utime + stime, all threads
-  } catch {
-    return NaN
-  }
-}
+/** User + system CPU seconds of `pid` and its descendants (all threads). */
+export const cpuSeconds = treeCpuSeconds
 
 /**
  * CPU seconds the whole machine has spent busy (all cores, including time the hypervisor gave
@@ -98,32 +137,35 @@ export function machineBusySeconds() {
   }
 }
 
-export function peakRssMiB(pid) {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) / 1024 : NaN
-  } catch {
-    return NaN
-  }
-}
+/** Peak RSS of `pid` plus that of its descendants, MiB. */
+export const peakRssMiB = treePeakRssMiB
 
 /**
  * Starts `server` on fresh inherited sockets (made with this package's `sockets` helpers);
- * resolves once it serves, with its ports.
+ * resolves once it serves, with its ports. `dir`: a temporary folder for peers' configs.
  */
-export function startServer(sockets, server, upstreamPort) {
+export function startServer(sockets, server, upstreamPort, { dir } = {}) {
   const tcp = sockets.listenTcp({ host: '127.0.0.1', port: 0, backlog: 1024 })
   const udp = server.role === 'echo' ? sockets.bindUdp({ host: '127.0.0.1', port: 0 }) : null
   const tcpPort = sockets.info(tcp).local.port
   const udpPort = udp === null ? null : sockets.info(udp).local.port
-  const argv = server.argv(String(upstreamPort ?? ''))
-  const [cmd, args] = server.script ? [process.execPath, [server.script, ...argv]] : [server.bin, argv]
+  const ino = fstatSync(tcp).ino
+  let cmd, args, env
+  if (server.peer) {
+    ;({ cmd, args, env } = server.launch({ dir, tcpPort, upstreamPort }))
+  } else {
+    const argv = server.argv(String(upstreamPort ?? ''))
+    ;[cmd, args] = server.script ? [process.execPath, [server.script, ...argv]] : [server.bin, argv]
+  }
   const fds = udp === null ? [tcp] : [tcp, udp]
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit', ...fds] })
+  // A peer's stderr is kept for the error message if it fails; ours goes to the terminal.
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', server.peer ? 'pipe' : 'inherit', ...fds], env })
   for (const fd of fds) sockets.close(fd)
+  const peerSaid = server.peer ? tail(child.stderr) : () => ''
+  child.on('error', () => {}) // reported through 'exit' / the start timeout
   let out = ''
   child.stdout.setEncoding('utf8')
-  child.stdout.on('data', (d) => (out += d))
+  child.stdout.on('data', (d) => (out = (out + d).slice(-1_000_000)))
   const parse = () => {
     const line = out.split('\n').findLast((l) => l.startsWith(STATS_PREFIX))
     try {
@@ -143,11 +185,30 @@ export function startServer(sockets, server, upstreamPort) {
         resolve(parse())
       })
     })
+  const started = { child, tcpPort, udpPort, stats, peer: Boolean(server.peer) }
+  if (server.peer) {
+    // Serving once the inherited listening socket is in an epoll set of the tree (HAProxy's
+    // loop, nginx's worker): connections made before that would wait in the backlog.
+    const fail = (err) => {
+      const said = peerSaid()
+      return new Error(`${err.message}${said ? `: ${said.split('\n').slice(-3).join(' / ')}` : ''}`)
+    }
+    return waitFor(() => inEpollOfTree(child.pid, ino), { child, what: server.peer }).then(
+      () => started,
+      async (err) => {
+        await terminate(child)
+        throw fail(err)
+      },
+    )
+  }
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${server.name} did not start`)), 10_000)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${server.name} did not start`))
+    }, 10_000)
     const ready = () => {
       clearTimeout(timer)
-      resolve({ child, tcpPort, udpPort, stats })
+      resolve(started)
     }
     // A binary serves from the moment it runs: its socket already listens.
     if (server.bin) child.once('spawn', ready)
@@ -156,7 +217,10 @@ export function startServer(sockets, server, upstreamPort) {
   })
 }
 
-export function stopServer(child) {
+/** Stops what startServer started: stdin EOF for ours, SIGTERM for a peer tool. */
+export function stopServer(started) {
+  const child = started.child ?? started
+  if (started.peer) return terminate(child)
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve()
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)

@@ -20,6 +20,20 @@ pub fn process_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// User and system CPU time of this process's children that have exited and been waited for
+/// (`getrusage(RUSAGE_CHILDREN)`): how `timed` measures a real benchmark client it ran.
+pub fn children_cpu() -> (Duration, Duration) {
+    // SAFETY: as in `process_cpu`: a plain C struct fully written by getrusage on success,
+    // a pointer valid for the call; on failure the zeroed struct reads as zero time.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(usage.ru_utime), tv(usage.ru_stime))
+}
+
 /// CPU used between the start and the end of the measured window.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuWindow {
@@ -77,6 +91,22 @@ mod tests {
         // Later turns do not move a closed window.
         w.observe(end + Duration::from_secs(1), t, end);
         assert_eq!(w.result(Instant::now()).unwrap().0, cpu);
+    }
+
+    #[test]
+    fn a_waited_child_s_cpu_is_counted() {
+        let before = children_cpu();
+        // A child that burns some CPU of its own, then exits and is reaped.
+        let status = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let after = children_cpu();
+        assert!(
+            after.0 + after.1 > before.0 + before.1,
+            "{before:?} {after:?}"
+        );
     }
 
     #[test]

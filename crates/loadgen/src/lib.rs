@@ -7,6 +7,8 @@
 //! - `echo-server`: a plain mio echo server on inherited fds — the practical limit of
 //!   the machine, to put reactor-socket's and Node's figures in proportion.
 //! - `splice-proxy`: a TCP proxy relaying with splice(2), no JS — the limit for a relay.
+//! - `timed`: runs a real benchmark client (`redis-benchmark`, `iperf3`) and reports its CPU
+//!   like the load generator's own (see `src/bin/timed.rs`).
 //!
 //! The library part exists so tests can run them in-process.
 //!
