@@ -1,5 +1,6 @@
 // Turning what users write into bytes: Uint8Array as is (Buffers included), strings as UTF-8.
 import { invalidArgType } from './errors'
+import { describe } from './validate'
 
 export function toBytes(data: unknown, what: string): Uint8Array {
   if (data instanceof Uint8Array) return data
@@ -28,10 +29,4 @@ export function toByteChunks(chunks: unknown, what: string): Uint8Array[] {
     converted.push(bytes)
   }
   return converted ?? (list as Uint8Array[])
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
-  return `type ${typeof value}`
 }

@@ -6,12 +6,14 @@ import * as dns from 'node:dns'
 import * as net from 'node:net'
 import { decodeAddress, type Address } from './address'
 import { AddressFamily } from './constants'
-import { ConnectError, InvalidAddressError, codeOf, errnoOf, invalidArgType, outOfRange } from './errors'
+import { ConnectError, InvalidAddressError, invalidArgType } from './errors'
 import type { IProtocol, IProtocolFactory } from './interfaces'
 import type { ReactorCore } from './core'
+import { abortSignalArgument, armTimer, factoryArgument, optionsArgument, portArgument, stringArgument, timeoutArgument, unixPathArgument } from './validate'
 
 export interface ConnectOptions {
-  /** Milliseconds for the name lookup and the connect together (default 30000). */
+  /** Milliseconds for the name lookup and the connect together (default 30000; Infinity, or more
+   *  than 2^31-1, for none). */
   timeout?: number
   /** TCP only: the local [host, port] to connect from (host an IP literal; port 0 for any). */
   bindAddress?: [host: string, port: number]
@@ -23,32 +25,33 @@ const DEFAULT_TIMEOUT = 30_000
 /** The target of one connect, checked synchronously. */
 export type ConnectTarget = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }
 
+/** A connect's options once checked: `timeout` null means no deadline. */
+export interface CheckedConnectOptions {
+  timeout: number | null
+  bindAddress?: [host: string, port: number]
+  signal?: AbortSignal
+}
+
 /** Checks a connect call's arguments in the documented order; throws before anything is opened. */
-export function checkConnectArgs(target: ConnectTarget, factory: unknown, options: unknown): Required<Pick<ConnectOptions, 'timeout'>> & ConnectOptions {
+export function checkConnectArgs(target: ConnectTarget, factory: unknown, options: ConnectOptions | undefined): CheckedConnectOptions {
   if (target.kind === 'tcp') {
-    if (typeof target.host !== 'string') throw invalidArgType(`connectTCP: host must be a string, not ${typeof target.host}`)
-    if (typeof target.port !== 'number' || Number.isNaN(target.port)) throw invalidArgType(`connectTCP: port must be a number, not ${typeof target.port}`)
-    if (!Number.isInteger(target.port) || target.port < 0 || target.port > 65535) throw outOfRange(`connectTCP: port must be an integer in 0..65535, not ${target.port}`)
-  } else if (typeof target.path !== 'string') {
-    throw invalidArgType(`connectUNIX: path must be a string, not ${typeof target.path}`)
+    stringArgument(target.host, 'connectTCP: host')
+    portArgument(target.port, 'connectTCP: port')
+  } else {
+    unixPathArgument(target.path, 'connectUNIX: path')
   }
-  if (typeof factory !== 'object' || factory === null || typeof (factory as IProtocolFactory).buildProtocol !== 'function') {
-    throw invalidArgType('connect: factory must have a buildProtocol method')
-  }
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('connect: options must be an object')
-  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal } = (options ?? {}) as ConnectOptions
-  if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw invalidArgType('connect: options.timeout must be a number')
-  if (timeout < 0) throw outOfRange(`connect: options.timeout must not be negative, not ${timeout}`)
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgType('connect: options.signal must be an AbortSignal')
+  factoryArgument(factory, 'connect: factory')
+  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal } = optionsArgument(options, 'connect: options')
+  const deadline = timeoutArgument(timeout, 'connect: options.timeout')
+  if (signal !== undefined) abortSignalArgument(signal, 'connect: options.signal')
   if (bindAddress !== undefined) {
     if (target.kind !== 'tcp') throw invalidArgType('connectUNIX: bindAddress is for TCP only')
-    if (!Array.isArray(bindAddress) || bindAddress.length !== 2 || typeof bindAddress[0] !== 'string' || typeof bindAddress[1] !== 'number') {
-      throw invalidArgType('connectTCP: options.bindAddress must be a [host, port] array')
-    }
-    if (!Number.isInteger(bindAddress[1]) || bindAddress[1] < 0 || bindAddress[1] > 65535) throw outOfRange(`connectTCP: bindAddress port must be in 0..65535, not ${bindAddress[1]}`)
+    if (!Array.isArray(bindAddress) || bindAddress.length !== 2) throw invalidArgType('connectTCP: options.bindAddress must be a [host, port] array')
+    stringArgument(bindAddress[0], 'connectTCP: options.bindAddress host')
+    portArgument(bindAddress[1], 'connectTCP: options.bindAddress port')
     if (net.isIP(bindAddress[0]) === 0) throw new InvalidAddressError(`connectTCP: bindAddress host ${JSON.stringify(bindAddress[0])} is not an IP literal`, bindAddress[0])
   }
-  return { timeout, bindAddress, signal }
+  return { timeout: deadline, bindAddress, signal }
 }
 
 /**
@@ -72,7 +75,7 @@ export class PendingConnect {
     private readonly core: ReactorCore,
     private readonly target: ConnectTarget,
     private readonly factory: IProtocolFactory,
-    private readonly options: ConnectOptions & { timeout: number },
+    private readonly options: CheckedConnectOptions,
   ) {
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve
@@ -88,8 +91,7 @@ export class PendingConnect {
     signal?.addEventListener('abort', this.onAbort, { once: true })
     core.hold() // a connect in progress keeps the process alive, as Node's does
     this.holding = true
-    this.timer = setTimeout(() => this.abort(new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${this.label}: no connection within ${timeout} ms`)), timeout)
-    this.timer.unref()
+    this.timer = armTimer(timeout, () => this.abort(new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${this.label}: no connection within ${timeout} ms`)))
     if (target.kind === 'unix') this.start(() => core.native.connectUnix(target.path))
     else if (net.isIP(target.host) !== 0) this.startTcp(target.host, target.port)
     else this.lookup(target.host, target.port)
@@ -112,9 +114,7 @@ export class PendingConnect {
     try {
       this.id = connect()
     } catch (err) {
-      const code = codeOf(err) ?? 'EIO'
-      const errno = errnoOf(code)
-      this.fail(errno === undefined ? err : ConnectError.fromErrno(-errno, this.label, { address, port }))
+      this.fail(ConnectError.fromNative(err, this.label, { address, port }))
       return
     }
     this.core.pendingConnects.set(this.id, this)

@@ -4,8 +4,9 @@
 // ports and lets its connections finish. The sockets never close, so no connection attempt is
 // refused. The protocol is the core's (crates/core/src/handoff.rs); every wait runs on a small
 // native thread, never on the JS thread (crates/node/src/handoff.rs).
-import { errnoError, fromNativeError, invalidArgType, outOfRange, type ErrnoError } from './errors'
+import { callNative, errnoError, invalidArgType, type ErrnoError } from './errors'
 import { binding, type NativeHandoffControl, type NativeHandoffOutcome } from './native'
+import { arrayArgument, checkFd, integerArgument, nativeTimeout, optionsArgument, stringArgument, timeoutArgument, unixPathArgument } from './validate'
 
 /** A descriptor to hand over, with a name the successor finds it by. */
 export interface HandoffListener {
@@ -20,7 +21,7 @@ export interface OfferOptions {
 
 export interface TakeOptions {
   /** ms to wait for the offering process's answer, and then for its acknowledgement of
-   *  `ready()` (default 30000; Infinity waits for ever). */
+   *  `ready()` (default 30000; Infinity, or more than 2^31-1, waits for ever). */
   timeout?: number
 }
 
@@ -44,6 +45,7 @@ export interface Taken {
 }
 
 const DEFAULT_TIMEOUT = 30000
+const MAX_UID = 0xffffffff
 
 /** Offers not yet closed: their paths are removed when the process exits, even by
  *  process.exit() (which does not tear the JS environment down). */
@@ -83,7 +85,7 @@ export class Offer {
     this.taken.catch(() => {})
     const names = listeners.map((l) => l.name)
     const fds = listeners.map((l) => l.fd)
-    this.#native = native(() => binding.handoff.offer(path, names, fds, allowUids, settle))
+    this.#native = callNative(() => binding.handoff.offer(path, names, fds, allowUids, settle))
     closeAtExit(this)
   }
 
@@ -103,23 +105,15 @@ export const handoff = Object.freeze({
    * path, EINVAL for none or more than 253 listeners, ENOENT / EACCES for the path's directory.
    */
   offer(path: string, listeners: HandoffListener[], options: OfferOptions = {}): Offer {
-    checkPath(path, 'offer')
-    if (!Array.isArray(listeners)) throw invalidArgType('offer: listeners must be an array of { name, fd }')
-    for (const l of listeners) {
+    unixPathArgument(path, 'offer: path')
+    const offered = arrayArgument(listeners, 'offer: listeners').map((l) => {
       if (l === null || typeof l !== 'object') throw invalidArgType('offer: each listener must be an object { name, fd }')
-      if (typeof l.name !== 'string') throw invalidArgType('offer: a listener name must be a string')
-      if (typeof l.fd !== 'number' || !Number.isInteger(l.fd) || l.fd < 0) {
-        throw invalidArgType(`offer: a listener fd must be a non-negative integer, not ${String(l.fd)}`)
-      }
-    }
-    if (options === null || typeof options !== 'object') throw invalidArgType('offer: options must be an object')
-    const { allowUids = [] } = options
-    if (!Array.isArray(allowUids)) throw invalidArgType('offer: allowUids must be an array of uids')
-    for (const uid of allowUids) {
-      if (typeof uid !== 'number' || !Number.isInteger(uid)) throw invalidArgType(`offer: ${String(uid)} is not a uid`)
-      if (uid < 0 || uid > 0xffffffff) throw outOfRange(`offer: ${uid} is not a uid`)
-    }
-    return new Offer(path, listeners.map((l) => ({ name: l.name, fd: l.fd })), [...allowUids])
+      const { name, fd } = l as Partial<HandoffListener>
+      return { name: stringArgument(name, 'offer: a listener name'), fd: checkFd(fd, 'offer: a listener fd') }
+    })
+    const { allowUids = [] } = optionsArgument(options, 'offer: options')
+    const uids = arrayArgument(allowUids, 'offer: allowUids').map((uid) => integerArgument(uid, 'offer: a uid', 0, MAX_UID))
+    return new Offer(path, offered, uids)
   },
 
   /**
@@ -128,14 +122,11 @@ export const handoff = Object.freeze({
    * (it went away).
    */
   take(path: string, options: TakeOptions = {}): Promise<Taken> {
-    checkPath(path, 'take')
-    if (options === null || typeof options !== 'object') throw invalidArgType('take: options must be an object')
-    const { timeout = DEFAULT_TIMEOUT } = options
-    if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw invalidArgType('take: timeout must be a number')
-    if (timeout < 0) throw outOfRange(`take: timeout must be >= 0, not ${timeout}`)
-    const timeoutMs = timeout === Infinity ? -1 : timeout
+    unixPathArgument(path, 'take: path')
+    const { timeout = DEFAULT_TIMEOUT } = optionsArgument(options, 'take: options')
+    const timeoutMs = nativeTimeout(timeoutArgument(timeout, 'take: timeout'))
     return new Promise<Taken>((resolve, reject) => {
-      native(() =>
+      callNative(() =>
         binding.handoff.take(path, timeoutMs, (outcome) => {
           if (outcome.code) return reject(outcomeError(outcome))
           resolve(taken(outcome, timeoutMs))
@@ -162,16 +153,4 @@ function taken(outcome: NativeHandoffOutcome, timeoutMs: number): Taken {
 function outcomeError(outcome: NativeHandoffOutcome): ErrnoError {
   const code = outcome.code ?? 'EUNKNOWN'
   return errnoError(code, outcome.message ?? code)
-}
-
-function checkPath(path: unknown, method: string): asserts path is string {
-  if (typeof path !== 'string' || path === '') throw invalidArgType(`${method}: path must be a non-empty string`)
-}
-
-function native<T>(call: () => T): T {
-  try {
-    return call()
-  } catch (err) {
-    throw fromNativeError(err)
-  }
 }

@@ -6,15 +6,7 @@ import { decodeRecord, decodeSocketAddress, type Address, type IPAddress } from 
 import { AddressFamily, SocketType } from './constants'
 import { ReactorCore, type ErrorReporter } from './core'
 import { DatagramPort } from './datagram'
-import {
-  errnoError,
-  errorFromErrno,
-  fromNativeError,
-  invalidArgType,
-  outOfRange,
-  UnsupportedAddressFamily,
-  UnsupportedSocketType,
-} from './errors'
+import { errnoError, errorFromErrno, invalidState, reactorClosed, UnsupportedAddressFamily, UnsupportedSocketType } from './errors'
 import { nextTurn } from './handle'
 import type { IDatagramProtocol, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
 import { checkConnectArgs, PendingConnect, type ConnectOptions, type ConnectTarget } from './connect'
@@ -31,6 +23,7 @@ import {
 } from './wire'
 import { ListeningPort } from './port'
 import { noStats, statsOf, type ReactorStats } from './stats'
+import { booleanArgument, familyArgument, fdArgument, fdInRange, functionArgument, integerArgument, optionsArgument } from './validate'
 
 export interface ReactorOptions {
   /** Where exceptions thrown by protocol callbacks are reported (stderr by default). */
@@ -42,7 +35,8 @@ export interface ReactorOptions {
 const STREAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6, AddressFamily.UNIX]
 const DATAGRAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6]
 const DEFAULT_MAX_PACKET_SIZE = 8192
-const MAX_FD = 0x7fffffff
+/** The largest UDP payload (IPv6 jumbograms aside). */
+const MAX_PACKET_SIZE = 65535
 const EBADF = osConstants.errno.EBADF
 const ENOTSOCK = osConstants.errno.ENOTSOCK
 
@@ -53,13 +47,9 @@ export class Reactor {
   private readonly thread: boolean
 
   constructor(options: ReactorOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalidArgType('Reactor: options must be an object')
-    const { onError, thread = true } = options
-    if (onError !== undefined && typeof onError !== 'function') {
-      throw invalidArgType('Reactor: options.onError must be a function')
-    }
-    if (typeof thread !== 'boolean') throw invalidArgType('Reactor: options.thread must be a boolean')
-    this.thread = thread
+    const { onError, thread = true } = optionsArgument(options, 'Reactor: options', { required: true })
+    if (onError !== undefined) functionArgument(onError, 'Reactor: options.onError')
+    this.thread = booleanArgument(thread, 'Reactor: options.thread')
     this.report = onError === undefined ? reportToStderr : guardReporter(onError.bind(options))
   }
 
@@ -69,9 +59,9 @@ export class Reactor {
    */
   adoptStreamPort(fd: number, family: number, factory: IProtocolFactory): ListeningPort {
     this.checkOpen()
-    checkFd(fd)
-    checkFamily(family, STREAM_FAMILIES, 'adoptStreamPort')
-    checkFdRange(fd)
+    fdArgument(fd, `adoptStreamPort: fd`)
+    familyArgument(family, STREAM_FAMILIES, 'adoptStreamPort')
+    fdInRange(fd, 'adoptStreamPort')
     const core = this.openCore()
     const id = adopted(core.native.adopt(fd, family, ADOPT_LISTENER), fd, family)
     let port: ListeningPort
@@ -100,9 +90,9 @@ export class Reactor {
    */
   adoptStreamConnection<P extends IProtocol>(fd: number, family: number, factory: IProtocolFactory<P>): P | undefined {
     this.checkOpen()
-    checkFd(fd)
-    checkFamily(family, STREAM_FAMILIES, 'adoptStreamConnection')
-    checkFdRange(fd)
+    fdArgument(fd, `adoptStreamConnection: fd`)
+    familyArgument(family, STREAM_FAMILIES, 'adoptStreamConnection')
+    fdInRange(fd, 'adoptStreamConnection')
     const core = this.openCore()
     const id = adopted(core.native.adopt(fd, family, ADOPT_CONNECTION), fd, family)
     // Until the connection is made, undoing closes the duplicate without shutdown: the caller's fd
@@ -137,9 +127,9 @@ export class Reactor {
    */
   adoptDatagramPort(fd: number, family: number, protocol: IDatagramProtocol, maxPacketSize: number = DEFAULT_MAX_PACKET_SIZE): DatagramPort {
     this.checkOpen()
-    checkFd(fd)
-    checkFamily(family, DATAGRAM_FAMILIES, 'adoptDatagramPort')
-    checkFdRange(fd)
+    fdArgument(fd, `adoptDatagramPort: fd`)
+    familyArgument(family, DATAGRAM_FAMILIES, 'adoptDatagramPort')
+    fdInRange(fd, 'adoptDatagramPort')
     const sizeError = packetSizeError(maxPacketSize)
     if (sizeError !== null) {
       // The fd's checks come before maxPacketSize, and the native adopt would adopt on success: so
@@ -197,7 +187,7 @@ export class Reactor {
    */
   relay(a: IStreamTransport, b: IStreamTransport, options?: RelayOptions): Promise<RelayResult> {
     this.checkOpen()
-    if (this.core === null) throw Object.assign(new Error('relay: both transports must belong to this reactor'), { code: 'ERR_INVALID_STATE' })
+    if (this.core === null) throw invalidState('relay: both transports must belong to this reactor')
     return ActiveRelay.start(this.core, a, b, options).promise
   }
 
@@ -220,9 +210,7 @@ export class Reactor {
   }
 
   private checkOpen(): void {
-    if (this.closing !== null) {
-      throw Object.assign(new Error('the reactor is closed'), { code: 'ERR_REACTOR_CLOSED' })
-    }
+    if (this.closing !== null) throw reactorClosed()
   }
 
   /** The core is made by the first adopt call whose arguments pass (the native side opens nothing
@@ -243,24 +231,6 @@ function openNative(onReady: () => void, thread: boolean): NativeReactor {
 }
 
 // ---- Argument checks, in the contract's order ------------------------------------------------
-
-function checkFd(fd: unknown): asserts fd is number {
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-    throw invalidArgType(`fd must be a non-negative integer, not ${String(fd)}`)
-  }
-}
-
-function checkFamily(family: unknown, supported: readonly number[], method: string): asserts family is number {
-  if (typeof family !== 'number') throw invalidArgType(`${method}: family must be a number, not ${typeof family}`)
-  if (!supported.includes(family)) {
-    throw new UnsupportedAddressFamily(family, undefined, `${method}: address family ${family} is not supported`)
-  }
-}
-
-/** A number no fd can have (fds are C ints) is, like any number no open fd has, EBADF. */
-function checkFdRange(fd: number): void {
-  if (fd > MAX_FD) throw errnoError('EBADF', `fd ${fd} is not open`)
-}
 
 /** The id of a successful adoption, or the contract's error for the core's refusal (its checks
  *  are the core's: crates/core/src/validate.rs). A check that passed without adopting gives -1. */
@@ -285,12 +255,13 @@ function adopted(result: AdoptResult, fd: number, family: number): number {
 }
 
 /** The maxPacketSize error (checked after the fd's rules), or null when the size is fine. */
-function packetSizeError(size: unknown): Error | null {
-  if (typeof size !== 'number' || !Number.isInteger(size)) {
-    return invalidArgType(`adoptDatagramPort: maxPacketSize must be an integer, not ${String(size)}`)
+function packetSizeError(size: unknown): unknown {
+  try {
+    integerArgument(size, 'adoptDatagramPort: maxPacketSize', 1, MAX_PACKET_SIZE)
+    return null
+  } catch (err) {
+    return err
   }
-  if (size < 1 || size > 65535) return outOfRange(`adoptDatagramPort: maxPacketSize must be in 1..65535, not ${size}`)
-  return null
 }
 
 // ---- Error reporting -------------------------------------------------------------------------

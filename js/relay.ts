@@ -4,14 +4,16 @@
 // the byte counts once the core reports the end (after both connections' connectionLost).
 import { constants as osConstants } from 'node:os'
 import type { ReactorCore } from './core'
-import { invalidArgType, outOfRange } from './errors'
+import { invalidState } from './errors'
 import { StreamTransport } from './transport'
+import { armTimer, integerArgument, optionsArgument, timeoutArgument } from './validate'
 import { STATE_CLOSED, STATE_DISCONNECTING, STATE_GONE, STATE_RELAYING, STATE_WRITE_CLOSED, STATE_WRITE_CLOSING } from './wire'
 
 export interface RelayOptions {
   /** Bytes each direction holds in the core at most before it stops reading its source (default 262144). */
   bufferSize?: number
-  /** Milliseconds with no byte in either direction before both connections are aborted (ETIMEDOUT). */
+  /** Milliseconds with no byte in either direction before both connections are aborted (ETIMEDOUT);
+   *  none by default (nor for Infinity, or more than 2^31-1). */
   idleTimeout?: number
 }
 
@@ -21,12 +23,10 @@ export interface RelayResult {
 }
 
 const DEFAULT_BUFFER_SIZE = 262_144
+/** The binding takes a u32; a bound past 2 GiB per direction would mean nothing anyway. */
+const MAX_BUFFER_SIZE = 0x7fffffff
 const ETIMEDOUT = osConstants.errno.ETIMEDOUT
 const NOT_RELAYABLE = STATE_CLOSED | STATE_GONE | STATE_DISCONNECTING | STATE_RELAYING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED
-
-function invalidState(message: string): Error {
-  return Object.assign(new Error(`relay: ${message}`), { code: 'ERR_INVALID_STATE' })
-}
 
 /** One relay, from the call until the core reports its end. */
 export class ActiveRelay {
@@ -38,25 +38,23 @@ export class ActiveRelay {
   private constructor(
     private readonly core: ReactorCore,
     readonly id: number,
-    private readonly idleTimeout: number | undefined,
+    /** ms, or null for no idle timeout. */
+    private readonly idleTimeout: number | null,
   ) {
     this.promise = new Promise((resolve) => (this.resolve = resolve))
-    if (idleTimeout !== undefined) this.armIdle(idleTimeout)
+    this.armIdle(idleTimeout)
   }
 
   static start(core: ReactorCore, a: unknown, b: unknown, options: unknown): ActiveRelay {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('relay: options must be an object')
-    const { bufferSize = DEFAULT_BUFFER_SIZE, idleTimeout } = (options ?? {}) as RelayOptions
-    if (typeof bufferSize !== 'number' || !Number.isInteger(bufferSize)) throw invalidArgType('relay: options.bufferSize must be an integer')
-    if (bufferSize < 1 || bufferSize > 0x7fffffff) throw outOfRange(`relay: options.bufferSize must be at least 1, not ${bufferSize}`)
-    if (idleTimeout !== undefined && (typeof idleTimeout !== 'number' || Number.isNaN(idleTimeout))) throw invalidArgType('relay: options.idleTimeout must be a number')
-    if (idleTimeout !== undefined && idleTimeout <= 0) throw outOfRange(`relay: options.idleTimeout must be positive, not ${idleTimeout}`)
-    if (!(a instanceof StreamTransport) || !(b instanceof StreamTransport)) throw invalidState('a and b must be stream transports')
-    if (a === b) throw invalidState('a and b are the same transport')
-    if (!core.owns(a) || !core.owns(b)) throw invalidState('both transports must belong to this reactor')
+    const { bufferSize = DEFAULT_BUFFER_SIZE, idleTimeout } = optionsArgument(options as RelayOptions | undefined, 'relay: options')
+    integerArgument(bufferSize, 'relay: options.bufferSize', 1, MAX_BUFFER_SIZE)
+    const idle = idleTimeout === undefined ? null : timeoutArgument(idleTimeout, 'relay: options.idleTimeout', { positive: true })
+    if (!(a instanceof StreamTransport) || !(b instanceof StreamTransport)) throw invalidState('relay: a and b must be stream transports')
+    if (a === b) throw invalidState('relay: a and b are the same transport')
+    if (!core.owns(a) || !core.owns(b)) throw invalidState('relay: both transports must belong to this reactor')
     for (const t of [a, b]) {
       // The core's own view: a connection it already closed (its event not yet delivered) is refused.
-      if ((t.coreState() & NOT_RELAYABLE) !== 0 || !t.connected) throw invalidState(`transport ${t.id} is not connected, is disconnecting, or is already relaying`)
+      if ((t.coreState() & NOT_RELAYABLE) !== 0 || !t.connected) throw invalidState(`relay: transport ${t.id} is not connected, is disconnecting, or is already relaying`)
     }
     // What JS still holds for each goes first: bytes held while paused, then records of the batch
     // being dispatched that are still ahead (they are taken out of the batch).
@@ -66,7 +64,7 @@ export class ActiveRelay {
     const id = core.native.relay(a.id, b.id, heldA, heldB, bufferSize)
     a.refreshAfterRelay()
     b.refreshAfterRelay()
-    const relay = new ActiveRelay(core, id, idleTimeout)
+    const relay = new ActiveRelay(core, id, idle)
     core.relays.set(id, relay)
     return relay
   }
@@ -92,15 +90,15 @@ export class ActiveRelay {
   }
 
   /** The core knows when bytes last moved; JS only looks when the timeout could have passed. */
-  private armIdle(ms: number): void {
-    this.idleTimer = setTimeout(() => {
+  private armIdle(ms: number | null): void {
+    // Unref'd: the connections themselves hold the loop.
+    this.idleTimer = armTimer(ms, () => {
       this.idleTimer = null
       const idle = this.core.native.relayIdle(this.id)
       if (idle === null || idle === undefined) return
       const limit = this.idleTimeout as number
       if (idle >= limit) this.core.native.abortRelay(this.id, ETIMEDOUT)
       else this.armIdle(limit - idle)
-    }, ms)
-    this.idleTimer.unref() // the connections themselves hold the loop
+    })
   }
 }

@@ -4,10 +4,11 @@ import { decodeSocketAddress, type Address } from './address'
 import { toByteChunks, toBytes } from './bytes'
 import { AddressFamily } from './constants'
 import { closeDescriptors } from './descriptors'
-import { ConnectionAborted, ConnectionDone, ConnectionLost, errnoError, fromNativeError, invalidArgType } from './errors'
+import { callNative, ConnectionAborted, ConnectionDone, ConnectionLost, errnoError } from './errors'
 import { Handle, type HandleHost } from './handle'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
+import { checkFd } from './validate'
 import {
   STATE_CLOSED,
   STATE_DISCONNECTING,
@@ -119,14 +120,10 @@ export class StreamTransport extends Handle implements IStreamTransport {
    * 253 before a write → ETOOMANYREFS.
    */
   sendFileDescriptor(fd: number): void {
-    if (typeof fd !== 'number' || !Number.isInteger(fd)) throw invalidArgType(`sendFileDescriptor: fd must be an integer, not ${String(fd)}`)
+    checkFd(fd, 'sendFileDescriptor: fd') // the binding takes a C int: a larger number would wrap
     if (this.family !== AddressFamily.UNIX) throw errnoError('ENOTSUP', 'sendFileDescriptor: descriptors travel only over UNIX connections')
     if (!this.connected) throw errnoError('EBADF', 'sendFileDescriptor: the connection is closed')
-    try {
-      this.host.native.sendFileDescriptor(this.id, fd)
-    } catch (err) {
-      throw fromNativeError(err)
-    }
+    callNative(() => this.host.native.sendFileDescriptor(this.id, fd))
   }
 
   /** Sends FIN once pending data is written, then calls the protocol's `writeConnectionLost()`. */
@@ -187,11 +184,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
       throw errnoError('ENOTSUP', `${method}: TCP options are not supported on a UNIX socket`)
     }
     if (!this.connected) throw errnoError('EBADF', `${method}: the connection is closed`)
-    try {
-      return call(this.host.native, this.id)
-    } catch (err) {
-      throw fromNativeError(err)
-    }
+    return callNative(() => call(this.host.native, this.id))
   }
 
   // ---- Producer side (reading) ---------------------------------------------------------------
