@@ -4,7 +4,7 @@
 // protocol when the core reports the connection.
 import * as dns from 'node:dns'
 import * as net from 'node:net'
-import { decodeAddress, type Address } from './address'
+import type { Address } from './address'
 import { AddressFamily } from './constants'
 import { ConnectError, InvalidAddressError, invalidArgType } from './errors'
 import type { IProtocol, IProtocolFactory } from './interfaces'
@@ -121,10 +121,16 @@ export class PendingConnect {
   }
 
   /** @internal EV_CONNECTED: build the protocol and make the connection. */
-  onConnected(data: Buffer, offset: number): void {
+  onConnected(decodePeer: () => Address): void {
     if (this.settled) return
     this.core.pendingConnects.delete(this.id)
-    const peer: Address = decodeAddress(data, offset, 'TCP')
+    let peer: Address
+    try {
+      peer = decodePeer()
+    } catch (err) {
+      this.core.closeUnwanted(this.id)
+      return this.fail(err)
+    }
     const family = 'flowInfo' in peer ? AddressFamily.INET6 : this.family
     let protocol: IProtocol | null | undefined
     try {

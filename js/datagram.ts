@@ -1,11 +1,12 @@
 // A datagram port (UDP over IPv4 or IPv6): Twisted's udp.Port, the transport of a DatagramProtocol.
 import { constants } from 'node:os'
-import { addressRecordLength, decodeRecord, SenderAddressCache, type IPAddress } from './address'
+import { decodeRecord, SenderAddressCache, type IPAddress } from './address'
 import { toByteChunks, toBytes } from './bytes'
 import { callNative, codeOf, errnoError, InvalidAddressError, nativeError } from './errors'
 import { Handle, nextTurn, type HandleHost } from './handle'
 import type { IDatagramProtocol, IDatagramTransport, ReceivedDatagram } from './interfaces'
 import type { NativeReactor } from './native'
+import type { Batch } from './records'
 import { integerArgument, isPort, stringArgument } from './validate'
 
 /** `[host, port]`: host an IP literal of the port's family. */
@@ -201,11 +202,10 @@ export class DatagramPort extends Handle implements IDatagramTransport {
 
   // ---- Events from the core (called by the reactor's dispatch) -------------------------------
 
-  /** @internal EV_DATAGRAM: sender record at `offset`, the payload (`length` bytes) right after it. */
-  onDatagram(data: Buffer, offset: number, length: number): void {
-    const addr = this.senders.decode(data, offset)
-    const start = offset + addressRecordLength(data, offset)
-    const payload = data.subarray(start, start + length)
+  /** @internal EV_DATAGRAM: the datagram at `at` in `batch`. */
+  onDatagram(batch: Batch, at: number): void {
+    const addr = batch.sender(at, this.senders)
+    const payload = batch.datagram(at)
     if (this.protocol.datagramsReceived !== undefined) {
       if (this.received.length === 0) this.host.flushAfterBatch(this)
       this.received.push({ data: payload, addr })

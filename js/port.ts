@@ -1,5 +1,5 @@
 // A listening stream port: accepts connections and builds a protocol for each with its factory.
-import { decodeAddress, type Address } from './address'
+import type { Address } from './address'
 import { Handle, nextTurn, type HandleHost } from './handle'
 import type { IProtocol, IProtocolFactory } from './interfaces'
 
@@ -50,26 +50,26 @@ export class ListeningPort extends Handle {
     return this.stopped
   }
 
-  /** @internal EV_ACCEPT: `id` is the new connection, its peer's record is at `offset` in `data`. */
-  onAccept(id: number, data: Buffer, offset: number): void {
+  /** @internal EV_ACCEPT: `id` is the new connection; `peer` decodes its peer's address. */
+  onAccept(id: number, peer: () => Address): void {
     if (!this.isLive && --this.toDeliver <= 0) {
       this.host.drainingPorts.delete(this.id)
       this.drained()
     }
     let protocol: IProtocol | null | undefined = null
-    let peer: Address | null = null
+    let address: Address | null = null
     try {
-      peer = decodeAddress(data, offset, 'TCP')
-      protocol = this.factory.buildProtocol(peer)
+      address = peer()
+      protocol = this.factory.buildProtocol(address)
     } catch (err) {
       this.host.report(err) // reported; that connection is closed below, the port keeps accepting
       protocol = null
     }
-    if (protocol === null || protocol === undefined || peer === null) {
+    if (protocol === null || protocol === undefined || address === null) {
       this.host.closeUnwanted(id) // declined: close that connection, keep accepting
       return
     }
-    this.host.acceptConnection(id, this.family, protocol, peer)
+    this.host.acceptConnection(id, this.family, protocol, address)
   }
 
   /**

@@ -290,10 +290,9 @@ export class StreamTransport extends Handle implements IStreamTransport {
     }
   }
 
-  /** @internal EV_DATA. */
-  onData(data: Buffer, offset: number, length: number): void {
+  /** @internal EV_DATA, EV_DATA_CHUNK. */
+  onData(chunk: Buffer): void {
     if (this.state & (STATE_READ_STOPPED | STATE_RELAYING)) return // loseConnection stopped reading; a relay owns the bytes
-    const chunk = data.subarray(offset, offset + length)
     if (this.paused || this.held.holdsInput) this.held.hold(chunk)
     else this.deliver(chunk)
   }
