@@ -7,8 +7,9 @@ import * as net from 'node:net'
 import type { Address } from './address'
 import { AddressFamily } from './constants'
 import { ConnectError, InvalidAddressError, invalidArgType } from './errors'
+import { establish } from './establish'
+import type { ConnectEntry, ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
-import type { ReactorCore } from './core'
 import { abortSignalArgument, armTimer, factoryArgument, optionsArgument, portArgument, stringArgument, timeoutArgument, unixPathArgument } from './validate'
 
 export interface ConnectOptions {
@@ -58,7 +59,7 @@ export function checkConnectArgs(target: ConnectTarget, factory: unknown, option
  * One connect in progress. It settles exactly once: with the protocol (or undefined when the
  * factory declined), or with a ConnectError, the signal's reason, or a callback's exception.
  */
-export class PendingConnect {
+export class PendingConnect implements ConnectEntry {
   private id = -1
   private timer: NodeJS.Timeout | null = null
   private settled = false
@@ -72,7 +73,7 @@ export class PendingConnect {
   private readonly label: string
 
   constructor(
-    private readonly core: ReactorCore,
+    private readonly host: ReactorHost,
     private readonly target: ConnectTarget,
     private readonly factory: IProtocolFactory,
     private readonly options: CheckedConnectOptions,
@@ -89,10 +90,10 @@ export class PendingConnect {
       return
     }
     signal?.addEventListener('abort', this.onAbort, { once: true })
-    core.hold() // a connect in progress keeps the process alive, as Node's does
+    host.hold() // a connect in progress keeps the process alive, as Node's does
     this.holding = true
     this.timer = armTimer(timeout, () => this.abort(new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${this.label}: no connection within ${timeout} ms`)))
-    if (target.kind === 'unix') this.start(() => core.native.connectUnix(target.path))
+    if (target.kind === 'unix') this.start(() => host.native.connectUnix(target.path))
     else if (net.isIP(target.host) !== 0) this.startTcp(target.host, target.port)
     else this.lookup(target.host, target.port)
   }
@@ -107,7 +108,7 @@ export class PendingConnect {
 
   private startTcp(address: string, port: number): void {
     const bind = this.options.bindAddress
-    this.start(() => this.core.native.connectTcp(address, port, bind?.[0], bind?.[1]), address, port)
+    this.start(() => this.host.native.connectTcp(address, port, bind?.[0], bind?.[1]), address, port)
   }
 
   private start(connect: () => number, address?: string, port?: number): void {
@@ -117,38 +118,26 @@ export class PendingConnect {
       this.fail(ConnectError.fromNative(err, this.label, { address, port }))
       return
     }
-    this.core.pendingConnects.set(this.id, this)
+    this.host.register('connect', this.id, this)
   }
 
   /** @internal EV_CONNECTED: build the protocol and make the connection. */
-  onConnected(decodePeer: () => Address): void {
+  onConnected(peer: () => Address): void {
     if (this.settled) return
-    this.core.pendingConnects.delete(this.id)
-    let peer: Address
+    this.host.forget('connect', this.id, this)
+    let address: Address
+    let protocol: IProtocol | undefined
     try {
-      peer = decodePeer()
+      address = peer()
     } catch (err) {
-      this.core.closeUnwanted(this.id)
+      this.host.closeUnwanted(this.id)
       return this.fail(err)
     }
-    const family = 'flowInfo' in peer ? AddressFamily.INET6 : this.family
-    let protocol: IProtocol | null | undefined
     try {
-      protocol = this.factory.buildProtocol(peer)
+      const family = 'flowInfo' in address ? AddressFamily.INET6 : this.family
+      protocol = establish(this.host, this.id, family, this.factory, address, 'connected')
     } catch (err) {
-      this.core.closeUnwanted(this.id)
-      return this.fail(err)
-    }
-    if (protocol === null || protocol === undefined) {
-      this.core.closeUnwanted(this.id)
-      return this.succeed(undefined)
-    }
-    const transport = this.core.addConnection(this.id, family, protocol, peer)
-    try {
-      protocol.makeConnection(transport)
-    } catch (err) {
-      transport.discard() // as in an adopt call: nothing stays, no connectionLost, onError not called
-      return this.fail(err)
+      return this.fail(err) // establish closed the connection
     }
     this.succeed(protocol)
   }
@@ -156,7 +145,7 @@ export class PendingConnect {
   /** @internal EV_CLOSED for a connect in progress: the core reports why it failed. */
   onFailed(errno: number): void {
     if (this.settled) return
-    this.core.pendingConnects.delete(this.id)
+    this.host.forget('connect', this.id, this)
     const where = this.target.kind === 'tcp' ? { address: this.target.host, port: this.target.port } : { address: this.target.path }
     this.fail(ConnectError.fromErrno(errno, this.label, where))
   }
@@ -165,8 +154,8 @@ export class PendingConnect {
   abort(reason: unknown): void {
     if (this.settled) return
     if (this.id >= 0) {
-      this.core.pendingConnects.delete(this.id)
-      this.core.native.abort(this.id)
+      this.host.forget('connect', this.id, this)
+      this.host.native.abort(this.id)
     }
     this.fail(reason)
   }
@@ -188,7 +177,7 @@ export class PendingConnect {
     this.options.signal?.removeEventListener('abort', this.onAbort)
     if (this.holding) {
       this.holding = false
-      this.core.release()
+      this.host.release()
     }
   }
 }

@@ -1,53 +1,52 @@
-// The live side of a reactor: the native core, the registry of live handles by id, the dispatch of
-// event batches to them, and Node-loop liveness (the core holds the loop while a ref'd handle lives).
-import type { Address } from './address'
-import type { DatagramPort } from './datagram'
-import { nextTurn, type Handle, type HandleHost } from './handle'
-import type { IProtocol } from './interfaces'
+// The live side of a reactor: the native core, the registry of what is live by kind and id, the
+// dispatch of event batches to it, and Node-loop liveness (the core holds the loop while a ref'd
+// handle lives). It knows the parts only by the interfaces of host.ts.
+import { closeDescriptors } from './descriptors'
+import { reactorClosed } from './errors'
+import { nextTurn } from './handle'
+import type { ConnectionEntry, DatagramEntry, Entries, EntryKind, ReactorHost } from './host'
+import type { NativeReactor } from './native'
+import { Batch } from './records'
 import {
   EV_ACCEPT,
   EV_CLOSED,
+  EV_CONNECTED,
   EV_DATA,
   EV_DATAGRAM,
   EV_DATAGRAM_ERROR,
   EV_DATA_CHUNK,
   EV_DRAINED,
   EV_EOF,
-  EV_WRITE_CLOSED,
-  EV_CONNECTED,
-  EV_RELAY_ENDED,
   EV_FDS,
+  EV_RELAY_ENDED,
+  EV_WRITE_CLOSED,
 } from './wire'
-import { closeDescriptors } from './descriptors'
-import type { NativeReactor } from './native'
-import { Batch } from './records'
-import type { PendingConnect } from './connect'
-import type { ListeningPort } from './port'
-import type { ActiveRelay } from './relay'
-import { StreamTransport } from './transport'
 
 export type ErrorReporter = (err: unknown) => void
 
 /** How long one announcement may keep JS busy taking batches before Node's loop gets a turn. */
 const MAX_DISPATCH_MS = 20
 
-export class ReactorCore implements HandleHost {
+type Registry = { [K in EntryKind]: Map<number, Entries[K]> }
+
+export class ReactorCore implements ReactorHost {
   readonly native: NativeReactor
-  readonly connections = new Map<number, StreamTransport>()
-  readonly ports = new Map<number, ListeningPort>()
-  /** Stopped ports whose already-accepted connections are still on their way to JS. */
-  readonly drainingPorts = new Map<number, ListeningPort>()
+  private readonly registry: Registry = {
+    connection: new Map(),
+    port: new Map(),
+    draining: new Map(),
+    datagram: new Map(),
+    connect: new Map(),
+    relay: new Map(),
+  }
+  /** The registry's busiest map, for the dispatch. */
+  private readonly connections: Map<number, ConnectionEntry> = this.registry.connection
   /** The batch being dispatched (its cursor says what is still to come). */
   private batch: Batch | null = null
-  readonly datagramPorts = new Map<number, DatagramPort>()
-  /** Outbound connects in progress, by the id of their connection. */
-  readonly pendingConnects = new Map<number, PendingConnect>()
-  /** Relays running, by id. */
-  readonly relays = new Map<number, ActiveRelay>()
   private refdHandles = 0
   private dispatching = false
   /** Datagram ports whose batch hook runs when the current batch is done. */
-  private batchHooks: DatagramPort[] = []
+  private batchHooks: DatagramEntry[] = []
   /** Reused for every batch: the core copies each batch's records in here. */
   private readonly records = Batch.recordArray()
   private closed = false
@@ -60,7 +59,7 @@ export class ReactorCore implements HandleHost {
     this.native = openNative(() => this.onReady())
   }
 
-  // ---- HandleHost ----------------------------------------------------------------------------
+  // ---- ReactorHost ---------------------------------------------------------------------------
 
   hold(): void {
     if (++this.refdHandles === 1 && !this.closed) this.native.ref()
@@ -70,63 +69,37 @@ export class ReactorCore implements HandleHost {
     if (--this.refdHandles === 0 && !this.closed) this.native.unref()
   }
 
-  forget(handle: Handle): void {
-    const id = handle.id
-    if (this.connections.get(id) === handle) this.connections.delete(id)
-    else if (this.ports.get(id) === handle) this.ports.delete(id)
-    else if (this.datagramPorts.get(id) === handle) this.datagramPorts.delete(id)
+  register<K extends EntryKind>(kind: K, id: number, entry: Entries[K]): void {
+    ;(this.registry[kind] as Map<number, Entries[K]>).set(id, entry)
   }
 
-  /** Accept records for `portId` still ahead in the batch being dispatched. */
-  acceptsAhead(portId: number): number {
-    return this.batch === null ? 0 : this.batch.countAhead(EV_ACCEPT, portId)
+  forget(kind: EntryKind, id: number, entry: object): void {
+    const entries: Map<number, object> = this.registry[kind]
+    if (entries.get(id) === entry) entries.delete(id)
   }
 
-  /** An orderly close, at once, of an accepted connection no protocol will own. */
+  lookup<K extends EntryKind>(kind: K, id: number): Entries[K] | undefined {
+    return (this.registry[kind] as Map<number, Entries[K]>).get(id)
+  }
+
   closeUnwanted(id: number): void {
     this.native.loseConnection(id)
     this.native.releaseClose(id)
   }
 
-  /** Whether `transport` is a live connection of this reactor. */
-  owns(transport: StreamTransport): boolean {
-    return this.connections.get(transport.id) === transport
+  acceptsAhead(portId: number): number {
+    return this.batch === null ? 0 : this.batch.countAhead(EV_ACCEPT, portId)
   }
 
-  /**
-   * Takes out of the batch being dispatched the input records of `ids` still ahead of the cursor,
-   * blanking them: a relay sends those bytes on itself, in order. Descriptors cannot be relayed:
-   * they are closed.
-   */
-  takeDataAhead(ids: number[]): Map<number, Buffer[]> {
+  takeInputAhead(ids: number[]): Map<number, Buffer[]> {
     if (this.batch === null) return new Map()
     const taken = this.batch.takeInputAhead(ids)
-    closeDescriptors(taken.fds)
+    closeDescriptors(taken.fds) // descriptors cannot be relayed
     return taken.bytes
   }
 
-  flushAfterBatch(port: DatagramPort): void {
+  flushAfterBatch(port: DatagramEntry): void {
     this.batchHooks.push(port)
-  }
-
-  acceptConnection(id: number, family: number, protocol: IProtocol, peer: Address): void {
-    this.addConnection(id, family, protocol, peer).start()
-  }
-
-  // ---- Registration of adopted handles (the reactor undoes them if an adopt callback throws) --
-
-  addConnection(id: number, family: number, protocol: IProtocol, peer: Address): StreamTransport {
-    const transport = new StreamTransport(this, id, family, protocol, peer)
-    this.connections.set(id, transport)
-    return transport
-  }
-
-  addPort(port: ListeningPort): void {
-    this.ports.set(port.id, port)
-  }
-
-  addDatagramPort(port: DatagramPort): void {
-    this.datagramPorts.set(port.id, port)
   }
 
   // ---- Dispatch ------------------------------------------------------------------------------
@@ -188,10 +161,10 @@ export class ReactorCore implements HandleHost {
         this.connections.get(id)?.onData(batch.bytes(at))
         break
       case EV_DATAGRAM:
-        this.datagramPorts.get(id)?.onDatagram(batch, at)
+        this.registry.datagram.get(id)?.onDatagram(batch, at)
         break
       case EV_ACCEPT: {
-        const port = this.ports.get(id) ?? this.drainingPorts.get(id)
+        const port = this.registry.port.get(id) ?? this.registry.draining.get(id)
         if (port !== undefined) port.onAccept(batch.acceptedId(at), batch.peer(at))
         else this.closeUnwanted(batch.acceptedId(at))
         break
@@ -208,7 +181,7 @@ export class ReactorCore implements HandleHost {
       case EV_CLOSED: {
         const connection = this.connections.get(id)
         if (connection !== undefined) connection.onClosed(batch.errno(at))
-        else this.pendingConnects.get(id)?.onFailed(batch.errno(at))
+        else this.registry.connect.get(id)?.onFailed(batch.errno(at))
         break
       }
       case EV_FDS: {
@@ -218,13 +191,13 @@ export class ReactorCore implements HandleHost {
         break
       }
       case EV_CONNECTED:
-        this.pendingConnects.get(id)?.onConnected(batch.peer(at))
+        this.registry.connect.get(id)?.onConnected(batch.peer(at))
         break
       case EV_RELAY_ENDED:
-        this.relays.get(id)?.onEnded(...batch.relayCounts(at))
+        this.registry.relay.get(id)?.onEnded(...batch.relayCounts(at))
         break
       case EV_DATAGRAM_ERROR: {
-        const port = this.datagramPorts.get(id)
+        const port = this.registry.datagram.get(id)
         port?.flushReceived() // what arrived before the error comes first
         port?.onDatagramError(batch.errno(at))
         break
@@ -238,18 +211,21 @@ export class ReactorCore implements HandleHost {
 
   /** Aborts every connection, stops every port, then closes the core (joins its thread). */
   close(): Promise<void> {
-    for (const relay of Array.from(this.relays.values())) relay.onReactorClose()
-    const closed = Object.assign(new Error('the reactor is closed'), { code: 'ERR_REACTOR_CLOSED' })
-    for (const pending of Array.from(this.pendingConnects.values())) pending.abort(closed)
-    const connections = Array.from(this.connections.values())
-    const ports: Array<ListeningPort | DatagramPort> = [...this.ports.values(), ...this.datagramPorts.values()]
-    for (const connection of connections) connection.abortConnection()
-    const stops = ports.map((port) => port.stopListening())
+    for (const relay of this.all('relay')) relay.onReactorClose()
+    const closed = reactorClosed()
+    for (const pending of this.all('connect')) pending.abort(closed)
+    for (const connection of this.all('connection')) connection.abortConnection()
+    const stops = [...this.all('port'), ...this.all('datagram')].map((port) => port.stopListening())
     // Accepted connections still on their way will never arrive: the core closes them.
-    for (const port of this.drainingPorts.values()) port.drained()
-    this.drainingPorts.clear()
+    for (const port of this.all('draining')) port.drained()
+    this.registry.draining.clear()
     this.closed = true
     this.native.close()
     return Promise.all([...stops, nextTurn()]).then(() => undefined)
+  }
+
+  /** What is registered under `kind` now (a copy: closing an entry forgets it). */
+  private all<K extends EntryKind>(kind: K): Entries[K][] {
+    return Array.from((this.registry[kind] as Map<number, Entries[K]>).values())
   }
 }

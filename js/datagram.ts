@@ -3,7 +3,8 @@ import { constants } from 'node:os'
 import { decodeRecord, SenderAddressCache, type IPAddress } from './address'
 import { toByteChunks, toBytes } from './bytes'
 import { callNative, codeOf, errnoError, InvalidAddressError, nativeError } from './errors'
-import { Handle, nextTurn, type HandleHost } from './handle'
+import { Handle, nextTurn } from './handle'
+import type { DatagramEntry, ReactorHost } from './host'
 import type { IDatagramProtocol, IDatagramTransport, ReceivedDatagram } from './interfaces'
 import type { NativeReactor } from './native'
 import type { Batch } from './records'
@@ -14,7 +15,7 @@ export type DatagramAddress = readonly [host: string, port: number]
 
 const ECONNREFUSED = constants.errno.ECONNREFUSED
 
-export class DatagramPort extends Handle implements IDatagramTransport {
+export class DatagramPort extends Handle implements IDatagramTransport, DatagramEntry {
   private listening = true
   private connectedTo: DatagramAddress | null = null
   private stopped: Promise<void> | null = null
@@ -33,7 +34,7 @@ export class DatagramPort extends Handle implements IDatagramTransport {
 
   /** @internal Made by the reactor. */
   constructor(
-    host: HandleHost,
+    host: ReactorHost,
     id: number,
     readonly family: number,
     readonly protocol: IDatagramProtocol,
@@ -42,7 +43,8 @@ export class DatagramPort extends Handle implements IDatagramTransport {
     /** Kept so that `getHost()` still answers after the stop. */
     private lastHost: IPAddress,
   ) {
-    super(host, id)
+    super(host, id, 'datagram')
+    host.register('datagram', id, this)
   }
 
   // ---- Sending -------------------------------------------------------------------------------

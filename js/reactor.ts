@@ -3,10 +3,11 @@
 // and undoes an adoption whose callbacks throw inside the adopt call.
 import { constants as osConstants } from 'node:os'
 import { decodeRecord, decodeSocketAddress, type Address, type IPAddress } from './address'
-import { AddressFamily, SocketType } from './constants'
+import { AddressFamily } from './constants'
 import { ReactorCore, type ErrorReporter } from './core'
 import { DatagramPort } from './datagram'
 import { errnoError, errorFromErrno, invalidState, reactorClosed, UnsupportedAddressFamily, UnsupportedSocketType } from './errors'
+import { establish } from './establish'
 import { nextTurn } from './handle'
 import type { IDatagramProtocol, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
 import { checkConnectArgs, PendingConnect, type ConnectOptions, type ConnectTarget } from './connect'
@@ -59,7 +60,7 @@ export class Reactor {
    */
   adoptStreamPort(fd: number, family: number, factory: IProtocolFactory): ListeningPort {
     this.checkOpen()
-    fdArgument(fd, `adoptStreamPort: fd`)
+    fdArgument(fd, 'adoptStreamPort: fd')
     familyArgument(family, STREAM_FAMILIES, 'adoptStreamPort')
     fdInRange(fd, 'adoptStreamPort')
     const core = this.openCore()
@@ -68,12 +69,11 @@ export class Reactor {
     try {
       const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
       if (address === null) throw errnoError('EBADF', `adoptStreamPort: fd ${fd} has no local address`)
-      port = new ListeningPort(core, id, family, factory, address)
+      port = new ListeningPort(core, id, family, factory, address) // registers itself
     } catch (err) {
       core.native.closePort(id)
       throw err
     }
-    core.addPort(port)
     try {
       factory.doStart?.()
     } catch (err) {
@@ -90,35 +90,22 @@ export class Reactor {
    */
   adoptStreamConnection<P extends IProtocol>(fd: number, family: number, factory: IProtocolFactory<P>): P | undefined {
     this.checkOpen()
-    fdArgument(fd, `adoptStreamConnection: fd`)
+    fdArgument(fd, 'adoptStreamConnection: fd')
     familyArgument(family, STREAM_FAMILIES, 'adoptStreamConnection')
     fdInRange(fd, 'adoptStreamConnection')
     const core = this.openCore()
     const id = adopted(core.native.adopt(fd, family, ADOPT_CONNECTION), fd, family)
     // Until the connection is made, undoing closes the duplicate without shutdown: the caller's fd
     // still holds the connection.
-    let protocol: P | null | undefined
     let peer: Address | null
     try {
       peer = decodeSocketAddress(core.native.peerAddress(id), family, 'TCP')
       if (peer === null) throw errnoError('ENOTCONN', `adoptStreamConnection: fd ${fd} is not connected`)
-      protocol = factory.buildProtocol(peer)
     } catch (err) {
       core.native.closePort(id)
       throw err
     }
-    if (protocol === null || protocol === undefined) {
-      core.native.closePort(id)
-      return undefined
-    }
-    const transport = core.addConnection(id, family, protocol, peer)
-    try {
-      protocol.makeConnection(transport)
-    } catch (err) {
-      transport.discard() // no connectionLost follows, onError is not called
-      throw err
-    }
-    return protocol
+    return establish(core, id, family, factory, peer, 'adopted') as P | undefined
   }
 
   /**
@@ -127,7 +114,7 @@ export class Reactor {
    */
   adoptDatagramPort(fd: number, family: number, protocol: IDatagramProtocol, maxPacketSize: number = DEFAULT_MAX_PACKET_SIZE): DatagramPort {
     this.checkOpen()
-    fdArgument(fd, `adoptDatagramPort: fd`)
+    fdArgument(fd, 'adoptDatagramPort: fd')
     familyArgument(family, DATAGRAM_FAMILIES, 'adoptDatagramPort')
     fdInRange(fd, 'adoptDatagramPort')
     const sizeError = packetSizeError(maxPacketSize)
@@ -143,12 +130,11 @@ export class Reactor {
     try {
       const host = decodeRecord(core.native.localAddress(id), 'UDP')
       if (host === null) throw errnoError('EBADF', `adoptDatagramPort: fd ${fd} has no local address`)
-      port = new DatagramPort(core, id, family, protocol, maxPacketSize, host as IPAddress)
+      port = new DatagramPort(core, id, family, protocol, maxPacketSize, host as IPAddress) // registers itself
     } catch (err) {
       core.native.closePort(id)
       throw err
     }
-    core.addDatagramPort(port)
     try {
       protocol.makeConnection(port)
     } catch (err) {
@@ -230,7 +216,7 @@ function openNative(onReady: () => void, thread: boolean): NativeReactor {
   return new binding.NativeReactor(onReady, thread)
 }
 
-// ---- Argument checks, in the contract's order ------------------------------------------------
+// ---- The core's refusals (adoption rules 3-6) and the packet size, in the contract's order -----
 
 /** The id of a successful adoption, or the contract's error for the core's refusal (its checks
  *  are the core's: crates/core/src/validate.rs). A check that passed without adopting gives -1. */

@@ -5,8 +5,9 @@ import { toByteChunks, toBytes } from './bytes'
 import { AddressFamily } from './constants'
 import { closeDescriptors } from './descriptors'
 import { callNative, ConnectionAborted, ConnectionDone, ConnectionLost, errnoError } from './errors'
-import { Handle, type HandleHost } from './handle'
+import { Handle } from './handle'
 import { HeldInput } from './held-input'
+import type { ConnectionEntry, ReactorHost } from './host'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
 import { checkFd } from './validate'
@@ -33,7 +34,7 @@ const ENDED = STATE_CLOSED | STATE_GONE
 
 type Producer = IPullProducer & { pauseProducing?(): void }
 
-export class StreamTransport extends Handle implements IStreamTransport {
+export class StreamTransport extends Handle implements IStreamTransport, ConnectionEntry {
   /**
    * The connection's state as the core last reported it (STATE_* bits). The core owns the state
    * machine (crates/core/src/stream_state.rs); this is only the value its calls and events returned,
@@ -61,19 +62,20 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** @internal Made by the reactor. */
   constructor(
-    host: HandleHost,
+    host: ReactorHost,
     id: number,
     private readonly family: number,
     readonly protocol: IProtocol,
     private readonly peer: Address,
   ) {
-    super(host, id)
+    super(host, id, 'connection')
     this.held = new HeldInput({
       accepting: () => this.delivering,
       data: (chunk) => this.deliver(chunk),
       fds: (fds) => this.deliverFds(fds),
       eof: () => this.handleEof(),
     })
+    host.register('connection', id, this)
   }
 
   /** True until the connection is lost. */
