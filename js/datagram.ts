@@ -1,14 +1,13 @@
 // A datagram port (UDP over IPv4 or IPv6): Twisted's udp.Port, the transport of a DatagramProtocol.
 import { constants } from 'node:os'
 import { decodeRecord, SenderAddressCache, type IPAddress } from './address'
-import { toByteChunks, toBytes } from './bytes'
 import { callNative, codeOf, errnoError, InvalidAddressError, nativeError } from './errors'
 import { Handle, nextTurn } from './handle'
 import type { DatagramEntry, ReactorHost } from './host'
 import type { IDatagramProtocol, IDatagramTransport, ReceivedDatagram } from './interfaces'
 import type { NativeReactor } from './native'
 import type { Batch } from './records'
-import { integerArgument, isPort, stringArgument } from './validate'
+import { byteChunksArgument, bytesArgument, integerArgument, isPort, stringArgument } from './validate'
 
 /** `[host, port]`: host an IP literal of the port's family. */
 export type DatagramAddress = readonly [host: string, port: number]
@@ -51,12 +50,12 @@ export class DatagramPort extends Handle implements IDatagramTransport, Datagram
 
   /** Sends one datagram; `addr` may be omitted only when the port is connected. */
   write(packet: Uint8Array | string, addr?: DatagramAddress): void {
-    this.send(toBytes(packet, 'write'), addr)
+    this.send(bytesArgument(packet, 'write'), addr)
   }
 
   /** Sends the chunks as one datagram. */
   writeSequence(chunks: Iterable<Uint8Array | string>, addr?: DatagramAddress): void {
-    this.send(Buffer.concat(toByteChunks(chunks, 'writeSequence')), addr)
+    this.send(Buffer.concat(byteChunksArgument(chunks, 'writeSequence')), addr)
   }
 
   private send(packet: Uint8Array, addr: DatagramAddress | undefined | null): void {

@@ -4,9 +4,9 @@
 // ports and lets its connections finish. The sockets never close, so no connection attempt is
 // refused. The protocol is the core's (crates/core/src/handoff.rs); every wait runs on a small
 // native thread, never on the JS thread (crates/node/src/handoff.rs).
-import { callNative, errnoError, invalidArgType, type ErrnoError } from './errors'
+import { callNative, errnoError, type ErrnoError } from './errors'
 import { binding, type NativeHandoffControl, type NativeHandoffOutcome } from './native'
-import { arrayArgument, checkFd, integerArgument, nativeTimeout, optionsArgument, stringArgument, timeoutArgument, unixPathArgument } from './validate'
+import { arrayArgument, checkFd, integerArgument, nativeTimeout, objectArgument, optionsArgument, stringArgument, timeoutArgument, unixPathArgument } from './validate'
 
 /** A descriptor to hand over, with a name the successor finds it by. */
 export interface HandoffListener {
@@ -107,8 +107,7 @@ export const handoff = Object.freeze({
   offer(path: string, listeners: HandoffListener[], options: OfferOptions = {}): Offer {
     unixPathArgument(path, 'offer: path')
     const offered = arrayArgument(listeners, 'offer: listeners').map((l) => {
-      if (l === null || typeof l !== 'object') throw invalidArgType('offer: each listener must be an object { name, fd }')
-      const { name, fd } = l as Partial<HandoffListener>
+      const { name, fd } = objectArgument(l, 'offer: each listener { name, fd }') as Partial<HandoffListener>
       return { name: stringArgument(name, 'offer: a listener name'), fd: checkFd(fd, 'offer: a listener fd') }
     })
     const { allowUids = [] } = optionsArgument(options, 'offer: options')

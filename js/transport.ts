@@ -1,7 +1,6 @@
 // The transport of a stream connection (TCP or UNIX): Twisted's ITCPTransport, IConsumer, IPushProducer
 // and IHalfCloseableDescriptor, on top of a connection id in the core.
 import { decodeSocketAddress, type Address } from './address'
-import { toByteChunks, toBytes } from './bytes'
 import { AddressFamily } from './constants'
 import { closeDescriptors } from './descriptors'
 import { callNative, ConnectionAborted, ConnectionDone, ConnectionLost, errnoError } from './errors'
@@ -10,7 +9,7 @@ import { HeldInput } from './held-input'
 import type { ConnectionEntry, ReactorHost } from './host'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
-import { checkFd } from './validate'
+import { byteChunksArgument, bytesArgument, checkFd } from './validate'
 import {
   STATE_CLOSED,
   STATE_DISCONNECTING,
@@ -97,13 +96,13 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
 
   /** Whether the core still takes writes is the core's call (it drops them after a half-close). */
   write(data: Uint8Array | string): void {
-    const bytes = toBytes(data, 'write')
+    const bytes = bytesArgument(data, 'write')
     if (!this.connected || bytes.length === 0) return // dropped, as in Twisted
     this.afterWrite(this.host.native.write(this.id, bytes))
   }
 
   writeSequence(chunks: Iterable<Uint8Array | string>): void {
-    const list = toByteChunks(chunks, 'writeSequence')
+    const list = byteChunksArgument(chunks, 'writeSequence')
     if (!this.connected || list.length === 0) return
     this.afterWrite(this.host.native.writev(this.id, list))
   }

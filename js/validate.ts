@@ -107,6 +107,38 @@ export function nativeTimeout(ms: number | null): number {
   return ms === null ? -1 : Math.ceil(ms)
 }
 
+// ---- Data --------------------------------------------------------------------------------------
+
+/** Data to send: a Uint8Array as is (Buffers included), a string as UTF-8, anything else TypeError. */
+export function bytesArgument(data: unknown, what: string): Uint8Array {
+  if (data instanceof Uint8Array) return data
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  throw invalidArgType(`${what}: data must be a Uint8Array or a string, not ${describe(data)}`)
+}
+
+/**
+ * Checks every chunk before anything is written. Returns the caller's own array when it holds only
+ * Uint8Arrays (no copy), else a converted copy.
+ */
+export function byteChunksArgument(chunks: unknown, what: string): Uint8Array[] {
+  if (chunks === null || typeof chunks !== 'object' || !(Symbol.iterator in chunks)) {
+    throw invalidArgType(`${what}: chunks must be an iterable of Uint8Array or string, not ${describe(chunks)}`)
+  }
+  const list: unknown[] = Array.isArray(chunks) ? chunks : Array.from(chunks as Iterable<unknown>)
+  let converted: Uint8Array[] | null = null
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i]
+    if (item instanceof Uint8Array) {
+      if (converted !== null) converted.push(item)
+      continue
+    }
+    const bytes = bytesArgument(item, what)
+    converted ??= (list as Uint8Array[]).slice(0, i)
+    converted.push(bytes)
+  }
+  return converted ?? (list as Uint8Array[])
+}
+
 // ---- Strings, paths and other kinds ------------------------------------------------------------
 
 export function stringArgument(value: unknown, what: string): string {
@@ -129,11 +161,15 @@ export function arrayArgument(value: unknown, what: string): unknown[] {
   return value
 }
 
+export function objectArgument(value: unknown, what: string): object {
+  if (value === null || typeof value !== 'object') throw invalidArgType(`${what} must be an object, not ${describe(value)}`)
+  return value
+}
+
 /** An options argument: an object (else TypeError); undefined gives {} unless it is `required`. */
 export function optionsArgument<T extends object>(value: T | undefined, what: string, { required = false } = {}): Partial<T> {
   if (value === undefined && !required) return {}
-  if (value === null || typeof value !== 'object') throw invalidArgType(`${what} must be an object, not ${describe(value)}`)
-  return value
+  return objectArgument(value, what) as Partial<T>
 }
 
 export function abortSignalArgument(value: unknown, what: string): AbortSignal {
