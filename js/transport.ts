@@ -395,7 +395,8 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
     this.take(this.host.native.streamState(this.id))
   }
 
-  /** Keeps a state the core returned, unless the core no longer knows the connection. */
+  /** Keeps a state the core returned, unless the core no longer knows the connection (its close
+   *  is reported by an event still to come; `takeClose` takes it then). */
   private take(state: number): void {
     if ((state & STATE_GONE) === 0) this.state = state
   }
