@@ -1,4 +1,4 @@
-// Address classes (Twisted's) and the decoder of the core's address records (layout in native.ts).
+// Address classes (Twisted's) and the decoder of the core's address records (layout in wire.ts).
 import { AddressFamily } from './constants'
 import { UnsupportedAddressFamily } from './errors'
 import { ADDRESS_RECORD_HEADER } from './wire'

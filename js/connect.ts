@@ -4,14 +4,17 @@
 // protocol when the core reports the connection.
 import * as dns from 'node:dns'
 import * as net from 'node:net'
-import { decodeAddress, type Address } from './address'
+import type { Address } from './address'
 import { AddressFamily } from './constants'
-import { ConnectError, InvalidAddressError, codeOf, errnoOf, invalidArgType, outOfRange } from './errors'
+import { ConnectError, InvalidAddressError, invalidArgType } from './errors'
+import { establish } from './establish'
+import type { ConnectEntry, ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
-import type { ReactorCore } from './core'
+import { abortSignalArgument, armTimer, factoryArgument, optionsArgument, portArgument, stringArgument, timeoutArgument, unixPathArgument } from './validate'
 
 export interface ConnectOptions {
-  /** Milliseconds for the name lookup and the connect together (default 30000). */
+  /** Milliseconds for the name lookup and the connect together (default 30000; Infinity, or more
+   *  than 2^31-1, for none). */
   timeout?: number
   /** TCP only: the local [host, port] to connect from (host an IP literal; port 0 for any). */
   bindAddress?: [host: string, port: number]
@@ -23,39 +26,40 @@ const DEFAULT_TIMEOUT = 30_000
 /** The target of one connect, checked synchronously. */
 export type ConnectTarget = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string }
 
+/** A connect's options once checked: `timeout` null means no deadline. */
+export interface CheckedConnectOptions {
+  timeout: number | null
+  bindAddress?: [host: string, port: number]
+  signal?: AbortSignal
+}
+
 /** Checks a connect call's arguments in the documented order; throws before anything is opened. */
-export function checkConnectArgs(target: ConnectTarget, factory: unknown, options: unknown): Required<Pick<ConnectOptions, 'timeout'>> & ConnectOptions {
+export function checkConnectArgs(target: ConnectTarget, factory: unknown, options: ConnectOptions | undefined): CheckedConnectOptions {
   if (target.kind === 'tcp') {
-    if (typeof target.host !== 'string') throw invalidArgType(`connectTCP: host must be a string, not ${typeof target.host}`)
-    if (typeof target.port !== 'number' || Number.isNaN(target.port)) throw invalidArgType(`connectTCP: port must be a number, not ${typeof target.port}`)
-    if (!Number.isInteger(target.port) || target.port < 0 || target.port > 65535) throw outOfRange(`connectTCP: port must be an integer in 0..65535, not ${target.port}`)
-  } else if (typeof target.path !== 'string') {
-    throw invalidArgType(`connectUNIX: path must be a string, not ${typeof target.path}`)
+    stringArgument(target.host, 'connectTCP: host')
+    portArgument(target.port, 'connectTCP: port')
+  } else {
+    unixPathArgument(target.path, 'connectUNIX: path')
   }
-  if (typeof factory !== 'object' || factory === null || typeof (factory as IProtocolFactory).buildProtocol !== 'function') {
-    throw invalidArgType('connect: factory must have a buildProtocol method')
-  }
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('connect: options must be an object')
-  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal } = (options ?? {}) as ConnectOptions
-  if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw invalidArgType('connect: options.timeout must be a number')
-  if (timeout < 0) throw outOfRange(`connect: options.timeout must not be negative, not ${timeout}`)
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgType('connect: options.signal must be an AbortSignal')
+  factoryArgument(factory, 'connect: factory')
+  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal } = optionsArgument(options, 'connect: options')
+  const deadline = timeoutArgument(timeout, 'connect: options.timeout')
+  if (signal !== undefined) abortSignalArgument(signal, 'connect: options.signal')
   if (bindAddress !== undefined) {
     if (target.kind !== 'tcp') throw invalidArgType('connectUNIX: bindAddress is for TCP only')
-    if (!Array.isArray(bindAddress) || bindAddress.length !== 2 || typeof bindAddress[0] !== 'string' || typeof bindAddress[1] !== 'number') {
-      throw invalidArgType('connectTCP: options.bindAddress must be a [host, port] array')
-    }
-    if (!Number.isInteger(bindAddress[1]) || bindAddress[1] < 0 || bindAddress[1] > 65535) throw outOfRange(`connectTCP: bindAddress port must be in 0..65535, not ${bindAddress[1]}`)
+    if (!Array.isArray(bindAddress) || bindAddress.length !== 2) throw invalidArgType('connectTCP: options.bindAddress must be a [host, port] array')
+    stringArgument(bindAddress[0], 'connectTCP: options.bindAddress host')
+    portArgument(bindAddress[1], 'connectTCP: options.bindAddress port')
     if (net.isIP(bindAddress[0]) === 0) throw new InvalidAddressError(`connectTCP: bindAddress host ${JSON.stringify(bindAddress[0])} is not an IP literal`, bindAddress[0])
   }
-  return { timeout, bindAddress, signal }
+  return { timeout: deadline, bindAddress, signal }
 }
 
 /**
  * One connect in progress. It settles exactly once: with the protocol (or undefined when the
  * factory declined), or with a ConnectError, the signal's reason, or a callback's exception.
  */
-export class PendingConnect {
+export class PendingConnect implements ConnectEntry {
   private id = -1
   private timer: NodeJS.Timeout | null = null
   private settled = false
@@ -69,10 +73,10 @@ export class PendingConnect {
   private readonly label: string
 
   constructor(
-    private readonly core: ReactorCore,
+    private readonly host: ReactorHost,
     private readonly target: ConnectTarget,
     private readonly factory: IProtocolFactory,
-    private readonly options: ConnectOptions & { timeout: number },
+    private readonly options: CheckedConnectOptions,
   ) {
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve
@@ -86,11 +90,10 @@ export class PendingConnect {
       return
     }
     signal?.addEventListener('abort', this.onAbort, { once: true })
-    core.hold() // a connect in progress keeps the process alive, as Node's does
+    host.hold() // a connect in progress keeps the process alive, as Node's does
     this.holding = true
-    this.timer = setTimeout(() => this.abort(new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${this.label}: no connection within ${timeout} ms`)), timeout)
-    this.timer.unref()
-    if (target.kind === 'unix') this.start(() => core.native.connectUnix(target.path))
+    this.timer = armTimer(timeout, () => this.abort(new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${this.label}: no connection within ${timeout} ms`)))
+    if (target.kind === 'unix') this.start(() => host.native.connectUnix(target.path))
     else if (net.isIP(target.host) !== 0) this.startTcp(target.host, target.port)
     else this.lookup(target.host, target.port)
   }
@@ -105,44 +108,36 @@ export class PendingConnect {
 
   private startTcp(address: string, port: number): void {
     const bind = this.options.bindAddress
-    this.start(() => this.core.native.connectTcp(address, port, bind?.[0], bind?.[1]), address, port)
+    this.start(() => this.host.native.connectTcp(address, port, bind?.[0], bind?.[1]), address, port)
   }
 
   private start(connect: () => number, address?: string, port?: number): void {
     try {
       this.id = connect()
     } catch (err) {
-      const code = codeOf(err) ?? 'EIO'
-      const errno = errnoOf(code)
-      this.fail(errno === undefined ? err : ConnectError.fromErrno(-errno, this.label, { address, port }))
+      this.fail(ConnectError.fromNative(err, this.label, { address, port }))
       return
     }
-    this.core.pendingConnects.set(this.id, this)
+    this.host.register('connect', this.id, this)
   }
 
   /** @internal EV_CONNECTED: build the protocol and make the connection. */
-  onConnected(data: Buffer, offset: number): void {
+  onConnected(peer: () => Address): void {
     if (this.settled) return
-    this.core.pendingConnects.delete(this.id)
-    const peer: Address = decodeAddress(data, offset, 'TCP')
-    const family = 'flowInfo' in peer ? AddressFamily.INET6 : this.family
-    let protocol: IProtocol | null | undefined
+    this.host.forget('connect', this.id, this)
+    let address: Address
+    let protocol: IProtocol | undefined
     try {
-      protocol = this.factory.buildProtocol(peer)
+      address = peer()
     } catch (err) {
-      this.core.closeUnwanted(this.id)
+      this.host.closeUnwanted(this.id)
       return this.fail(err)
     }
-    if (protocol === null || protocol === undefined) {
-      this.core.closeUnwanted(this.id)
-      return this.succeed(undefined)
-    }
-    const transport = this.core.addConnection(this.id, family, protocol, peer)
     try {
-      protocol.makeConnection(transport)
+      const family = 'flowInfo' in address ? AddressFamily.INET6 : this.family
+      protocol = establish(this.host, this.id, family, this.factory, address, 'connected')
     } catch (err) {
-      transport.discard() // as in an adopt call: nothing stays, no connectionLost, onError not called
-      return this.fail(err)
+      return this.fail(err) // establish closed the connection
     }
     this.succeed(protocol)
   }
@@ -150,7 +145,7 @@ export class PendingConnect {
   /** @internal EV_CLOSED for a connect in progress: the core reports why it failed. */
   onFailed(errno: number): void {
     if (this.settled) return
-    this.core.pendingConnects.delete(this.id)
+    this.host.forget('connect', this.id, this)
     const where = this.target.kind === 'tcp' ? { address: this.target.host, port: this.target.port } : { address: this.target.path }
     this.fail(ConnectError.fromErrno(errno, this.label, where))
   }
@@ -159,8 +154,8 @@ export class PendingConnect {
   abort(reason: unknown): void {
     if (this.settled) return
     if (this.id >= 0) {
-      this.core.pendingConnects.delete(this.id)
-      this.core.native.abort(this.id)
+      this.host.forget('connect', this.id, this)
+      this.host.native.abort(this.id)
     }
     this.fail(reason)
   }
@@ -182,7 +177,7 @@ export class PendingConnect {
     this.options.signal?.removeEventListener('abort', this.onAbort)
     if (this.holding) {
       this.holding = false
-      this.core.release()
+      this.host.release()
     }
   }
 }

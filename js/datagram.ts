@@ -1,26 +1,20 @@
 // A datagram port (UDP over IPv4 or IPv6): Twisted's udp.Port, the transport of a DatagramProtocol.
 import { constants } from 'node:os'
-import { addressRecordLength, decodeRecord, SenderAddressCache, type IPAddress } from './address'
-import { toByteChunks, toBytes } from './bytes'
-import {
-  codeOf,
-  errnoError,
-  fromNativeError,
-  InvalidAddressError,
-  invalidArgType,
-  MessageLengthError,
-  outOfRange,
-} from './errors'
-import { Handle, nextTurn, type HandleHost } from './handle'
+import { decodeRecord, SenderAddressCache, type IPAddress } from './address'
+import { callNative, codeOf, errnoError, InvalidAddressError, nativeError } from './errors'
+import { Handle, nextTurn } from './handle'
+import type { DatagramEntry, ReactorHost } from './host'
 import type { IDatagramProtocol, IDatagramTransport, ReceivedDatagram } from './interfaces'
 import type { NativeReactor } from './native'
+import type { Batch } from './records'
+import { byteChunksArgument, bytesArgument, integerArgument, isPort, stringArgument } from './validate'
 
 /** `[host, port]`: host an IP literal of the port's family. */
 export type DatagramAddress = readonly [host: string, port: number]
 
 const ECONNREFUSED = constants.errno.ECONNREFUSED
 
-export class DatagramPort extends Handle implements IDatagramTransport {
+export class DatagramPort extends Handle implements IDatagramTransport, DatagramEntry {
   private listening = true
   private connectedTo: DatagramAddress | null = null
   private stopped: Promise<void> | null = null
@@ -39,7 +33,7 @@ export class DatagramPort extends Handle implements IDatagramTransport {
 
   /** @internal Made by the reactor. */
   constructor(
-    host: HandleHost,
+    host: ReactorHost,
     id: number,
     readonly family: number,
     readonly protocol: IDatagramProtocol,
@@ -48,19 +42,20 @@ export class DatagramPort extends Handle implements IDatagramTransport {
     /** Kept so that `getHost()` still answers after the stop. */
     private lastHost: IPAddress,
   ) {
-    super(host, id)
+    super(host, id, 'datagram')
+    host.register('datagram', id, this)
   }
 
   // ---- Sending -------------------------------------------------------------------------------
 
   /** Sends one datagram; `addr` may be omitted only when the port is connected. */
   write(packet: Uint8Array | string, addr?: DatagramAddress): void {
-    this.send(toBytes(packet, 'write'), addr)
+    this.send(bytesArgument(packet, 'write'), addr)
   }
 
   /** Sends the chunks as one datagram. */
   writeSequence(chunks: Iterable<Uint8Array | string>, addr?: DatagramAddress): void {
-    this.send(Buffer.concat(toByteChunks(chunks, 'writeSequence')), addr)
+    this.send(Buffer.concat(byteChunksArgument(chunks, 'writeSequence')), addr)
   }
 
   private send(packet: Uint8Array, addr: DatagramAddress | undefined | null): void {
@@ -94,12 +89,8 @@ export class DatagramPort extends Handle implements IDatagramTransport {
 
   /** Maps a failed send as Twisted does. */
   private sendFailed(err: unknown, addr: unknown): void {
-    switch (codeOf(err)) {
-      case 'ERR_INVALID_ADDRESS':
-      case 'EAFNOSUPPORT': // an address of the other family, if the kernel caught it first
-        throw new InvalidAddressError(messageOf(err, 'write: invalid address'), addr ?? undefined)
-      case 'EMSGSIZE':
-        throw new MessageLengthError(messageOf(err, 'write: message too long for the socket'))
+    const failure = nativeError(err, addr ?? this.connectedTo ?? undefined) // InvalidAddressError, MessageLengthError, ...
+    switch (codeOf(failure)) {
       case 'ECONNREFUSED':
         // A refusal reported on a later send. Unconnected ports ignore it (Twisted does too).
         if (this.connectedTo !== null) this.protocol.connectionRefused?.()
@@ -109,7 +100,7 @@ export class DatagramPort extends Handle implements IDatagramTransport {
       case 'ENOBUFS':
         return // the socket's send buffer is full: the datagram is dropped, as UDP may do
       default:
-        throw fromNativeError(err)
+        throw failure
     }
   }
 
@@ -120,13 +111,7 @@ export class DatagramPort extends Handle implements IDatagramTransport {
       throw errnoError('EISCONN', 'connect: the port is already connected; reconnecting is not supported')
     }
     const addr = checkAddress([host, port], 'connect')
-    try {
-      this.host.native.connect(this.id, addr[0], addr[1])
-    } catch (err) {
-      throw isAddressError(err)
-        ? new InvalidAddressError(messageOf(err, 'connect: invalid address'), addr)
-        : fromNativeError(err)
-    }
+    callNative(() => this.host.native.connect(this.id, addr[0], addr[1]), addr)
     this.connectedTo = addr
   }
 
@@ -169,20 +154,19 @@ export class DatagramPort extends Handle implements IDatagramTransport {
   }
 
   joinGroup(addr: string, iface?: string): void {
-    checkString(addr, 'joinGroup', 'addr')
-    if (iface !== undefined && iface !== null) checkString(iface, 'joinGroup', 'iface')
+    stringArgument(addr, 'joinGroup: addr')
+    if (iface !== undefined && iface !== null) stringArgument(iface, 'joinGroup: iface')
     this.option('joinGroup', (native, id) => native.joinGroup(id, addr, iface ?? null))
   }
 
   leaveGroup(addr: string, iface?: string): void {
-    checkString(addr, 'leaveGroup', 'addr')
-    if (iface !== undefined && iface !== null) checkString(iface, 'leaveGroup', 'iface')
+    stringArgument(addr, 'leaveGroup: addr')
+    if (iface !== undefined && iface !== null) stringArgument(iface, 'leaveGroup: iface')
     this.option('leaveGroup', (native, id) => native.leaveGroup(id, addr, iface ?? null))
   }
 
   setTTL(ttl: number): void {
-    if (!Number.isInteger(ttl)) throw invalidArgType(`setTTL: ttl must be an integer, not ${String(ttl)}`)
-    if (ttl < 0 || ttl > 255) throw outOfRange(`setTTL: ttl must be in 0..255, not ${ttl}`)
+    integerArgument(ttl, 'setTTL: ttl', 0, 255)
     this.option('setTTL', (native, id) => native.setTtl(id, ttl))
   }
 
@@ -199,7 +183,7 @@ export class DatagramPort extends Handle implements IDatagramTransport {
   }
 
   setOutgoingInterface(addr: string): void {
-    checkString(addr, 'setOutgoingInterface', 'addr')
+    stringArgument(addr, 'setOutgoingInterface: addr')
     this.option('setOutgoingInterface', (native, id) => native.setOutgoingInterface(id, addr))
   }
 
@@ -210,13 +194,7 @@ export class DatagramPort extends Handle implements IDatagramTransport {
   /** Runs a socket-option call; failures are Errors with `code` (InvalidAddressError for addresses). */
   private option<T>(method: string, call: (native: NativeReactor, id: number) => T): T {
     this.checkListening(method)
-    try {
-      return call(this.host.native, this.id)
-    } catch (err) {
-      throw codeOf(err) === 'ERR_INVALID_ADDRESS'
-        ? new InvalidAddressError(messageOf(err, `${method}: invalid address`))
-        : fromNativeError(err)
-    }
+    return callNative(() => call(this.host.native, this.id))
   }
 
   private checkListening(method: string): void {
@@ -225,11 +203,10 @@ export class DatagramPort extends Handle implements IDatagramTransport {
 
   // ---- Events from the core (called by the reactor's dispatch) -------------------------------
 
-  /** @internal EV_DATAGRAM: sender record at `offset`, the payload (`length` bytes) right after it. */
-  onDatagram(data: Buffer, offset: number, length: number): void {
-    const addr = this.senders.decode(data, offset)
-    const start = offset + addressRecordLength(data, offset)
-    const payload = data.subarray(start, start + length)
+  /** @internal EV_DATAGRAM: the datagram at `at` in `batch`. */
+  onDatagram(batch: Batch, at: number): void {
+    const addr = batch.sender(at, this.senders)
+    const payload = batch.datagram(at)
     if (this.protocol.datagramsReceived !== undefined) {
       if (this.received.length === 0) this.host.flushAfterBatch(this)
       this.received.push({ data: payload, addr })
@@ -296,27 +273,11 @@ export class DatagramPort extends Handle implements IDatagramTransport {
   }
 }
 
-/** Checks an `[host, port]` pair's shape; the core checks that host is an IP literal of our family. */
+/** Checks an `[host, port]` pair's shape; the core checks that host is an IP literal of our family.
+ *  A malformed address is an InvalidAddressError (Twisted's rule for datagram addresses). */
 function checkAddress(addr: unknown, method: string): DatagramAddress {
-  if (Array.isArray(addr) && addr.length >= 2) {
-    const host: unknown = addr[0]
-    const port: unknown = addr[1]
-    if (typeof host === 'string' && Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535) {
-      return addr as unknown as DatagramAddress
-    }
+  if (Array.isArray(addr) && addr.length >= 2 && typeof addr[0] === 'string' && isPort(addr[1])) {
+    return addr as unknown as DatagramAddress
   }
   throw new InvalidAddressError(`${method}: the address must be [host: string, port: 0..65535]`, addr)
-}
-
-function isAddressError(err: unknown): boolean {
-  const code = codeOf(err)
-  return code === 'ERR_INVALID_ADDRESS' || code === 'EAFNOSUPPORT'
-}
-
-function checkString(value: unknown, method: string, name: string): void {
-  if (typeof value !== 'string') throw invalidArgType(`${method}: ${name} must be a string, not ${typeof value}`)
-}
-
-function messageOf(err: unknown, fallback: string): string {
-  return err instanceof Error && err.message !== '' ? err.message : fallback
 }

@@ -153,12 +153,19 @@ export class ConnectError extends Error {
     const code = errnoName(errno)
     return new ConnectError(code, `connect ${code} ${target}: ${errnoMessage(errno)}`, where)
   }
+
+  /** For a connect the binding refused to start: a syscall's failure as a ConnectError, anything
+   *  else (an error without an errno) as `nativeError` gives it. */
+  static fromNative(err: unknown, target: string, where?: { address?: string; port?: number }): unknown {
+    const failure = nativeError(err)
+    const errno = errnoOf(codeOf(failure) ?? '')
+    return errno === undefined ? failure : ConnectError.fromErrno(-errno, target, where)
+  }
 }
 
 /** Node's errno for a code: negative, e.g. -9 for 'EBADF'; undefined for a code that is no errno. */
 export function errnoOf(code: string): number | undefined {
-  const value = (constants.errno as Record<string, number | undefined>)[code]
-  return value === undefined ? undefined : -value
+  return Object.hasOwn(constants.errno, code) ? -(constants.errno as Record<string, number>)[code] : undefined
 }
 
 /** The code for a positive errno from the core, e.g. 104 → 'ECONNRESET'. */
@@ -193,7 +200,7 @@ export function errorFromErrno(errno: number, context?: string): ErrnoError {
   return errnoError(code, context === undefined ? text : `${context}: ${text}`)
 }
 
-/** The code of something the native side threw, if it has one. */
+/** The code of an error (ours, Node's or the binding's), if it has one. */
 export function codeOf(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined
   const code = (err as { code?: unknown }).code
@@ -201,21 +208,63 @@ export function codeOf(err: unknown): string | undefined {
 }
 
 /**
- * Gives an error the native side threw Node's shape: an errno code ('EBADF') gets the matching
- * negative `errno`. Native errors are fresh objects, so they are completed in place.
+ * The one place a binding failure becomes the package's error. The binding throws Errors that
+ * already carry Node's shape (`code`, negative `errno`, `syscall`; crates/node/src/error.rs), except
+ * where it could not build its error object: then the code is 'GenericFailure' and the message
+ * starts with the real code, which is recovered here. Codes with a class of their own get it:
+ * 'ERR_INVALID_ADDRESS' (and, for a call that took an address, 'EAFNOSUPPORT') an
+ * InvalidAddressError, 'EMSGSIZE' a MessageLengthError. Anything else is returned as is.
  */
-export function fromNativeError(err: unknown): unknown {
-  const code = codeOf(err)
-  if (code !== undefined) {
-    const errno = errnoOf(code)
-    if (errno !== undefined) (err as ErrnoError).errno = errno
+export function nativeError(err: unknown, address?: unknown): unknown {
+  if (!(err instanceof Error)) return err
+  const failure = err as Error & { code?: unknown; errno?: unknown }
+  if (failure.code === 'GenericFailure') {
+    const code = /^([A-Z][A-Z0-9_]*): /.exec(err.message)?.[1]
+    if (code !== undefined) {
+      failure.code = code
+      const errno = errnoOf(code)
+      if (errno !== undefined && failure.errno === undefined) failure.errno = errno
+    }
   }
-  return err
+  switch (failure.code) {
+    case 'ERR_INVALID_ADDRESS':
+      return new InvalidAddressError(err.message, address)
+    case 'EAFNOSUPPORT': // an address of the other family, when the kernel caught it first
+      return address === undefined ? err : new InvalidAddressError(err.message, address)
+    case 'EMSGSIZE':
+      return new MessageLengthError(err.message)
+    default:
+      return err
+  }
+}
+
+/** Calls the binding; what it throws is shaped by `nativeError`. */
+export function callNative<T>(call: () => T, address?: unknown): T {
+  try {
+    return call()
+  } catch (err) {
+    throw nativeError(err, address)
+  }
+}
+
+/** What every call on a closed reactor throws (and what connects in progress reject with). */
+export function reactorClosed(): ErrnoError {
+  return errnoError('ERR_REACTOR_CLOSED', 'the reactor is closed')
+}
+
+/** A call made in a state that does not allow it (e.g. `relay` on a transport that is closing). */
+export function invalidState(message: string): ErrnoError {
+  return errnoError('ERR_INVALID_STATE', message)
 }
 
 /** A TypeError with Node's code for a bad argument type. */
 export function invalidArgType(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' })
+}
+
+/** A TypeError with Node's code for an argument of the right type and a wrong value ('' for a path). */
+export function invalidArgValue(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' })
 }
 
 /** A RangeError with Node's code for an argument out of range. */

@@ -4,8 +4,9 @@
 // ports and lets its connections finish. The sockets never close, so no connection attempt is
 // refused. The protocol is the core's (crates/core/src/handoff.rs); every wait runs on a small
 // native thread, never on the JS thread (crates/node/src/handoff.rs).
-import { errnoError, fromNativeError, invalidArgType, outOfRange, type ErrnoError } from './errors'
+import { callNative, errnoError, type ErrnoError } from './errors'
 import { binding, type NativeHandoffControl, type NativeHandoffOutcome } from './native'
+import { arrayArgument, checkFd, integerArgument, nativeTimeout, objectArgument, optionsArgument, stringArgument, timeoutArgument, TIMER_MAX_MS, unixPathArgument } from './validate'
 
 /** A descriptor to hand over, with a name the successor finds it by. */
 export interface HandoffListener {
@@ -23,7 +24,7 @@ export interface OfferOptions {
 
 export interface TakeOptions {
   /** ms to wait for the offering process's answer, and then for its acknowledgement of
-   *  `ready()` (default 30000; Infinity waits for ever). */
+   *  `ready()` (default 30000; Infinity, or more than 2^31-1, waits for ever). */
   timeout?: number
   /** Uids besides our own and root's whose offers we accept (the offering process's uid is
    *  checked with SO_PEERCRED; another one is refused with code 'EPERM'). */
@@ -50,6 +51,7 @@ export interface Taken {
 }
 
 const DEFAULT_TIMEOUT = 30000
+const MAX_UID = 0xffffffff
 
 /** Offers not yet closed: their paths are removed when the process exits, even by
  *  process.exit() (which does not tear the JS environment down). */
@@ -89,7 +91,7 @@ export class Offer {
     this.taken.catch(() => {})
     const names = listeners.map((l) => l.name)
     const fds = listeners.map((l) => l.fd)
-    this.#native = native(() => binding.handoff.offer(path, names, fds, allowUids, takerTimeout, settle))
+    this.#native = callNative(() => binding.handoff.offer(path, names, fds, allowUids, takerTimeout, settle))
     closeAtExit(this)
   }
 
@@ -109,23 +111,16 @@ export const handoff = Object.freeze({
    * path, EINVAL for none or more than 253 listeners, ENOENT / EACCES for the path's directory.
    */
   offer(path: string, listeners: HandoffListener[], options: OfferOptions = {}): Offer {
-    checkPath(path, 'offer')
-    if (!Array.isArray(listeners)) throw invalidArgType('offer: listeners must be an array of { name, fd }')
-    for (const l of listeners) {
-      if (l === null || typeof l !== 'object') throw invalidArgType('offer: each listener must be an object { name, fd }')
-      if (typeof l.name !== 'string') throw invalidArgType('offer: a listener name must be a string')
-      if (typeof l.fd !== 'number' || !Number.isInteger(l.fd) || l.fd < 0) {
-        throw invalidArgType(`offer: a listener fd must be a non-negative integer, not ${String(l.fd)}`)
-      }
-    }
-    if (options === null || typeof options !== 'object') throw invalidArgType('offer: options must be an object')
-    const { allowUids = [], takerTimeout } = options
-    checkUids(allowUids, 'offer', 'allowUids')
-    if (takerTimeout !== undefined) {
-      if (typeof takerTimeout !== 'number' || Number.isNaN(takerTimeout)) throw invalidArgType('offer: takerTimeout must be a number')
-      if (!(takerTimeout > 0)) throw outOfRange(`offer: takerTimeout must be > 0, not ${takerTimeout}`)
-    }
-    return new Offer(path, listeners.map((l) => ({ name: l.name, fd: l.fd })), [...allowUids], takerTimeout)
+    unixPathArgument(path, 'offer: path')
+    const offered = arrayArgument(listeners, 'offer: listeners').map((l) => {
+      const { name, fd } = objectArgument(l, 'offer: each listener { name, fd }') as Partial<HandoffListener>
+      return { name: stringArgument(name, 'offer: a listener name'), fd: checkFd(fd, 'offer: a listener fd') }
+    })
+    const { allowUids = [], takerTimeout } = optionsArgument(options, 'offer: options')
+    const uids = uidsArgument(allowUids, 'offer: allowUids')
+    // A taker's deadline: Infinity (no deadline) is refused here, a silent taker must not hold the offer.
+    const takerMs = takerTimeout === undefined ? undefined : integerArgument(takerTimeout, 'offer: takerTimeout', 1, TIMER_MAX_MS)
+    return new Offer(path, offered, uids, takerMs)
   },
 
   /**
@@ -135,16 +130,13 @@ export const handoff = Object.freeze({
    * ECONNRESET (it went away).
    */
   take(path: string, options: TakeOptions = {}): Promise<Taken> {
-    checkPath(path, 'take')
-    if (options === null || typeof options !== 'object') throw invalidArgType('take: options must be an object')
-    const { timeout = DEFAULT_TIMEOUT, trustUids = [] } = options
-    checkUids(trustUids, 'take', 'trustUids')
-    if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw invalidArgType('take: timeout must be a number')
-    if (timeout < 0) throw outOfRange(`take: timeout must be >= 0, not ${timeout}`)
-    const timeoutMs = timeout === Infinity ? -1 : timeout
+    unixPathArgument(path, 'take: path')
+    const { timeout = DEFAULT_TIMEOUT, trustUids = [] } = optionsArgument(options, 'take: options')
+    const timeoutMs = nativeTimeout(timeoutArgument(timeout, 'take: timeout'))
+    const trusted = uidsArgument(trustUids, 'take: trustUids')
     return new Promise<Taken>((resolve, reject) => {
-      native(() =>
-        binding.handoff.take(path, timeoutMs, [...trustUids], (outcome) => {
+      callNative(() =>
+        binding.handoff.take(path, timeoutMs, trusted, (outcome) => {
           if (outcome.code) return reject(outcomeError(outcome))
           resolve(taken(outcome, timeoutMs))
         }),
@@ -172,22 +164,7 @@ function outcomeError(outcome: NativeHandoffOutcome): ErrnoError {
   return errnoError(code, outcome.message ?? code)
 }
 
-function checkUids(uids: unknown, method: string, option: string): asserts uids is number[] {
-  if (!Array.isArray(uids)) throw invalidArgType(`${method}: ${option} must be an array of uids`)
-  for (const uid of uids) {
-    if (typeof uid !== 'number' || !Number.isInteger(uid)) throw invalidArgType(`${method}: ${String(uid)} is not a uid`)
-    if (uid < 0 || uid > 0xffffffff) throw outOfRange(`${method}: ${uid} is not a uid`)
-  }
-}
-
-function checkPath(path: unknown, method: string): asserts path is string {
-  if (typeof path !== 'string' || path === '') throw invalidArgType(`${method}: path must be a non-empty string`)
-}
-
-function native<T>(call: () => T): T {
-  try {
-    return call()
-  } catch (err) {
-    throw fromNativeError(err)
-  }
+/** uids: an array of integers 0..2^32-1. */
+function uidsArgument(uids: unknown, what: string): number[] {
+  return arrayArgument(uids, what).map((uid) => integerArgument(uid, `${what}: a uid`, 0, MAX_UID))
 }

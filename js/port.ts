@@ -1,9 +1,11 @@
 // A listening stream port: accepts connections and builds a protocol for each with its factory.
-import { decodeAddress, type Address } from './address'
-import { Handle, nextTurn, type HandleHost } from './handle'
-import type { IProtocol, IProtocolFactory } from './interfaces'
+import type { Address } from './address'
+import { establish } from './establish'
+import { Handle, nextTurn } from './handle'
+import type { PortEntry, ReactorHost } from './host'
+import type { IProtocolFactory } from './interfaces'
 
-export class ListeningPort extends Handle {
+export class ListeningPort extends Handle implements PortEntry {
   private stopped: Promise<void> | null = null
   /** After the stop: accepted connections still to be delivered. */
   private toDeliver = 0
@@ -14,7 +16,7 @@ export class ListeningPort extends Handle {
 
   /** @internal Made by the reactor. */
   constructor(
-    host: HandleHost,
+    host: ReactorHost,
     id: number,
     /** The socket's family; accepted connections have the same. */
     readonly family: number,
@@ -22,7 +24,8 @@ export class ListeningPort extends Handle {
     /** Decoded once at adoption, so it still answers after the stop. */
     private readonly address: Address,
   ) {
-    super(host, id)
+    super(host, id, 'port')
+    host.register('port', id, this)
   }
 
   getHost(): Address {
@@ -42,7 +45,7 @@ export class ListeningPort extends Handle {
       this.toDeliver = this.host.native.closePort(this.id) + this.host.acceptsAhead(this.id)
       this.detach()
       if (this.toDeliver > 0) {
-        this.host.drainingPorts.set(this.id, this)
+        this.host.register('draining', this.id, this)
         drained = new Promise((resolve) => (this.drained = resolve))
       }
     }
@@ -50,26 +53,21 @@ export class ListeningPort extends Handle {
     return this.stopped
   }
 
-  /** @internal EV_ACCEPT: `id` is the new connection, its peer's record is at `offset` in `data`. */
-  onAccept(id: number, data: Buffer, offset: number): void {
+  /** @internal EV_ACCEPT: `id` is the new connection; `peer` decodes its peer's address. */
+  onAccept(id: number, peer: () => Address): void {
     if (!this.isLive && --this.toDeliver <= 0) {
-      this.host.drainingPorts.delete(this.id)
+      this.host.forget('draining', this.id, this)
       this.drained()
     }
-    let protocol: IProtocol | null | undefined = null
-    let peer: Address | null = null
+    let address: Address
     try {
-      peer = decodeAddress(data, offset, 'TCP')
-      protocol = this.factory.buildProtocol(peer)
+      address = peer()
     } catch (err) {
-      this.host.report(err) // reported; that connection is closed below, the port keeps accepting
-      protocol = null
-    }
-    if (protocol === null || protocol === undefined || peer === null) {
-      this.host.closeUnwanted(id) // declined: close that connection, keep accepting
+      this.host.report(err) // reported; that connection is closed, the port keeps accepting
+      this.host.closeUnwanted(id)
       return
     }
-    this.host.acceptConnection(id, this.family, protocol, peer)
+    establish(this.host, id, this.family, this.factory, address, 'accepted')
   }
 
   /**

@@ -1,8 +1,8 @@
 // Base classes users extend, as in Twisted: Protocol, ServerFactory, DatagramProtocol.
 import type { Address, IPAddress } from './address'
-import { invalidArgType } from './errors'
 import type { IDatagramProtocol, IDatagramTransport, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
 import { SocketStream, type SocketStreamOptions, type SocketStreamProtocol } from './stream'
+import { functionArgument, optionsArgument } from './validate'
 
 /**
  * A stream protocol. Subclass it and override the callbacks. It deliberately has no
@@ -88,10 +88,8 @@ export class StreamServerFactory extends ServerFactory {
     private readonly options: SocketStreamOptions = {},
   ) {
     super()
-    if (typeof listener !== 'function') throw invalidArgType('ServerFactory.forStreams: listener must be a function')
-    if (options === null || typeof options !== 'object') {
-      throw invalidArgType('ServerFactory.forStreams: options must be an object')
-    }
+    functionArgument(listener, 'ServerFactory.forStreams: listener')
+    optionsArgument(options, 'ServerFactory.forStreams: options')
   }
 
   override buildProtocol(_addr: Address): SocketStreamProtocol {

@@ -3,18 +3,11 @@
 // and undoes an adoption whose callbacks throw inside the adopt call.
 import { constants as osConstants } from 'node:os'
 import { decodeRecord, decodeSocketAddress, type Address, type IPAddress } from './address'
-import { AddressFamily, SocketType } from './constants'
+import { AddressFamily } from './constants'
 import { ReactorCore, type ErrorReporter } from './core'
 import { DatagramPort } from './datagram'
-import {
-  errnoError,
-  errorFromErrno,
-  fromNativeError,
-  invalidArgType,
-  outOfRange,
-  UnsupportedAddressFamily,
-  UnsupportedSocketType,
-} from './errors'
+import { errnoError, errorFromErrno, invalidState, reactorClosed, UnsupportedAddressFamily, UnsupportedSocketType } from './errors'
+import { establish } from './establish'
 import { nextTurn } from './handle'
 import type { IDatagramProtocol, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
 import { checkConnectArgs, PendingConnect, type ConnectOptions, type ConnectTarget } from './connect'
@@ -31,6 +24,7 @@ import {
 } from './wire'
 import { ListeningPort } from './port'
 import { noStats, statsOf, type ReactorStats } from './stats'
+import { booleanArgument, familyArgument, fdArgument, fdInRange, functionArgument, integerArgument, optionsArgument } from './validate'
 
 export interface ReactorOptions {
   /** Where exceptions thrown by protocol callbacks are reported (stderr by default). */
@@ -42,7 +36,8 @@ export interface ReactorOptions {
 const STREAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6, AddressFamily.UNIX]
 const DATAGRAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6]
 const DEFAULT_MAX_PACKET_SIZE = 8192
-const MAX_FD = 0x7fffffff
+/** The largest UDP payload (IPv6 jumbograms aside). */
+const MAX_PACKET_SIZE = 65535
 const EBADF = osConstants.errno.EBADF
 const ENOTSOCK = osConstants.errno.ENOTSOCK
 
@@ -53,13 +48,9 @@ export class Reactor {
   private readonly thread: boolean
 
   constructor(options: ReactorOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalidArgType('Reactor: options must be an object')
-    const { onError, thread = true } = options
-    if (onError !== undefined && typeof onError !== 'function') {
-      throw invalidArgType('Reactor: options.onError must be a function')
-    }
-    if (typeof thread !== 'boolean') throw invalidArgType('Reactor: options.thread must be a boolean')
-    this.thread = thread
+    const { onError, thread = true } = optionsArgument(options, 'Reactor: options', { required: true })
+    if (onError !== undefined) functionArgument(onError, 'Reactor: options.onError')
+    this.thread = booleanArgument(thread, 'Reactor: options.thread')
     this.report = onError === undefined ? reportToStderr : guardReporter(onError.bind(options))
   }
 
@@ -69,21 +60,20 @@ export class Reactor {
    */
   adoptStreamPort(fd: number, family: number, factory: IProtocolFactory): ListeningPort {
     this.checkOpen()
-    checkFd(fd)
-    checkFamily(family, STREAM_FAMILIES, 'adoptStreamPort')
-    checkFdRange(fd)
+    fdArgument(fd, 'adoptStreamPort: fd')
+    familyArgument(family, STREAM_FAMILIES, 'adoptStreamPort')
+    fdInRange(fd, 'adoptStreamPort')
     const core = this.openCore()
     const id = adopted(core.native.adopt(fd, family, ADOPT_LISTENER), fd, family)
     let port: ListeningPort
     try {
       const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
       if (address === null) throw errnoError('EBADF', `adoptStreamPort: fd ${fd} has no local address`)
-      port = new ListeningPort(core, id, family, factory, address)
+      port = new ListeningPort(core, id, family, factory, address) // registers itself
     } catch (err) {
       core.native.closePort(id)
       throw err
     }
-    core.addPort(port)
     try {
       factory.doStart?.()
     } catch (err) {
@@ -100,35 +90,22 @@ export class Reactor {
    */
   adoptStreamConnection<P extends IProtocol>(fd: number, family: number, factory: IProtocolFactory<P>): P | undefined {
     this.checkOpen()
-    checkFd(fd)
-    checkFamily(family, STREAM_FAMILIES, 'adoptStreamConnection')
-    checkFdRange(fd)
+    fdArgument(fd, 'adoptStreamConnection: fd')
+    familyArgument(family, STREAM_FAMILIES, 'adoptStreamConnection')
+    fdInRange(fd, 'adoptStreamConnection')
     const core = this.openCore()
     const id = adopted(core.native.adopt(fd, family, ADOPT_CONNECTION), fd, family)
     // Until the connection is made, undoing closes the duplicate without shutdown: the caller's fd
     // still holds the connection.
-    let protocol: P | null | undefined
     let peer: Address | null
     try {
       peer = decodeSocketAddress(core.native.peerAddress(id), family, 'TCP')
       if (peer === null) throw errnoError('ENOTCONN', `adoptStreamConnection: fd ${fd} is not connected`)
-      protocol = factory.buildProtocol(peer)
     } catch (err) {
       core.native.closePort(id)
       throw err
     }
-    if (protocol === null || protocol === undefined) {
-      core.native.closePort(id)
-      return undefined
-    }
-    const transport = core.addConnection(id, family, protocol, peer)
-    try {
-      protocol.makeConnection(transport)
-    } catch (err) {
-      transport.discard() // no connectionLost follows, onError is not called
-      throw err
-    }
-    return protocol
+    return establish(core, id, family, factory, peer, 'adopted') as P | undefined
   }
 
   /**
@@ -137,9 +114,9 @@ export class Reactor {
    */
   adoptDatagramPort(fd: number, family: number, protocol: IDatagramProtocol, maxPacketSize: number = DEFAULT_MAX_PACKET_SIZE): DatagramPort {
     this.checkOpen()
-    checkFd(fd)
-    checkFamily(family, DATAGRAM_FAMILIES, 'adoptDatagramPort')
-    checkFdRange(fd)
+    fdArgument(fd, 'adoptDatagramPort: fd')
+    familyArgument(family, DATAGRAM_FAMILIES, 'adoptDatagramPort')
+    fdInRange(fd, 'adoptDatagramPort')
     const sizeError = packetSizeError(maxPacketSize)
     if (sizeError !== null) {
       // The fd's checks come before maxPacketSize, and the native adopt would adopt on success: so
@@ -153,12 +130,11 @@ export class Reactor {
     try {
       const host = decodeRecord(core.native.localAddress(id), 'UDP')
       if (host === null) throw errnoError('EBADF', `adoptDatagramPort: fd ${fd} has no local address`)
-      port = new DatagramPort(core, id, family, protocol, maxPacketSize, host as IPAddress)
+      port = new DatagramPort(core, id, family, protocol, maxPacketSize, host as IPAddress) // registers itself
     } catch (err) {
       core.native.closePort(id)
       throw err
     }
-    core.addDatagramPort(port)
     try {
       protocol.makeConnection(port)
     } catch (err) {
@@ -197,7 +173,7 @@ export class Reactor {
    */
   relay(a: IStreamTransport, b: IStreamTransport, options?: RelayOptions): Promise<RelayResult> {
     this.checkOpen()
-    if (this.core === null) throw Object.assign(new Error('relay: both transports must belong to this reactor'), { code: 'ERR_INVALID_STATE' })
+    if (this.core === null) throw invalidState('relay: both transports must belong to this reactor')
     return ActiveRelay.start(this.core, a, b, options).promise
   }
 
@@ -220,9 +196,7 @@ export class Reactor {
   }
 
   private checkOpen(): void {
-    if (this.closing !== null) {
-      throw Object.assign(new Error('the reactor is closed'), { code: 'ERR_REACTOR_CLOSED' })
-    }
+    if (this.closing !== null) throw reactorClosed()
   }
 
   /** The core is made by the first adopt call whose arguments pass (the native side opens nothing
@@ -242,25 +216,7 @@ function openNative(onReady: () => void, thread: boolean): NativeReactor {
   return new binding.NativeReactor(onReady, thread)
 }
 
-// ---- Argument checks, in the contract's order ------------------------------------------------
-
-function checkFd(fd: unknown): asserts fd is number {
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-    throw invalidArgType(`fd must be a non-negative integer, not ${String(fd)}`)
-  }
-}
-
-function checkFamily(family: unknown, supported: readonly number[], method: string): asserts family is number {
-  if (typeof family !== 'number') throw invalidArgType(`${method}: family must be a number, not ${typeof family}`)
-  if (!supported.includes(family)) {
-    throw new UnsupportedAddressFamily(family, undefined, `${method}: address family ${family} is not supported`)
-  }
-}
-
-/** A number no fd can have (fds are C ints) is, like any number no open fd has, EBADF. */
-function checkFdRange(fd: number): void {
-  if (fd > MAX_FD) throw errnoError('EBADF', `fd ${fd} is not open`)
-}
+// ---- The core's refusals (adoption rules 3-6) and the packet size, in the contract's order -----
 
 /** The id of a successful adoption, or the contract's error for the core's refusal (its checks
  *  are the core's: crates/core/src/validate.rs). A check that passed without adopting gives -1. */
@@ -285,12 +241,13 @@ function adopted(result: AdoptResult, fd: number, family: number): number {
 }
 
 /** The maxPacketSize error (checked after the fd's rules), or null when the size is fine. */
-function packetSizeError(size: unknown): Error | null {
-  if (typeof size !== 'number' || !Number.isInteger(size)) {
-    return invalidArgType(`adoptDatagramPort: maxPacketSize must be an integer, not ${String(size)}`)
+function packetSizeError(size: unknown): unknown {
+  try {
+    integerArgument(size, 'adoptDatagramPort: maxPacketSize', 1, MAX_PACKET_SIZE)
+    return null
+  } catch (err) {
+    return err
   }
-  if (size < 1 || size > 65535) return outOfRange(`adoptDatagramPort: maxPacketSize must be in 1..65535, not ${size}`)
-  return null
 }
 
 // ---- Error reporting -------------------------------------------------------------------------

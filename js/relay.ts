@@ -3,15 +3,17 @@
 // still holds for each connection (so that order is kept), keeps the idle timer, and resolves with
 // the byte counts once the core reports the end (after both connections' connectionLost).
 import { constants as osConstants } from 'node:os'
-import type { ReactorCore } from './core'
-import { invalidArgType, outOfRange } from './errors'
+import { invalidState } from './errors'
+import type { ReactorHost, RelayEntry } from './host'
 import { StreamTransport } from './transport'
+import { armTimer, integerArgument, optionsArgument, timeoutArgument } from './validate'
 import { STATE_CLOSED, STATE_DISCONNECTING, STATE_GONE, STATE_RELAYING, STATE_WRITE_CLOSED, STATE_WRITE_CLOSING } from './wire'
 
 export interface RelayOptions {
   /** Bytes each direction holds in the core at most before it stops reading its source (default 262144). */
   bufferSize?: number
-  /** Milliseconds with no byte in either direction before both connections are aborted (ETIMEDOUT). */
+  /** Milliseconds with no byte in either direction before both connections are aborted (ETIMEDOUT);
+   *  none by default (nor for Infinity, or more than 2^31-1). */
   idleTimeout?: number
 }
 
@@ -21,53 +23,49 @@ export interface RelayResult {
 }
 
 const DEFAULT_BUFFER_SIZE = 262_144
+/** The binding takes a u32; a bound past 2 GiB per direction would mean nothing anyway. */
+const MAX_BUFFER_SIZE = 0x7fffffff
 const ETIMEDOUT = osConstants.errno.ETIMEDOUT
 const NOT_RELAYABLE = STATE_CLOSED | STATE_GONE | STATE_DISCONNECTING | STATE_RELAYING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED
 
-function invalidState(message: string): Error {
-  return Object.assign(new Error(`relay: ${message}`), { code: 'ERR_INVALID_STATE' })
-}
-
 /** One relay, from the call until the core reports its end. */
-export class ActiveRelay {
+export class ActiveRelay implements RelayEntry {
   readonly promise: Promise<RelayResult>
   private resolve!: (r: RelayResult) => void
   private idleTimer: NodeJS.Timeout | null = null
   private counts: RelayResult = { aToB: 0, bToA: 0 }
 
   private constructor(
-    private readonly core: ReactorCore,
+    private readonly host: ReactorHost,
     readonly id: number,
-    private readonly idleTimeout: number | undefined,
+    /** ms, or null for no idle timeout. */
+    private readonly idleTimeout: number | null,
   ) {
     this.promise = new Promise((resolve) => (this.resolve = resolve))
-    if (idleTimeout !== undefined) this.armIdle(idleTimeout)
+    this.armIdle(idleTimeout)
   }
 
-  static start(core: ReactorCore, a: unknown, b: unknown, options: unknown): ActiveRelay {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType('relay: options must be an object')
-    const { bufferSize = DEFAULT_BUFFER_SIZE, idleTimeout } = (options ?? {}) as RelayOptions
-    if (typeof bufferSize !== 'number' || !Number.isInteger(bufferSize)) throw invalidArgType('relay: options.bufferSize must be an integer')
-    if (bufferSize < 1 || bufferSize > 0x7fffffff) throw outOfRange(`relay: options.bufferSize must be at least 1, not ${bufferSize}`)
-    if (idleTimeout !== undefined && (typeof idleTimeout !== 'number' || Number.isNaN(idleTimeout))) throw invalidArgType('relay: options.idleTimeout must be a number')
-    if (idleTimeout !== undefined && idleTimeout <= 0) throw outOfRange(`relay: options.idleTimeout must be positive, not ${idleTimeout}`)
-    if (!(a instanceof StreamTransport) || !(b instanceof StreamTransport)) throw invalidState('a and b must be stream transports')
-    if (a === b) throw invalidState('a and b are the same transport')
-    if (!core.owns(a) || !core.owns(b)) throw invalidState('both transports must belong to this reactor')
+  static start(host: ReactorHost, a: unknown, b: unknown, options: unknown): ActiveRelay {
+    const { bufferSize = DEFAULT_BUFFER_SIZE, idleTimeout } = optionsArgument(options as RelayOptions | undefined, 'relay: options')
+    integerArgument(bufferSize, 'relay: options.bufferSize', 1, MAX_BUFFER_SIZE)
+    const idle = idleTimeout === undefined ? null : timeoutArgument(idleTimeout, 'relay: options.idleTimeout', { positive: true })
+    if (!(a instanceof StreamTransport) || !(b instanceof StreamTransport)) throw invalidState('relay: a and b must be stream transports')
+    if (a === b) throw invalidState('relay: a and b are the same transport')
+    if (host.lookup('connection', a.id) !== a || host.lookup('connection', b.id) !== b) throw invalidState('relay: both transports must belong to this reactor')
     for (const t of [a, b]) {
       // The core's own view: a connection it already closed (its event not yet delivered) is refused.
-      if ((t.coreState() & NOT_RELAYABLE) !== 0 || !t.connected) throw invalidState(`transport ${t.id} is not connected, is disconnecting, or is already relaying`)
+      if ((t.coreState() & NOT_RELAYABLE) !== 0 || !t.connected) throw invalidState(`relay: transport ${t.id} is not connected, is disconnecting, or is already relaying`)
     }
     // What JS still holds for each goes first: bytes held while paused, then records of the batch
     // being dispatched that are still ahead (they are taken out of the batch).
-    const ahead = core.takeDataAhead([a.id, b.id])
+    const ahead = host.takeInputAhead([a.id, b.id])
     const heldA = [...a.enterRelay(), ...(ahead.get(a.id) ?? [])]
     const heldB = [...b.enterRelay(), ...(ahead.get(b.id) ?? [])]
-    const id = core.native.relay(a.id, b.id, heldA, heldB, bufferSize)
+    const id = host.native.relay(a.id, b.id, heldA, heldB, bufferSize)
     a.refreshAfterRelay()
     b.refreshAfterRelay()
-    const relay = new ActiveRelay(core, id, idleTimeout)
-    core.relays.set(id, relay)
+    const relay = new ActiveRelay(host, id, idle)
+    host.register('relay', id, relay)
     return relay
   }
 
@@ -79,7 +77,7 @@ export class ActiveRelay {
 
   /** @internal The reactor is closing: resolve with the counts so far. */
   onReactorClose(): void {
-    const counts = this.core.native.relayCounts(this.id)
+    const counts = this.host.native.relayCounts(this.id)
     if (counts !== null && counts !== undefined) this.counts = { aToB: counts[0], bToA: counts[1] }
     this.finish()
   }
@@ -87,20 +85,20 @@ export class ActiveRelay {
   private finish(): void {
     if (this.idleTimer !== null) clearTimeout(this.idleTimer)
     this.idleTimer = null
-    this.core.relays.delete(this.id)
+    this.host.forget('relay', this.id, this)
     this.resolve(this.counts)
   }
 
   /** The core knows when bytes last moved; JS only looks when the timeout could have passed. */
-  private armIdle(ms: number): void {
-    this.idleTimer = setTimeout(() => {
+  private armIdle(ms: number | null): void {
+    // Unref'd: the connections themselves hold the loop.
+    this.idleTimer = armTimer(ms, () => {
       this.idleTimer = null
-      const idle = this.core.native.relayIdle(this.id)
+      const idle = this.host.native.relayIdle(this.id)
       if (idle === null || idle === undefined) return
       const limit = this.idleTimeout as number
-      if (idle >= limit) this.core.native.abortRelay(this.id, ETIMEDOUT)
+      if (idle >= limit) this.host.native.abortRelay(this.id, ETIMEDOUT)
       else this.armIdle(limit - idle)
-    }, ms)
-    this.idleTimer.unref() // the connections themselves hold the loop
+    })
   }
 }

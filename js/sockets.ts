@@ -2,8 +2,9 @@
 // failure is an Error with `code` (syscall errors also have `errno`). The caller owns every fd returned.
 import { decodeRecord, type Address } from './address'
 import { SocketType } from './constants'
-import { fromNativeError, invalidArgType, outOfRange } from './errors'
+import { callNative } from './errors'
 import { binding } from './native'
+import { booleanArgument, checkFd, integerArgument, optionsArgument, portArgument, stringArgument, unixPathArgument } from './validate'
 
 export interface ListenTcpOptions {
   /** An IP literal to bind, e.g. '127.0.0.1', '::', '::1'. */
@@ -39,32 +40,32 @@ export interface SocketInfo {
 }
 
 const DEFAULT_BACKLOG = 511
+/** The kernel caps a backlog at somaxconn; this is only what fits its int. */
+const MAX_BACKLOG = 0x7fffffff
 
 export const sockets = Object.freeze({
   /** A bound, listening TCP socket. */
   listenTcp(options: ListenTcpOptions): number {
-    if (options === null || typeof options !== 'object') throw invalidArgType('listenTcp: options must be an object')
-    const { host, port = 0, backlog = DEFAULT_BACKLOG, reusePort = false, ipv6Only } = options
-    checkHost(host, 'listenTcp')
-    checkPort(port, 'listenTcp')
-    checkBacklog(backlog, 'listenTcp')
-    checkBoolean(reusePort, 'listenTcp', 'reusePort')
-    if (ipv6Only !== undefined) checkBoolean(ipv6Only, 'listenTcp', 'ipv6Only')
-    return native(() => binding.sockets.listenTcp(host, port, backlog, reusePort, ipv6Only ?? null))
+    const { host, port = 0, backlog = DEFAULT_BACKLOG, reusePort = false, ipv6Only } = optionsArgument(options, 'listenTcp: options', { required: true })
+    const ip = stringArgument(host, 'listenTcp: host')
+    portArgument(port, 'listenTcp: port')
+    integerArgument(backlog, 'listenTcp: backlog', 0, MAX_BACKLOG)
+    booleanArgument(reusePort, 'listenTcp: reusePort')
+    if (ipv6Only !== undefined) booleanArgument(ipv6Only, 'listenTcp: ipv6Only')
+    return callNative(() => binding.sockets.listenTcp(ip, port, backlog, reusePort, ipv6Only ?? null))
   },
 
   /** A bound UDP socket. */
   bindUdp(options: BindUdpOptions): number {
-    if (options === null || typeof options !== 'object') throw invalidArgType('bindUdp: options must be an object')
-    const { host, port = 0, reusePort = false, gro = false } = options
-    checkHost(host, 'bindUdp')
-    checkPort(port, 'bindUdp')
-    checkBoolean(reusePort, 'bindUdp', 'reusePort')
-    checkBoolean(gro, 'bindUdp', 'gro')
-    const fd = native(() => binding.sockets.bindUdp(host, port, reusePort))
+    const { host, port = 0, reusePort = false, gro = false } = optionsArgument(options, 'bindUdp: options', { required: true })
+    const ip = stringArgument(host, 'bindUdp: host')
+    portArgument(port, 'bindUdp: port')
+    booleanArgument(reusePort, 'bindUdp: reusePort')
+    booleanArgument(gro, 'bindUdp: gro')
+    const fd = callNative(() => binding.sockets.bindUdp(ip, port, reusePort))
     if (gro) {
       try {
-        native(() => binding.sockets.setUdpGro(fd, true))
+        callNative(() => binding.sockets.setUdpGro(fd, true))
       } catch (err) {
         binding.sockets.close(fd)
         throw err
@@ -81,40 +82,40 @@ export const sockets = Object.freeze({
    * UDP or a kernel without GRO (Linux < 5.0).
    */
   setUdpGro(fd: number, on: boolean): void {
-    checkFd(fd, 'setUdpGro')
-    checkBoolean(on, 'setUdpGro', 'on')
-    native(() => binding.sockets.setUdpGro(fd, on))
+    checkFd(fd, 'setUdpGro: fd')
+    booleanArgument(on, 'setUdpGro: on')
+    callNative(() => binding.sockets.setUdpGro(fd, on))
   },
 
   /** A bound, listening UNIX stream socket at `path` (abstract names start with "\0"). */
   listenUnix(path: string, backlog: number = DEFAULT_BACKLOG): number {
-    if (typeof path !== 'string' || path === '') throw invalidArgType('listenUnix: path must be a non-empty string')
-    checkBacklog(backlog, 'listenUnix')
-    return native(() => binding.sockets.listenUnix(path, backlog))
+    unixPathArgument(path, 'listenUnix: path')
+    integerArgument(backlog, 'listenUnix: backlog', 0, MAX_BACKLOG)
+    return callNative(() => binding.sockets.listenUnix(path, backlog))
   },
 
   /** A TCP socket connected with a blocking connect (for tests and tools). */
   connectTcp(host: string, port: number): number {
-    checkHost(host, 'connectTcp')
-    checkPort(port, 'connectTcp')
-    return native(() => binding.sockets.connectTcp(host, port))
+    stringArgument(host, 'connectTcp: host')
+    portArgument(port, 'connectTcp: port')
+    return callNative(() => binding.sockets.connectTcp(host, port))
   },
 
   /** A connected pair of AF_UNIX SOCK_STREAM sockets. */
   socketPair(): [number, number] {
-    const pair = native(() => binding.sockets.socketPair())
+    const pair = callNative(() => binding.sockets.socketPair())
     return [pair[0], pair[1]]
   },
 
   close(fd: number): void {
-    checkFd(fd, 'close')
-    native(() => binding.sockets.close(fd))
+    checkFd(fd, 'close: fd')
+    callNative(() => binding.sockets.close(fd))
   },
 
   /** What the kernel says about `fd`. */
   info(fd: number): SocketInfo {
-    checkFd(fd, 'info')
-    const info = native(() => binding.sockets.info(fd))
+    checkFd(fd, 'info: fd')
+    const info = callNative(() => binding.sockets.info(fd))
     const ipType = info.type === SocketType.DGRAM ? 'UDP' : 'TCP'
     return {
       family: info.family,
@@ -126,39 +127,3 @@ export const sockets = Object.freeze({
     }
   },
 })
-
-function native<T>(call: () => T): T {
-  try {
-    return call()
-  } catch (err) {
-    throw fromNativeError(err)
-  }
-}
-
-function checkFd(fd: unknown, method: string): void {
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-    throw invalidArgType(`${method}: fd must be a non-negative integer, not ${String(fd)}`)
-  }
-}
-
-function checkHost(host: unknown, method: string): void {
-  if (typeof host !== 'string') throw invalidArgType(`${method}: host must be a string, not ${typeof host}`)
-}
-
-function checkPort(port: unknown, method: string): void {
-  if (typeof port !== 'number' || !Number.isInteger(port)) {
-    throw invalidArgType(`${method}: port must be an integer, not ${String(port)}`)
-  }
-  if (port < 0 || port > 65535) throw outOfRange(`${method}: port must be in 0..65535, not ${port}`)
-}
-
-function checkBacklog(backlog: unknown, method: string): void {
-  if (typeof backlog !== 'number' || !Number.isInteger(backlog)) {
-    throw invalidArgType(`${method}: backlog must be an integer, not ${String(backlog)}`)
-  }
-  if (backlog < 0 || backlog > 0x7fffffff) throw outOfRange(`${method}: backlog must be in 0..2147483647`)
-}
-
-function checkBoolean(value: unknown, method: string, name: string): void {
-  if (typeof value !== 'boolean') throw invalidArgType(`${method}: ${name} must be a boolean, not ${typeof value}`)
-}

@@ -3,8 +3,9 @@
 // accepted, adopted or connected. Built on the public transport API only.
 import { Duplex } from 'node:stream'
 import { IPv4Address, IPv6Address, type Address } from './address'
-import { ConnectionAborted, ConnectionClosed, ConnectionDone, invalidArgType, outOfRange } from './errors'
+import { ConnectionAborted, ConnectionClosed, ConnectionDone } from './errors'
 import type { IProtocol, IProtocolFactory, IPullProducer, IStreamTransport } from './interfaces'
+import { armTimer, functionArgument, optionsArgument, timeoutArgument } from './validate'
 
 export interface SocketStreamOptions {
   /** Keep the writable side open after the peer's EOF (default false, as for `net.Socket`). */
@@ -119,7 +120,7 @@ export class SocketStream extends Duplex {
   private hostCache: Address | null = null
 
   constructor(options: SocketStreamOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalidArgType('SocketStream: options must be an object')
+    optionsArgument(options, 'SocketStream: options')
     super({
       allowHalfOpen: options.allowHalfOpen === true,
       readableHighWaterMark: options.readableHighWaterMark,
@@ -225,11 +226,9 @@ export class SocketStream extends Duplex {
    * when `ms` is 0).
    */
   setTimeout(ms: number, callback?: () => void): this {
-    if (typeof ms !== 'number') throw invalidArgType(`setTimeout: ms must be a number, not ${typeof ms}`)
-    if (!(ms >= 0) || ms > 0x7fffffff) throw outOfRange(`setTimeout: ms must be within 0..2147483647, not ${ms}`)
-    if (callback !== undefined && typeof callback !== 'function') {
-      throw invalidArgType('setTimeout: callback must be a function')
-    }
+    // Infinity (or more than a timer holds) is no deadline: the timer is never armed.
+    const delay = timeoutArgument(ms, 'setTimeout: ms')
+    if (callback !== undefined) functionArgument(callback, 'setTimeout: callback')
     if (this.destroyed) return this
     this.timeout = ms
     if (this.idleTimer !== null) {
@@ -240,7 +239,7 @@ export class SocketStream extends Duplex {
       if (callback !== undefined) this.removeListener('timeout', callback)
     } else {
       // Unref'd, as Node's socket timers: an idle timeout never keeps the process alive.
-      this.idleTimer = setTimeout(emitTimeout, ms, this).unref()
+      this.idleTimer = armTimer(delay, () => this.emit('timeout'))
       if (callback !== undefined) this.once('timeout', callback)
     }
     return this
@@ -510,8 +509,4 @@ function familyName(address: Address | null): 'IPv4' | 'IPv6' | undefined {
  */
 function readByNodeTls(stream: SocketStream): boolean {
   return stream.listeners('data').some((listener) => listener.name === 'ondata')
-}
-
-function emitTimeout(stream: SocketStream): void {
-  stream.emit('timeout')
 }

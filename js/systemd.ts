@@ -2,8 +2,9 @@
 // (sd_notify, with descriptors for the fd store) and the watchdog, without libsystemd. The
 // protocol work is the core's (crates/core/src/systemd.rs); this file reads and clears the
 // environment, which Node's `process.env` owns.
-import { fromNativeError, invalidArgType } from './errors'
+import { callNative } from './errors'
 import { binding } from './native'
+import { arrayArgument, booleanArgument, checkFd, optionsArgument, stringArgument } from './validate'
 
 export interface ListenFdsOptions {
   /** Remove LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from process.env (default true), so that
@@ -38,12 +39,11 @@ export const systemd = Object.freeze({
    * `unsetEnvironment` is false). The caller owns the descriptors.
    */
   listenFds(options: ListenFdsOptions = {}): ListenFd[] {
-    if (options === null || typeof options !== 'object') throw invalidArgType('listenFds: options must be an object')
-    const { unsetEnvironment = true } = options
-    if (typeof unsetEnvironment !== 'boolean') throw invalidArgType('listenFds: unsetEnvironment must be a boolean')
+    const { unsetEnvironment = true } = optionsArgument(options, 'listenFds: options')
+    booleanArgument(unsetEnvironment, 'listenFds: unsetEnvironment')
     const env = process.env
     try {
-      return native(() => binding.systemd.listenFds(env.LISTEN_PID ?? null, env.LISTEN_FDS ?? null, env.LISTEN_FDNAMES ?? null))
+      return callNative(() => binding.systemd.listenFds(env.LISTEN_PID ?? null, env.LISTEN_FDS ?? null, env.LISTEN_FDNAMES ?? null))
     } finally {
       if (unsetEnvironment) for (const name of LISTEN_VARIABLES) delete env[name]
     }
@@ -56,16 +56,11 @@ export const systemd = Object.freeze({
    * sent; send again later, e.g. on the next watchdog tick).
    */
   notify(state: string, fds: number[] = []): boolean {
-    if (typeof state !== 'string') throw invalidArgType(`notify: state must be a string, not ${typeof state}`)
-    if (!Array.isArray(fds)) throw invalidArgType('notify: fds must be an array of descriptors')
-    for (const fd of fds) {
-      if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-        throw invalidArgType(`notify: fds must be non-negative integers, not ${String(fd)}`)
-      }
-    }
+    stringArgument(state, 'notify: state')
+    for (const fd of arrayArgument(fds, 'notify: fds')) checkFd(fd, 'notify: each of fds')
     const socket = process.env.NOTIFY_SOCKET
     if (socket === undefined || socket === '') return false
-    native(() => binding.systemd.notify(socket, state, fds))
+    callNative(() => binding.systemd.notify(socket, state, fds))
     return true
   },
 
@@ -73,15 +68,7 @@ export const systemd = Object.freeze({
    *  Send 'WATCHDOG=1' at least this often (systemd suggests every half interval). */
   watchdogInterval(): number | null {
     const env = process.env
-    const usec = native(() => binding.systemd.watchdogUsec(env.WATCHDOG_USEC ?? null, env.WATCHDOG_PID ?? null))
+    const usec = callNative(() => binding.systemd.watchdogUsec(env.WATCHDOG_USEC ?? null, env.WATCHDOG_PID ?? null))
     return usec === null ? null : usec / 1000
   },
 })
-
-function native<T>(call: () => T): T {
-  try {
-    return call()
-  } catch (err) {
-    throw fromNativeError(err)
-  }
-}

@@ -1,13 +1,15 @@
 // The transport of a stream connection (TCP or UNIX): Twisted's ITCPTransport, IConsumer, IPushProducer
 // and IHalfCloseableDescriptor, on top of a connection id in the core.
 import { decodeSocketAddress, type Address } from './address'
-import { toByteChunks, toBytes } from './bytes'
 import { AddressFamily } from './constants'
 import { closeDescriptors } from './descriptors'
-import { ConnectionAborted, ConnectionDone, ConnectionLost, errnoError, fromNativeError, invalidArgType } from './errors'
-import { Handle, type HandleHost } from './handle'
+import { callNative, ConnectionAborted, ConnectionDone, ConnectionLost, errnoError } from './errors'
+import { Handle } from './handle'
+import { HeldInput } from './held-input'
+import type { ConnectionEntry, ReactorHost } from './host'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
+import { byteChunksArgument, bytesArgument, checkFd } from './validate'
 import {
   STATE_CLOSED,
   STATE_DISCONNECTING,
@@ -22,22 +24,26 @@ import {
 /** The write buffer is full (a streaming producer is paused) when it holds more than this. */
 export const WRITE_BUFFER_FULL = 65536
 
+/**
+ * The core's word that the connection is closed: CLOSED from the call that closed it, GONE once the
+ * core no longer knows the id (asked when JS takes the close; see `take` for why a GONE that only
+ * refreshes the state is not kept).
+ */
+const ENDED = STATE_CLOSED | STATE_GONE
+
 type Producer = IPullProducer & { pauseProducing?(): void }
 
-export class StreamTransport extends Handle implements IStreamTransport {
+export class StreamTransport extends Handle implements IStreamTransport, ConnectionEntry {
   /**
    * The connection's state as the core last reported it (STATE_* bits). The core owns the state
    * machine (crates/core/src/stream_state.rs); this is only the value its calls and events returned,
-   * never derived here.
+   * never derived here. 0 until the first call: the core hands over connections established.
    */
   private state = 0
 
-  // What exists only in JS. Bytes already handed over while the protocol is paused (or before bytes
-  // held earlier were delivered) are held in order; so is the peer's EOF, which must not overtake them.
-  private held: Array<Buffer | number[]> | null = null
-  private heldIndex = 0
-  private eofHeld = false
-  private flushScheduled = false
+  // What exists only in JS. Input the core handed over while the protocol is paused (or before
+  // input held earlier was delivered), up to the peer's EOF.
+  private readonly held: HeldInput
   /** The protocol was told of the peer's EOF (readConnectionLost) / of our FIN (writeConnectionLost). */
   private readLostDelivered = false
   private writeLostDelivered = false
@@ -55,18 +61,25 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** @internal Made by the reactor. */
   constructor(
-    host: HandleHost,
+    host: ReactorHost,
     id: number,
     private readonly family: number,
     readonly protocol: IProtocol,
     private readonly peer: Address,
   ) {
-    super(host, id)
+    super(host, id, 'connection')
+    this.held = new HeldInput({
+      accepting: () => this.delivering,
+      data: (chunk) => this.deliver(chunk),
+      fds: (fds) => this.deliverFds(fds),
+      eof: () => this.handleEof(),
+    })
+    host.register('connection', id, this)
   }
 
   /** True until the connection is lost. */
   get connected(): boolean {
-    return (this.state & STATE_CLOSED) === 0
+    return (this.state & ENDED) === 0
   }
 
   /** True once `loseConnection()` was called (the connection flushes, then closes). */
@@ -83,13 +96,13 @@ export class StreamTransport extends Handle implements IStreamTransport {
 
   /** Whether the core still takes writes is the core's call (it drops them after a half-close). */
   write(data: Uint8Array | string): void {
-    const bytes = toBytes(data, 'write')
+    const bytes = bytesArgument(data, 'write')
     if (!this.connected || bytes.length === 0) return // dropped, as in Twisted
     this.afterWrite(this.host.native.write(this.id, bytes))
   }
 
   writeSequence(chunks: Iterable<Uint8Array | string>): void {
-    const list = toByteChunks(chunks, 'writeSequence')
+    const list = byteChunksArgument(chunks, 'writeSequence')
     if (!this.connected || list.length === 0) return
     this.afterWrite(this.host.native.writev(this.id, list))
   }
@@ -102,7 +115,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
   loseConnection(): void {
     if (!this.connected || this.disconnecting) return
     this.take(this.host.native.loseConnection(this.id))
-    this.dropHeld() // "stop reading": nothing more is delivered
+    this.held.drop() // "stop reading": nothing more is delivered
     process.nextTick(StreamTransport.releaseClose, this)
   }
 
@@ -119,14 +132,10 @@ export class StreamTransport extends Handle implements IStreamTransport {
    * 253 before a write → ETOOMANYREFS.
    */
   sendFileDescriptor(fd: number): void {
-    if (typeof fd !== 'number' || !Number.isInteger(fd)) throw invalidArgType(`sendFileDescriptor: fd must be an integer, not ${String(fd)}`)
+    checkFd(fd, 'sendFileDescriptor: fd') // the binding takes a C int: a larger number would wrap
     if (this.family !== AddressFamily.UNIX) throw errnoError('ENOTSUP', 'sendFileDescriptor: descriptors travel only over UNIX connections')
     if (!this.connected) throw errnoError('EBADF', 'sendFileDescriptor: the connection is closed')
-    try {
-      this.host.native.sendFileDescriptor(this.id, fd)
-    } catch (err) {
-      throw fromNativeError(err)
-    }
+    callNative(() => this.host.native.sendFileDescriptor(this.id, fd))
   }
 
   /** Sends FIN once pending data is written, then calls the protocol's `writeConnectionLost()`. */
@@ -187,11 +196,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
       throw errnoError('ENOTSUP', `${method}: TCP options are not supported on a UNIX socket`)
     }
     if (!this.connected) throw errnoError('EBADF', `${method}: the connection is closed`)
-    try {
-      return call(this.host.native, this.id)
-    } catch (err) {
-      throw fromNativeError(err)
-    }
+    return callNative(() => call(this.host.native, this.id))
   }
 
   // ---- Producer side (reading) ---------------------------------------------------------------
@@ -206,10 +211,7 @@ export class StreamTransport extends Handle implements IStreamTransport {
   resumeProducing(): void {
     if (!this.connected || this.disconnecting || !this.paused) return
     this.take(this.host.native.resumeReading(this.id))
-    if ((this.held !== null || this.eofHeld) && !this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(StreamTransport.flushHeld, this)
-    }
+    this.held.deliverLater()
   }
 
   /** Loses the connection (Twisted's IProducer.stopProducing on a transport). */
@@ -289,35 +291,25 @@ export class StreamTransport extends Handle implements IStreamTransport {
     }
   }
 
-  /** @internal EV_DATA. */
-  onData(data: Buffer, offset: number, length: number): void {
+  /** @internal EV_DATA, EV_DATA_CHUNK. */
+  onData(chunk: Buffer): void {
     if (this.state & (STATE_READ_STOPPED | STATE_RELAYING)) return // loseConnection stopped reading; a relay owns the bytes
-    const chunk = data.subarray(offset, offset + length)
-    if (this.paused || this.held !== null) {
-      // Held chunks are views of the batch buffer; the core hands out a fresh buffer per batch.
-      if (this.held === null) this.held = [chunk]
-      else this.held.push(chunk)
-      return
-    }
-    this.deliver(chunk)
+    if (this.paused || this.held.holdsInput) this.held.hold(chunk)
+    else this.deliver(chunk)
   }
 
   /** @internal EV_FDS: descriptors the peer sent, ahead of the data they came with. */
   onFileDescriptors(fds: number[]): void {
     if (this.state & (STATE_READ_STOPPED | STATE_RELAYING) || !this.connected) return closeDescriptors(fds)
-    if (this.paused || this.held !== null) {
-      if (this.held === null) this.held = [fds]
-      else this.held.push(fds)
-      return
-    }
-    this.deliverFds(fds)
+    if (this.paused || this.held.holdsInput) this.held.hold(fds)
+    else this.deliverFds(fds)
   }
 
   /** @internal EV_EOF: the peer sent FIN. */
   onEof(): void {
     if (this.state & (STATE_READ_STOPPED | STATE_RELAYING) || this.readLostDelivered) return
     this.refreshState()
-    if (this.paused || this.held !== null) this.eofHeld = true
+    if (this.paused || this.held.holdsInput) this.held.holdEof()
     else this.handleEof()
   }
 
@@ -362,10 +354,10 @@ export class StreamTransport extends Handle implements IStreamTransport {
   discard(): void {
     this.silenced = true
     if (this.connected) {
-      this.state = STATE_CLOSED
       this.host.native.closePort(this.id)
+      this.takeClose()
     }
-    this.dropHeld()
+    this.held.drop()
     this.clearPullTimer()
     this.detach()
   }
@@ -383,11 +375,8 @@ export class StreamTransport extends Handle implements IStreamTransport {
    * not yet delivered) are handed over to go out first.
    */
   enterRelay(): Buffer[] {
-    const held = this.held === null ? [] : (this.held.slice(this.heldIndex).filter((x) => Buffer.isBuffer(x)) as Buffer[])
-    this.dropHeld() // held descriptors cannot be relayed: closed
-    this.eofHeld = false
     this.unregisterProducer()
-    return held
+    return this.held.takeBytes()
   }
 
   /** @internal After the core started the relay. */
@@ -406,9 +395,15 @@ export class StreamTransport extends Handle implements IStreamTransport {
     this.take(this.host.native.streamState(this.id))
   }
 
-  /** Keeps a state the core returned, unless the core no longer knows the connection. */
+  /** Keeps a state the core returned, unless the core no longer knows the connection (its close
+   *  is reported by an event still to come; `takeClose` takes it then). */
   private take(state: number): void {
     if ((state & STATE_GONE) === 0) this.state = state
+  }
+
+  /** JS takes the close the core made: from now on the state is the core's word that it is gone. */
+  private takeClose(): void {
+    this.state = this.host.native.streamState(this.id)
   }
 
   /** Reading is paused (by the protocol or a consumer). */
@@ -416,14 +411,14 @@ export class StreamTransport extends Handle implements IStreamTransport {
     return (this.state & STATE_PAUSED) !== 0
   }
 
-  /** Held bytes may be delivered: connected, not paused, not closing. */
+  /** Held input may be delivered: connected, not paused, not closing. */
   private get delivering(): boolean {
-    return (this.state & (STATE_PAUSED | STATE_READ_STOPPED | STATE_CLOSED | STATE_RELAYING)) === 0
+    return (this.state & (STATE_PAUSED | STATE_READ_STOPPED | ENDED | STATE_RELAYING)) === 0
   }
 
   /** Writes are still taken and a producer should keep producing. */
   private get writable(): boolean {
-    return (this.state & (STATE_CLOSED | STATE_DISCONNECTING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED | STATE_RELAYING)) === 0
+    return (this.state & (ENDED | STATE_DISCONNECTING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED | STATE_RELAYING)) === 0
   }
 
   private deliver(chunk: Buffer): void {
@@ -432,39 +427,6 @@ export class StreamTransport extends Handle implements IStreamTransport {
     } catch (err) {
       this.fail(err)
     }
-  }
-
-  private static flushHeld(transport: StreamTransport): void {
-    transport.flushScheduled = false
-    transport.flushHeldData()
-  }
-
-  private flushHeldData(): void {
-    while (this.held !== null && this.delivering) {
-      const item = this.held[this.heldIndex++]
-      if (this.heldIndex === this.held.length) {
-        this.held = null
-        this.heldIndex = 0
-      }
-      if (Buffer.isBuffer(item)) this.deliver(item)
-      else this.deliverFds(item)
-    }
-    if (this.eofHeld && this.held === null && this.delivering) {
-      this.eofHeld = false
-      this.handleEof()
-    }
-  }
-
-  /** Forgets held bytes; held descriptors are closed (nobody will own them). */
-  private dropHeld(): void {
-    if (this.held !== null) {
-      for (let i = this.heldIndex; i < this.held.length; i++) {
-        const item = this.held[i]
-        if (!Buffer.isBuffer(item)) closeDescriptors(item)
-      }
-    }
-    this.held = null
-    this.heldIndex = 0
   }
 
   /** Hands received descriptors to the protocol, or closes them when it takes none. */
@@ -515,9 +477,8 @@ export class StreamTransport extends Handle implements IStreamTransport {
    * or on the next tick when the protocol's own call closed it (never re-entrantly).
    */
   private finish(reason: Error, deferred: boolean): void {
-    this.state = STATE_CLOSED
-    this.dropHeld()
-    this.eofHeld = false
+    this.takeClose()
+    this.held.drop()
     this.clearPullTimer()
     this.detach()
     if (deferred) process.nextTick(() => this.notifyLost(reason))

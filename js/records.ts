@@ -1,0 +1,168 @@
+// The batches the core hands JS: the only place that walks a batch's records and decodes their
+// payloads. A record is [kind, id, a, b] (EVENT_STRIDE u32s; the kinds and what a and b hold are
+// listed in wire.ts); payloads are in the batch's data buffer, or in its chunks (large reads).
+import { addressRecordLength, decodeAddress, type Address, type IPAddress, type SenderAddressCache } from './address'
+import type { NativeReactor } from './native'
+import {
+  BATCH_HEADER,
+  EV_CONNECTED,
+  EV_DATA,
+  EV_DATA_CHUNK,
+  EV_EOF,
+  EV_FDS,
+  EV_NONE,
+  EVENT_STRIDE,
+  RECORDS_OVERFLOW,
+} from './wire'
+
+const NO_CHUNKS: Buffer[] = []
+/** Records JS's reusable array holds; a batch with more comes as an array of its own. */
+const RECORDS_PER_BATCH = 4096
+
+/** Input taken out of a batch for a relay (see `Batch.takeInputAhead`). */
+export interface TakenInput {
+  /** Bytes per connection id, in order. */
+  bytes: Map<number, Buffer[]>
+  /** Descriptors received with them: a relay cannot pass them on, so nobody will own them. */
+  fds: number[]
+}
+
+/** One batch, with a cursor: records before it were dispatched, records from it are still ahead. */
+export class Batch {
+  /** The position of the first record not yet dispatched. */
+  private next: number
+
+  private constructor(
+    private readonly events: Uint32Array,
+    start: number,
+    private readonly end: number,
+    private readonly data: Buffer,
+    private readonly chunks: Buffer[],
+  ) {
+    this.next = start
+  }
+
+  /** The reusable array `take` copies each batch's header and records into. */
+  static recordArray(): Uint32Array {
+    return new Uint32Array(BATCH_HEADER + RECORDS_PER_BATCH * EVENT_STRIDE)
+  }
+
+  /**
+   * Takes the core's next batch, or null when none is pending. `records` is JS's own reusable
+   * array: the core copies the header [records, chunks] and the records into it, or says
+   * RECORDS_OVERFLOW when they did not fit (then they come as an array of their own).
+   */
+  static take(native: NativeReactor, records: Uint32Array): Batch | null {
+    const data = native.takeBatch(records)
+    if (data === null) return null
+    const chunks = records[1] > 0 ? native.takeChunks() : NO_CHUNKS
+    if (records[0] === RECORDS_OVERFLOW) {
+      const events = native.takeOverflowEvents()
+      return new Batch(events, 0, events.length, data, chunks)
+    }
+    return new Batch(records, BATCH_HEADER, BATCH_HEADER + records[0] * EVENT_STRIDE, data, chunks)
+  }
+
+  /** Moves the cursor past the next record and returns that record's position; -1 at the end. */
+  advance(): number {
+    const at = this.next
+    if (at >= this.end) return -1
+    this.next = at + EVENT_STRIDE
+    return at
+  }
+
+  // ---- The record at `at` ------------------------------------------------------------------
+
+  kind(at: number): number {
+    return this.events[at]
+  }
+
+  /** The connection, port or relay the record is about. */
+  id(at: number): number {
+    return this.events[at + 1]
+  }
+
+  /** EV_CLOSED (0: an orderly close), EV_DATAGRAM_ERROR. */
+  errno(at: number): number {
+    return this.events[at + 2]
+  }
+
+  /** EV_ACCEPT: the id of the accepted connection. */
+  acceptedId(at: number): number {
+    return this.events[at + 2]
+  }
+
+  /** EV_DATA, EV_DATA_CHUNK: the bytes received (views: the core never reuses a batch's buffers). */
+  bytes(at: number): Buffer {
+    const length = this.events[at + 3]
+    if (this.events[at] === EV_DATA_CHUNK) return this.chunks[this.events[at + 2]].subarray(0, length)
+    const offset = this.events[at + 2]
+    return this.data.subarray(offset, offset + length)
+  }
+
+  /** EV_FDS: the descriptor numbers (u32 LE at `a` in data, `b` of them). */
+  fds(at: number): number[] {
+    const offset = this.events[at + 2]
+    const fds = new Array<number>(this.events[at + 3])
+    for (let k = 0; k < fds.length; k++) fds[k] = this.data.readUInt32LE(offset + 4 * k)
+    return fds
+  }
+
+  /** EV_RELAY_ENDED: bytes moved a→b and b→a (two u64 LE at `a` in data). */
+  relayCounts(at: number): [aToB: number, bToA: number] {
+    const offset = this.events[at + 2]
+    return [Number(this.data.readBigUInt64LE(offset)), Number(this.data.readBigUInt64LE(offset + 8))]
+  }
+
+  /**
+   * EV_ACCEPT, EV_CONNECTED: the peer's address, decoded when asked (a record of a family this
+   * layer does not know throws, and the receiver decides what that costs the connection).
+   */
+  peer(at: number): () => Address {
+    const offset = this.events[at] === EV_CONNECTED ? this.events[at + 2] : this.events[at + 3]
+    return () => decodeAddress(this.data, offset, 'TCP')
+  }
+
+  /** EV_DATAGRAM: the sender, decoded through the port's cache (an IP address: datagram ports are
+   *  INET or INET6). */
+  sender(at: number, cache: SenderAddressCache): IPAddress {
+    return cache.decode(this.data, this.events[at + 2])
+  }
+
+  /** EV_DATAGRAM: the payload, right after the sender's address record. */
+  datagram(at: number): Buffer {
+    const start = this.events[at + 2] + addressRecordLength(this.data, this.events[at + 2])
+    return this.data.subarray(start, start + this.events[at + 3])
+  }
+
+  // ---- Records still ahead of the cursor ---------------------------------------------------
+
+  /** Records of `kind` about `id` still ahead. */
+  countAhead(kind: number, id: number): number {
+    let n = 0
+    for (let i = this.next; i < this.end; i += EVENT_STRIDE) if (this.events[i] === kind && this.events[i + 1] === id) n++
+    return n
+  }
+
+  /**
+   * Takes out the input records (data, descriptors, EOF) of `ids` still ahead, blanking them
+   * (EV_NONE): a relay sends those bytes on itself, in order, and reads the EOF itself.
+   */
+  takeInputAhead(ids: number[]): TakenInput {
+    const taken: TakenInput = { bytes: new Map(), fds: [] }
+    for (let i = this.next; i < this.end; i += EVENT_STRIDE) {
+      const kind = this.events[i]
+      const id = this.events[i + 1]
+      if ((kind !== EV_DATA && kind !== EV_DATA_CHUNK && kind !== EV_EOF && kind !== EV_FDS) || !ids.includes(id)) continue
+      if (kind === EV_FDS) {
+        taken.fds.push(...this.fds(i))
+      } else if (kind !== EV_EOF) {
+        const list = taken.bytes.get(id)
+        if (list === undefined) taken.bytes.set(id, [this.bytes(i)])
+        else list.push(this.bytes(i))
+      }
+      this.events[i] = EV_NONE
+    }
+    return taken
+  }
+}

@@ -1,0 +1,214 @@
+// Argument checks: one policy per kind of argument (descriptor, port, timeout, integer within bounds,
+// UNIX path, ...), used by every public entry point, so that the same value gets the same error
+// everywhere. Each check throws synchronously, before anything is opened, and returns the value in
+// the form the rest of the layer (and the binding) takes.
+import { errnoError, invalidArgType, invalidArgValue, outOfRange, UnsupportedAddressFamily } from './errors'
+import type { IProtocolFactory } from './interfaces'
+
+/** How a value is named in messages: its type, or its class for objects. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
+  return `type ${typeof value}`
+}
+
+/** A value as messages show it (strings quoted, anything else as String() gives it). */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'symbol') return value.toString()
+  return String(value)
+}
+
+// ---- Descriptors -------------------------------------------------------------------------------
+
+/** The largest descriptor number: fds are C ints. */
+export const MAX_FD = 0x7fffffff
+
+/**
+ * The type half of the fd rule: a non-negative integer Number, else a TypeError (the contract's
+ * adoption rule 1, applied to every fd argument). Checked as a double, so nothing wraps.
+ */
+export function fdArgument(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw invalidArgType(`${what} must be a non-negative integer, not ${shown(value)}`)
+  }
+  return value
+}
+
+/**
+ * The range half: a number no descriptor can have (above 2^31-1) is, like any number no open fd
+ * has, EBADF. Kept apart from the type half because adoption checks the family in between.
+ * Without it a binding that takes a C int would wrap 2**32 + 1 to fd 1.
+ */
+export function fdInRange(fd: number, what: string): number {
+  if (fd > MAX_FD) throw errnoError('EBADF', `${what}: fd ${fd} is not open (descriptors are at most ${MAX_FD})`)
+  return fd
+}
+
+/** Both halves of the fd rule. */
+export function checkFd(value: unknown, what: string): number {
+  return fdInRange(fdArgument(value, what), what)
+}
+
+// ---- Numbers -----------------------------------------------------------------------------------
+
+/** An IP port: a Number (else TypeError), an integer in 0..65535 (else RangeError). */
+export function portArgument(value: unknown, what: string): number {
+  if (typeof value !== 'number') throw invalidArgType(`${what} must be a number, not ${describe(value)}`)
+  if (!isPort(value)) throw outOfRange(`${what} must be an integer in 0..65535, not ${value}`)
+  return value
+}
+
+export function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535
+}
+
+/**
+ * A size, count or other bounded integer (buffer sizes, maxPacketSize, TTL, backlog, uids): not an
+ * integer → TypeError; outside `min..max` → RangeError, whose message gives both bounds.
+ */
+export function integerArgument(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw invalidArgType(`${what} must be an integer, not ${shown(value)}`)
+  }
+  if (value < min || value > max) throw outOfRange(`${what} must be an integer in ${min}..${max}, not ${value}`)
+  return value
+}
+
+// ---- Timeouts ----------------------------------------------------------------------------------
+
+/** The longest delay a Node timer holds (2^31-1 ms, about 24.8 days); longer ones fire at 1 ms. */
+export const TIMER_MAX_MS = 0x7fffffff
+
+/**
+ * The timeout rule, the same for every timeout in the package (connect `timeout`, relay
+ * `idleTimeout`, handoff `timeout`, `SocketStream#setTimeout`): a number of ms, not NaN and not
+ * negative (else RangeError; not a number → TypeError). `Infinity`, and any delay longer than a Node
+ * timer can hold (above 2^31-1 ms, ~24.8 days), mean no deadline: returned as null, so no timer is
+ * armed and the binding is passed "none". A deadline that far away is never worth a chain of timers,
+ * and no value can then make a timer fire early (Node fires an over-long timer after 1 ms). With
+ * `positive`, 0 is refused too.
+ */
+export function timeoutArgument(value: unknown, what: string, { positive = false } = {}): number | null {
+  if (typeof value !== 'number') throw invalidArgType(`${what} must be a number of milliseconds, not ${describe(value)}`)
+  if (Number.isNaN(value) || value < 0 || (positive && value === 0)) {
+    throw outOfRange(`${what} must be ${positive ? 'positive' : 'non-negative'} (ms; Infinity for none), not ${value}`)
+  }
+  return value > TIMER_MAX_MS ? null : value
+}
+
+/** Runs `fire` once `ms` passed (null: never). Unref'd: a deadline alone never holds the process. */
+export function armTimer(ms: number | null, fire: () => void): NodeJS.Timeout | null {
+  return ms === null ? null : setTimeout(fire, ms).unref()
+}
+
+/** A checked timeout as the binding takes it: whole ms (rounded up, never early), -1 for none. */
+export function nativeTimeout(ms: number | null): number {
+  return ms === null ? -1 : Math.ceil(ms)
+}
+
+// ---- Data --------------------------------------------------------------------------------------
+
+/** Data to send: a Uint8Array as is (Buffers included), a string as UTF-8, anything else TypeError. */
+export function bytesArgument(data: unknown, what: string): Uint8Array {
+  if (data instanceof Uint8Array) return data
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  throw invalidArgType(`${what}: data must be a Uint8Array or a string, not ${describe(data)}`)
+}
+
+/**
+ * Checks every chunk before anything is written. Returns the caller's own array when it holds only
+ * Uint8Arrays (no copy), else a converted copy.
+ */
+export function byteChunksArgument(chunks: unknown, what: string): Uint8Array[] {
+  if (chunks === null || typeof chunks !== 'object' || !(Symbol.iterator in chunks)) {
+    throw invalidArgType(`${what}: chunks must be an iterable of Uint8Array or string, not ${describe(chunks)}`)
+  }
+  const list: unknown[] = Array.isArray(chunks) ? chunks : Array.from(chunks as Iterable<unknown>)
+  let converted: Uint8Array[] | null = null
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i]
+    if (item instanceof Uint8Array) {
+      if (converted !== null) converted.push(item)
+      continue
+    }
+    const bytes = bytesArgument(item, what)
+    converted ??= (list as Uint8Array[]).slice(0, i)
+    converted.push(bytes)
+  }
+  return converted ?? (list as Uint8Array[])
+}
+
+// ---- Strings, paths and other kinds ------------------------------------------------------------
+
+export function stringArgument(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw invalidArgType(`${what} must be a string, not ${describe(value)}`)
+  return value
+}
+
+export function booleanArgument(value: unknown, what: string): boolean {
+  if (typeof value !== 'boolean') throw invalidArgType(`${what} must be a boolean, not ${describe(value)}`)
+  return value
+}
+
+export function functionArgument<F extends (...args: never[]) => unknown>(value: unknown, what: string): F {
+  if (typeof value !== 'function') throw invalidArgType(`${what} must be a function, not ${describe(value)}`)
+  return value as F
+}
+
+export function arrayArgument(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) throw invalidArgType(`${what} must be an array, not ${describe(value)}`)
+  return value
+}
+
+export function objectArgument(value: unknown, what: string): object {
+  if (value === null || typeof value !== 'object') throw invalidArgType(`${what} must be an object, not ${describe(value)}`)
+  return value
+}
+
+/** An options argument: an object (else TypeError); undefined gives {} unless it is `required`. */
+export function optionsArgument<T extends object>(value: T | undefined, what: string, { required = false } = {}): Partial<T> {
+  if (value === undefined && !required) return {}
+  return objectArgument(value, what) as Partial<T>
+}
+
+export function abortSignalArgument(value: unknown, what: string): AbortSignal {
+  if (!(value instanceof AbortSignal)) throw invalidArgType(`${what} must be an AbortSignal, not ${describe(value)}`)
+  return value
+}
+
+/** Any object with a `buildProtocol` method is a factory. */
+export function factoryArgument(value: unknown, what: string): IProtocolFactory {
+  if (typeof value !== 'object' || value === null || typeof (value as IProtocolFactory).buildProtocol !== 'function') {
+    throw invalidArgType(`${what} must have a buildProtocol method`)
+  }
+  return value as IProtocolFactory
+}
+
+/** A family argument: a number (else TypeError) among those `supported` (else UnsupportedAddressFamily). */
+export function familyArgument(value: unknown, supported: readonly number[], what: string): number {
+  if (typeof value !== 'number') throw invalidArgType(`${what}: family must be a number, not ${describe(value)}`)
+  if (!supported.includes(value)) throw new UnsupportedAddressFamily(value, undefined, `${what}: address family ${value} is not supported`)
+  return value
+}
+
+/** sun_path's size on Linux: a path takes at most 107 bytes (and its terminating NUL). */
+const SUN_PATH = 108
+
+/**
+ * A UNIX socket address: a non-empty string (else TypeError) without NUL bytes except a leading one,
+ * which names an abstract socket; it must fit sun_path: 107 bytes for a path, 108 with the leading
+ * NUL for an abstract name (else ENAMETOOLONG, as the kernel would say).
+ */
+export function unixPathArgument(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw invalidArgType(`${what} must be a string, not ${describe(value)}`)
+  if (value === '') throw invalidArgValue(`${what} must not be empty`)
+  const abstract = value.charCodeAt(0) === 0
+  if (value.indexOf('\0', 1) !== -1) throw invalidArgValue(`${what} must not contain NUL bytes${abstract ? ' after the leading one' : ''}`)
+  const bytes = Buffer.byteLength(value)
+  const limit = abstract ? SUN_PATH : SUN_PATH - 1
+  if (bytes > limit) {
+    throw errnoError('ENAMETOOLONG', `${what} is too long: ${bytes} bytes, at most ${limit} for ${abstract ? 'an abstract name' : 'a path'}`)
+  }
+  return value
+}
