@@ -10,6 +10,7 @@ import { ConnectError, InvalidAddressError, invalidArgType } from './errors'
 import { establish } from './establish'
 import type { ConnectEntry, ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
+import { encodeProxyHeader, type ProxyHeaderOptions } from './proxy-header'
 import { abortSignalArgument, armTimer, factoryArgument, optionsArgument, portArgument, stringArgument, timeoutArgument, unixPathArgument } from './validate'
 
 export interface ConnectOptions {
@@ -19,6 +20,9 @@ export interface ConnectOptions {
   /** TCP only: the local [host, port] to connect from (host an IP literal; port 0 for any). */
   bindAddress?: [host: string, port: number]
   signal?: AbortSignal
+  /** A PROXY protocol header to send first, before the protocol's connectionMade (HAProxy's
+   *  send-proxy, for an upstream that expects one). */
+  proxyHeader?: ProxyHeaderOptions
 }
 
 const DEFAULT_TIMEOUT = 30_000
@@ -31,6 +35,8 @@ export interface CheckedConnectOptions {
   timeout: number | null
   bindAddress?: [host: string, port: number]
   signal?: AbortSignal
+  /** The encoded PROXY header to send first. */
+  firstBytes: Uint8Array | null
 }
 
 /** Checks a connect call's arguments in the documented order; throws before anything is opened. */
@@ -42,7 +48,7 @@ export function checkConnectArgs(target: ConnectTarget, factory: unknown, option
     unixPathArgument(target.path, 'connectUNIX: path')
   }
   factoryArgument(factory, 'connect: factory')
-  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal } = optionsArgument(options, 'connect: options')
+  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal, proxyHeader } = optionsArgument(options, 'connect: options')
   const deadline = timeoutArgument(timeout, 'connect: options.timeout')
   if (signal !== undefined) abortSignalArgument(signal, 'connect: options.signal')
   if (bindAddress !== undefined) {
@@ -52,7 +58,8 @@ export function checkConnectArgs(target: ConnectTarget, factory: unknown, option
     portArgument(bindAddress[1], 'connectTCP: options.bindAddress port')
     if (net.isIP(bindAddress[0]) === 0) throw new InvalidAddressError(`connectTCP: bindAddress host ${JSON.stringify(bindAddress[0])} is not an IP literal`, bindAddress[0])
   }
-  return { timeout: deadline, bindAddress, signal }
+  const firstBytes = proxyHeader === undefined ? null : encodeProxyHeader(proxyHeader, 'connect: options.proxyHeader')
+  return { timeout: deadline, bindAddress, signal, firstBytes }
 }
 
 /**
@@ -135,7 +142,7 @@ export class PendingConnect implements ConnectEntry {
     }
     try {
       const family = 'flowInfo' in address ? AddressFamily.INET6 : this.family
-      protocol = establish(this.host, this.id, family, this.factory, address, 'connected')
+      protocol = establish(this.host, this.id, family, this.factory, address, 'connected', null, this.options.firstBytes)
     } catch (err) {
       return this.fail(err) // establish closed the connection
     }

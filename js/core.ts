@@ -4,7 +4,8 @@
 import { closeDescriptors } from './descriptors'
 import { reactorClosed } from './errors'
 import { nextTurn } from './handle'
-import type { ConnectionEntry, DatagramEntry, Entries, EntryKind, ReactorHost } from './host'
+import type { BatchHook, ConnectionEntry, Entries, EntryKind, ReactorHost } from './host'
+import type { ProxyInfo } from './proxy-header'
 import type { NativeReactor } from './native'
 import { Batch } from './records'
 import {
@@ -20,6 +21,9 @@ import {
   EV_FDS,
   EV_RELAY_ENDED,
   EV_WRITE_CLOSED,
+  EV_PROXY_INFO,
+  EV_ROUTE,
+  EV_PORT_DRAINED,
 } from './wire'
 
 export type ErrorReporter = (err: unknown) => void
@@ -38,15 +42,18 @@ export class ReactorCore implements ReactorHost {
     datagram: new Map(),
     connect: new Map(),
     relay: new Map(),
+    proxy: new Map(),
   }
+  /** PROXY headers of the batch being dispatched, by connection or session, until its ACCEPT or ROUTE. */
+  private readonly proxyInfo = new Map<number, ProxyInfo>()
   /** The registry's busiest map, for the dispatch. */
   private readonly connections: Map<number, ConnectionEntry> = this.registry.connection
   /** The batch being dispatched (its cursor says what is still to come). */
   private batch: Batch | null = null
   private refdHandles = 0
   private dispatching = false
-  /** Datagram ports whose batch hook runs when the current batch is done. */
-  private batchHooks: DatagramEntry[] = []
+  /** Entries whose batch hook runs when the current batch is done. */
+  private batchHooks: BatchHook[] = []
   /** Reused for every batch: the core copies each batch's records in here. */
   private readonly records = Batch.recordArray()
   private closed = false
@@ -98,8 +105,15 @@ export class ReactorCore implements ReactorHost {
     return taken.bytes
   }
 
-  flushAfterBatch(port: DatagramEntry): void {
-    this.batchHooks.push(port)
+  flushAfterBatch(entry: BatchHook): void {
+    this.batchHooks.push(entry)
+  }
+
+  private takeProxyInfo(id: number): ProxyInfo | null {
+    const info = this.proxyInfo.get(id)
+    if (info === undefined) return null
+    this.proxyInfo.delete(id)
+    return info
   }
 
   // ---- Dispatch ------------------------------------------------------------------------------
@@ -136,6 +150,7 @@ export class ReactorCore implements ReactorHost {
    */
   private dispatch(batch: Batch): void {
     this.batch = batch
+    this.proxyInfo.clear()
     for (let at = batch.advance(); at >= 0 && !this.closed; at = batch.advance()) {
       try {
         this.route(batch, at)
@@ -143,6 +158,10 @@ export class ReactorCore implements ReactorHost {
         this.report(err)
       }
     }
+    // Closed from a callback: the records left will not be routed, and descriptors were handed
+    // over with them: nobody else will ever close them.
+    if (this.closed) closeDescriptors(batch.descriptorsAhead())
+    if (batch.carriedDescriptors) this.native.fdsSettled()
     this.batch = null
     if (this.batchHooks.length > 0) {
       const ports = this.batchHooks
@@ -165,10 +184,24 @@ export class ReactorCore implements ReactorHost {
         break
       case EV_ACCEPT: {
         const port = this.registry.port.get(id) ?? this.registry.draining.get(id)
-        if (port !== undefined) port.onAccept(batch.acceptedId(at), batch.peer(at))
-        else this.closeUnwanted(batch.acceptedId(at))
+        const conn = batch.acceptedId(at)
+        if (port !== undefined) port.onAccept(conn, batch.peer(at), this.takeProxyInfo(conn))
+        else this.closeUnwanted(conn)
         break
       }
+      case EV_PROXY_INFO:
+        this.proxyInfo.set(id, batch.proxyInfo(at))
+        break
+      case EV_ROUTE: {
+        const port = this.registry.proxy.get(batch.routePort(at))
+        const info = this.takeProxyInfo(id)
+        if (port !== undefined) port.onRoute(id, batch.routeClient(at), info)
+        else this.native.route([id], [''], [0]) // its port is gone: refuse the client
+        break
+      }
+      case EV_PORT_DRAINED:
+        ;(this.registry.port.get(id) ?? this.registry.proxy.get(id) ?? this.registry.draining.get(id))?.onDrainEnded(batch.drainCounts(at))
+        break
       case EV_DRAINED:
         this.connections.get(id)?.onDrained()
         break
@@ -215,7 +248,7 @@ export class ReactorCore implements ReactorHost {
     const closed = reactorClosed()
     for (const pending of this.all('connect')) pending.abort(closed)
     for (const connection of this.all('connection')) connection.abortConnection()
-    const stops = [...this.all('port'), ...this.all('datagram')].map((port) => port.stopListening())
+    const stops = [...this.all('port'), ...this.all('datagram'), ...this.all('proxy')].map((port) => port.stopListening())
     // Accepted connections still on their way will never arrive: the core closes them.
     for (const port of this.all('draining')) port.drained()
     this.registry.draining.clear()

@@ -5,6 +5,7 @@
 import type { Address } from './address'
 import type { ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
+import type { ProxyInfo } from './proxy-header'
 import { StreamTransport } from './transport'
 
 /**
@@ -27,6 +28,9 @@ export function establish(
   factory: IProtocolFactory,
   peer: Address,
   arrival: Arrival,
+  proxyInfo: ProxyInfo | null = null,
+  /** Bytes to send before the protocol hears of the connection (a PROXY header). */
+  firstBytes: Uint8Array | null = null,
 ): IProtocol | undefined {
   let protocol: IProtocol | null | undefined
   try {
@@ -41,7 +45,8 @@ export function establish(
     closeUnowned(host, id, arrival)
     return undefined
   }
-  const transport = new StreamTransport(host, id, family, protocol, peer)
+  if (firstBytes !== null) host.native.write(id, firstBytes)
+  const transport = new StreamTransport(host, id, family, protocol, peer, proxyInfo)
   if (arrival === 'accepted') {
     transport.start()
     return protocol

@@ -3,7 +3,8 @@
 // on core.ts, so the core routes to them without importing them back.
 import type { Address } from './address'
 import type { NativeReactor } from './native'
-import type { Batch } from './records'
+import type { ProxyInfo } from './proxy-header'
+import type { Batch, DrainCounts } from './records'
 
 /** A live stream connection: the events of its id. */
 export interface ConnectionEntry {
@@ -21,20 +22,35 @@ export interface ConnectionEntry {
 
 /** A listening port: live, or stopped and still owed connections the core accepted before. */
 export interface PortEntry {
-  /** `peer` decodes the new connection's peer address (it throws for a family this layer does not know). */
-  onAccept(id: number, peer: () => Address): void
+  /** `peer` decodes the new connection's peer address (it throws for a family this layer does not
+   *  know); `proxy` is the PROXY header it began with (ports that read them). */
+  onAccept(id: number, peer: () => Address, proxy: ProxyInfo | null): void
+  /** EV_PORT_DRAINED: its drain is over and the core closed it. */
+  onDrainEnded(counts: DrainCounts): void
   /** reactor.close(). */
   stopListening(): Promise<void>
   /** reactor.close(): connections still owed will never come. */
   drained(): void
 }
 
-export interface DatagramEntry {
+/** Something that wants a call once the batch being dispatched is done. */
+export interface BatchHook {
+  flushReceived(): void
+}
+
+/** A proxy port (`listenProxy`): the core accepts, connects and relays; JS routes, if asked. */
+export interface ProxyPortEntry extends BatchHook {
+  /** EV_ROUTE: session `session` waits for an upstream for `client`. */
+  onRoute(session: number, client: () => Address, proxy: ProxyInfo | null): void
+  onDrainEnded(counts: DrainCounts): void
+  /** reactor.close(). */
+  stopListening(): Promise<void>
+}
+
+export interface DatagramEntry extends BatchHook {
   /** The datagram at `at` in `batch` (its payload and sender are decoded there). */
   onDatagram(batch: Batch, at: number): void
   onDatagramError(errno: number): void
-  /** End of a batch, for a port that asked (`flushAfterBatch`). */
-  flushReceived(): void
   /** reactor.close(). */
   stopListening(): Promise<void>
 }
@@ -63,6 +79,7 @@ export interface Entries {
   datagram: DatagramEntry
   connect: ConnectEntry
   relay: RelayEntry
+  proxy: ProxyPortEntry
 }
 
 export type EntryKind = keyof Entries
@@ -88,6 +105,6 @@ export interface ReactorHost {
    * those bytes on itself); their descriptors are closed. Bytes by id, in order.
    */
   takeInputAhead(ids: number[]): Map<number, Buffer[]>
-  /** Calls `port.flushReceived()` once the batch being dispatched is done. */
-  flushAfterBatch(port: DatagramEntry): void
+  /** Calls `entry.flushReceived()` once the batch being dispatched is done. */
+  flushAfterBatch(entry: BatchHook): void
 }

@@ -38,7 +38,18 @@ export {
 } from './handoff'
 
 // Classes of what adopt calls return (exported for `instanceof` and types; the reactor makes them).
-export { ListeningPort } from './port'
+export { ListeningPort, type PortStats, type DrainOptions } from './port'
+export { ProxyPort } from './proxy-port'
+export type {
+  PortLimits,
+  ProxyProtocolOptions,
+  StreamPortOptions,
+  ProxyPortOptions,
+  UpstreamAddress,
+  ProxyClient,
+} from './port-options'
+export type { ProxyInfo, ProxyTlv, ProxyTransport, ProxyHeaderOptions, ProxyEndpoint } from './proxy-header'
+export type { DrainCounts } from './records'
 export { DatagramPort, type DatagramAddress } from './datagram'
 export { StreamTransport } from './transport'
 export type {

@@ -1,5 +1,6 @@
 // The shapes of what the reactor calls and what it hands out (Twisted's interfaces, as TS types).
 import type { Address, IPAddress } from './address'
+import type { ProxyInfo } from './proxy-header'
 
 /** Something that produces data for a consumer until told to stop. */
 export interface IProducer {
@@ -19,6 +20,8 @@ export interface IPullProducer extends IProducer {
 
 /** A stream connection's transport, as `protocol.transport`. */
 export interface IStreamTransport extends IPushProducer {
+  /** The PROXY header the connection began with (a port adopted with `proxyProtocol`), else null. */
+  readonly proxyInfo: ProxyInfo | null
   readonly connected: boolean
   readonly disconnecting: boolean
   /** Bytes `write` accepted that the kernel has not taken yet. */

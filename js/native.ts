@@ -14,3 +14,6 @@ export type NativeHandoffControl = NonNullable<Generated.handoff.Outcome['contro
 
 // Throws an Error with a `code` naming the supported platforms when this machine's binary is missing.
 export const binding = loadNativeBinding<NativeBinding>()
+export type PortOptions = Generated.PortOptions
+export type UpstreamAddress = Generated.UpstreamAddress
+export type NativePortStats = Generated.JsPortStats

@@ -4,6 +4,56 @@ import { establish } from './establish'
 import { Handle, nextTurn } from './handle'
 import type { PortEntry, ReactorHost } from './host'
 import type { IProtocolFactory } from './interfaces'
+import type { NativePortStats } from './native'
+import type { ProxyInfo } from './proxy-header'
+import type { DrainCounts } from './records'
+import { optionsArgument, timeoutArgument, TIMER_MAX_MS } from './validate'
+
+/** A listening port's figures (`port.stats()`): totals since its adoption, levels now. */
+export type PortStats = Omit<NativePortStats, 'upstreamFailures'> & { upstreamFailures: number[] }
+
+/** `port.drain()`'s options. */
+export interface DrainOptions {
+  /** Connections still open after this many ms are closed (default 30000; Infinity: never). */
+  deadline?: number
+  /** A proxied connection with no byte either way for this many ms counts as idle and is closed
+   *  when the drain begins (default 1000). */
+  idleAfter?: number
+}
+
+const NO_PORT_STATS: NativePortStats = {
+  connectionsAccepted: 0,
+  connectionsActive: 0,
+  refusedPerSource: 0,
+  refusedTableFull: 0,
+  pausedAtMax: 0,
+  pausedForRate: 0,
+  proxyHeaderErrors: 0,
+  refusedByRoute: 0,
+  upstreamConnectFailures: 0,
+  upstreamUnavailable: 0,
+  sessionsRelayed: 0,
+  bytesToUpstream: 0,
+  bytesFromUpstream: 0,
+  bytesSpliced: 0,
+  upstreamFailures: [],
+}
+
+/** Drains port `id` in the core (stops accepting, closes idle connections, the rest at the
+ *  deadline): `settle` runs when the core reports the end. Shared by ListeningPort and ProxyPort. */
+export function startDrain(host: ReactorHost, id: number, options: unknown, what: string): void {
+  const { deadline = 30_000, idleAfter = 1000 } = optionsArgument(options as DrainOptions | undefined, `${what}: options`)
+  const deadlineMs = timeoutArgument(deadline, `${what}: options.deadline`)
+  const idleMs = timeoutArgument(idleAfter, `${what}: options.idleAfter`)
+  // "No deadline" goes to the core as the longest a deadline can be (about 24.8 days).
+  host.native.drain(id, Math.ceil(deadlineMs ?? TIMER_MAX_MS), Math.ceil(idleMs ?? TIMER_MAX_MS))
+}
+
+/** The last figures of a port (kept after it closes, so that stats() still answers). */
+export function portStats(host: ReactorHost, id: number, last: PortStats | null): PortStats {
+  const s = host.native.portStats(id)
+  return s === null || s === undefined ? (last ?? { ...NO_PORT_STATS }) : s
+}
 
 export class ListeningPort extends Handle implements PortEntry {
   private stopped: Promise<void> | null = null
@@ -13,6 +63,9 @@ export class ListeningPort extends Handle implements PortEntry {
   drained: () => void = () => {}
   /** Set when the adopt call is undone: `doStop` must not follow. */
   private abandoned = false
+  private draining: Promise<DrainCounts> | null = null
+  private drainEnded: (counts: DrainCounts) => void = () => {}
+  private lastStats: PortStats | null = null
 
   /** @internal Made by the reactor. */
   constructor(
@@ -42,6 +95,7 @@ export class ListeningPort extends Handle implements PortEntry {
     if (this.isLive) {
       // Connections the core accepted before the stop still reach the factory ("connections
       // already accepted stay open"); doStop waits for them.
+      this.stats() // its last figures, for stats() after the stop
       this.toDeliver = this.host.native.closePort(this.id) + this.host.acceptsAhead(this.id)
       this.detach()
       if (this.toDeliver > 0) {
@@ -53,8 +107,38 @@ export class ListeningPort extends Handle implements PortEntry {
     return this.stopped
   }
 
-  /** @internal EV_ACCEPT: `id` is the new connection; `peer` decodes its peer's address. */
-  onAccept(id: number, peer: () => Address): void {
+  /** The port's figures: accepted, active, refused per reason (admission limits, PROXY headers). */
+  stats(): PortStats {
+    this.lastStats = portStats(this.host, this.id, this.lastStats)
+    return this.lastStats
+  }
+
+  /**
+   * A graceful stop (for a restart): stops accepting at once, lets the connections finish until
+   * `options.deadline` ms, then aborts the rest (their protocols get ConnectionLost with code
+   * ECONNABORTED). Resolves with the counts once the last connection is gone; the port is then
+   * stopped, as after stopListening(). With a handoff, the successor accepts meanwhile.
+   */
+  drain(options?: DrainOptions): Promise<DrainCounts> {
+    if (this.draining !== null) return this.draining
+    if (!this.isLive) return (this.draining = Promise.resolve({ ended: 0, idleClosed: 0, closedAtDeadline: 0 }))
+    this.stats()
+    this.draining = new Promise((resolve) => (this.drainEnded = resolve))
+    startDrain(this.host, this.id, options, 'drain')
+    return this.draining
+  }
+
+  /** @internal EV_PORT_DRAINED: the core closed the port after its last connection. */
+  onDrainEnded(counts: DrainCounts): void {
+    this.stats()
+    this.detach()
+    this.stopped ??= nextTurn().then(() => this.runDoStop())
+    void this.stopped.then(() => this.drainEnded(counts))
+  }
+
+  /** @internal EV_ACCEPT: `id` is the new connection; `peer` decodes its peer's address; `proxy`
+   *  the PROXY header it began with. */
+  onAccept(id: number, peer: () => Address, proxy: ProxyInfo | null = null): void {
     if (!this.isLive && --this.toDeliver <= 0) {
       this.host.forget('draining', this.id, this)
       this.drained()
@@ -67,7 +151,7 @@ export class ListeningPort extends Handle implements PortEntry {
       this.host.closeUnwanted(id)
       return
     }
-    establish(this.host, id, this.family, this.factory, address, 'accepted')
+    establish(this.host, id, this.family, this.factory, address, 'accepted', proxy)
   }
 
   /**

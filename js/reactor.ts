@@ -23,6 +23,8 @@ import {
   REFUSED_SOCKET_TYPE,
 } from './wire'
 import { ListeningPort } from './port'
+import { proxyPortOptions, streamPortOptions, type ProxyPortOptions, type StreamPortOptions } from './port-options'
+import { ProxyPort } from './proxy-port'
 import { noStats, statsOf, type ReactorStats } from './stats'
 import { booleanArgument, familyArgument, fdArgument, fdInRange, functionArgument, integerArgument, optionsArgument } from './validate'
 
@@ -57,14 +59,18 @@ export class Reactor {
   /**
    * Adopts a bound, listening SOCK_STREAM fd (INET, INET6 or UNIX). Calls `factory.doStart()` and
    * starts accepting; each connection gets `factory.buildProtocol(peer)`. The caller keeps its fd.
+   * `options`: admission limits (`maxConnections`, `perSource`, `acceptRate`) and `proxyProtocol`
+   * (read a PROXY header first: `getPeer()` is the client it names, `transport.proxyInfo` has it).
    */
-  adoptStreamPort(fd: number, family: number, factory: IProtocolFactory): ListeningPort {
+  adoptStreamPort(fd: number, family: number, factory: IProtocolFactory, options?: StreamPortOptions): ListeningPort {
     this.checkOpen()
     fdArgument(fd, 'adoptStreamPort: fd')
     familyArgument(family, STREAM_FAMILIES, 'adoptStreamPort')
     fdInRange(fd, 'adoptStreamPort')
+    const portOptions = options === undefined ? null : streamPortOptions(options, 'adoptStreamPort: options')
     const core = this.openCore()
-    const id = adopted(core.native.adopt(fd, family, ADOPT_LISTENER), fd, family)
+    const result = portOptions === null ? core.native.adopt(fd, family, ADOPT_LISTENER) : core.native.adoptPort(fd, family, portOptions)
+    const id = adopted(result, fd, family)
     let port: ListeningPort
     try {
       const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
@@ -81,6 +87,31 @@ export class Reactor {
       throw err
     }
     return port
+  }
+
+  /**
+   * A native proxy port on a bound, listening SOCK_STREAM fd (INET, INET6 or UNIX): the core
+   * accepts, reads a PROXY header if `options.proxyProtocol` asks, connects to an upstream (one, a
+   * balanced list, or what `options.upstream(client)` returns) with retries and a timeout, sends a
+   * PROXY header first if `options.proxyHeader` asks, and relays, with no JS per connection.
+   * Admission limits as for `adoptStreamPort`. The caller keeps its fd.
+   */
+  listenProxy(fd: number, family: number, options: ProxyPortOptions): ProxyPort {
+    this.checkOpen()
+    fdArgument(fd, 'listenProxy: fd')
+    familyArgument(family, STREAM_FAMILIES, 'listenProxy')
+    fdInRange(fd, 'listenProxy')
+    const { native, route } = proxyPortOptions(options, 'listenProxy: options')
+    const core = this.openCore()
+    const id = adopted(core.native.adoptPort(fd, family, native), fd, family)
+    try {
+      const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
+      if (address === null) throw errnoError('EBADF', `listenProxy: fd ${fd} has no local address`)
+      return new ProxyPort(core, id, address, typeof route === 'function' ? route : null) // registers itself
+    } catch (err) {
+      core.native.closePort(id)
+      throw err
+    }
   }
 
   /**

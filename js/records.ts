@@ -3,6 +3,7 @@
 // listed in wire.ts); payloads are in the batch's data buffer, or in its chunks (large reads).
 import { addressRecordLength, decodeAddress, type Address, type IPAddress, type SenderAddressCache } from './address'
 import type { NativeReactor } from './native'
+import { transportName, type ProxyInfo, type ProxyTlv } from './proxy-header'
 import {
   BATCH_HEADER,
   EV_CONNECTED,
@@ -19,6 +20,16 @@ const NO_CHUNKS: Buffer[] = []
 /** Records JS's reusable array holds; a batch with more comes as an array of its own. */
 const RECORDS_PER_BATCH = 4096
 
+/** How a drain ended (EV_PORT_DRAINED). */
+export interface DrainCounts {
+  /** Connections that ended by themselves while the port drained. */
+  ended: number
+  /** Idle connections closed when the drain began. */
+  idleClosed: number
+  /** Connections still open at the deadline, closed then. */
+  closedAtDeadline: number
+}
+
 /** Input taken out of a batch for a relay (see `Batch.takeInputAhead`). */
 export interface TakenInput {
   /** Bytes per connection id, in order. */
@@ -31,6 +42,7 @@ export interface TakenInput {
 export class Batch {
   /** The position of the first record not yet dispatched. */
   private next: number
+  private sawDescriptors = false
 
   private constructor(
     private readonly events: Uint32Array,
@@ -100,8 +112,15 @@ export class Batch {
     return this.data.subarray(offset, offset + length)
   }
 
+  /** Whether any EV_FDS record was decoded: then JS owns descriptors from this batch, and says so
+   *  to the core once the batch is dispatched (`fdsSettled`). */
+  get carriedDescriptors(): boolean {
+    return this.sawDescriptors
+  }
+
   /** EV_FDS: the descriptor numbers (u32 LE at `a` in data, `b` of them). */
   fds(at: number): number[] {
+    this.sawDescriptors = true
     const offset = this.events[at + 2]
     const fds = new Array<number>(this.events[at + 3])
     for (let k = 0; k < fds.length; k++) fds[k] = this.data.readUInt32LE(offset + 4 * k)
@@ -123,6 +142,57 @@ export class Batch {
     return () => decodeAddress(this.data, offset, 'TCP')
   }
 
+  /** EV_ROUTE: the client (the PROXY header's source when there was one), decoded when asked. */
+  routeClient(at: number): () => Address {
+    const offset = this.events[at + 2]
+    return () => decodeAddress(this.data, offset, 'TCP')
+  }
+
+  /** EV_ROUTE: the proxy port the session belongs to. */
+  routePort(at: number): number {
+    return this.events[at + 3]
+  }
+
+  /** EV_PORT_DRAINED: sessions that ended by themselves, idle ones closed at the start, the rest
+   *  closed at the deadline (three u64 LE at `a`). */
+  drainCounts(at: number): DrainCounts {
+    const offset = this.events[at + 2]
+    const n = (k: number) => Number(this.data.readBigUInt64LE(offset + 8 * k))
+    return { ended: n(0), idleClosed: n(1), closedAtDeadline: n(2) }
+  }
+
+  /**
+   * EV_PROXY_INFO: the PROXY header a connection began with. Payload (crates/core wire
+   * `push_proxy_info`): u8 version, u8 command, u8 transport (v2 byte), then source and
+   * destination as u16 LE length + address record (0: none), then the TLVs in v2 form (u8 type,
+   * u16 BE length, value) to the end.
+   */
+  proxyInfo(at: number): ProxyInfo {
+    let p = this.events[at + 2]
+    const end = p + this.events[at + 3]
+    const d = this.data
+    const version = d[p] === 1 ? 1 : 2
+    const command = d[p + 1] === 1 ? 'proxy' : 'local'
+    const transport = transportName(d[p + 2])
+    const type = transport === 'UDP4' || transport === 'UDP6' ? 'UDP' : 'TCP'
+    p += 3
+    const endpoint = (): Address | null => {
+      const length = d.readUInt16LE(p)
+      const address = length === 0 ? null : decodeAddress(d, p + 2, type)
+      p += 2 + length
+      return address
+    }
+    const source = endpoint()
+    const destination = endpoint()
+    const tlvs: ProxyTlv[] = []
+    while (p + 3 <= end) {
+      const length = d.readUInt16BE(p + 1)
+      tlvs.push({ type: d[p], value: Buffer.from(d.subarray(p + 3, Math.min(p + 3 + length, end))) })
+      p += 3 + length
+    }
+    return { version, command, transport, source, destination, tlvs }
+  }
+
   /** EV_DATAGRAM: the sender, decoded through the port's cache (an IP address: datagram ports are
    *  INET or INET6). */
   sender(at: number, cache: SenderAddressCache): IPAddress {
@@ -142,6 +212,14 @@ export class Batch {
     let n = 0
     for (let i = this.next; i < this.end; i += EVENT_STRIDE) if (this.events[i] === kind && this.events[i + 1] === id) n++
     return n
+  }
+
+  /** The descriptors of the EV_FDS records still ahead (the batch will not be dispatched further:
+   *  the reactor closed), for the caller to close. */
+  descriptorsAhead(): number[] {
+    const fds: number[] = []
+    for (let i = this.next; i < this.end; i += EVENT_STRIDE) if (this.events[i] === EV_FDS) fds.push(...this.fds(i))
+    return fds
   }
 
   /**

@@ -1,12 +1,12 @@
-// reactor.relay(a, b): bytes move both ways between two connections inside the core (splice(2)
-// through a pipe per direction) and never reach JS. This side checks the call, hands the core what JS
-// still holds for each connection (so that order is kept), keeps the idle timer, and resolves with
-// the byte counts once the core reports the end (after both connections' connectionLost).
-import { constants as osConstants } from 'node:os'
+// reactor.relay(a, b): bytes move both ways between two connections inside the core (copied when
+// small, spliced when large) and never reach JS. This side checks the call, hands the core what JS
+// still holds for each connection (so that order is kept), and resolves with the byte counts once the
+// core reports the end (after both connections' connectionLost). The idle timeout runs in the core.
 import { invalidState } from './errors'
 import type { ReactorHost, RelayEntry } from './host'
+import { encodeProxyHeader, type ProxyHeaderOptions } from './proxy-header'
 import { StreamTransport } from './transport'
-import { armTimer, integerArgument, optionsArgument, timeoutArgument } from './validate'
+import { integerArgument, nativeTimeout, optionsArgument, timeoutArgument } from './validate'
 import { STATE_CLOSED, STATE_DISCONNECTING, STATE_GONE, STATE_RELAYING, STATE_WRITE_CLOSED, STATE_WRITE_CLOSING } from './wire'
 
 export interface RelayOptions {
@@ -15,6 +15,9 @@ export interface RelayOptions {
   /** Milliseconds with no byte in either direction before both connections are aborted (ETIMEDOUT);
    *  none by default (nor for Infinity, or more than 2^31-1). */
   idleTimeout?: number
+  /** A PROXY protocol header to send to `b` before anything relayed from `a` (HAProxy's
+   *  `send-proxy`): the addresses of the client `a` stands for. */
+  proxyHeader?: ProxyHeaderOptions
 }
 
 export interface RelayResult {
@@ -25,30 +28,26 @@ export interface RelayResult {
 const DEFAULT_BUFFER_SIZE = 262_144
 /** The binding takes a u32; a bound past 2 GiB per direction would mean nothing anyway. */
 const MAX_BUFFER_SIZE = 0x7fffffff
-const ETIMEDOUT = osConstants.errno.ETIMEDOUT
 const NOT_RELAYABLE = STATE_CLOSED | STATE_GONE | STATE_DISCONNECTING | STATE_RELAYING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED
 
 /** One relay, from the call until the core reports its end. */
 export class ActiveRelay implements RelayEntry {
   readonly promise: Promise<RelayResult>
   private resolve!: (r: RelayResult) => void
-  private idleTimer: NodeJS.Timeout | null = null
   private counts: RelayResult = { aToB: 0, bToA: 0 }
 
   private constructor(
     private readonly host: ReactorHost,
     readonly id: number,
-    /** ms, or null for no idle timeout. */
-    private readonly idleTimeout: number | null,
   ) {
     this.promise = new Promise((resolve) => (this.resolve = resolve))
-    this.armIdle(idleTimeout)
   }
 
   static start(host: ReactorHost, a: unknown, b: unknown, options: unknown): ActiveRelay {
-    const { bufferSize = DEFAULT_BUFFER_SIZE, idleTimeout } = optionsArgument(options as RelayOptions | undefined, 'relay: options')
+    const { bufferSize = DEFAULT_BUFFER_SIZE, idleTimeout, proxyHeader } = optionsArgument(options as RelayOptions | undefined, 'relay: options')
     integerArgument(bufferSize, 'relay: options.bufferSize', 1, MAX_BUFFER_SIZE)
     const idle = idleTimeout === undefined ? null : timeoutArgument(idleTimeout, 'relay: options.idleTimeout', { positive: true })
+    const header = proxyHeader === undefined ? null : encodeProxyHeader(proxyHeader, 'relay: options.proxyHeader')
     if (!(a instanceof StreamTransport) || !(b instanceof StreamTransport)) throw invalidState('relay: a and b must be stream transports')
     if (a === b) throw invalidState('relay: a and b are the same transport')
     if (host.lookup('connection', a.id) !== a || host.lookup('connection', b.id) !== b) throw invalidState('relay: both transports must belong to this reactor')
@@ -59,12 +58,12 @@ export class ActiveRelay implements RelayEntry {
     // What JS still holds for each goes first: bytes held while paused, then records of the batch
     // being dispatched that are still ahead (they are taken out of the batch).
     const ahead = host.takeInputAhead([a.id, b.id])
-    const heldA = [...a.enterRelay(), ...(ahead.get(a.id) ?? [])]
+    const heldA = [...(header === null ? [] : [header]), ...a.enterRelay(), ...(ahead.get(a.id) ?? [])]
     const heldB = [...b.enterRelay(), ...(ahead.get(b.id) ?? [])]
-    const id = host.native.relay(a.id, b.id, heldA, heldB, bufferSize)
+    const id = host.native.relay(a.id, b.id, heldA, heldB, bufferSize, idle === null ? undefined : nativeTimeout(idle))
     a.refreshAfterRelay()
     b.refreshAfterRelay()
-    const relay = new ActiveRelay(host, id, idle)
+    const relay = new ActiveRelay(host, id)
     host.register('relay', id, relay)
     return relay
   }
@@ -83,22 +82,7 @@ export class ActiveRelay implements RelayEntry {
   }
 
   private finish(): void {
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer)
-    this.idleTimer = null
     this.host.forget('relay', this.id, this)
     this.resolve(this.counts)
-  }
-
-  /** The core knows when bytes last moved; JS only looks when the timeout could have passed. */
-  private armIdle(ms: number | null): void {
-    // Unref'd: the connections themselves hold the loop.
-    this.idleTimer = armTimer(ms, () => {
-      this.idleTimer = null
-      const idle = this.host.native.relayIdle(this.id)
-      if (idle === null || idle === undefined) return
-      const limit = this.idleTimeout as number
-      if (idle >= limit) this.host.native.abortRelay(this.id, ETIMEDOUT)
-      else this.armIdle(limit - idle)
-    })
   }
 }

@@ -7,6 +7,7 @@ import { callNative, ConnectionAborted, ConnectionDone, ConnectionLost, errnoErr
 import { Handle } from './handle'
 import { HeldInput } from './held-input'
 import type { ConnectionEntry, ReactorHost } from './host'
+import type { ProxyInfo } from './proxy-header'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
 import { byteChunksArgument, bytesArgument, checkFd } from './validate'
@@ -66,6 +67,8 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
     private readonly family: number,
     readonly protocol: IProtocol,
     private readonly peer: Address,
+    /** The PROXY header the connection began with (ports that read them), else null. */
+    readonly proxyInfo: ProxyInfo | null = null,
   ) {
     super(host, id, 'connection')
     this.held = new HeldInput({

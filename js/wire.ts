@@ -18,6 +18,9 @@ export const {
   EV_RELAY_ENDED, // id = relay; a = offset of two u64 (LE) in data: bytes moved a→b, b→a
   EV_NONE, // a record taken out of the batch (by a relay): skipped
   EV_FDS, // id = connection; a = offset of b descriptor numbers (u32 LE) in data, received with the data that follows
+  EV_PROXY_INFO, // id = connection or proxy session; a = offset, b = length of its PROXY header's payload (before its ACCEPT or ROUTE)
+  EV_ROUTE, // id = proxy session waiting for a route; a = offset of the client's address record; b = the proxy port
+  EV_PORT_DRAINED, // id = port whose drain finished; a = offset of three u64 (LE): ended, idle closed, closed at the deadline
   EVENT_STRIDE,
   BATCH_HEADER, // takeBatch writes [records, chunks] before the records
   RECORDS_OVERFLOW, // records when they did not fit (take them with takeOverflowEvents)

@@ -64,6 +64,8 @@ impl Adopt {
 
 pub struct Reactor {
     shared: Arc<Shared>,
+    /// Received descriptors handed to the consumer with a batch it is still dispatching.
+    in_dispatch: Mutex<Vec<RawFd>>,
     /// Who runs the loop; None once closed.
     driver: Mutex<Option<Driver>>,
     /// The state's lock-free counters (wake-ups are counted here for a hosted reactor).
@@ -83,7 +85,7 @@ impl Reactor {
         let counters = shared.lock().entries.shared_counters.clone();
         let notify = Box::new(CountingNotify::new(notify, counters.clone()));
         let driver = Driver::thread(Engine::new(poll, shared.clone()), shared.clone(), notify)?;
-        Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
+        Ok(Reactor { shared, in_dispatch: Mutex::default(), driver: Mutex::new(Some(driver)), counters })
     }
 
     /// Creates the poller without a thread: the host watches `poll_fd()` for readability (e.g.
@@ -92,7 +94,7 @@ impl Reactor {
         let (poll, shared) = Self::poller()?;
         let counters = shared.lock().entries.shared_counters.clone();
         let driver = Driver::hosted(Engine::new(poll, shared.clone()));
-        Ok(Reactor { shared, driver: Mutex::new(Some(driver)), counters })
+        Ok(Reactor { shared, in_dispatch: Mutex::default(), driver: Mutex::new(Some(driver)), counters })
     }
 
     fn poller() -> io::Result<(Poll, Arc<Shared>)> {
@@ -169,10 +171,12 @@ impl Reactor {
 
     /// A listening port's figures, and its upstreams' connect failures (a proxy port's); None for
     /// an id that is not a listening port.
+    /// After a drain ended, the port's last figures, once.
     pub fn port_stats(&self, id: u32) -> Option<(PortStats, Vec<u64>)> {
-        match self.shared.lock().entries.get(id) {
+        let mut st = self.shared.lock();
+        match st.entries.get(id) {
             Some(Entry::Listener(l)) => Some((l.current_stats(), l.balancer.failures.clone())),
-            _ => None,
+            _ => st.final_port_stats.remove(&id),
         }
     }
 
@@ -356,6 +360,25 @@ impl Reactor {
 
     pub fn dropped_datagrams(&self, id: u32) -> u64 {
         self.shared.lock().entries.datagram(id).map_or(0, |d| d.dropped_total())
+    }
+
+    /// Descriptors the consumer was handed with the batch it is dispatching now.
+    pub fn fds_in_dispatch(&self, fds: Vec<RawFd>) {
+        self.in_dispatch.lock().unwrap_or_else(|p| p.into_inner()).extend(fds);
+    }
+
+    /// The consumer dispatched its batch: the descriptors it was handed are its own (delivered to
+    /// protocols, or closed by it).
+    pub fn fds_settled(&self) {
+        self.in_dispatch.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The consumer is being torn down (its thread's environment ends) in the middle of a batch:
+    /// nothing of it can use the descriptors it was handed any more, so they are closed here.
+    pub fn close_unsettled_fds(&self) {
+        for fd in std::mem::take(&mut *self.in_dispatch.lock().unwrap_or_else(|p| p.into_inner())) {
+            crate::sys::fd::close_owned(fd);
+        }
     }
 
     /// Stops the loop, stops the driver (joins the I/O thread, or closes the hosted poller: the host

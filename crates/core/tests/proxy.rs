@@ -317,6 +317,8 @@ fn a_drain_closes_idle_sessions_and_lets_active_ones_finish() {
     assert_eq!(&more, b"still served", "an active session goes on while the port drains");
     drop(active);
     assert_eq!(drain_counts(&mut h, port), (1, 1, 0));
+    let last = h.reactor.port_stats(port).expect("the last figures, once").0;
+    assert_eq!(last.sessions_relayed, 2);
     assert!(h.reactor.port_stats(port).is_none(), "the port closed at the end of its drain");
 }
 

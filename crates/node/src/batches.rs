@@ -20,6 +20,15 @@ impl NativeReactor {
         }
     }
 
+    /// JS dispatched a batch that carried descriptors (EV_FDS): they are its own now, delivered or
+    /// closed. Until this call, a teardown of this thread's environment closes them.
+    #[napi(catch_unwind)]
+    pub fn fds_settled(&self) {
+        if let Some(core) = self.live_core() {
+            core.fds_settled();
+        }
+    }
+
     /// The records of the last batch when they did not fit JS's array.
     #[napi(catch_unwind)]
     pub fn take_overflow_events(&mut self) -> Uint32Array {

@@ -136,6 +136,7 @@ impl NativeReactor {
                 d.stop();
             }
             if let Some(core) = weak.upgrade() {
+                core.close_unsettled_fds(); // a worker terminated mid-batch: nothing can use them now
                 core.close();
             }
         })?;

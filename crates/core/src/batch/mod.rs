@@ -118,10 +118,9 @@ impl Batch {
     }
 
     /// The consumer took the batch: from now on it owns the descriptors its FDS records name.
-    pub fn hand_over_fds(&mut self) {
-        for fd in self.fds.drain(..) {
-            let _ = fd.into_raw_fd();
-        }
+    /// Returns their numbers (those the consumer must settle: see `Reactor::fds_in_dispatch`).
+    pub fn hand_over_fds(&mut self) -> Vec<i32> {
+        self.fds.drain(..).map(IntoRawFd::into_raw_fd).collect()
     }
 
     /// Empties the batch, keeping the capacity of its buffers.

@@ -75,7 +75,12 @@ impl Consumer {
             events[1] = batch.chunks.len() as u32;
         }
         self.chunks = std::mem::take(&mut batch.chunks);
-        batch.hand_over_fds(); // the consumer reads their numbers from the data it gets now
+        // The consumer reads their numbers from the data it gets now; until it says the batch is
+        // dispatched, the core remembers them (a consumer torn down mid-batch leaves them to it).
+        let handed = batch.hand_over_fds();
+        if !handed.is_empty() {
+            self.core.fds_in_dispatch(handed);
+        }
         Some(&self.taken.data)
     }
 

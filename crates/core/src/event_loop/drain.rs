@@ -3,8 +3,8 @@
 //! its last connection is gone the consumer gets a PORT_DRAINED record with the counts, and the
 //! port's duplicate is closed.
 //!
-//! Idle: a proxy session not yet relaying (header, route or connect still pending), or a relay
-//! with no byte in flight either way for `idle_after`. Connections handed to the consumer are its
+//! Idle: a proxied connection whose relay holds no byte, has none waiting to be read, and moved
+//! none either way for `idle_after`. A session still reading its header or connecting is busy. Connections handed to the consumer are its
 //! own to end (it knows what idle means for its protocol); at the deadline they are aborted too.
 
 use super::registry::State;
@@ -50,10 +50,7 @@ impl State {
 
     fn close_if_idle(&mut self, registry: &Registry, id: u32, port: u32, idle_after: Duration) -> bool {
         match self.entries.get(id) {
-            Some(Entry::Incoming(_)) => {
-                self.close_session(registry, id);
-                true
-            }
+            // A session still reading its header or connecting upstream is busy, not idle.
             Some(Entry::Stream(s)) => match s.state.relay() {
                 Some(rid) if self.relays.owner_of(rid) == Some(port) && self.relays.is_idle(rid, idle_after) && self.quiet_sockets(rid) => {
                     self.relays.end(Lent { entries: &mut self.entries, batch: &mut self.batch, registry, deadlines: &mut self.deadlines }, rid, 0);
@@ -115,6 +112,8 @@ impl State {
             let ended = d.started_with.saturating_sub(d.idle_closed + d.closed_at_deadline);
             let offset = push_drain_counts(&mut self.batch.data, ended, d.idle_closed, d.closed_at_deadline);
             self.batch.push(kind::PORT_DRAINED, port, offset as u32, 0);
+            // Its last figures wait for the consumer, which asks once it reads the record.
+            self.final_port_stats.insert(port, (l.current_stats(), l.balancer.failures.clone()));
             self.remove(registry, port);
         }
     }

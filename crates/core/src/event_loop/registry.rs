@@ -9,9 +9,9 @@ use crate::relay::engine::{Lent, RelayEngine};
 use crate::service::{wait_for, Deadlines, Ready, Step};
 use crate::stream::listener::{Admitted, SpareFd};
 use crate::stream::Stream;
-use crate::wire::{address, kind, Stats};
+use crate::wire::{address, kind, PortStats, Stats};
 use mio::Registry;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,8 @@ pub struct State {
     read_buf: Vec<u8>,
     /// Connections a listener accepted in one service, waiting to be registered.
     accepted: Vec<Admitted>,
+    /// The last figures of ports whose drain ended, until the consumer reads them once.
+    pub final_port_stats: HashMap<u32, (PortStats, Vec<u64>)>,
     /// When entries asked to be serviced again (timeouts), and a scratch list of those due.
     pub deadlines: Deadlines,
     due: Vec<u32>,
@@ -57,6 +59,7 @@ impl State {
             spare: SpareFd::open()?,
             read_buf: Vec::new(),
             accepted: Vec::new(),
+            final_port_stats: HashMap::new(),
             deadlines: Deadlines::default(),
             due: Vec::new(),
         })

@@ -54,3 +54,11 @@ pub fn unread_bytes(fd: RawFd) -> io::Result<usize> {
     syscall!(ioctl(fd, libc::FIONREAD, &mut n as *mut libc::c_int))?;
     Ok(n.max(0) as usize)
 }
+
+/// Closes a descriptor this process owns and nothing else refers to.
+pub fn close_owned(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: the caller owns `fd` (received, never handed on) and drops every other use of it.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}
