@@ -5,7 +5,7 @@ import { closeDescriptors } from './descriptors'
 import { reactorClosed } from './errors'
 import { nextTurn } from './handle'
 import type { BatchHook, ConnectionEntry, Entries, EntryKind, ReactorHost } from './host'
-import type { ProxyInfo } from './proxy-header'
+import type { ProxyInfo } from './proxy-info'
 import type { NativeReactor } from './native'
 import { Batch } from './records'
 import {

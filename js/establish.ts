@@ -5,7 +5,7 @@
 import type { Address } from './address'
 import type { ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
-import type { ProxyInfo } from './proxy-header'
+import type { ProxyInfo } from './proxy-info'
 import { StreamTransport } from './transport'
 
 /**

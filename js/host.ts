@@ -3,7 +3,7 @@
 // on core.ts, so the core routes to them without importing them back.
 import type { Address } from './address'
 import type { NativeReactor } from './native'
-import type { ProxyInfo } from './proxy-header'
+import type { ProxyInfo } from './proxy-info'
 import type { Batch, DrainCounts } from './records'
 
 /** A live stream connection: the events of its id. */

@@ -48,7 +48,8 @@ export type {
   UpstreamAddress,
   ProxyClient,
 } from './port-options'
-export type { ProxyInfo, ProxyTlv, ProxyTransport, ProxyHeaderOptions, ProxyEndpoint } from './proxy-header'
+export type { ProxyHeaderOptions, ProxyEndpoint } from './proxy-header'
+export type { ProxyInfo, ProxyTlv, ProxyTransport } from './proxy-info'
 export type { DrainCounts } from './records'
 export { DatagramPort, type DatagramAddress } from './datagram'
 export { StreamTransport } from './transport'

@@ -1,6 +1,6 @@
 // The shapes of what the reactor calls and what it hands out (Twisted's interfaces, as TS types).
 import type { Address, IPAddress } from './address'
-import type { ProxyInfo } from './proxy-header'
+import type { ProxyInfo } from './proxy-info'
 
 /** Something that produces data for a consumer until told to stop. */
 export interface IProducer {

@@ -5,7 +5,7 @@ import { isIP } from 'node:net'
 import { IPv4Address, IPv6Address, UNIXAddress, type Address } from './address'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors'
 import type { PortOptions as NativePortOptions, UpstreamAddress as NativeUpstream } from './native'
-import type { ProxyInfo } from './proxy-header'
+import type { ProxyInfo } from './proxy-info'
 import {
   arrayArgument,
   describe,

@@ -5,7 +5,7 @@ import { Handle, nextTurn } from './handle'
 import type { PortEntry, ReactorHost } from './host'
 import type { IProtocolFactory } from './interfaces'
 import type { NativePortStats } from './native'
-import type { ProxyInfo } from './proxy-header'
+import type { ProxyInfo } from './proxy-info'
 import type { DrainCounts } from './records'
 import { optionsArgument, timeoutArgument, TIMER_MAX_MS } from './validate'
 

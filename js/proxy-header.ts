@@ -1,35 +1,11 @@
-// PROXY protocol headers (HAProxy's proxy-protocol.txt): what a connection received (`ProxyInfo`,
-// decoded by records.ts from the core's PROXY_INFO records) and what JS asks the core to send
-// (`ProxyHeaderOptions`, encoded by the core's codec through the binding). The protocol is parsed
-// and encoded in the core only; this file holds the shapes and the checks of the options.
+// PROXY protocol headers to send (`ProxyHeaderOptions`: connectTCP, relay), checked here and encoded
+// by the core's codec through the binding. What a connection received is `ProxyInfo` (proxy-info.ts).
 import { IPv4Address, IPv6Address, UNIXAddress, type Address } from './address'
+export type { ProxyInfo, ProxyTlv, ProxyTransport } from './proxy-info'
 import { callNative } from './errors'
 import { binding } from './native'
 import { arrayArgument, bytesArgument, describe, integerArgument, objectArgument, portArgument, stringArgument } from './validate'
 import { invalidArgType, invalidArgValue } from './errors'
-
-/** The transport a PROXY header announces. */
-export type ProxyTransport = 'TCP4' | 'TCP6' | 'UDP4' | 'UDP6' | 'UNIX_STREAM' | 'UNIX_DGRAM' | 'UNSPEC'
-
-export interface ProxyTlv {
-  /** The TLV's type (0x01 ALPN, 0x02 AUTHORITY, 0x05 UNIQUE_ID, 0x20 SSL, ...). */
-  type: number
-  value: Buffer
-}
-
-/** A PROXY header a connection began with, as the core read and checked it. */
-export interface ProxyInfo {
-  version: 1 | 2
-  /** 'local': a health check or the proxy's own connection; addresses are then null. */
-  command: 'proxy' | 'local'
-  transport: ProxyTransport
-  /** The client, as the proxy in front saw it (null for LOCAL or UNKNOWN). */
-  source: Address | null
-  /** Where the client connected to, as the proxy in front saw it. */
-  destination: Address | null
-  /** v2 only (empty for v1). */
-  tlvs: ProxyTlv[]
-}
 
 /** An endpoint for a header to send: an IP address and port, or a UNIX path (v2 only). */
 export type ProxyEndpoint = { host: string; port: number } | { path: string } | Address
@@ -43,21 +19,6 @@ export interface ProxyHeaderOptions {
   destination?: ProxyEndpoint
   /** v2 only. */
   tlvs?: Array<{ type: number; value: Uint8Array | string }>
-}
-
-const TRANSPORTS: Record<number, ProxyTransport> = {
-  0x00: 'UNSPEC',
-  0x11: 'TCP4',
-  0x12: 'UDP4',
-  0x21: 'TCP6',
-  0x22: 'UDP6',
-  0x31: 'UNIX_STREAM',
-  0x32: 'UNIX_DGRAM',
-}
-
-/** The name of a v2 family/protocol byte (the PROXY_INFO payload carries the byte). */
-export function transportName(byte: number): ProxyTransport {
-  return TRANSPORTS[byte] ?? 'UNSPEC'
 }
 
 /** Checks `options` and has the core encode the header: the bytes to send first. */

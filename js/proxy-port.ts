@@ -8,7 +8,7 @@ import type { ProxyPortEntry, ReactorHost } from './host'
 import type { ProxyClient, ProxyPortOptions, UpstreamAddress } from './port-options'
 import { upstreamAddress } from './port-options'
 import { portStats, startDrain, type DrainOptions, type PortStats } from './port'
-import type { ProxyInfo } from './proxy-header'
+import type { ProxyInfo } from './proxy-info'
 import type { DrainCounts } from './records'
 
 type RouteFunction = Extract<ProxyPortOptions['upstream'], (client: ProxyClient) => unknown>

@@ -3,7 +3,7 @@
 // listed in wire.ts); payloads are in the batch's data buffer, or in its chunks (large reads).
 import { addressRecordLength, decodeAddress, type Address, type IPAddress, type SenderAddressCache } from './address'
 import type { NativeReactor } from './native'
-import { transportName, type ProxyInfo, type ProxyTlv } from './proxy-header'
+import { transportName, type ProxyInfo, type ProxyTlv } from './proxy-info'
 import {
   BATCH_HEADER,
   EV_CONNECTED,

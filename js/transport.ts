@@ -7,7 +7,7 @@ import { callNative, ConnectionAborted, ConnectionDone, ConnectionLost, errnoErr
 import { Handle } from './handle'
 import { HeldInput } from './held-input'
 import type { ConnectionEntry, ReactorHost } from './host'
-import type { ProxyInfo } from './proxy-header'
+import type { ProxyInfo } from './proxy-info'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
 import { byteChunksArgument, bytesArgument, checkFd } from './validate'

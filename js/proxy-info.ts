@@ -1,0 +1,42 @@
+// What a connection's PROXY protocol header said (HAProxy's proxy-protocol.txt), as the core read and
+// checked it: records.ts decodes it from the core's PROXY_INFO records. Types and names only.
+import type { Address } from './address'
+
+/** The transport a PROXY header announces. */
+export type ProxyTransport = 'TCP4' | 'TCP6' | 'UDP4' | 'UDP6' | 'UNIX_STREAM' | 'UNIX_DGRAM' | 'UNSPEC'
+
+export interface ProxyTlv {
+  /** The TLV's type (0x01 ALPN, 0x02 AUTHORITY, 0x05 UNIQUE_ID, 0x20 SSL, ...). */
+  type: number
+  value: Buffer
+}
+
+/** A PROXY header a connection began with, as the core read and checked it. */
+export interface ProxyInfo {
+  version: 1 | 2
+  /** 'local': a health check or the proxy's own connection; addresses are then null. */
+  command: 'proxy' | 'local'
+  transport: ProxyTransport
+  /** The client, as the proxy in front saw it (null for LOCAL or UNKNOWN). */
+  source: Address | null
+  /** Where the client connected to, as the proxy in front saw it. */
+  destination: Address | null
+  /** v2 only (empty for v1). */
+  tlvs: ProxyTlv[]
+}
+
+const TRANSPORTS: Record<number, ProxyTransport> = {
+  0x00: 'UNSPEC',
+  0x11: 'TCP4',
+  0x12: 'UDP4',
+  0x21: 'TCP6',
+  0x22: 'UDP6',
+  0x31: 'UNIX_STREAM',
+  0x32: 'UNIX_DGRAM',
+}
+
+/** The name of a v2 family/protocol byte (the PROXY_INFO payload carries the byte). */
+export function transportName(byte: number): ProxyTransport {
+  return TRANSPORTS[byte] ?? 'UNSPEC'
+}
+
