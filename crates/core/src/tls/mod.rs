@@ -1,0 +1,31 @@
+//! TLS for the core, in userspace with rustls (ring provider): configs built from the user's
+//! options, and a session the event loop drives over a non-blocking socket. Self-contained: the
+//! loop plugs it into its accept, read/write and relay paths; nothing here knows the loop.
+//!
+//! - `config`: `ServerTlsOptions` / `ClientTlsOptions` → shared rustls configs (`pem`,
+//!   `resolver` for SNI, `no_verify` for `verify: false`, `provider`).
+//! - `reload`: a port's config, replaceable while it runs (`port.setSecureContext`).
+//! - `session`: `TlsSession`, what the loop calls on readiness.
+//! - `info`: `TlsInfo`, what `transport.tlsInfo` tells.
+//! - `error`: `ConfigError` (bad options) and `TlsError` (a failed session), each with a `code()`.
+
+pub mod config;
+pub mod error;
+pub mod info;
+mod no_verify;
+pub mod pem;
+mod provider;
+pub mod reload;
+pub mod resolver;
+pub mod session;
+
+pub use config::{
+    ClientAuth, ClientTlsConfig, ClientTlsOptions, ServerTlsConfig, ServerTlsOptions, SniCertificate, TlsVersion,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SESSION_CACHE_SIZE,
+};
+pub use error::{Alert, ConfigError, ConfigErrorKind, TlsError, TlsErrorKind};
+pub use info::TlsInfo;
+pub use pem::CertKeyPem;
+pub use reload::ReloadableServerConfig;
+pub use session::{End, ReadOutcome, TlsSession, WriteOutcome, READ_BUDGET, SEND_BUFFER_LIMIT};
+pub use rustls::pki_types::ServerName;

@@ -1,0 +1,310 @@
+//! One TLS session over a non-blocking socket, driven by the event loop's readiness edges.
+//!
+//! The loop calls `read_tls_from` on a readable edge and `write_tls_to` on a writable one (and
+//! after anything that makes `wants_write()` true: a handshake step, `write_plaintext`,
+//! `send_close_notify`, a failure's alert). Nothing here blocks, sleeps or owns a clock.
+//!
+//! ## Writes before the handshake completes
+//!
+//! They are accepted and held by rustls, in plaintext, inside this process; rustls encrypts them
+//! when the handshake completes and only then do they reach `write_tls_to`. Nothing written
+//! through `write_plaintext` ever leaves in the clear. (For `startTLS`, bytes the application
+//! wrote *before* starting TLS are the loop's to flush in plaintext first: they never enter
+//! the session.) The test `pre_handshake_plaintext_is_never_on_the_wire` checks every byte
+//! that crosses the socket.
+//!
+//! ## Memory bound per session
+//!
+//! - outgoing: `write_plaintext` accepts at most `SEND_BUFFER_LIMIT` bytes not yet flushed
+//!   (plaintext held before the handshake, ciphertext after it); it returns how many it took,
+//!   and 0 when full. Handshake messages and alerts are added beyond that (a certificate chain
+//!   of a few KiB).
+//! - incoming: rustls stops reading ciphertext once more than 16 KiB of plaintext wait for
+//!   `take_plaintext` (so at most 16 KiB + one 16 KiB record), and its record buffer holds one
+//!   record (16 KiB + 2 KiB) — up to 64 KiB while a handshake message is being joined.
+//!
+//! So a session holds at most about 64 + 34 + 64 KiB of data, and a few KiB when idle.
+
+use super::config::{ClientTlsConfig, ServerTlsConfig};
+use super::error::TlsError;
+use super::info::{cipher_suite_name, protocol_name, resumed, TlsInfo};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, Connection, ServerConnection};
+use socket2::SockRef;
+use std::io::{self, BufRead, IoSlice, Read, Write};
+use std::os::fd::AsFd;
+
+/// Plaintext (before the handshake) or ciphertext (after) a session buffers for sending.
+pub const SEND_BUFFER_LIMIT: usize = 64 * 1024;
+
+/// Ciphertext read per `read_tls_from` call before other connections get a turn (fairness
+/// under edge triggering: the call says `more` and the loop comes back).
+pub const READ_BUDGET: usize = 256 * 1024;
+
+/// How the peer's side of the session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The peer sent close_notify: everything it sent has arrived.
+    CloseNotify,
+    /// The transport reached EOF without close_notify (during or after the handshake): what
+    /// arrived may be cut short. `End::error()` gives it as `ERR_TLS_TRUNCATED`.
+    Truncated,
+    /// The session failed; flush `write_tls_to` (the alert for the peer, if any) and close.
+    Failed(TlsError),
+}
+
+impl End {
+    /// The failure to report for this end (none for a clean close_notify).
+    pub fn error(&self) -> Option<TlsError> {
+        match self {
+            End::CloseNotify => None,
+            End::Truncated => Some(TlsError::truncated()),
+            End::Failed(e) => Some(e.clone()),
+        }
+    }
+}
+
+/// What a `read_tls_from` call found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// This call completed the handshake: the moment for `connectionMade`.
+    pub handshake_completed: bool,
+    /// Plaintext waits in the session: take it with `take_plaintext` / `read_plaintext` (before
+    /// acting on `end`: it arrived first).
+    pub plaintext: bool,
+    /// Reading stopped before the socket said WouldBlock (the budget ran out, or plaintext waits
+    /// beyond its bound): call again, after taking plaintext; no new edge will come.
+    pub more: bool,
+    /// The peer's side is over, and how. Reported on every call from then on.
+    pub end: Option<End>,
+}
+
+/// What a `write_tls_to` call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub written: usize,
+    /// Ciphertext is left (the socket said WouldBlock): wait for the writable edge.
+    pub blocked: bool,
+}
+
+#[derive(Debug)]
+pub struct TlsSession {
+    conn: Connection,
+    /// A client's SNI, kept for `info()` (rustls does not give it back).
+    sent_server_name: Option<String>,
+    end: Option<End>,
+    close_notify_sent: bool,
+}
+
+impl TlsSession {
+    /// The server side of an accepted connection.
+    pub fn server(config: &ServerTlsConfig) -> Result<Self, TlsError> {
+        let conn = ServerConnection::new(config.rustls.clone()).map_err(TlsError::from_rustls)?;
+        Ok(Self::with(Connection::Server(conn), None))
+    }
+
+    /// The client side of an outbound connection; `server_name` from
+    /// `ClientTlsConfig::server_name_for(host)`. The ClientHello is ready at once (`wants_write`).
+    pub fn client(config: &ClientTlsConfig, server_name: ServerName<'static>) -> Result<Self, TlsError> {
+        let sent = match &server_name {
+            ServerName::DnsName(name) => Some(name.as_ref().to_string()),
+            _ => None, // an IP address is verified, not sent (RFC 6066 forbids IPs in SNI)
+        };
+        let conn = ClientConnection::new(config.rustls.clone(), server_name).map_err(TlsError::from_rustls)?;
+        Ok(Self::with(Connection::Client(conn), sent))
+    }
+
+    fn with(mut conn: Connection, sent_server_name: Option<String>) -> Self {
+        conn.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
+        TlsSession { conn, sent_server_name, end: None, close_notify_sent: false }
+    }
+
+    /// Reads ciphertext until WouldBlock (or the budget), decrypting as it goes.
+    /// `Err` is a socket error (ECONNRESET...); TLS failures come as `end: Failed`.
+    pub fn read_tls_from<S: AsFd>(&mut self, sock: &S) -> io::Result<ReadOutcome> {
+        let was_handshaking = self.conn.is_handshaking();
+        let mut io = SocketIo(SockRef::from(sock));
+        let mut budget = READ_BUDGET;
+        let mut more = false;
+        while self.end.is_none() {
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            match self.conn.read_tls(&mut io) {
+                Ok(0) => {
+                    // EOF. (rustls also answers 0 without reading once close_notify came, but
+                    // that case has already set `end` below.)
+                    self.end = Some(End::Truncated);
+                }
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    match self.conn.process_new_packets() {
+                        Ok(state) if state.peer_has_closed() => self.end = Some(End::CloseNotify),
+                        Ok(_) => {}
+                        Err(e) => self.end = Some(End::Failed(TlsError::from_rustls(e))),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // rustls refuses to read while more than its bound of plaintext waits: that is
+                // back-pressure, not a failure (it comes before any read, so the socket is untouched).
+                Err(e) if e.kind() == io::ErrorKind::Other && self.has_plaintext() => {
+                    more = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ReadOutcome {
+            handshake_completed: was_handshaking && !self.conn.is_handshaking() && !self.failed(),
+            plaintext: self.has_plaintext(),
+            more,
+            end: self.end.clone(),
+        })
+    }
+
+    /// Appends all waiting plaintext to `out`; returns how many bytes.
+    pub fn take_plaintext(&mut self, out: &mut Vec<u8>) -> usize {
+        let mut reader = self.conn.reader();
+        let mut taken = 0;
+        loop {
+            // Err: nothing waits (WouldBlock), or EOF without close_notify once drained.
+            let n = match reader.fill_buf() {
+                Ok(chunk) if !chunk.is_empty() => {
+                    out.extend_from_slice(chunk);
+                    chunk.len()
+                }
+                _ => return taken,
+            };
+            reader.consume(n);
+            taken += n;
+        }
+    }
+
+    /// Copies waiting plaintext into `buf`; returns how many bytes (0: none waits).
+    pub fn read_plaintext(&mut self, buf: &mut [u8]) -> usize {
+        self.conn.reader().read(buf).unwrap_or(0)
+    }
+
+    /// Hands plaintext to the session; returns how many bytes it took (0 when its send buffer is
+    /// full, or after `send_close_notify`, or once the session failed). Before the handshake
+    /// completes the bytes are held and encrypted later (see the module doc); they are never sent
+    /// in the clear.
+    pub fn write_plaintext(&mut self, data: &[u8]) -> usize {
+        if self.close_notify_sent || self.failed() {
+            return 0;
+        }
+        self.conn.writer().write(data).unwrap_or(0)
+    }
+
+    /// Sends ciphertext until the session has none left or the socket says WouldBlock.
+    /// `Err` is a socket error (EPIPE, ECONNRESET...).
+    pub fn write_tls_to<S: AsFd>(&mut self, sock: &S) -> io::Result<WriteOutcome> {
+        let mut io = SocketIo(SockRef::from(sock));
+        let mut written = 0;
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut io) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(WriteOutcome { written, blocked: true })
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(WriteOutcome { written, blocked: false })
+    }
+
+    /// Ciphertext waits to be sent.
+    pub fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Queues close_notify (flush with `write_tls_to`, then shut the socket's write side). Later
+    /// `write_plaintext` calls take nothing.
+    pub fn send_close_notify(&mut self) {
+        if !self.close_notify_sent {
+            self.conn.send_close_notify();
+            self.close_notify_sent = true;
+        }
+    }
+
+    /// Sends a TLS 1.3 KeyUpdate (new keys for our direction; the peer answers with its own).
+    /// rustls already does this by itself before a key wears out; this is for long-lived idle
+    /// connections, and for tests.
+    pub fn update_keys(&mut self) -> Result<(), TlsError> {
+        self.conn.refresh_traffic_keys().map_err(TlsError::from_rustls)
+    }
+
+    /// How the peer's side ended, if it has.
+    pub fn end(&self) -> Option<&End> {
+        self.end.as_ref()
+    }
+
+    pub fn is_server(&self) -> bool {
+        matches!(self.conn, Connection::Server(_))
+    }
+
+    pub fn info(&self) -> TlsInfo {
+        let server_name = match &self.conn {
+            Connection::Server(s) => s.server_name().map(str::to_string),
+            Connection::Client(_) => self.sent_server_name.clone(),
+        };
+        TlsInfo {
+            protocol: self.conn.protocol_version().and_then(protocol_name),
+            cipher_suite: self.conn.negotiated_cipher_suite().and_then(|s| cipher_suite_name(s.suite())),
+            key_exchange_group: self.conn.negotiated_key_exchange_group().and_then(|g| g.name().as_str()),
+            alpn_protocol: self.conn.alpn_protocol().map(<[u8]>::to_vec),
+            server_name,
+            peer_certificates: self
+                .conn
+                .peer_certificates()
+                .map(|chain| chain.iter().map(|c| c.as_ref().to_vec()).collect())
+                .unwrap_or_default(),
+            resumed: resumed(self.conn.handshake_kind()),
+        }
+    }
+
+    /// The rustls connection, for what this type does not wrap (tests extract keys with it).
+    pub fn into_connection(self) -> Connection {
+        self.conn
+    }
+
+    fn has_plaintext(&mut self) -> bool {
+        matches!(self.conn.reader().fill_buf(), Ok(chunk) if !chunk.is_empty())
+    }
+
+    fn failed(&self) -> bool {
+        matches!(self.end, Some(End::Failed(_)))
+    }
+}
+
+/// A borrowed socket as rustls's reader and writer: recv, and send with MSG_NOSIGNAL (the
+/// core must not raise SIGPIPE in any host).
+struct SocketIo<'a>(SockRef<'a>);
+
+impl Read for SocketIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for SocketIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.send_with_flags(buf, libc::MSG_NOSIGNAL)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
