@@ -18,6 +18,8 @@ mod provider;
 pub mod reload;
 pub mod resolver;
 pub mod session;
+#[cfg(test)]
+mod tests;
 
 pub use config::{
     ClientAuth, ClientTlsConfig, ClientTlsOptions, ServerTlsConfig, ServerTlsOptions, SniCertificate, TlsVersion,
