@@ -31,8 +31,7 @@ pub struct Material {
     pub expired: CertKeyPem,
     /// A client certificate (EKU clientAuth) signed by `ca`.
     pub client: CertKeyPem,
-    /// Another CA, and certificates it signed (`localhost`, and a client).
-    pub rogue_ca: Vec<u8>,
+    /// Certificates signed by another CA (`localhost`, and a client).
     pub rogue_server: CertKeyPem,
     pub rogue_client: CertKeyPem,
     /// `server`'s key encrypted with a password (PKCS#8 `ENCRYPTED PRIVATE KEY`).
@@ -175,7 +174,6 @@ fn make() -> Result<Material, String> {
         wild_test: pair("wild.pem", "wild.key")?,
         expired: pair("expired.pem", "expired.key")?,
         client: pair("client.pem", "client.key")?,
-        rogue_ca: read("rogue.pem")?,
         rogue_server: pair("rogue_server.pem", "rogue_server.key")?,
         rogue_client: pair("rogue_client.pem", "rogue_client.key")?,
         encrypted_key: read("enc.key")?,

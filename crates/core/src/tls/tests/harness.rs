@@ -6,12 +6,14 @@
 use crate::tls::{ClientTlsConfig, End, ServerTlsConfig, TlsSession};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
-/// One side: its session, its socket, and what it has seen.
-pub struct Peer {
+/// One side: its session, its socket (a UnixStream here, a TcpStream in the interop tests),
+/// and what it has seen.
+pub struct Peer<S: AsFd = UnixStream> {
     pub session: TlsSession,
-    pub sock: UnixStream,
+    pub sock: S,
     pub received: Vec<u8>,
     pub completed: bool,
     /// How many times a read reported `handshake_completed` (must never exceed 1).
@@ -20,9 +22,9 @@ pub struct Peer {
     pub io_error: Option<io::Error>,
 }
 
-impl Peer {
-    pub fn new(session: TlsSession, sock: UnixStream) -> Peer {
-        sock.set_nonblocking(true).unwrap();
+impl<S: AsFd> Peer<S> {
+    pub fn new(session: TlsSession, sock: S) -> Peer<S> {
+        socket2::SockRef::from(&sock).set_nonblocking(true).unwrap();
         Peer { session, sock, received: Vec::new(), completed: false, completions: 0, end: None, io_error: None }
     }
 
