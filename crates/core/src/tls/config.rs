@@ -76,9 +76,13 @@ pub struct SniCertificate {
 pub enum ClientAuth {
     None,
     /// Asked for; a client may send none, but one it sends must chain to `ca`.
-    Optional { ca: Vec<u8> },
+    Optional {
+        ca: Vec<u8>,
+    },
     /// A client without a certificate chaining to `ca` is refused.
-    Required { ca: Vec<u8> },
+    Required {
+        ca: Vec<u8>,
+    },
 }
 
 /// A built server config and what the loop needs beside it. Cloning is two reference counts.
@@ -93,7 +97,11 @@ impl ServerTlsOptions {
         let versions = versions(self.min_version.as_deref(), self.max_version.as_deref())?;
         let default = self.default_cert.as_ref().map(|pair| certified_key("", pair)).transpose()?;
         if default.is_none() && self.sni.is_empty() {
-            return Err(ConfigError::new(Kind::Cert, "cert", "a server needs a certificate (cert/key, or sni entries)"));
+            return Err(ConfigError::new(
+                Kind::Cert,
+                "cert",
+                "a server needs a certificate (cert/key, or sni entries)",
+            ));
         }
         let mut resolver = SniResolver::new(default);
         for (i, entry) in self.sni.iter().enumerate() {
@@ -124,9 +132,8 @@ impl ServerTlsOptions {
                     ClientAuth::Optional { .. } => verifier.allow_unauthenticated(),
                     _ => verifier,
                 };
-                let verifier = verifier
-                    .build()
-                    .map_err(|e| ConfigError::new(Kind::Ca, "requestCert.ca", e.to_string()))?;
+                let verifier =
+                    verifier.build().map_err(|e| ConfigError::new(Kind::Ca, "requestCert.ca", e.to_string()))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -216,7 +223,11 @@ impl ClientTlsOptions {
                 ))
             }
             (Some(_), false) => {
-                return Err(ConfigError::new(Kind::Option, "verify", "verify: false with a CA bundle: the bundle would be ignored"))
+                return Err(ConfigError::new(
+                    Kind::Option,
+                    "verify",
+                    "verify: false with a CA bundle: the bundle would be ignored",
+                ))
             }
             (None, false) => builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert {
                 algorithms: provider().signature_verification_algorithms,

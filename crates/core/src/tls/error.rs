@@ -148,37 +148,41 @@ impl TlsError {
         TlsError { kind: TlsErrorKind::Timeout, alert: None, detail: "the handshake timed out".into() }
     }
 
-    /// Classifies what rustls reported. For errors found on our side, `alert` is the alert
-    /// rustls sends for them, following rustls's own mapping (common_state.rs, hs.rs): rustls
-    /// does not tell which alert it queued, so this mirrors its choices for the cases that matter
-    /// to users and says `None` where it cannot be sure.
-    pub fn from_rustls(err: rustls::Error) -> Self {
+    /// Classifies what rustls reported on `side`. For errors found on our side, `alert` is the
+    /// alert rustls sends for them, following rustls's own choices (common_state.rs, hs.rs,
+    /// tls12.rs, tls13.rs of rustls 0.23): rustls does not say which alert it queued, so this
+    /// mirrors it for the cases that matter to users and says `None` where rustls sends none or
+    /// where it cannot be sure.
+    pub fn from_rustls(err: rustls::Error, side: rustls::Side) -> Self {
         use rustls::Error as E;
+        use rustls::PeerIncompatible as P;
         let sent = |d| Some(Alert { description: d, received: false });
+        let server = side == rustls::Side::Server;
         let (kind, alert) = match &err {
-            E::AlertReceived(d) => {
-                (TlsErrorKind::Alert, Some(Alert { description: *d, received: true }))
-            }
-            E::InvalidCertificate(e) => {
-                (TlsErrorKind::CertVerify, sent(AlertDescription::from(e.clone())))
-            }
-            E::NoCertificatesPresented => {
+            E::AlertReceived(d) => (TlsErrorKind::Alert, Some(Alert { description: *d, received: true })),
+            E::InvalidCertificate(e) => (TlsErrorKind::CertVerify, sent(AlertDescription::from(e.clone()))),
+            // A server missing a required client certificate says so; a client given an empty
+            // chain by a server fails without an alert.
+            E::NoCertificatesPresented if server => {
                 (TlsErrorKind::CertVerify, sent(AlertDescription::CertificateRequired))
             }
-            E::NoApplicationProtocol => {
-                (TlsErrorKind::Handshake, sent(AlertDescription::NoApplicationProtocol))
-            }
+            E::NoCertificatesPresented => (TlsErrorKind::CertVerify, None),
+            E::NoApplicationProtocol => (TlsErrorKind::Handshake, sent(AlertDescription::NoApplicationProtocol)),
             // The resolver found no certificate for the name the client asked: rustls answers
             // access_denied (a resolver has no way to ask for unrecognized_name).
-            E::General(m) if m.contains("no server certificate chain resolved") => {
+            E::General(m) if server && m.contains("no server certificate chain resolved") => {
                 (TlsErrorKind::Handshake, sent(AlertDescription::AccessDenied))
+            }
+            E::PeerIncompatible(
+                P::Tls12NotOffered | P::Tls12NotOfferedOrEnabled | P::SupportedVersionsExtensionRequired,
+            ) => (TlsErrorKind::Handshake, sent(AlertDescription::ProtocolVersion)),
+            E::PeerIncompatible(P::NullCompressionRequired | P::UncompressedEcPointsRequired) => {
+                (TlsErrorKind::Handshake, sent(AlertDescription::IllegalParameter))
             }
             E::PeerIncompatible(_) => (TlsErrorKind::Handshake, sent(AlertDescription::HandshakeFailure)),
             E::DecryptError => (TlsErrorKind::Protocol, sent(AlertDescription::BadRecordMac)),
             E::InvalidMessage(_) => (TlsErrorKind::Protocol, sent(AlertDescription::DecodeError)),
-            E::PeerSentOversizedRecord => {
-                (TlsErrorKind::Protocol, sent(AlertDescription::RecordOverflow))
-            }
+            E::PeerSentOversizedRecord => (TlsErrorKind::Protocol, sent(AlertDescription::RecordOverflow)),
             E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
                 (TlsErrorKind::Protocol, sent(AlertDescription::UnexpectedMessage))
             }

@@ -29,5 +29,5 @@ pub use error::{Alert, ConfigError, ConfigErrorKind, TlsError, TlsErrorKind};
 pub use info::TlsInfo;
 pub use pem::CertKeyPem;
 pub use reload::ReloadableServerConfig;
-pub use session::{End, ReadOutcome, TlsSession, WriteOutcome, READ_BUDGET, SEND_BUFFER_LIMIT};
 pub use rustls::pki_types::ServerName;
+pub use session::{End, ReadOutcome, TlsSession, WriteOutcome, READ_BUDGET, SEND_BUFFER_LIMIT};

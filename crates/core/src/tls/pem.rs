@@ -71,13 +71,11 @@ pub fn certified_key(prefix: &str, pair: &CertKeyPem) -> Result<Arc<CertifiedKey
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
         Ok(()) => Ok(Arc::new(certified)),
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-            Err(ConfigError::new(
-                ConfigErrorKind::KeyMismatch,
-                &key_field,
-                format!("the key does not match the public key of {cert_field}'s first certificate"),
-            ))
-        }
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(ConfigError::new(
+            ConfigErrorKind::KeyMismatch,
+            &key_field,
+            format!("the key does not match the public key of {cert_field}'s first certificate"),
+        )),
         // ring always knows its public key; "unknown" cannot happen with this provider.
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(Arc::new(certified)),
         Err(e) => Err(ConfigError::new(
@@ -100,7 +98,11 @@ pub fn root_store(field: &str, pem_text: &[u8]) -> Result<Arc<RootCertStore>, Co
     let mut store = RootCertStore::empty();
     for (i, cert) in certs.into_iter().enumerate() {
         store.add(cert).map_err(|e| {
-            ConfigError::new(ConfigErrorKind::Ca, field, format!("certificate #{i} of the bundle is not a usable CA: {e}"))
+            ConfigError::new(
+                ConfigErrorKind::Ca,
+                field,
+                format!("certificate #{i} of the bundle is not a usable CA: {e}"),
+            )
         })?;
     }
     Ok(Arc::new(store))

@@ -41,8 +41,7 @@ impl SniResolver {
             Some(suffix) => (&mut self.wildcard, suffix.to_string()),
             None => (&mut self.exact, name.clone()),
         };
-        let valid =
-            rustls::pki_types::DnsName::try_from(key_name.as_str()).is_ok() && !key_name.contains('*');
+        let valid = rustls::pki_types::DnsName::try_from(key_name.as_str()).is_ok() && !key_name.contains('*');
         if !valid {
             return Err(NameProblem::Invalid);
         }

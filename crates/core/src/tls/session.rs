@@ -29,7 +29,7 @@ use super::config::{ClientTlsConfig, ServerTlsConfig};
 use super::error::TlsError;
 use super::info::{cipher_suite_name, protocol_name, resumed, TlsInfo};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, Connection, ServerConnection};
+use rustls::{ClientConnection, Connection, ServerConnection, Side};
 use socket2::SockRef;
 use std::io::{self, BufRead, IoSlice, Read, Write};
 use std::os::fd::AsFd;
@@ -99,7 +99,7 @@ pub struct TlsSession {
 impl TlsSession {
     /// The server side of an accepted connection.
     pub fn server(config: &ServerTlsConfig) -> Result<Self, TlsError> {
-        let conn = ServerConnection::new(config.rustls.clone()).map_err(TlsError::from_rustls)?;
+        let conn = ServerConnection::new(config.rustls.clone()).map_err(|e| TlsError::from_rustls(e, Side::Server))?;
         Ok(Self::with(Connection::Server(conn), None))
     }
 
@@ -110,7 +110,8 @@ impl TlsSession {
             ServerName::DnsName(name) => Some(name.as_ref().to_string()),
             _ => None, // an IP address is verified, not sent (RFC 6066 forbids IPs in SNI)
         };
-        let conn = ClientConnection::new(config.rustls.clone(), server_name).map_err(TlsError::from_rustls)?;
+        let conn = ClientConnection::new(config.rustls.clone(), server_name)
+            .map_err(|e| TlsError::from_rustls(e, Side::Client))?;
         Ok(Self::with(Connection::Client(conn), sent))
     }
 
@@ -142,7 +143,7 @@ impl TlsSession {
                     match self.conn.process_new_packets() {
                         Ok(state) if state.peer_has_closed() => self.end = Some(End::CloseNotify),
                         Ok(_) => {}
-                        Err(e) => self.end = Some(End::Failed(TlsError::from_rustls(e))),
+                        Err(e) => self.end = Some(End::Failed(TlsError::from_rustls(e, self.side()))),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -207,9 +208,7 @@ impl TlsSession {
             match self.conn.write_tls(&mut io) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(WriteOutcome { written, blocked: true })
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(WriteOutcome { written, blocked: true }),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
@@ -239,7 +238,7 @@ impl TlsSession {
     /// rustls already does this by itself before a key wears out; this is for long-lived idle
     /// connections, and for tests.
     pub fn update_keys(&mut self) -> Result<(), TlsError> {
-        self.conn.refresh_traffic_keys().map_err(TlsError::from_rustls)
+        self.conn.refresh_traffic_keys().map_err(|e| TlsError::from_rustls(e, self.side()))
     }
 
     /// How the peer's side ended, if it has.
@@ -249,6 +248,14 @@ impl TlsSession {
 
     pub fn is_server(&self) -> bool {
         matches!(self.conn, Connection::Server(_))
+    }
+
+    fn side(&self) -> Side {
+        if self.is_server() {
+            Side::Server
+        } else {
+            Side::Client
+        }
     }
 
     pub fn info(&self) -> TlsInfo {

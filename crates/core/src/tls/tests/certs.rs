@@ -213,9 +213,21 @@ fn ca(d: &Path, name: &str, cn: &str) -> Result<(), String> {
     run(
         d,
         &[
-            "req", "-x509", "-new", "-key", &format!("{name}.key"), "-subj", &format!("/CN={cn}"), "-days", "3",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-out", &format!("{name}.pem"),
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            &format!("/CN={cn}"),
+            "-days",
+            "3",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-out",
+            &format!("{name}.pem"),
         ],
     )
 }
@@ -236,14 +248,30 @@ fn extensions(ext: Ext) -> String {
 fn sign(d: &Path, name: &str, cn: &str, issuer: &str, ext: Ext, serial: &mut u32) -> Result<(), String> {
     let ext_file = format!("{name}.ext");
     std::fs::write(d.join(&ext_file), extensions(ext)).map_err(|e| e.to_string())?;
-    run(d, &["req", "-new", "-key", &format!("{name}.key"), "-subj", &format!("/CN={cn}"), "-out", &format!("{name}.csr")])?;
+    run(
+        d,
+        &["req", "-new", "-key", &format!("{name}.key"), "-subj", &format!("/CN={cn}"), "-out", &format!("{name}.csr")],
+    )?;
     *serial += 1;
     run(
         d,
         &[
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{issuer}.pem"), "-CAkey",
-            &format!("{issuer}.key"), "-set_serial", &serial.to_string(), "-days", "3", "-extfile", &ext_file,
-            "-out", &format!("{name}.pem"),
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{issuer}.pem"),
+            "-CAkey",
+            &format!("{issuer}.key"),
+            "-set_serial",
+            &serial.to_string(),
+            "-days",
+            "3",
+            "-extfile",
+            &ext_file,
+            "-out",
+            &format!("{name}.pem"),
         ],
     )
 }
@@ -262,8 +290,24 @@ fn expired(d: &Path) -> Result<(), String> {
     run(
         d,
         &[
-            "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", "expired.csr",
-            "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-extensions", "x", "-notext", "-out",
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            "ca.pem",
+            "-keyfile",
+            "ca.key",
+            "-in",
+            "expired.csr",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200201000000Z",
+            "-extensions",
+            "x",
+            "-notext",
+            "-out",
             "expired.pem",
         ],
     )

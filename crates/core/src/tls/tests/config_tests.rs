@@ -4,9 +4,7 @@
 use super::certs::need_material;
 use super::harness::Harness;
 use crate::tls::resolver::{NameProblem, SniResolver};
-use crate::tls::{
-    CertKeyPem, ClientAuth, ClientTlsOptions, ConfigError, ServerTlsOptions, SniCertificate, TlsVersion,
-};
+use crate::tls::{CertKeyPem, ClientAuth, ClientTlsOptions, ConfigError, ServerTlsOptions, SniCertificate, TlsVersion};
 
 fn server_with(cert: &CertKeyPem) -> ServerTlsOptions {
     ServerTlsOptions { default_cert: Some(cert.clone()), ..Default::default() }
@@ -71,10 +69,8 @@ fn bad_or_missing_key_is_err_tls_key() {
         key: m.server.cert_chain.clone(),
     }));
     assert_eq!(e.code(), "ERR_TLS_KEY", "{e}");
-    let e = server_err(&server_with(&CertKeyPem {
-        cert_chain: m.server.cert_chain.clone(),
-        key: m.encrypted_key.clone(),
-    }));
+    let e =
+        server_err(&server_with(&CertKeyPem { cert_chain: m.server.cert_chain.clone(), key: m.encrypted_key.clone() }));
     assert_eq!(e.code(), "ERR_TLS_KEY");
     assert!(e.detail.contains("encrypted"), "{e}");
 }
@@ -107,7 +103,8 @@ fn key_not_matching_cert_is_err_tls_key_mismatch() {
 #[test]
 fn versions_unknown_unsupported_or_inverted_are_err_tls_version() {
     let m = need_material!();
-    for (min, max) in [(Some("TLSv1.4"), None), (Some("TLSv1.1"), None), (Some("tls1.3"), None), (None, Some("SSLv3"))] {
+    for (min, max) in [(Some("TLSv1.4"), None), (Some("TLSv1.1"), None), (Some("tls1.3"), None), (None, Some("SSLv3"))]
+    {
         let o = ServerTlsOptions {
             min_version: min.map(str::to_string),
             max_version: max.map(str::to_string),
@@ -136,9 +133,7 @@ fn ca_bundles_bad_or_missing_are_err_tls_ca() {
     assert!(e.detail.contains("verify: false"), "{e}");
     let e = client_err(&client_trusting(b"garbage"));
     assert_eq!(e.code(), "ERR_TLS_CA");
-    let e = client_err(&client_trusting(
-        b"-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
-    ));
+    let e = client_err(&client_trusting(b"-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n"));
     assert_eq!(e.code(), "ERR_TLS_CA", "{e}");
     let o = ServerTlsOptions { client_auth: ClientAuth::Required { ca: b"nope".to_vec() }, ..server_with(&m.server) };
     let e = server_err(&o);
@@ -222,7 +217,8 @@ fn the_resolver_matches_exact_then_wildcard_then_default() {
     assert_eq!(r.add("A.TEST.", a.clone()), Err(NameProblem::Duplicate));
     assert_eq!(r.add("x.*.test", a.clone()), Err(NameProblem::Invalid));
     assert_eq!(r.add("*", a.clone()), Err(NameProblem::Invalid));
-    let is = |got: Option<std::sync::Arc<rustls::sign::CertifiedKey>>, want: &std::sync::Arc<rustls::sign::CertifiedKey>| {
+    let is = |got: Option<std::sync::Arc<rustls::sign::CertifiedKey>>,
+              want: &std::sync::Arc<rustls::sign::CertifiedKey>| {
         std::sync::Arc::ptr_eq(&got.unwrap(), want)
     };
     assert!(is(r.lookup(Some("a.test")), &a));

@@ -4,9 +4,7 @@
 
 use super::certs::{need_material, Material, TempDir};
 use super::harness::{contains, Peer};
-use crate::tls::{
-    ClientAuth, ClientTlsOptions, End, ServerTlsConfig, ServerTlsOptions, TlsErrorKind, TlsSession,
-};
+use crate::tls::{ClientAuth, ClientTlsOptions, End, ServerTlsConfig, ServerTlsOptions, TlsErrorKind, TlsSession};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{ChildStdin, Command, Stdio};
@@ -177,9 +175,24 @@ fn openssl_client_against_our_server_tls13_tls12_alpn_client_cert() {
         let mut openssl = Child::spawn(
             &dir,
             &[
-                "s_client", "-connect", &format!("127.0.0.1:{port}"), flag, "-alpn", alpn, "-servername",
-                "localhost", "-CAfile", "ca.pem", "-verify_return_error", "-verify_hostname", "localhost", "-cert",
-                "client.pem", "-key", "client.key", "-quiet",
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                flag,
+                "-alpn",
+                alpn,
+                "-servername",
+                "localhost",
+                "-CAfile",
+                "ca.pem",
+                "-verify_return_error",
+                "-verify_hostname",
+                "localhost",
+                "-cert",
+                "client.pem",
+                "-key",
+                "client.key",
+                "-quiet",
             ],
         );
         let mut peer = Peer::new(TlsSession::server(&config).unwrap(), accept(&listener, deadline));
@@ -207,8 +220,18 @@ fn openssl_client_against_our_server_tls13_tls12_alpn_client_cert() {
 
 fn spawn_s_server(dir: &TempDir, extra: &[&str], deadline: Instant) -> (Child, u16) {
     let mut args = vec![
-        "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-cert", "server.pem", "-key", "server.key",
-        "-CAfile", "ca.pem", "-rev",
+        "s_server",
+        "-accept",
+        "127.0.0.1:0",
+        "-naccept",
+        "1",
+        "-cert",
+        "server.pem",
+        "-key",
+        "server.key",
+        "-CAfile",
+        "ca.pem",
+        "-rev",
     ];
     args.extend_from_slice(extra);
     let child = Child::spawn(dir, &args);
@@ -259,7 +282,10 @@ fn our_client_against_openssl_server_tls13_tls12_alpn_client_cert() {
         assert!(openssl.wait_stderr("CONNECTION CLOSED", deadline), "{}", openssl.stderr());
         let report = openssl.stderr();
         assert!(report.contains(&format!("Protocol version: {protocol}")), "{report}");
-        assert!(report.contains("Peer certificate: CN = test client") && report.contains("Verification: OK"), "{report}");
+        assert!(
+            report.contains("Peer certificate: CN = test client") && report.contains("Verification: OK"),
+            "{report}"
+        );
     }
 }
 
@@ -297,8 +323,19 @@ fn openssl_client_key_update_keeps_data_flowing() {
     let mut openssl = Child::spawn(
         &dir,
         &[
-            "s_client", "-connect", &format!("127.0.0.1:{port}"), "-tls1_3", "-servername", "localhost", "-CAfile",
-            "ca.pem", "-verify_return_error", "-cert", "client.pem", "-key", "client.key",
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-tls1_3",
+            "-servername",
+            "localhost",
+            "-CAfile",
+            "ca.pem",
+            "-verify_return_error",
+            "-cert",
+            "client.pem",
+            "-key",
+            "client.key",
         ],
     );
     let mut peer = Peer::new(TlsSession::server(&config).unwrap(), accept(&listener, deadline));
@@ -333,8 +370,19 @@ fn openssl_client_renegotiation_is_refused() {
     let mut openssl = Child::spawn(
         &dir,
         &[
-            "s_client", "-connect", &format!("127.0.0.1:{port}"), "-tls1_2", "-servername", "localhost", "-CAfile",
-            "ca.pem", "-verify_return_error", "-cert", "client.pem", "-key", "client.key",
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-tls1_2",
+            "-servername",
+            "localhost",
+            "-CAfile",
+            "ca.pem",
+            "-verify_return_error",
+            "-cert",
+            "client.pem",
+            "-key",
+            "client.key",
         ],
     );
     let mut peer = Peer::new(TlsSession::server(&config).unwrap(), accept(&listener, deadline));
@@ -348,7 +396,9 @@ fn openssl_client_renegotiation_is_refused() {
     assert_eq!(peer.completions, 1, "no second handshake");
     assert!(!peer.session.is_handshaking());
     match &peer.end {
-        Some(End::Failed(e)) => assert_eq!((e.code(), e.alert_name()), ("ERR_TLS_ALERT", Some("handshake_failure")), "{e}"),
+        Some(End::Failed(e)) => {
+            assert_eq!((e.code(), e.alert_name()), ("ERR_TLS_ALERT", Some("handshake_failure")), "{e}")
+        }
         other => panic!("expected OpenSSL's alert, got {other:?} / {:?}", peer.io_error),
     }
 }

@@ -89,9 +89,8 @@ fn report(label: &str, cost: &Cost) {
 #[ignore = "a measurement; run with --release --ignored --nocapture"]
 fn handshake_cost_tls13_ecdsa_p256() {
     let m = need_material!();
-    let client = ClientTlsOptions { ca: Some(m.ca.clone()), session_cache_size: 0, ..Default::default() }
-        .build()
-        .unwrap();
+    let client =
+        ClientTlsOptions { ca: Some(m.ca.clone()), session_cache_size: 0, ..Default::default() }.build().unwrap();
     let full_only = ServerTlsOptions {
         default_cert: Some(m.server.clone()),
         session_tickets: false,

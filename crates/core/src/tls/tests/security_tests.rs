@@ -4,8 +4,8 @@
 use super::certs::{need_material, Material};
 use super::harness::{contains, Harness};
 use crate::tls::{
-    ClientAuth, ClientTlsConfig, ClientTlsOptions, End, ReloadableServerConfig, ServerTlsConfig,
-    ServerTlsOptions, SniCertificate, TlsError, TlsErrorKind, TlsSession,
+    ClientAuth, ClientTlsConfig, ClientTlsOptions, End, ReloadableServerConfig, ServerTlsConfig, ServerTlsOptions,
+    SniCertificate, TlsError, TlsErrorKind, TlsSession,
 };
 use rustls::AlertDescription as A;
 
@@ -117,6 +117,24 @@ fn a_wrong_sni_without_default_is_refused() {
     assert!(!h.handshake());
     assert_refused(&h, false, TlsErrorKind::Handshake, A::AccessDenied);
     assert_eq!(failure(&h.server.end).code(), "ERR_TLS_HANDSHAKE");
+}
+
+#[test]
+fn no_common_version_is_refused_with_protocol_version() {
+    let m = need_material!();
+    for (server_only, client_only) in [("TLSv1.3", "TLSv1.2"), ("TLSv1.2", "TLSv1.3")] {
+        let s = server(m, |o| {
+            o.min_version = Some(server_only.into());
+            o.max_version = Some(server_only.into());
+        });
+        let c = client(m, |o| {
+            o.min_version = Some(client_only.into());
+            o.max_version = Some(client_only.into());
+        });
+        let mut h = Harness::connect(&c, "localhost", &s);
+        assert!(!h.handshake());
+        assert_refused(&h, false, TlsErrorKind::Handshake, A::ProtocolVersion);
+    }
 }
 
 #[test]

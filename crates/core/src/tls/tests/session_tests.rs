@@ -3,9 +3,7 @@
 
 use super::certs::need_material;
 use super::harness::{contains, Harness};
-use crate::tls::{
-    ClientTlsOptions, End, ServerTlsOptions, TlsSession, SEND_BUFFER_LIMIT,
-};
+use crate::tls::{ClientTlsOptions, End, ServerTlsOptions, TlsSession, SEND_BUFFER_LIMIT};
 use std::net::{TcpListener, TcpStream};
 
 fn configs(
