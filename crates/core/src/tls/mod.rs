@@ -9,15 +9,15 @@
 //! - `info`: `TlsInfo`, what `transport.tlsInfo` tells.
 //! - `error`: `ConfigError` (bad options) and `TlsError` (a failed session), each with a `code()`.
 
-pub mod config;
-pub mod error;
-pub mod info;
+mod config;
+mod error;
+mod info;
 mod no_verify;
-pub mod pem;
+mod pem;
 mod provider;
-pub mod reload;
-pub mod resolver;
-pub mod session;
+mod reload;
+mod resolver;
+mod session;
 #[cfg(test)]
 mod tests;
 
@@ -25,9 +25,10 @@ pub use config::{
     ClientAuth, ClientTlsConfig, ClientTlsOptions, ServerTlsConfig, ServerTlsOptions, SniCertificate, TlsVersion,
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SESSION_CACHE_SIZE,
 };
-pub use error::{Alert, ConfigError, ConfigErrorKind, TlsError, TlsErrorKind};
+pub use error::{alert_name, Alert, ConfigError, ConfigErrorKind, TlsError, TlsErrorKind};
 pub use info::TlsInfo;
 pub use pem::CertKeyPem;
 pub use reload::ReloadableServerConfig;
 pub use rustls::pki_types::ServerName;
+pub use rustls::AlertDescription;
 pub use session::{End, ReadOutcome, TlsSession, WriteOutcome, READ_BUDGET, SEND_BUFFER_LIMIT};
