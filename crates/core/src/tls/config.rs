@@ -90,6 +90,8 @@ pub enum ClientAuth {
 pub struct ServerTlsConfig {
     pub rustls: Arc<ServerConfig>,
     pub handshake_timeout: Duration,
+    /// The resolver inside `rustls`, kept to check a ClientHello's name before rustls does.
+    pub(super) resolver: Arc<SniResolver>,
 }
 
 impl ServerTlsOptions {
@@ -137,7 +139,8 @@ impl ServerTlsOptions {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let mut config = builder.with_cert_resolver(Arc::new(resolver));
+        let resolver = Arc::new(resolver);
+        let mut config = builder.with_cert_resolver(resolver.clone());
         config.alpn_protocols = alpn("ALPNProtocols", &self.alpn_protocols)?;
         config.session_storage = match self.session_cache_size {
             0 => Arc::new(NoServerSessionStorage {}),
@@ -150,7 +153,7 @@ impl ServerTlsOptions {
             // Nothing to resume from: TLS 1.3 tickets would be dead weight on every handshake.
             config.send_tls13_tickets = 0;
         }
-        Ok(ServerTlsConfig { rustls: Arc::new(config), handshake_timeout: self.handshake_timeout })
+        Ok(ServerTlsConfig { rustls: Arc::new(config), handshake_timeout: self.handshake_timeout, resolver })
     }
 }
 

@@ -168,8 +168,8 @@ impl TlsError {
             }
             E::NoCertificatesPresented => (TlsErrorKind::CertVerify, None),
             E::NoApplicationProtocol => (TlsErrorKind::Handshake, sent(AlertDescription::NoApplicationProtocol)),
-            // The resolver found no certificate for the name the client asked: rustls answers
-            // access_denied (a resolver has no way to ask for unrecognized_name).
+            // No SNI and no default certificate: rustls answers access_denied. (A name that
+            // matches nothing is refused before rustls, with unrecognized_name: accept.rs.)
             E::General(m) if server && m.contains("no server certificate chain resolved") => {
                 (TlsErrorKind::Handshake, sent(AlertDescription::AccessDenied))
             }

@@ -5,10 +5,12 @@
 //! - `config`: `ServerTlsOptions` / `ClientTlsOptions` → shared rustls configs (`pem`,
 //!   `resolver` for SNI, `no_verify` for `verify: false`, `provider`).
 //! - `reload`: a port's config, replaceable while it runs (`port.setSecureContext`).
-//! - `session`: `TlsSession`, what the loop calls on readiness.
+//! - `session`: `TlsSession`, what the loop calls on readiness (`accept`: a server's wait for
+//!   the ClientHello, where an unknown SNI name is refused).
 //! - `info`: `TlsInfo`, what `transport.tlsInfo` tells.
 //! - `error`: `ConfigError` (bad options) and `TlsError` (a failed session), each with a `code()`.
 
+mod accept;
 mod config;
 mod error;
 mod info;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 /// Exact names first, then `*.suffix` wildcards (one label, as in RFC 6125: `*.example.com`
 /// matches `a.example.com`, not `example.com` nor `a.b.example.com`), then the default. With no
-/// default, a client whose name matches nothing (or who sends no SNI) is refused: rustls aborts
-/// the handshake with an `access_denied` alert.
+/// default, a client whose name matches nothing is refused with `unrecognized_name` (checked in
+/// `accept.rs` before rustls resolves), and one who sends no SNI with rustls's `access_denied`.
 ///
 /// Lookups are two hash probes on the lower-cased name: nothing here grows with the number of
 /// certificates.

@@ -25,6 +25,7 @@
 //!
 //! So a session holds at most about 64 + 34 + 64 KiB of data, and a few KiB when idle.
 
+use super::accept::{HelloStep, HelloWait, Refusal};
 use super::config::{ClientTlsConfig, ServerTlsConfig};
 use super::error::TlsError;
 use super::info::{cipher_suite_name, protocol_name, resumed, TlsInfo};
@@ -87,20 +88,44 @@ pub struct WriteOutcome {
     pub blocked: bool,
 }
 
-#[derive(Debug)]
 pub struct TlsSession {
-    conn: Connection,
+    phase: Phase,
     /// A client's SNI, kept for `info()` (rustls does not give it back).
     sent_server_name: Option<String>,
     end: Option<End>,
     close_notify_sent: bool,
 }
 
+enum Phase {
+    /// A server waiting for the whole ClientHello (`accept.rs`).
+    Hello(Box<HelloWait>),
+    /// A server that refused the ClientHello, with the alert still to send.
+    Refused(Refusal),
+    /// The rustls connection, from the ClientHello on.
+    Open(Connection),
+}
+
+impl std::fmt::Debug for TlsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let phase = match &self.phase {
+            Phase::Hello(_) => "awaiting ClientHello",
+            Phase::Refused(_) => "refused",
+            Phase::Open(c) if c.is_handshaking() => "handshaking",
+            Phase::Open(_) => "open",
+        };
+        f.debug_struct("TlsSession").field("phase", &phase).field("end", &self.end).finish()
+    }
+}
+
 impl TlsSession {
-    /// The server side of an accepted connection.
+    /// The server side of an accepted connection. Costs nothing until the ClientHello comes.
     pub fn server(config: &ServerTlsConfig) -> Result<Self, TlsError> {
-        let conn = ServerConnection::new(config.rustls.clone()).map_err(|e| TlsError::from_rustls(e, Side::Server))?;
-        Ok(Self::with(Connection::Server(conn), None))
+        Ok(TlsSession {
+            phase: Phase::Hello(Box::new(HelloWait::new(config))),
+            sent_server_name: None,
+            end: None,
+            close_notify_sent: false,
+        })
     }
 
     /// The client side of an outbound connection; `server_name` from
@@ -110,29 +135,43 @@ impl TlsSession {
             ServerName::DnsName(name) => Some(name.as_ref().to_string()),
             _ => None, // an IP address is verified, not sent (RFC 6066 forbids IPs in SNI)
         };
-        let conn = ClientConnection::new(config.rustls.clone(), server_name)
+        let mut conn = ClientConnection::new(config.rustls.clone(), server_name)
             .map_err(|e| TlsError::from_rustls(e, Side::Client))?;
-        Ok(Self::with(Connection::Client(conn), sent))
-    }
-
-    fn with(mut conn: Connection, sent_server_name: Option<String>) -> Self {
         conn.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
-        TlsSession { conn, sent_server_name, end: None, close_notify_sent: false }
+        Ok(TlsSession {
+            phase: Phase::Open(Connection::Client(conn)),
+            sent_server_name: sent,
+            end: None,
+            close_notify_sent: false,
+        })
     }
 
     /// Reads ciphertext until WouldBlock (or the budget), decrypting as it goes.
     /// `Err` is a socket error (ECONNRESET...); TLS failures come as `end: Failed`.
     pub fn read_tls_from<S: AsFd>(&mut self, sock: &S) -> io::Result<ReadOutcome> {
-        let was_handshaking = self.conn.is_handshaking();
+        let was_handshaking = self.is_handshaking();
         let mut io = SocketIo(SockRef::from(sock));
         let mut budget = READ_BUDGET;
         let mut more = false;
-        while self.end.is_none() {
+        if self.end.is_none() {
+            if let Phase::Hello(wait) = &mut self.phase {
+                match wait.read(&mut io, &mut budget)? {
+                    HelloStep::Waiting { more: m } => more = m,
+                    HelloStep::Eof => self.end = Some(End::Truncated),
+                    HelloStep::Refused(error, refusal) => {
+                        self.phase = Phase::Refused(refusal);
+                        self.end = Some(End::Failed(error));
+                    }
+                    HelloStep::Accepted(conn) => self.open(conn),
+                }
+            }
+        }
+        while let (None, Phase::Open(conn)) = (&self.end, &mut self.phase) {
             if budget == 0 {
                 more = true;
                 break;
             }
-            match self.conn.read_tls(&mut io) {
+            match conn.read_tls(&mut io) {
                 Ok(0) => {
                     // EOF. (rustls also answers 0 without reading once close_notify came, but
                     // that case has already set `end` below.)
@@ -140,11 +179,7 @@ impl TlsSession {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    match self.conn.process_new_packets() {
-                        Ok(state) if state.peer_has_closed() => self.end = Some(End::CloseNotify),
-                        Ok(_) => {}
-                        Err(e) => self.end = Some(End::Failed(TlsError::from_rustls(e, self.side()))),
-                    }
+                    self.process();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -158,16 +193,46 @@ impl TlsSession {
             }
         }
         Ok(ReadOutcome {
-            handshake_completed: was_handshaking && !self.conn.is_handshaking() && !self.failed(),
+            handshake_completed: was_handshaking && !self.is_handshaking() && !self.failed(),
             plaintext: self.has_plaintext(),
             more,
             end: self.end.clone(),
         })
     }
 
+    /// The ClientHello was accepted: the connection takes over, with what was written so far.
+    fn open(&mut self, mut conn: ServerConnection) {
+        conn.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
+        let early = match std::mem::replace(&mut self.phase, Phase::Open(Connection::Server(conn))) {
+            Phase::Hello(wait) => wait.early_plaintext,
+            _ => unreachable!("open() follows the ClientHello"),
+        };
+        if let Phase::Open(conn) = &mut self.phase {
+            // Both bounded by SEND_BUFFER_LIMIT: it all fits.
+            let _ = conn.writer().write(&early);
+            if self.close_notify_sent {
+                conn.send_close_notify();
+            }
+        }
+        // Records that came in behind the ClientHello (a compatibility ChangeCipherSpec, say).
+        self.process();
+    }
+
+    fn process(&mut self) {
+        let side = self.side();
+        if let Phase::Open(conn) = &mut self.phase {
+            match conn.process_new_packets() {
+                Ok(state) if state.peer_has_closed() => self.end = Some(End::CloseNotify),
+                Ok(_) => {}
+                Err(e) => self.end = Some(End::Failed(TlsError::from_rustls(e, side))),
+            }
+        }
+    }
+
     /// Appends all waiting plaintext to `out`; returns how many bytes.
     pub fn take_plaintext(&mut self, out: &mut Vec<u8>) -> usize {
-        let mut reader = self.conn.reader();
+        let Phase::Open(conn) = &mut self.phase else { return 0 };
+        let mut reader = conn.reader();
         let mut taken = 0;
         loop {
             // Err: nothing waits (WouldBlock), or EOF without close_notify once drained.
@@ -185,7 +250,8 @@ impl TlsSession {
 
     /// Copies waiting plaintext into `buf`; returns how many bytes (0: none waits).
     pub fn read_plaintext(&mut self, buf: &mut [u8]) -> usize {
-        self.conn.reader().read(buf).unwrap_or(0)
+        let Phase::Open(conn) = &mut self.phase else { return 0 };
+        conn.reader().read(buf).unwrap_or(0)
     }
 
     /// Hands plaintext to the session; returns how many bytes it took (0 when its send buffer is
@@ -196,7 +262,16 @@ impl TlsSession {
         if self.close_notify_sent || self.failed() {
             return 0;
         }
-        self.conn.writer().write(data).unwrap_or(0)
+        match &mut self.phase {
+            Phase::Open(conn) => conn.writer().write(data).unwrap_or(0),
+            Phase::Hello(wait) => {
+                let room = SEND_BUFFER_LIMIT - wait.early_plaintext.len();
+                let n = data.len().min(room);
+                wait.early_plaintext.extend_from_slice(&data[..n]);
+                n
+            }
+            Phase::Refused(_) => 0,
+        }
     }
 
     /// Sends ciphertext until the session has none left or the socket says WouldBlock.
@@ -204,8 +279,16 @@ impl TlsSession {
     pub fn write_tls_to<S: AsFd>(&mut self, sock: &S) -> io::Result<WriteOutcome> {
         let mut io = SocketIo(SockRef::from(sock));
         let mut written = 0;
-        while self.conn.wants_write() {
-            match self.conn.write_tls(&mut io) {
+        loop {
+            let step = match &mut self.phase {
+                Phase::Open(conn) if conn.wants_write() => conn.write_tls(&mut io),
+                Phase::Refused(refusal) if refusal.pending() => match refusal.write(&mut io) {
+                    Ok(0) => continue,
+                    other => other,
+                },
+                _ => return Ok(WriteOutcome { written, blocked: false }),
+            };
+            match step {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(WriteOutcome { written, blocked: true }),
@@ -213,23 +296,32 @@ impl TlsSession {
                 Err(e) => return Err(e),
             }
         }
-        Ok(WriteOutcome { written, blocked: false })
     }
 
-    /// Ciphertext waits to be sent.
+    /// Ciphertext (or a refusal's alert) waits to be sent.
     pub fn wants_write(&self) -> bool {
-        self.conn.wants_write()
+        match &self.phase {
+            Phase::Open(conn) => conn.wants_write(),
+            Phase::Refused(refusal) => refusal.pending(),
+            Phase::Hello(_) => false,
+        }
     }
 
+    /// True until the handshake completes (and for a session refused before it did).
     pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
+        match &self.phase {
+            Phase::Open(conn) => conn.is_handshaking(),
+            _ => true,
+        }
     }
 
     /// Queues close_notify (flush with `write_tls_to`, then shut the socket's write side). Later
     /// `write_plaintext` calls take nothing.
     pub fn send_close_notify(&mut self) {
         if !self.close_notify_sent {
-            self.conn.send_close_notify();
+            if let Phase::Open(conn) = &mut self.phase {
+                conn.send_close_notify();
+            }
             self.close_notify_sent = true;
         }
     }
@@ -238,7 +330,11 @@ impl TlsSession {
     /// rustls already does this by itself before a key wears out; this is for long-lived idle
     /// connections, and for tests.
     pub fn update_keys(&mut self) -> Result<(), TlsError> {
-        self.conn.refresh_traffic_keys().map_err(|e| TlsError::from_rustls(e, self.side()))
+        let side = self.side();
+        match &mut self.phase {
+            Phase::Open(conn) => conn.refresh_traffic_keys().map_err(|e| TlsError::from_rustls(e, side)),
+            _ => Err(TlsError::from_rustls(rustls::Error::HandshakeNotComplete, side)),
+        }
     }
 
     /// How the peer's side ended, if it has.
@@ -247,7 +343,7 @@ impl TlsSession {
     }
 
     pub fn is_server(&self) -> bool {
-        matches!(self.conn, Connection::Server(_))
+        !matches!(self.phase, Phase::Open(Connection::Client(_)))
     }
 
     fn side(&self) -> Side {
@@ -259,32 +355,37 @@ impl TlsSession {
     }
 
     pub fn info(&self) -> TlsInfo {
-        let server_name = match &self.conn {
+        let Phase::Open(conn) = &self.phase else { return TlsInfo::default() };
+        let server_name = match conn {
             Connection::Server(s) => s.server_name().map(str::to_string),
             Connection::Client(_) => self.sent_server_name.clone(),
         };
         TlsInfo {
-            protocol: self.conn.protocol_version().and_then(protocol_name),
-            cipher_suite: self.conn.negotiated_cipher_suite().and_then(|s| cipher_suite_name(s.suite())),
-            key_exchange_group: self.conn.negotiated_key_exchange_group().and_then(|g| g.name().as_str()),
-            alpn_protocol: self.conn.alpn_protocol().map(<[u8]>::to_vec),
+            protocol: conn.protocol_version().and_then(protocol_name),
+            cipher_suite: conn.negotiated_cipher_suite().and_then(|s| cipher_suite_name(s.suite())),
+            key_exchange_group: conn.negotiated_key_exchange_group().and_then(|g| g.name().as_str()),
+            alpn_protocol: conn.alpn_protocol().map(<[u8]>::to_vec),
             server_name,
-            peer_certificates: self
-                .conn
+            peer_certificates: conn
                 .peer_certificates()
                 .map(|chain| chain.iter().map(|c| c.as_ref().to_vec()).collect())
                 .unwrap_or_default(),
-            resumed: resumed(self.conn.handshake_kind()),
+            resumed: resumed(conn.handshake_kind()),
         }
     }
 
     /// The rustls connection, for what this type does not wrap (tests extract keys with it).
-    pub fn into_connection(self) -> Connection {
-        self.conn
+    /// None for a server that has not accepted a ClientHello.
+    pub fn into_connection(self) -> Option<Connection> {
+        match self.phase {
+            Phase::Open(conn) => Some(conn),
+            _ => None,
+        }
     }
 
     fn has_plaintext(&mut self) -> bool {
-        matches!(self.conn.reader().fill_buf(), Ok(chunk) if !chunk.is_empty())
+        let Phase::Open(conn) = &mut self.phase else { return false };
+        matches!(conn.reader().fill_buf(), Ok(chunk) if !chunk.is_empty())
     }
 
     fn failed(&self) -> bool {

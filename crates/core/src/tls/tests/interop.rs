@@ -402,3 +402,35 @@ fn openssl_client_renegotiation_is_refused() {
         other => panic!("expected OpenSSL's alert, got {other:?} / {:?}", peer.io_error),
     }
 }
+
+/// A name our SNI-only port has no certificate for: s_client reports the RFC 6066 alert.
+#[test]
+fn openssl_client_with_an_unknown_sni_gets_unrecognized_name() {
+    let m = need_material!();
+    let dir = files(m);
+    let deadline = Instant::now() + DEADLINE;
+    let config = ServerTlsOptions {
+        sni: vec![crate::tls::SniCertificate { names: vec!["a.test".into()], cert: m.a_test.clone() }],
+        ..Default::default()
+    }
+    .build()
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut openssl = Child::spawn(
+        &dir,
+        &["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "nomatch.test", "-CAfile", "ca.pem"],
+    );
+    let mut peer = Peer::new(TlsSession::server(&config).unwrap(), accept(&listener, deadline));
+    drive(&mut peer, deadline, |p| p.end.is_some() && !p.session.wants_write());
+    match &peer.end {
+        Some(End::Failed(e)) => {
+            assert_eq!((e.code(), e.alert_name()), ("ERR_TLS_HANDSHAKE", Some("unrecognized_name")))
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(peer);
+    let status = openssl.wait_exit(deadline).expect("s_client exits");
+    assert!(!status.success());
+    assert!(openssl.wait_stderr("unrecognized name", deadline), "{}", openssl.stderr());
+}

@@ -101,8 +101,8 @@ fn sni_picks_exact_then_wildcard_then_default() {
     }
 }
 
-/// A name that matches no certificate, on a port without a default: rustls refuses with
-/// access_denied (its resolver interface cannot ask for unrecognized_name).
+/// A name that matches no certificate, on a port without a default: refused with RFC 6066's
+/// unrecognized_name. A client sending no name at all gets rustls's own refusal, access_denied.
 #[test]
 fn a_wrong_sni_without_default_is_refused() {
     let m = need_material!();
@@ -115,8 +115,18 @@ fn a_wrong_sni_without_default_is_refused() {
     let c = ClientTlsOptions { verify: false, session_cache_size: 0, ..Default::default() }.build().unwrap();
     let mut h = Harness::connect(&c, "nomatch.test", &s);
     assert!(!h.handshake());
-    assert_refused(&h, false, TlsErrorKind::Handshake, A::AccessDenied);
+    assert_refused(&h, false, TlsErrorKind::Handshake, A::UnrecognisedName);
     assert_eq!(failure(&h.server.end).code(), "ERR_TLS_HANDSHAKE");
+    assert_eq!(failure(&h.client.end).alert_name(), Some("unrecognized_name"));
+
+    // An IP address as the name: no SNI is sent.
+    let mut h = Harness::connect(&c, "127.0.0.1", &s);
+    assert!(!h.handshake());
+    assert_refused(&h, false, TlsErrorKind::Handshake, A::AccessDenied);
+
+    // The same port answers a.test.
+    let mut h = Harness::connect(&c, "a.test", &s);
+    assert!(h.handshake());
 }
 
 #[test]
@@ -378,7 +388,7 @@ mod renegotiation {
 
     impl Keys {
         pub fn extract(session: TlsSession) -> Keys {
-            let secrets = session.into_connection().dangerous_extract_secrets().unwrap();
+            let secrets = session.into_connection().unwrap().dangerous_extract_secrets().unwrap();
             let key = |(seq, s): (u64, ConnectionTrafficSecrets)| match s {
                 ConnectionTrafficSecrets::Aes128Gcm { key, iv } => {
                     let k = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, key.as_ref()).unwrap());
