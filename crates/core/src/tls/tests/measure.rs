@@ -73,13 +73,23 @@ fn thread_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(text.split_whitespace().next()?.parse().ok()?))
 }
 
+/// Wall time counts preemption on a shared machine; the thread's CPU time does not. The server's
+/// CPU is estimated as its share of the wall time applied to the thread's CPU time.
 fn report(label: &str, cost: &Cost) {
-    let cpu = cost.cpu.map(|c| format!(", thread CPU {:.0} µs", c.as_secs_f64() * 1e6)).unwrap_or_default();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let cpu = match cost.cpu {
+        Some(cpu) => format!(
+            "; CPU: both sides {:.0} µs, server ≈ {:.0} µs",
+            us(cpu),
+            us(cpu) * cost.server.as_secs_f64() / cost.both.as_secs_f64()
+        ),
+        None => String::new(),
+    };
     let _ = writeln!(
         std::io::stderr(),
-        "{label}: server {:.0} µs/handshake, both sides {:.0} µs/handshake{cpu} ({} of {} resumed)",
-        cost.server.as_secs_f64() * 1e6,
-        cost.both.as_secs_f64() * 1e6,
+        "{label}: wall: server {:.0} µs/handshake, both sides {:.0} µs{cpu} ({} of {} resumed)",
+        us(cost.server),
+        us(cost.both),
         cost.resumed,
         cost.handshakes,
     );
