@@ -238,3 +238,34 @@ fn the_key_stays_out_of_debug_output() {
     let shown = format!("{:?}", m.server);
     assert!(shown.contains("redacted") && !shown.contains("PRIVATE"), "{shown}");
 }
+
+/// What needs no certificate at all (runs without openssl too): codes, messages, versions,
+/// CA bundle errors, alert names.
+#[test]
+fn codes_and_messages_without_certificates() {
+    use crate::tls::{alert_name, AlertDescription as A, TlsError};
+    let e = client_err(&ClientTlsOptions { session_cache_size: 0, ..Default::default() });
+    assert_eq!(e.code(), "ERR_TLS_CA");
+    assert!(e.to_string().starts_with("tls.ca: "), "{e}");
+    assert_eq!(client_err(&client_trusting(b"-----BEGIN CERTIFICATE-----\n")).code(), "ERR_TLS_CA");
+    let e = TlsVersion::parse("minVersion", "TLSv1.4").unwrap_err();
+    assert_eq!((e.code(), e.to_string().starts_with("tls.minVersion: ")), ("ERR_TLS_VERSION", true));
+    let o = ClientTlsOptions { verify: false, session_cache_size: 0, ..Default::default() };
+    assert!(o.build().is_ok(), "verify: false needs no CA");
+    assert_eq!(TlsError::truncated().code(), "ERR_TLS_TRUNCATED");
+    assert_eq!(TlsError::timeout().code(), "ERR_TLS_TIMEOUT");
+    for (alert, name) in [
+        (A::BadCertificate, "bad_certificate"),
+        (A::UnknownCA, "unknown_ca"),
+        (A::CertificateExpired, "certificate_expired"),
+        (A::HandshakeFailure, "handshake_failure"),
+        (A::NoApplicationProtocol, "no_application_protocol"),
+        (A::UnrecognisedName, "unrecognized_name"),
+        (A::CertificateRequired, "certificate_required"),
+    ] {
+        assert_eq!(alert_name(alert), name);
+    }
+    let e = TlsError::from_rustls(rustls::Error::AlertReceived(A::UnknownCA), rustls::Side::Client);
+    assert_eq!((e.code(), e.alert_name()), ("ERR_TLS_ALERT", Some("unknown_ca")));
+    assert!(e.to_string().contains("alert unknown_ca from the peer"), "{e}");
+}
