@@ -6,8 +6,9 @@
 //!
 //! ## Writes before the handshake completes
 //!
-//! They are accepted and held by rustls, in plaintext, inside this process; rustls encrypts them
-//! when the handshake completes and only then do they reach `write_tls_to`. Nothing written
+//! They are accepted and held in plaintext inside this process (by rustls; by the session itself
+//! on a server still waiting for the ClientHello); rustls encrypts them when the handshake
+//! completes and only then do they reach `write_tls_to`. Nothing written
 //! through `write_plaintext` ever leaves in the clear. (For `startTLS`, bytes the application
 //! wrote *before* starting TLS are the loop's to flush in plaintext first: they never enter
 //! the session.) The test `pre_handshake_plaintext_is_never_on_the_wire` checks every byte
