@@ -128,14 +128,14 @@ impl ServerTlsOptions {
         let builder = match &self.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
             ClientAuth::Optional { ca } | ClientAuth::Required { ca } => {
-                let roots = root_store("requestCert.ca", ca)?;
+                let roots = root_store("ca", ca)?;
                 let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider().clone());
                 let verifier = match self.client_auth {
                     ClientAuth::Optional { .. } => verifier.allow_unauthenticated(),
                     _ => verifier,
                 };
                 let verifier =
-                    verifier.build().map_err(|e| ConfigError::new(Kind::Ca, "requestCert.ca", e.to_string()))?;
+                    verifier.build().map_err(|e| ConfigError::new(Kind::Ca, "ca", e.to_string()))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };

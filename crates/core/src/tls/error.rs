@@ -9,7 +9,8 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub kind: ConfigErrorKind,
-    /// The option at fault, as the user spelled it (`cert`, `sni[1].key`, `ca`, `minVersion`).
+    /// The option at fault, spelled as Node's `tls` options spell it (`cert`, `key`, `ca`,
+    /// `minVersion`, `ALPNProtocols`, `servername`), or `sni[1].key` for an SNI entry.
     pub field: String,
     pub detail: String,
 }
