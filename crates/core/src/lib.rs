@@ -31,6 +31,7 @@ mod relay;
 mod service;
 mod stream;
 pub mod sys;
+pub mod tls;
 #[cfg(test)]
 mod test_support;
 pub mod wire;
