@@ -20,6 +20,13 @@ const CPU_TARGETS = { stream: { thread: 0.8, hosted: 0.7 }, proxy: { 'relay-thre
 const LIMIT_TARGETS = { proxy: { 'relay-thread': 0.9, 'relay-hosted': 0.9 } }
 /** Server CPU per operation as a ratio to the C epoll server's in the same round: at most this. */
 const C_CPU_TARGETS = { 'pingpong-32': { thread: 1.2, hosted: 1.2 }, connect: { thread: 1.2, hosted: 1.2 } }
+/** The native proxy port against the peers users would pick instead (issue "A native proxy
+ *  port"): rate over HAProxy's at least `haproxy`, rate over the Rust splice proxy's at least
+ *  `rust`, CPU per operation over nginx's at most `nginxCpu`. */
+const PEER_TARGETS = {
+  'proxy-connect': { 'listen-thread': { haproxy: 1.1, nginxCpu: 1 }, 'listen-hosted': { haproxy: 1.1, nginxCpu: 1 } },
+  proxy: { 'listen-thread': { haproxy: 1.3, rust: 0.95 }, 'listen-hosted': { haproxy: 1.3, rust: 0.95 } },
+}
 /** Peak RSS of this package's servers as a ratio to Node's: at most this. */
 const RSS_TARGET = 1.1
 const OURS = new Set(['thread', 'hosted', 'relay-thread', 'relay-hosted', 'listen-thread', 'listen-hosted', 'http-thread', 'http-hosted'])
@@ -97,6 +104,10 @@ function targetCell(r) {
   }
   const limit = LIMIT_TARGETS[r.workload.key]?.[r.server.key]
   if (limit) parts.push(`${check(r.limitRatio >= limit)} (≥ ${limit}× Rust: ${fmt(r.limitRatio, 2)})`)
+  const peer = PEER_TARGETS[r.workload.key]?.[r.server.key]
+  if (peer?.haproxy) parts.push(Number.isFinite(r.haproxyRatio) ? `${check(r.haproxyRatio >= peer.haproxy)} (≥ ${peer.haproxy}× HAProxy: ${fmt(r.haproxyRatio, 2)})` : `– (≥ ${peer.haproxy}× HAProxy: no HAProxy row)`)
+  if (peer?.rust) parts.push(`${check(r.limitRatio >= peer.rust)} (≥ ${peer.rust}× Rust: ${fmt(r.limitRatio, 2)})`)
+  if (peer?.nginxCpu) parts.push(Number.isFinite(r.nginxCpuRatio) ? `${check(r.nginxCpuRatio <= peer.nginxCpu)} (CPU ≤ nginx: ${fmt(r.nginxCpuRatio, 2)})` : '– (CPU ≤ nginx: no nginx row)')
   const c = C_CPU_TARGETS[r.workload.key]?.[r.server.key]
   if (c) parts.push(Number.isFinite(r.cpuCRatio) ? `${check(r.cpuCRatio <= c)} (CPU ≤ ${c}× C: ${fmt(r.cpuCRatio, 2)})` : `– (CPU ≤ ${c}× C: no C row)`)
   return parts.join('; ')

@@ -36,6 +36,8 @@ export function summarize(plan, samples, failures = {}) {
     const node = byServer.node
     const limit = byServer.rust
     const c = byServer.c
+    const haproxy = byServer.haproxy
+    const nginx = byServer.nginx
     const loadgenOf = (runs) => median(runs.map((r) => r.loadgenShare))
     const nodeLoadBound = node ? loadgenOf(node) > LOAD_BOUND_SHARE : false
     for (const s of servers) {
@@ -61,6 +63,9 @@ export function summarize(plan, samples, failures = {}) {
         cpuRatio: pairedRatio(runs, node, cpuOf),
         // Server CPU per operation over the C epoll server's in the same round (echo rows).
         cpuCRatio: pairedRatio(runs, c, cpuOf),
+        // Proxy rows: the rate over HAProxy's, the CPU per operation over nginx's, same round.
+        haproxyRatio: pairedRatio(runs, haproxy, (r) => r.value),
+        nginxCpuRatio: pairedRatio(runs, nginx, cpuOf),
         // Real-client rows: the share of a core their upstream (redis-server, iperf3 -s) used.
         upstreamShare: median(runs.map((r) => r.upstreamShare)),
         failedRuns: fails.length,
