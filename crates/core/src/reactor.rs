@@ -155,7 +155,7 @@ impl Reactor {
     pub fn adopt_listener(&self, fd: RawFd, family: i32, limits: Limits, role: PortRole) -> Result<u32, AdoptError> {
         validate(fd, family, Expect::Listener)?;
         let sock = duplicate_nonblocking(fd)?;
-        let id = self.shared.lock().insert(&self.shared.registry, Entry::Listener(Listener::with(sock, limits, role)))?;
+        let id = self.shared.lock().insert_port(&self.shared.registry, Entry::Listener(Listener::with(sock, limits, role)))?;
         self.shared.wake();
         Ok(id)
     }

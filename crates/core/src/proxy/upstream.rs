@@ -33,6 +33,8 @@ impl Upstream {
         let client = self.client;
         match self.sock.take_error() {
             Ok(Some(_)) | Err(_) => return Step::Session(SessionStep::UpstreamFailed { client }),
+            // Writable with no error: connected (one syscall, not two).
+            Ok(None) if ready.writable && !ready.error => return Step::Session(SessionStep::UpstreamReady { client }),
             Ok(None) => {}
         }
         match self.sock.peer_addr() {

@@ -42,6 +42,9 @@ pub struct Stream {
     outgoing_fds: Vec<OwnedFd>,
     /// The listener that accepted it and what it counts against there (released on removal).
     pub origin: Option<(u32, Ticket)>,
+    /// The core made this socket (accepted or connected it) and holds its only descriptor, so
+    /// closing it takes it out of epoll: no deregistration call is needed.
+    pub only_descriptor: bool,
 }
 
 /// What reading left behind.
@@ -66,12 +69,13 @@ impl Stream {
             unix,
             outgoing_fds: Vec::new(),
             origin: None,
+            only_descriptor: false,
         }
     }
 
     /// An outbound connection whose `connect` is in progress.
     pub fn connecting(sock: Socket, unix: bool) -> Stream {
-        Stream { state: StreamState::connecting(), ..Stream::new(sock, unix) }
+        Stream { state: StreamState::connecting(), only_descriptor: true, ..Stream::new(sock, unix) }
     }
 
     /// Queues a duplicate of `fd` to go with the first byte of the next write (UNIX only: ENOTSUP
