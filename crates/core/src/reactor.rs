@@ -214,16 +214,6 @@ impl Reactor {
         Ok(rid)
     }
 
-    /// Ends a relay by aborting both sides with `errno` (e.g. ETIMEDOUT after an idle timeout).
-    pub fn abort_relay(&self, rid: u32, errno: i32) {
-        self.act(|st, reg| st.end_relay(reg, rid, errno))
-    }
-
-    /// Milliseconds since the relay last moved a byte; None once it ended.
-    pub fn relay_idle(&self, rid: u32) -> Option<u64> {
-        self.shared.lock().relays.idle_ms(rid)
-    }
-
     /// Bytes moved a→b and b→a so far; None once it ended.
     pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
         self.shared.lock().relays.counts(rid)

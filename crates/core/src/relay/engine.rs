@@ -67,11 +67,6 @@ impl RelayEngine {
         self.pipes.pooled()
     }
 
-    /// Milliseconds since a relay last moved a byte (None: no such relay).
-    pub fn idle_ms(&self, rid: u32) -> Option<u64> {
-        self.relays.get(&rid).map(|r| r.last_activity.elapsed().as_millis() as u64)
-    }
-
     pub fn counts(&self, rid: u32) -> Option<(u64, u64)> {
         self.relays.get(&rid).map(Relay::counts)
     }
