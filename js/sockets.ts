@@ -26,9 +26,12 @@ export interface ListenTcpOptions {
   sendBufferSize?: number
 }
 
-/** `listenUnix` options. */
+/**
+ * `listenUnix` options. The sizes are the listening socket's own: unlike TCP, Linux gives each
+ * accepted UNIX connection the system's default buffers (set those with `transport.setOption`).
+ */
 export interface ListenUnixOptions {
-  /** SO_RCVBUF in bytes, set before bind and listen (see `ListenTcpOptions.recvBufferSize`). */
+  /** SO_RCVBUF in bytes, set before bind and listen (checked as `ListenTcpOptions.recvBufferSize`). */
   recvBufferSize?: number
   /** SO_SNDBUF in bytes, set before bind and listen. */
   sendBufferSize?: number

@@ -147,8 +147,9 @@ pub fn listen_tcp_sized(
     Ok(socket.into_raw_fd())
 }
 
-/// `listen_unix` with kernel buffers of `buffers`, set before the bind (accepted connections
-/// inherit them). A size the kernel refuses fails the call and leaves no file at `path`.
+/// `listen_unix` with kernel buffers of `buffers`, set before the bind. They stay the listening
+/// socket's: unlike TCP, Linux gives each accepted UNIX connection the system's defaults. A size
+/// the kernel refuses fails the call and leaves no file at `path`.
 pub fn listen_unix_sized(path: &str, backlog: i32, buffers: Buffers) -> io::Result<RawFd> {
     let addr = unix_socket_addr(path)?;
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
