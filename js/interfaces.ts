@@ -1,6 +1,7 @@
 // The shapes of what the reactor calls and what it hands out (Twisted's interfaces, as TS types).
 import type { Address, IPAddress } from './address'
 import type { ProxyInfo } from './proxy-info'
+import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
 
 /** Something that produces data for a consumer until told to stop. */
 export interface IProducer {
@@ -39,6 +40,10 @@ export interface IStreamTransport extends IPushProducer {
   getTcpNoDelay(): boolean
   setTcpKeepAlive(on: boolean): void
   getTcpKeepAlive(): boolean
+  /** Sets a socket option by name (`SocketOption`); the kernel's errno where it does not apply. */
+  setOption<N extends SocketOptionName>(name: N, value: SocketOptionValues[N]): void
+  /** A socket option as the kernel reports it. */
+  getOption<N extends SocketOptionName>(name: N): SocketOptionValues[N]
   registerProducer(producer: IPushProducer | IPullProducer, streaming: boolean): void
   unregisterProducer(): void
   ref(): this

@@ -19,6 +19,7 @@ use crate::relay::RelayOptions;
 use crate::stream::Stream;
 use crate::stream::state::Input;
 use crate::sys::validate::{validate, AdoptError, Expect};
+use crate::sys::sockopt::{self, SocketOption};
 use crate::event_loop::Notify;
 use mio::{Poll, Waker};
 use socket2::{SockAddr, Socket};
@@ -325,6 +326,19 @@ impl Reactor {
 
     pub fn peer_address(&self, id: u32) -> io::Result<SockAddr> {
         self.with_socket(id, |s| s.peer_addr())
+    }
+
+    /// Sets a named socket option (`sys::sockopt`) on the duplicate behind `id`. The socket is
+    /// shared with any other descriptor of it (the caller's, if kept): they see the change too.
+    /// EBADF for an id the core does not hold; otherwise what `sockopt::set` answers.
+    pub fn set_socket_option(&self, id: u32, option: SocketOption, value: &sockopt::Value) -> io::Result<()> {
+        self.with_socket(id, |s| sockopt::set(s, option, value))
+    }
+
+    /// What the kernel reports for a named socket option of the socket behind `id` (EBADF for an
+    /// id the core does not hold).
+    pub fn socket_option(&self, id: u32, option: SocketOption) -> io::Result<sockopt::Value> {
+        self.with_socket(id, |s| sockopt::get(s, option))
     }
 
     /// The sending side of a datagram port, for the consumer's thread to keep.
