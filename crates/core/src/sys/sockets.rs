@@ -2,6 +2,7 @@
 //! socket API). Every fd returned is close-on-exec (socket2 opens with SOCK_CLOEXEC), blocking,
 //! and owned by the caller: nothing here keeps or closes it.
 
+use crate::sys::buffers::{buffer_size, Buffer, BufferSizes};
 use crate::sys::errno;
 use crate::wire::address;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -24,6 +25,9 @@ pub struct Info {
     pub local: Option<Vec<u8>>,
     /// The peer's address as an [`address`] record; None when not connected.
     pub peer: Option<Vec<u8>>,
+    /// SO_RCVBUF and SO_SNDBUF as the kernel reports them (bytes, its bookkeeping included).
+    pub receive_buffer: i32,
+    pub send_buffer: i32,
 }
 
 /// A TCP listening socket bound to `host:port`. SO_REUSEADDR is on, as for any server we make;
@@ -51,11 +55,18 @@ pub fn listen_tcp(
 
 /// A UDP socket bound to `host:port` (no SO_REUSEADDR, as Node's dgram defaults).
 pub fn bind_udp(host: &str, port: u16, reuse_port: bool) -> io::Result<RawFd> {
+    bind_udp_sized(host, port, reuse_port, BufferSizes::default())
+}
+
+/// `bind_udp` with kernel buffers of `sizes` (set before the bind, so no datagram ever meets the
+/// default ones; read them back with `info`). A size the kernel refuses closes the socket.
+pub fn bind_udp_sized(host: &str, port: u16, reuse_port: bool, sizes: BufferSizes) -> io::Result<RawFd> {
     let addr = ip_socket_addr(host, port)?;
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
+    sizes.apply(std::os::fd::AsRawFd::as_raw_fd(&socket))?;
     socket.bind(&addr.into())?;
     Ok(socket.into_raw_fd())
 }
@@ -122,6 +133,8 @@ pub fn info(fd: RawFd) -> io::Result<Info> {
         non_blocking: socket.nonblocking()?,
         local: socket.local_addr().ok().map(|addr| address::record(&addr)),
         peer: peer_record(&socket)?,
+        receive_buffer: buffer_size(fd, Buffer::Receive)?,
+        send_buffer: buffer_size(fd, Buffer::Send)?,
     })
 }
 
@@ -256,6 +269,16 @@ mod tests {
         assert_ne!(decoded(&info.local).port, 0);
         assert!(!SockRef::from(&fd).reuse_address().unwrap());
         assert_eq!(code(&bind_udp("not-an-ip", 0, false).unwrap_err()), libc::EINVAL);
+    }
+
+    #[test]
+    fn bind_udp_sized_sets_the_buffers_before_the_bind() {
+        let sizes = BufferSizes { receive: Some(1 << 20), send: Some(1 << 18) };
+        let fd = own(bind_udp_sized("127.0.0.1", 0, false, sizes).unwrap());
+        let info = info(fd.as_raw_fd()).unwrap();
+        // The kernel doubles what it is given (root passes rmem_max with SO_RCVBUFFORCE; others
+        // are capped at it, which is far above these on any default system).
+        assert_eq!((info.receive_buffer, info.send_buffer), (2 << 20, 2 << 18));
     }
 
     #[test]
