@@ -3,6 +3,8 @@
 
 use crate::batch::counters::{LoopCounters, SharedCounters};
 use crate::datagram::Datagram;
+use crate::datagram_proxy::port::DatagramProxy;
+use crate::datagram_proxy::session::DatagramSession;
 use crate::proxy::incoming::Incoming;
 use crate::proxy::upstream::Upstream;
 use crate::stream::listener::Listener;
@@ -24,6 +26,10 @@ pub enum Entry {
     Incoming(Incoming),
     /// A proxy session's upstream while its connect is in progress.
     Upstream(Upstream),
+    /// A datagram proxy's listening socket.
+    DatagramProxy(DatagramProxy),
+    /// A datagram proxy's session: its connected upstream socket.
+    DatagramSession(DatagramSession),
 }
 
 impl Entry {
@@ -34,6 +40,8 @@ impl Entry {
             Entry::Datagram(d) => &d.sock,
             Entry::Incoming(c) => &c.sock,
             Entry::Upstream(u) => &u.sock,
+            Entry::DatagramProxy(p) => &p.sock,
+            Entry::DatagramSession(s) => &s.sock,
         }
     }
 
@@ -41,7 +49,7 @@ impl Entry {
         match self {
             // Sessions become streams in place: the same registration serves.
             Entry::Stream(_) | Entry::Incoming(_) | Entry::Upstream(_) => Interest::READABLE | Interest::WRITABLE,
-            Entry::Listener(_) | Entry::Datagram(_) => Interest::READABLE,
+            Entry::Listener(_) | Entry::Datagram(_) | Entry::DatagramProxy(_) | Entry::DatagramSession(_) => Interest::READABLE,
         }
     }
 }
@@ -90,7 +98,7 @@ impl Entries {
                 self.counters.kernel_drops_closed += d.dropped_total();
                 None
             }
-            Entry::Listener(_) | Entry::Upstream(_) => None,
+            Entry::Listener(_) | Entry::Upstream(_) | Entry::DatagramProxy(_) | Entry::DatagramSession(_) => None,
         };
         if let Some((listener, ticket)) = origin {
             if let Some(Entry::Listener(l)) = self.map.get_mut(&listener) {

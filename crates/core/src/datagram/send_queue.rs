@@ -64,6 +64,12 @@ impl SendQueue {
         self.queued.push((to, start..self.bytes.len()));
     }
 
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.queued.clear();
+        self.bytes.clear();
+    }
+
     /// Sends everything queued on `fd` and empties the queue (nothing is kept for later: a
     /// datagram the kernel refuses is dropped, as UDP may).
     pub fn flush(&mut self, fd: RawFd) -> Flushed {
@@ -89,8 +95,7 @@ impl SendQueue {
                 errno => out.errors.push(errno.unwrap_or(libc::EIO)),
             }
         }
-        self.queued.clear();
-        self.bytes.clear();
+        self.clear();
         out
     }
 

@@ -2,6 +2,7 @@
 //! being filled, the sockets that still have work (edge-triggered fairness) and the relay engine;
 //! and the dispatch of events to each kind's own `service`, whose `Step` is carried out here.
 
+use super::datagram_proxy::Forwarding;
 use crate::batch::counters;
 use crate::batch::Batch;
 use crate::entry::{Entries, Entry};
@@ -40,6 +41,8 @@ pub struct State {
     /// When entries asked to be serviced again (timeouts), and a scratch list of those due.
     pub deadlines: Deadlines,
     due: Vec<u32>,
+    /// What datagram proxies share (see `datagram_proxy`).
+    pub(super) forwarding: Forwarding,
 }
 
 impl State {
@@ -59,6 +62,7 @@ impl State {
             accepted: Vec::new(),
             deadlines: Deadlines::default(),
             due: Vec::new(),
+            forwarding: Forwarding::default(),
         })
     }
 
@@ -96,6 +100,8 @@ impl State {
             Some(Entry::Datagram(d)) => d.service(id, &mut self.batch),
             Some(Entry::Incoming(c)) => c.service(ready),
             Some(Entry::Upstream(u)) => u.service(ready),
+            Some(Entry::DatagramProxy(p)) => p.service(ready),
+            Some(Entry::DatagramSession(s)) => s.service(ready, Instant::now()),
             None => return,
         };
         self.carry_out(registry, id, step);
@@ -121,6 +127,7 @@ impl State {
             Step::RetryLater => self.retry_accept = true,
             Step::WakeAt(at) => self.deadlines.wake(id, at),
             Step::Session(step) => self.on_session(registry, id, step),
+            Step::Datagrams(step) => self.on_datagrams(registry, id, step),
         }
     }
 
