@@ -4,7 +4,7 @@
 import { closeDescriptors } from './descriptors'
 import { reactorClosed } from './errors'
 import { nextTurn } from './handle'
-import type { ConnectionEntry, DatagramEntry, Entries, EntryKind, ReactorHost } from './host'
+import type { BatchEndEntry, ConnectionEntry, DatagramEntry, Entries, EntryKind, ReactorHost } from './host'
 import type { NativeReactor } from './native'
 import { Batch } from './records'
 import {
@@ -21,6 +21,7 @@ import {
   EV_RELAY_ENDED,
   EV_WRITE_CLOSED,
 } from './wire'
+import { EV_DATAGRAM_PROXY_CLOSED, EV_DATAGRAM_ROUTE } from './wire'
 
 export type ErrorReporter = (err: unknown) => void
 
@@ -38,6 +39,7 @@ export class ReactorCore implements ReactorHost {
     datagram: new Map(),
     connect: new Map(),
     relay: new Map(),
+    datagramProxy: new Map(),
   }
   /** The registry's busiest map, for the dispatch. */
   private readonly connections: Map<number, ConnectionEntry> = this.registry.connection
@@ -47,6 +49,8 @@ export class ReactorCore implements ReactorHost {
   private dispatching = false
   /** Datagram ports whose batch hook runs when the current batch is done. */
   private batchHooks: DatagramEntry[] = []
+  /** What runs once the current batch is done (routing answers of datagram proxies). */
+  private batchEnds: BatchEndEntry[] = []
   /** Reused for every batch: the core copies each batch's records in here. */
   private readonly records = Batch.recordArray()
   private closed = false
@@ -102,6 +106,10 @@ export class ReactorCore implements ReactorHost {
     this.batchHooks.push(port)
   }
 
+  atBatchEnd(entry: BatchEndEntry): void {
+    this.batchEnds.push(entry)
+  }
+
   // ---- Dispatch ------------------------------------------------------------------------------
 
   /** Called by the core (no arguments) when batches are pending: take them until there are none. */
@@ -148,6 +156,17 @@ export class ReactorCore implements ReactorHost {
       const ports = this.batchHooks
       this.batchHooks = []
       for (const port of ports) port.flushReceived()
+    }
+    if (this.batchEnds.length > 0) {
+      const entries = this.batchEnds
+      this.batchEnds = []
+      for (const entry of entries) {
+        try {
+          entry.onBatchEnd()
+        } catch (err) {
+          this.report(err)
+        }
+      }
     }
   }
 
@@ -196,6 +215,12 @@ export class ReactorCore implements ReactorHost {
       case EV_RELAY_ENDED:
         this.registry.relay.get(id)?.onEnded(...batch.relayCounts(at))
         break
+      case EV_DATAGRAM_ROUTE:
+        this.registry.datagramProxy.get(id)?.onRoute(batch, at)
+        break
+      case EV_DATAGRAM_PROXY_CLOSED:
+        this.registry.datagramProxy.get(id)?.onClosed()
+        break
       case EV_DATAGRAM_ERROR: {
         const port = this.registry.datagram.get(id)
         port?.flushReceived() // what arrived before the error comes first
@@ -216,6 +241,7 @@ export class ReactorCore implements ReactorHost {
     for (const pending of this.all('connect')) pending.abort(closed)
     for (const connection of this.all('connection')) connection.abortConnection()
     const stops = [...this.all('port'), ...this.all('datagram')].map((port) => port.stopListening())
+    for (const proxy of this.all('datagramProxy')) proxy.onReactorClose()
     // Accepted connections still on their way will never arrive: the core closes them.
     for (const port of this.all('draining')) port.drained()
     this.registry.draining.clear()

@@ -54,6 +54,21 @@ export interface RelayEntry {
   onReactorClose(): void
 }
 
+/** A datagram proxy port (listenDatagramProxy). */
+export interface DatagramProxyEntry {
+  /** A new client waits for the routing function (its record at `at` in `batch`). */
+  onRoute(batch: Batch, at: number): void
+  /** Its stop finished: its sessions ended and the core closed its socket. */
+  onClosed(): void
+  /** reactor.close(). */
+  onReactorClose(): void
+}
+
+/** Something to run once the batch being dispatched is done (`atBatchEnd`). */
+export interface BatchEndEntry {
+  onBatchEnd(): void
+}
+
 /** The registry's kinds of entries, each with the events it gets. */
 export interface Entries {
   connection: ConnectionEntry
@@ -63,6 +78,7 @@ export interface Entries {
   datagram: DatagramEntry
   connect: ConnectEntry
   relay: RelayEntry
+  datagramProxy: DatagramProxyEntry
 }
 
 export type EntryKind = keyof Entries
@@ -90,4 +106,6 @@ export interface ReactorHost {
   takeInputAhead(ids: number[]): Map<number, Buffer[]>
   /** Calls `port.flushReceived()` once the batch being dispatched is done. */
   flushAfterBatch(port: DatagramEntry): void
+  /** Calls `entry.onBatchEnd()` once the batch being dispatched is done (once per call). */
+  atBatchEnd(entry: BatchEndEntry): void
 }

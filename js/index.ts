@@ -25,7 +25,7 @@ export {
   type ErrnoError,
 } from './errors'
 export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'
-export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions } from './sockets'
+export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions, type BufferSizes } from './sockets'
 export { systemd, type ListenFd, type ListenFdsOptions } from './systemd'
 export {
   handoff,
@@ -40,6 +40,13 @@ export {
 // Classes of what adopt calls return (exported for `instanceof` and types; the reactor makes them).
 export { ListeningPort } from './port'
 export { DatagramPort, type DatagramAddress } from './datagram'
+export {
+  DatagramProxyPort,
+  type DatagramProxyOptions,
+  type DatagramProxyStats,
+  type DatagramRouter,
+  type DatagramUpstream,
+} from './datagram-proxy-port'
 export { StreamTransport } from './transport'
 export type {
   IProducer,

@@ -2,7 +2,7 @@
 //! socket API). Every fd returned is close-on-exec (socket2 opens with SOCK_CLOEXEC), blocking,
 //! and owned by the caller: nothing here keeps or closes it.
 
-use crate::sys::buffers::{buffer_size, Buffer, BufferSizes};
+use crate::sys::buffers::BufferSizes;
 use crate::sys::errno;
 use crate::wire::address;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -25,9 +25,6 @@ pub struct Info {
     pub local: Option<Vec<u8>>,
     /// The peer's address as an [`address`] record; None when not connected.
     pub peer: Option<Vec<u8>>,
-    /// SO_RCVBUF and SO_SNDBUF as the kernel reports them (bytes, its bookkeeping included).
-    pub receive_buffer: i32,
-    pub send_buffer: i32,
 }
 
 /// A TCP listening socket bound to `host:port`. SO_REUSEADDR is on, as for any server we make;
@@ -133,8 +130,6 @@ pub fn info(fd: RawFd) -> io::Result<Info> {
         non_blocking: socket.nonblocking()?,
         local: socket.local_addr().ok().map(|addr| address::record(&addr)),
         peer: peer_record(&socket)?,
-        receive_buffer: buffer_size(fd, Buffer::Receive)?,
-        send_buffer: buffer_size(fd, Buffer::Send)?,
     })
 }
 
@@ -171,6 +166,7 @@ pub fn unix_socket_addr(path: &str) -> io::Result<SockAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::buffers::{buffer_size, Buffer};
     use crate::wire::address::{decode, Record};
     use std::io::{Read, Write};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -275,10 +271,10 @@ mod tests {
     fn bind_udp_sized_sets_the_buffers_before_the_bind() {
         let sizes = BufferSizes { receive: Some(1 << 20), send: Some(1 << 18) };
         let fd = own(bind_udp_sized("127.0.0.1", 0, false, sizes).unwrap());
-        let info = info(fd.as_raw_fd()).unwrap();
         // The kernel doubles what it is given (root passes rmem_max with SO_RCVBUFFORCE; others
         // are capped at it, which is far above these on any default system).
-        assert_eq!((info.receive_buffer, info.send_buffer), (2 << 20, 2 << 18));
+        let sizes = (buffer_size(fd.as_raw_fd(), Buffer::Receive).unwrap(), buffer_size(fd.as_raw_fd(), Buffer::Send).unwrap());
+        assert_eq!(sizes, (2 << 20, 2 << 18));
     }
 
     #[test]
