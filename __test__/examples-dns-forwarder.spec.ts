@@ -9,14 +9,14 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { MODES, child, fileTeardown, waitUntil } from './helpers.js'
-import test from 'ava'
+import test, { type Implementation } from 'ava'
 import { DNSMASQ, aQuery, killDnsmasqs, parseAnswer, startDnsmasq } from './helpers/dns.js'
 
 const { cleanups } = fileTeardown()
 cleanups.push(killDnsmasqs)
 const FORWARDER = path.join(process.cwd(), 'examples', 'dns-forwarder.js')
 /** Serial (the load shares two cores), and skipped with the reason where dnsmasq is missing. */
-const hasDnsmasq = (title: string, impl: Parameters<typeof test.serial>[1]) =>
+const hasDnsmasq = (title: string, impl: Implementation<[]>) =>
   DNSMASQ !== null ? test.serial(title, impl) : test.skip(`${title} (skipped: dnsmasq not installed)`, impl)
 
 /** `count` A queries from `sockets` sockets, `window` in flight per socket; resolves with the answers by id. */
