@@ -7,6 +7,7 @@ mod common;
 use common::Harness;
 use reactor_core::datagram_proxy::{DatagramProxyConfig, DatagramRoute};
 use reactor_core::proxy_protocol::{self, Parsed};
+use reactor_core::sys::udp_offload;
 use reactor_core::socket2::SockAddr;
 use reactor_core::wire::kind;
 use reactor_core::DatagramProxyStats;
@@ -285,4 +286,54 @@ fn a_stopped_port_reads_nothing_more_and_closes_when_its_sessions_end() {
     let last = h.reactor.datagram_proxy_stats(id).expect("the final figures, once");
     assert_eq!((last.sessions_expired, last.sessions_active, last.datagrams_from_clients), (1, 0, 1));
     assert!(h.reactor.datagram_proxy_stats(id).is_none());
+}
+
+/// Sends `n` datagrams of `size` bytes (byte i of datagram k is k) from `from` to `to` as one
+/// GSO train.
+fn send_train(from: &UdpSocket, to: SocketAddr, n: usize, size: usize) {
+    use reactor_core::sys::mmsg::{send_many, Outgoing};
+    let bytes: Vec<u8> = (0..n).flat_map(|k| vec![k as u8; size]).collect();
+    let to = SockAddr::from(to);
+    let (sent, err) = send_many(from.as_raw_fd(), &[Outgoing { to: Some(&to), bytes: &bytes, segment: size as u16 }]);
+    assert_eq!((sent, err.map(|e| e.to_string())), (1, None));
+}
+
+/// Receives `n` datagrams on `sock` (bounded in time).
+fn receive(sock: &UdpSocket, n: usize) -> Vec<(Vec<u8>, SocketAddr)> {
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 65536];
+    (0..n).map(|_| sock.recv_from(&mut buf).map(|(len, from)| (buf[..len].to_vec(), from)).expect("a datagram")).collect()
+}
+
+#[test]
+fn gso_trains_pass_through_whole_and_arrive_as_their_datagrams() {
+    // An upstream that answers each datagram it receives with a GSO train of three copies.
+    let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let up_addr = up.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok((n, from)) = up.recv_from(&mut buf) {
+            let train: Vec<u8> = buf[..n].repeat(3);
+            use reactor_core::sys::mmsg::{send_many, Outgoing};
+            let to = SockAddr::from(from);
+            let _ = send_many(up.as_raw_fd(), &[Outgoing { to: Some(&to), bytes: &train, segment: n as u16 }]);
+        }
+    });
+    // The listening socket has UDP_GRO on: the client's train arrives as one buffer.
+    let (l, at) = listening();
+    udp_offload::set_gro(l.as_raw_fd(), true).unwrap();
+    let h = Harness::new();
+    let id = h.reactor.adopt_datagram_proxy(l.as_raw_fd(), INET, config(DatagramRoute::Upstreams(vec![up_addr.into()]))).unwrap();
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    send_train(&c, at, 10, 64);
+    let got = receive(&c, 30);
+    // The upstream saw ten datagrams (the kernel cut the forwarded train for it), and answered each
+    // with three; every answer reached the client as a datagram of 64 bytes, from the port.
+    assert!(got.iter().all(|(d, from)| d.len() == 64 && *from == at));
+    let mut firsts: Vec<u8> = got.iter().map(|(d, _)| d[0]).collect();
+    firsts.sort();
+    assert_eq!(firsts, (0..10u8).flat_map(|k| [k, k, k]).collect::<Vec<_>>());
+    let s = stats_until(&h, id, |s| s.datagrams_to_clients == 30);
+    assert_eq!((s.datagrams_from_clients, s.datagrams_to_upstreams, s.datagrams_from_upstreams), (10, 10, 30));
+    assert_eq!((s.bytes_from_clients, s.bytes_to_clients, s.datagrams_dropped), (640, 1920, 0));
 }

@@ -52,7 +52,7 @@ impl From<io::Error> for SendError {
 
 impl Outbox {
     pub fn new(sock: Arc<Socket>, family: i32) -> Outbox {
-        let queue = SendQueue::new(udp_offload::gso_supported(&sock));
+        let queue = SendQueue::merging(udp_offload::gso_supported(&sock));
         Outbox { sock, family, last: None, last_sent_to: None, queue, dropped: 0, sent: 0 }
     }
 

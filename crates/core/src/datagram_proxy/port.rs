@@ -1,6 +1,6 @@
 //! A datagram proxy's listening socket: it receives clients' datagrams in batches, knows each
 //! client's session, and sends the replies its sessions queue for their clients, all together
-//! once per loop turn (sendmmsg; GSO for runs of one size to one client).
+//! once per loop turn (sendmmsg; a GSO train of the upstream's leaves as one again).
 
 use super::routing::Routing;
 use super::source_ports::SourcePorts;
@@ -68,7 +68,7 @@ impl DatagramProxy {
         let local = sock.local_addr().ok().and_then(|a| a.as_socket());
         let source_ports = config.source_ports.map(|(low, high)| SourcePorts::new(low, high));
         let drops_at_start = meminfo::kernel_drops(&sock).unwrap_or(0);
-        let replies = SendQueue::new(udp_offload::gso_supported(&sock));
+        let replies = SendQueue::trains(udp_offload::gso_supported(&sock));
         DatagramProxy {
             sock,
             config: Arc::new(config),
@@ -100,10 +100,16 @@ impl DatagramProxy {
         }
     }
 
-    /// Queues a reply for `client`; sends the queue at once when it grew large (else the
-    /// caller makes sure the port is serviced before the turn ends).
-    pub fn queue_reply(&mut self, client: SocketAddr, reply: &[u8]) {
-        self.replies.push(Some(SockAddr::from(client)), reply);
+    /// Queues replies for `client`: one datagram, or (`segment` > 0) a train of datagrams of that
+    /// size as the upstream sent it with GSO, which leaves as one again. Sends the queue at once
+    /// when it grew large (else the caller makes sure the port is serviced before the turn ends).
+    pub fn queue_reply(&mut self, client: SocketAddr, reply: &[u8], segment: usize) {
+        let to = Some(SockAddr::from(client));
+        if segment > 0 && reply.len() > segment {
+            self.replies.push_train(to, reply, segment);
+        } else {
+            self.replies.push(to, reply);
+        }
         if self.replies.bytes() >= SEND_BYTES || self.replies.len() >= SEND_DATAGRAMS {
             self.send_replies();
         }
@@ -115,7 +121,7 @@ impl DatagramProxy {
             return;
         }
         let bytes = self.replies.bytes() as u64;
-        let queued = self.replies.len() as u64;
+        let queued = self.replies.datagrams() as u64;
         let flushed = self.replies.flush(self.sock.as_raw_fd());
         self.counts.datagrams_to_clients += flushed.sent;
         // Bytes of the datagrams sent: all of them, unless some were dropped (then in proportion).

@@ -3,9 +3,12 @@
 //! ending sessions (idle, `responses`), stopping a port, and the figures.
 //!
 //! Batching: a port reads up to 32 datagrams per `recvmmsg`; consecutive datagrams of one client
-//! leave on its session's socket in one `sendmmsg` (GSO for runs of one size). Replies read from
-//! any number of sessions in a turn are queued on their port and leave together when the port is
-//! serviced at the end of the turn (it is deferred for that), one `sendmmsg` for all.
+//! leave on its session's socket in one `sendmmsg`. Replies read from any number of sessions in a
+//! turn are queued on their port and leave together when the port is serviced at the end of the
+//! turn (it is deferred for that), one `sendmmsg` for all. GSO is used only where the sender used
+//! it: a train that arrived coalesced (`UDP_GRO`, on for every upstream socket, and on the
+//! listening socket if its owner turned it on) leaves as one train again; single datagrams are
+//! never merged into trains, whose pieces cost a receiver without GRO more of its buffer.
 
 use super::registry::State;
 use crate::datagram::send_queue::SendQueue;
@@ -86,10 +89,8 @@ impl State {
                     for i in 0..n {
                         let (bytes, from, segment, length) = recv.message_and_length(i);
                         let Some(client) = client_key(&from) else { continue };
-                        for range in udp_offload::segments(length.min(bytes.len()), segment) {
-                            self.datagram_of_client(registry, port, client, &bytes[range], now);
-                            taken += 1;
-                        }
+                        let message = &bytes[..length.min(bytes.len())];
+                        taken += self.datagram_of_client(registry, port, client, message, segment, now);
                     }
                     if n < recv.capacity() {
                         more = false; // drained: the next datagram raises a new edge
@@ -115,42 +116,54 @@ impl State {
         }
     }
 
-    /// One datagram from `client`: to its session, a new one, or the consumer's routing.
-    fn datagram_of_client(&mut self, registry: &Registry, port: u32, client: SocketAddr, data: &[u8], now: Instant) {
-        let Some(Entry::DatagramProxy(p)) = self.entries.get_mut(port) else { return };
-        p.counts.datagrams_from_clients += 1;
-        p.counts.bytes_from_clients += data.len() as u64;
+    /// One datagram from `client`, or (`segment` > 0) a train of them coalesced by the kernel: to
+    /// its session, a new one, or the consumer's routing. Returns how many datagrams it held.
+    fn datagram_of_client(&mut self, registry: &Registry, port: u32, client: SocketAddr, message: &[u8], segment: usize, now: Instant) -> usize {
+        let count = udp_offload::segments(message.len(), segment).count();
+        let Some(Entry::DatagramProxy(p)) = self.entries.get_mut(port) else { return count };
+        p.counts.datagrams_from_clients += count as u64;
+        p.counts.bytes_from_clients += message.len() as u64;
         let session = match p.sessions.get(&client) {
             Some(&sid) => sid,
             None => {
                 if let Some(token) = p.routing.token_of(&client) {
-                    if !p.routing.queue(token, data) {
-                        p.counts.datagrams_dropped += 1;
+                    for range in udp_offload::segments(message.len(), segment) {
+                        if !p.routing.queue(token, &message[range]) {
+                            p.counts.datagrams_dropped += 1;
+                        }
                     }
-                    return;
+                    return count;
                 }
                 if p.at_capacity() {
                     p.counts.refused_max_sessions += 1;
-                    p.counts.datagrams_dropped += 1;
-                    return;
+                    p.counts.datagrams_dropped += count as u64;
+                    return count;
                 }
                 let Some(to) = p.next_upstream() else {
-                    // The consumer routes: ask, and keep the datagram meanwhile.
-                    let token = p.routing.start(client, data);
-                    let offset = push_datagram_route(&mut self.batch.data, token, &SockAddr::from(client), data);
-                    self.batch.push(kind::DATAGRAM_ROUTE, port, offset as u32, data.len() as u32);
-                    return;
+                    // The consumer routes: ask with the first datagram, and keep them all meanwhile.
+                    let mut datagrams = udp_offload::segments(message.len(), segment);
+                    let first = &message[datagrams.next().unwrap_or(0..0)];
+                    let token = p.routing.start(client, first);
+                    for range in datagrams {
+                        if !p.routing.queue(token, &message[range]) {
+                            p.counts.datagrams_dropped += 1;
+                        }
+                    }
+                    let offset = push_datagram_route(&mut self.batch.data, token, &SockAddr::from(client), first);
+                    self.batch.push(kind::DATAGRAM_ROUTE, port, offset as u32, first.len() as u32);
+                    return count;
                 };
                 match self.open_session(registry, port, client, &to, now) {
                     Some(sid) => sid,
                     None => {
-                        self.count_datagrams(port, |c| c.datagrams_dropped += 1);
-                        return;
+                        self.count_datagrams(port, |c| c.datagrams_dropped += count as u64);
+                        return count;
                     }
                 }
             }
         };
-        self.queue_to_upstream(session, data, now);
+        self.queue_to_upstream(session, message, segment, now);
+        count
     }
 
     /// Opens a session of `port` for `client` to `to`; None when it was refused (counted).
@@ -203,18 +216,31 @@ impl State {
         }
     }
 
-    /// Queues `data` for session `sid`'s upstream (datagrams of one session leave together).
-    fn queue_to_upstream(&mut self, sid: u32, data: &[u8], now: Instant) {
+    /// Queues `data` (a datagram, or a train of `segment`-byte datagrams) for session `sid`'s
+    /// upstream; datagrams of one session leave together, a train as one GSO message again.
+    fn queue_to_upstream(&mut self, sid: u32, data: &[u8], segment: usize, now: Instant) {
         if self.forwarding.to_session != Some(sid) {
             self.flush_to_upstream();
         }
         let Some(Entry::DatagramSession(s)) = self.entries.get_mut(sid) else { return };
-        s.requests += 1;
         s.last_active = now;
-        let queue = self.forwarding.to_upstream.get_or_insert_with(|| SendQueue::new(udp_offload::gso_supported(&s.sock)));
+        let queue = self.forwarding.to_upstream.get_or_insert_with(|| SendQueue::trains(udp_offload::gso_supported(&s.sock)));
         match &s.header {
-            Some(header) => queue.push_parts(None, &[header, data]),
-            None => queue.push(None, data),
+            // Each datagram gets its own header: a train is cut apart.
+            Some(header) => {
+                for range in udp_offload::segments(data.len(), segment) {
+                    queue.push_parts(None, &[header, &data[range]]);
+                    s.requests += 1;
+                }
+            }
+            None if segment > 0 && data.len() > segment => {
+                queue.push_train(None, data, segment);
+                s.requests += udp_offload::segments(data.len(), segment).count() as u64;
+            }
+            None => {
+                queue.push(None, data);
+                s.requests += 1;
+            }
         }
         self.forwarding.to_session = Some(sid);
         if queue.len() >= UPSTREAM_DATAGRAMS || queue.bytes() >= UPSTREAM_BYTES {
@@ -226,7 +252,7 @@ impl State {
     fn flush_to_upstream(&mut self) {
         let Some(sid) = self.forwarding.to_session.take() else { return };
         let Some(queue) = self.forwarding.to_upstream.as_mut() else { return };
-        let (queued, bytes) = (queue.len() as u64, queue.bytes() as u64);
+        let (queued, bytes) = (queue.datagrams() as u64, queue.bytes() as u64);
         let (port, flushed) = match self.entries.get(sid) {
             Some(Entry::DatagramSession(s)) => (s.port, queue.flush(s.sock.as_raw_fd())),
             _ => {
@@ -257,12 +283,12 @@ impl State {
                     let Some(Entry::DatagramProxy(p)) = self.entries.get_mut(port) else { break };
                     for i in 0..n {
                         let (data, _, segment, length) = recv.message_and_length(i);
-                        for range in udp_offload::segments(length.min(data.len()), segment) {
-                            bytes += range.len() as u64;
-                            p.queue_reply(client, &data[range]);
-                            replies += 1;
-                            tries += 1;
-                        }
+                        let message = &data[..length.min(data.len())];
+                        let count = udp_offload::segments(message.len(), segment).count();
+                        bytes += message.len() as u64;
+                        p.queue_reply(client, message, segment);
+                        replies += count as u64;
+                        tries += count;
                     }
                     if n < recv.capacity() {
                         more = false;
@@ -379,7 +405,7 @@ impl State {
             Some(sid) => {
                 let now = Instant::now();
                 for datagram in &waiting.datagrams {
-                    self.queue_to_upstream(sid, datagram, now);
+                    self.queue_to_upstream(sid, datagram, 0, now);
                 }
                 self.flush_to_upstream();
             }
