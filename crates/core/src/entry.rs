@@ -26,8 +26,9 @@ pub enum Entry {
     Incoming(Incoming),
     /// A proxy session's upstream while its connect is in progress.
     Upstream(Upstream),
-    /// A datagram proxy's listening socket.
-    DatagramProxy(DatagramProxy),
+    /// A datagram proxy's listening socket (boxed: it is large, and every entry is as large as the
+    /// largest variant).
+    DatagramProxy(Box<DatagramProxy>),
     /// A datagram proxy's session: its connected upstream socket.
     DatagramSession(DatagramSession),
 }
@@ -67,6 +68,15 @@ pub struct Entries {
     pub resumed: Vec<u32>,
     /// Draining ports whose last connection closed: their drain is over.
     pub drained: Vec<u32>,
+}
+
+/// Gives back a map's memory once it holds less than an eighth of what it has room for (after a
+/// burst of connections or datagram sessions), keeping room for twice what it holds: amortised
+/// O(1) per removal, and no shrinking back and forth around one size.
+pub fn shrink_when_mostly_empty<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 1024 && map.len() * 8 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
 }
 
 impl Entries {
@@ -111,6 +121,7 @@ impl Entries {
             }
         }
         let _ = registry.deregister(&mut SourceFd(&entry.socket().as_raw_fd()));
+        shrink_when_mostly_empty(&mut self.map);
         Some(entry)
     }
 

@@ -2,6 +2,12 @@
 //! (opening sessions, or asking the consumer for a route), the replies back to the clients,
 //! ending sessions (idle, `responses`), stopping a port, and the figures.
 //!
+//! Where it runs: in the threaded mode every socket of a datagram proxy is on the relay poller,
+//! which the I/O thread alone turns, so datagrams never wait for (or cost) the JS thread; with
+//! `thread: false` on the main poller, turned by Node's loop. Work left for later in a turn (a
+//! port's replies to send, a socket whose budget ran out) is this module's own list, run at the
+//! end of the turn of whichever loop serves these sockets (`run_datagram_work`).
+//!
 //! Batching: a port reads up to 32 datagrams per `recvmmsg`; consecutive datagrams of one client
 //! leave on its session's socket in one `sendmmsg`. Replies read from any number of sessions in a
 //! turn are queued on their port and leave together when the port is serviced at the end of the
@@ -23,7 +29,7 @@ use crate::wire::{kind, push_datagram_route, DatagramProxyStats};
 use mio::unix::SourceFd;
 use mio::Registry;
 use socket2::SockAddr;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -45,6 +51,9 @@ pub struct Forwarding {
     /// The session `to_upstream` holds datagrams for.
     to_session: Option<u32>,
     closed: HashMap<u32, DatagramProxyStats>,
+    /// Ports and sessions to service again before the turn ends (replies to send, budget spent).
+    work: VecDeque<u32>,
+    work_ids: HashSet<u32>,
 }
 
 /// How a session ended.
@@ -55,9 +64,33 @@ enum Ended {
 }
 
 impl State {
-    /// Makes a datagram proxy of `sock` (an adopted, checked duplicate) and registers it.
+    /// Makes a datagram proxy of `sock` (an adopted, checked duplicate) and registers it (with the
+    /// relay poller where there is one); datagrams may be waiting already: it is looked at once.
     pub fn insert_datagram_proxy(&mut self, registry: &Registry, sock: socket2::Socket, config: DatagramProxyConfig) -> io::Result<u32> {
-        self.insert(registry, Entry::DatagramProxy(DatagramProxy::new(sock, config)))
+        let id = self.entries.insert(self.relays.registry(registry), Entry::DatagramProxy(Box::new(DatagramProxy::new(sock, config))))?;
+        self.queue_datagram_work(id);
+        self.relays.wake_poller();
+        Ok(id)
+    }
+
+    pub fn has_datagram_work(&self) -> bool {
+        !self.forwarding.work.is_empty()
+    }
+
+    /// Services `id` again before the turn ends.
+    fn queue_datagram_work(&mut self, id: u32) {
+        if self.forwarding.work_ids.insert(id) {
+            self.forwarding.work.push_back(id);
+        }
+    }
+
+    /// Services the ports and sessions queued (on the loop that serves datagram proxies).
+    pub fn run_datagram_work(&mut self, registry: &Registry) {
+        for _ in 0..self.forwarding.work.len() {
+            let Some(id) = self.forwarding.work.pop_front() else { return };
+            self.forwarding.work_ids.remove(&id);
+            self.service(registry, id, crate::service::Ready::default());
+        }
     }
 
     pub(super) fn on_datagrams(&mut self, registry: &Registry, id: u32, step: DatagramStep) {
@@ -76,11 +109,10 @@ impl State {
         let fd = p.sock.as_raw_fd();
         // ROUTE records need room in the batch: a full one waits for the consumer.
         let routes = p.config.route.is_consumer();
-        let mut taken = 0;
-        let mut more = true;
+        let (mut taken, mut more, mut stalled) = (0, true, false);
         while taken < DATAGRAMS_PER_TURN {
             if routes && self.batch.is_full() {
-                self.stalled = true; // taking the batch wakes the loop, which comes back here
+                stalled = true;
                 break;
             }
             match recv.recv(fd) {
@@ -111,8 +143,12 @@ impl State {
             p.recv = Some(recv);
             p.readable = more;
         }
-        if more {
+        if stalled {
+            // Taking the batch wakes the main loop, whose deferred pass comes back here.
+            self.stalled = true;
             self.defer(port);
+        } else if more {
+            self.queue_datagram_work(port);
         }
     }
 
@@ -190,7 +226,7 @@ impl State {
         };
         let source_port = session.source_port;
         // Nothing to read yet: registered without a first look.
-        match self.entries.insert(registry, Entry::DatagramSession(session)) {
+        match self.entries.insert(self.relays.registry(registry), Entry::DatagramSession(session)) {
             Ok(sid) => {
                 if let Some(Entry::DatagramSession(s)) = self.entries.get_mut(sid) {
                     if let Step::WakeAt(at) = s.check_idle(now) {
@@ -325,12 +361,12 @@ impl State {
         s.readable = more;
         let complete = s.complete(responses);
         if replies > 0 {
-            self.defer(port); // the port sends the replies before the turn ends
+            self.queue_datagram_work(port); // the port sends the replies before the turn ends
         }
         if complete {
             self.end_session(registry, sid, Ended::Completed);
         } else if more {
-            self.defer(sid);
+            self.queue_datagram_work(sid);
         }
     }
 
@@ -348,6 +384,7 @@ impl State {
         let Some(Entry::DatagramProxy(p)) = self.entries.get_mut(s.port) else { return };
         if p.sessions.get(&s.client) == Some(&sid) {
             p.sessions.remove(&s.client);
+            crate::entry::shrink_when_mostly_empty(&mut p.sessions);
         }
         if let (Some(range), Some(n)) = (p.source_ports.as_mut(), s.source_port) {
             range.release(n);
@@ -369,7 +406,7 @@ impl State {
         let Some(Entry::DatagramProxy(p)) = self.entries.get_mut(port) else { return false };
         if p.receiving {
             p.receiving = false;
-            let _ = registry.deregister(&mut SourceFd(&p.sock.as_raw_fd()));
+            let _ = self.relays.registry(registry).deregister(&mut SourceFd(&p.sock.as_raw_fd()));
             if p.finished() {
                 self.close_datagram_proxy(registry, port);
             }

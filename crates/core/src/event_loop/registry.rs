@@ -74,10 +74,14 @@ impl State {
         Ok(id)
     }
 
-    /// Deregisters (from the relay poller, for a relaying socket that has one) and closes the
-    /// reactor's duplicate.
+    /// Deregisters (from the relay poller, for a relaying socket or a datagram proxy's, where there
+    /// is one) and closes the reactor's duplicate.
     pub fn remove(&mut self, registry: &Registry, id: u32) -> Option<Entry> {
-        let relaying = matches!(self.entries.get(id), Some(Entry::Stream(s)) if s.state.relay().is_some());
+        let relaying = match self.entries.get(id) {
+            Some(Entry::Stream(s)) => s.state.relay().is_some(),
+            Some(Entry::DatagramProxy(_) | Entry::DatagramSession(_)) => true,
+            _ => false,
+        };
         let registry = if relaying { self.relays.registry(registry) } else { registry };
         self.entries.remove(registry, id)
     }
@@ -89,7 +93,7 @@ impl State {
     // ---- dispatch ----
 
     /// Services `id` after `ready` (default: a deferred pass) and carries out the step it asks for.
-    fn service(&mut self, registry: &Registry, id: u32, ready: Ready) {
+    pub(super) fn service(&mut self, registry: &Registry, id: u32, ready: Ready) {
         let step = match self.entries.get_mut(id) {
             Some(Entry::Stream(s)) => s.service(id, ready, &mut self.batch, &mut self.read_buf),
             Some(Entry::Listener(l)) => {
@@ -227,7 +231,7 @@ impl State {
     /// Relay work counts only where this loop serves relays (no relay poller of their own).
     pub fn has_ready_work(&self) -> bool {
         ((!self.deferred.is_empty() || self.entries.has_news()) && !self.batch.is_full())
-            || (!self.relays.has_poller() && self.relays.has_work())
+            || (!self.relays.has_poller() && (self.relays.has_work() || self.has_datagram_work()))
     }
 
     pub fn is_deferred(&self, id: u32) -> bool {
