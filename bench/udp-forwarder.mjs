@@ -13,7 +13,7 @@
 // Paths are interleaved A B C … A B C … over the rounds so the machine's drift hits all alike;
 // ratios are taken pair by pair within a round, then their median.
 //
-//   node bench/udp-forwarder.mjs [--rounds 3] [--duration-ms 2000] [--warmup-ms 300] [--only dns,udp-echo] [--verbose]
+//   node bench/udp-forwarder.mjs [--rounds 3] [--duration-ms 2000] [--warmup-ms 300] [--only dns,udp-forward] [--verbose]
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, fstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -37,13 +37,13 @@ const PATHS = [
 
 export const UDP_FORWARDER_WORKLOADS = [
   { key: 'dns', title: 'DNS: dnsperf, 200 queries in flight → dnsmasq', unit: 'qps', responses: 1, tools: ['dnsperf', 'dnsmasq'] },
-  { key: 'udp-echo', title: 'UDP echo 64 B × 64 in flight → Rust echo', unit: 'dgram/s', tools: [] },
+  { key: 'udp-forward', title: 'UDP echo 64 B × 64 in flight → Rust echo', unit: 'dgram/s', tools: [] },
 ]
 
 /** workload → path → [op, target, against]: the ratio of this path's rate to `against`'s. */
 const TARGETS = {
   dns: { thread: [['>=', 0.9, 'direct'], ['>=', 1.2, 'nginx']], hosted: [['>=', 0.9, 'direct'], ['>=', 1.2, 'nginx']] },
-  'udp-echo': { thread: [['>=', 0.8, 'direct']], hosted: [['>=', 0.8, 'direct']] },
+  'udp-forward': { thread: [['>=', 0.8, 'direct']], hosted: [['>=', 0.8, 'direct']] },
 }
 
 function tool(name) {
@@ -64,16 +64,23 @@ function whyNot(w, p) {
 
 /** dnsmasq on 127.0.0.1 answering *.example.test from --address (no cache needed, no upstream). */
 async function startDnsmasq(dir, sockets) {
-  const port = freeUdpPort(sockets)
-  const child = spawn(tool('dnsmasq'), [
-    '--no-daemon', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts',
-    '--conf-file=/dev/null', `--pid-file=${dir}/dnsmasq.pid`, '--address=/example.test/192.0.2.1', '--log-facility=/dev/null',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] })
-  const said = tail(child.stderr)
-  await waitFor(() => udpBound(port), { child, what: 'dnsmasq' }).catch((err) => {
-    throw new Error(`${err.message}: ${said()}`)
-  })
-  return { child, port, stop: () => terminate(child) }
+  let lastError
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = freeDnsPort(sockets)
+    const child = spawn(tool('dnsmasq'), [
+      '--no-daemon', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts',
+      '--conf-file=/dev/null', `--pid-file=${dir}/dnsmasq.pid`, '--address=/example.test/192.0.2.1', '--log-facility=/dev/null',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const said = tail(child.stderr)
+    try {
+      await waitFor(() => udpBound(port), { child, what: 'dnsmasq' })
+      return { child, port, stop: () => terminate(child) }
+    } catch (err) {
+      lastError = new Error(`${err.message}: ${said()}`)
+      await terminate(child)
+    }
+  }
+  throw lastError
 }
 
 /** The Rust echo server (TCP on fd 3, UDP on fd 4). */
@@ -91,11 +98,20 @@ async function startEcho(sockets) {
   return { child, port, stop: () => terminate(child) }
 }
 
-function freeUdpPort(sockets) {
-  const fd = sockets.bindUdp({ host: '127.0.0.1', port: 0 })
-  const port = sockets.info(fd).local.port
-  sockets.close(fd)
-  return port
+/** A port free on 127.0.0.1 for both TCP and UDP now (dnsmasq takes both). */
+function freeDnsPort(sockets) {
+  for (;;) {
+    const tcp = sockets.listenTcp({ host: '127.0.0.1', port: 0 })
+    const port = sockets.info(tcp).local.port
+    try {
+      sockets.close(sockets.bindUdp({ host: '127.0.0.1', port }))
+      return port
+    } catch {
+      // its UDP side is taken: another
+    } finally {
+      sockets.close(tcp)
+    }
+  }
 }
 
 /** Whether a UDP socket is bound to 127.0.0.1:`port` (/proc/net/udp). */

@@ -14,6 +14,8 @@ let created = 0
 let forwarded = 0
 
 const front = dgram.createSocket('udp4')
+// With an fd, bind emits 'listening' at once: the handler goes first.
+front.on('listening', () => process.stdout.write('ready\n'))
 front.bind({ fd: 3 })
 front.on('message', (msg, rinfo) => {
   const key = `${rinfo.address}:${rinfo.port}`
@@ -64,4 +66,3 @@ process.stdin.on('end', () => {
   process.exit(0)
 })
 process.stdin.resume()
-front.on('listening', () => process.stdout.write('ready\n'))
