@@ -18,9 +18,10 @@ export interface DatagramUpstream {
 }
 
 /**
- * Called once per new client, with the first datagram it sent (a view: copy it to keep it):
- * return its upstream, or null to drop the client (counted as `refusedByRoute`). Called in
- * batches, on the JS thread; what it throws is reported to `onError` and refuses the client.
+ * Called once per new client, with the first datagram it sent: return its upstream, or null to
+ * drop the client (counted as `refusedByRoute`). Called in batches, on the JS thread; the client's
+ * later datagrams wait for the answer (16 at most). What it throws is reported to `onError` and
+ * refuses the client.
  */
 export type DatagramRouter = (client: IPAddress, firstDatagram: Buffer) => DatagramUpstream | null | undefined
 

@@ -66,14 +66,8 @@ fn upstream(u: &DatagramUpstream) -> Result<SockAddr> {
     ip_socket_addr(&u.host, port).map(SockAddr::from).map_err(|_| invalid(format!("upstream host {:?} is not an IP address", u.host)))
 }
 
-/// A buffer size: an int (the kernel takes a C int).
 fn buffer_size(value: Option<f64>, name: &str) -> Result<Option<i32>> {
-    value
-        .map(|v| {
-            let n = numbers::u32_exact(v, name)?;
-            i32::try_from(n).map_err(|_| invalid(format!("{name} {n} is past 2147483647")))
-        })
-        .transpose()
+    value.map(|v| numbers::buffer_size(v, name)).transpose()
 }
 
 /// The core's configuration and the buffer sizes of `o`.

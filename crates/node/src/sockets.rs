@@ -49,7 +49,7 @@ pub fn listen_tcp(
 #[napi(namespace = "sockets", catch_unwind)]
 pub fn bind_udp(host: String, port: f64, reuse_port: bool, recv_buffer_size: Option<f64>, send_buffer_size: Option<f64>) -> napi::Result<i32> {
     let port = numbers::port(port)?;
-    let size = |v: Option<f64>, name: &str| v.map(|v| numbers::u32_exact(v, name).map(|n| n.min(i32::MAX as u32) as i32)).transpose();
+    let size = |v: Option<f64>, name: &str| v.map(|v| numbers::buffer_size(v, name)).transpose();
     let sizes = BufferSizes { receive: size(recv_buffer_size, "recvBufferSize")?, send: size(send_buffer_size, "sendBufferSize")? };
     sockets::bind_udp_sized(&host, port, reuse_port, sizes).map_err(|e| error::os_error(e, "bindUdp"))
 }

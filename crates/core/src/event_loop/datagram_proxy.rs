@@ -175,7 +175,20 @@ impl State {
                     p.counts.datagrams_dropped += count as u64;
                     return count;
                 }
-                let Some(to) = p.next_upstream() else {
+                if !p.config.route.is_consumer() {
+                    let Some(to) = p.next_upstream() else {
+                        p.counts.upstream_errors += 1; // an empty list: nowhere to go
+                        p.counts.datagrams_dropped += count as u64;
+                        return count;
+                    };
+                    match self.open_session(registry, port, client, &to, now) {
+                        Some(sid) => sid,
+                        None => {
+                            self.count_datagrams(port, |c| c.datagrams_dropped += count as u64);
+                            return count;
+                        }
+                    }
+                } else {
                     // The consumer routes: ask with the first datagram, and keep them all meanwhile.
                     let mut datagrams = udp_offload::segments(message.len(), segment);
                     let first = &message[datagrams.next().unwrap_or(0..0)];
@@ -188,13 +201,6 @@ impl State {
                     let offset = push_datagram_route(&mut self.batch.data, token, &SockAddr::from(client), first);
                     self.batch.push(kind::DATAGRAM_ROUTE, port, offset as u32, first.len() as u32);
                     return count;
-                };
-                match self.open_session(registry, port, client, &to, now) {
-                    Some(sid) => sid,
-                    None => {
-                        self.count_datagrams(port, |c| c.datagrams_dropped += count as u64);
-                        return count;
-                    }
                 }
             }
         };
