@@ -1,9 +1,10 @@
 // Memory benchmarks: (a) a paused transport while the peer sends 1 GiB; (b) 10,000 idle connections;
-// (c) 1,000 relayed pairs whose downstream does not read.
+// (c) 1,000 relayed pairs whose downstream does not read; (d) 100,000 UDP forwarder sessions.
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
 import { relayMemory } from './relay-memory.mjs'
+import { udpSessions, udpSessionsRow } from './udp-sessions.mjs'
 
 const GIB = 2 ** 30
 
@@ -87,5 +88,7 @@ export async function runMemoryBenchmarks({ root, bytes = GIB, idle = 10_000 }) 
   }
   // (c) the native relay: 1,000 pairs whose downstream does not read (bench/relay-memory.mjs)
   for (const mode of ['thread', 'hosted']) results.push(await relayMemory({ root, mode }))
+  // (d) the UDP forwarder: 100,000 sessions created and expired (bench/udp-sessions.mjs)
+  for (const mode of ['thread', 'hosted']) results.push(udpSessionsRow(await udpSessions({ root, mode })))
   return results
 }

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import { LOAD_BOUND_SHARE, median } from './rows.mjs'
+import { udpForwarderReport } from './udp-forwarder.mjs'
 
 /** workload key → server key → [op, target] on the ratio to Node in the same round. */
 const TARGETS = {
@@ -84,6 +85,18 @@ const NOTES = `
   (the clients' connection set-up is in the figure), run fewer rounds, and redis-benchmark's
   request count is sized from the rate the same path reached before to last about the measured
   duration; iperf3 runs whole seconds.
+- **UDP forwarders** (third table, \`bench/udp-forwarder.mjs\`): \`dnsperf\` (200 queries in
+  flight, A queries for 1,000 names that dnsmasq answers from \`--address\`) and the load
+  generator's UDP echo (64 B, 64 in flight, to the Rust echo server), straight at the upstream
+  ("no forwarder") and through this package's \`listenDatagramProxy\` (both modes, \`responses: 1\`
+  for DNS), a forwarder on Node's \`dgram\` (a connected socket per session, as ours;
+  \`bench/servers/node-udp-proxy.js\`) and nginx's stream module (\`listen … udp\`,
+  \`proxy_responses 1\` for DNS, master + one worker, inherited socket). Each path is a fresh
+  forwarder process; dnsmasq (single-threaded) and the echo server are shared by the whole run.
+  "Lost" is dnsperf's count (queries never answered) or the load generator's; dnsmasq's own socket
+  drops a few queries of dnsperf's first burst of 200 on every path, the direct one included
+  (its \`/proc/net/udp\` drop counter). Client CPU near a full core marks a row client-bound,
+  dnsmasq's upstream-bound.
 - Rows of servers that another change adds (the \`reactor.listenProxy\` slot,
   \`bench/servers/reactor-listen-proxy.js\`) say "skipped" with the reason until they can run.
 `
@@ -169,7 +182,7 @@ function tableLines(workloads, rows, skipped, format, columns) {
   return out
 }
 
-export function writeReport({ workloads, rows, skipped = [], memory, rounds, clientRounds, durationMs, warmupMs, iperfSeconds, seconds, file }) {
+export function writeReport({ workloads, rows, skipped = [], memory, udpForwarders = null, rounds, clientRounds, durationMs, warmupMs, iperfSeconds, seconds, file }) {
   const lines = []
   const main = workloads.filter((w) => !w.client)
   const clients = workloads.filter((w) => w.client)
@@ -207,6 +220,10 @@ export function writeReport({ workloads, rows, skipped = [], memory, rounds, cli
       const byThread = Number.isFinite(r.ioThreadShare) ? `${fmt(r.ioThreadShare * 100)}%` : '–'
       lines.push(`| ${r.workload.title} | ${r.server.name} | ${fmt(r.eventsPerBatch, 1)} | ${fmt(r.wakeupsPerSecond)} | ${fmt(r.wakeupsPerOp, 3)} | ${byThread} |`)
     }
+  }
+  if (udpForwarders) {
+    lines.push('')
+    lines.push(udpForwarderReport(udpForwarders).trimEnd())
   }
   if (memory) {
     lines.push('')

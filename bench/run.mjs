@@ -13,8 +13,9 @@
 //                      [--only udp-64,stream,redis-get] [--no-memory] [--verbose] [--write FILE]
 //
 // Workload keys (for --only): udp-64 udp-64-gso udp-1200 pingpong-32 pingpong-1 stream connect
-// proxy proxy-connect http redis-get redis-get-p16 iperf3-up iperf3-down. The real-client rows run
-// --client-rounds rounds (default min(3, --rounds)) to keep the default run near 8 minutes.
+// proxy proxy-connect http redis-get redis-get-p16 iperf3-up iperf3-down, and the UDP forwarder
+// rows dns udp-forward (bench/udp-forwarder.mjs). The real-client rows (and the forwarder rows) run
+// --client-rounds rounds (default min(3, --rounds)) to keep the default run near 10 minutes.
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -27,6 +28,7 @@ import { CLIENT_PATHS, CLIENT_WORKLOADS, clientMissing, requestsFor, runClient }
 import { summarize } from './rows.mjs'
 import { writeReport } from './report.mjs'
 import { runMemoryBenchmarks } from './memory.mjs'
+import { runUdpForwarderBenchmarks, UDP_FORWARDER_WORKLOADS } from './udp-forwarder.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
@@ -221,7 +223,7 @@ async function main() {
     }
   }
   const only = args.only ? new Set(String(args.only).split(',')) : null
-  const known = new Set([...WORKLOADS, ...CLIENT_WORKLOADS].map((w) => w.key))
+  const known = new Set([...WORKLOADS, ...CLIENT_WORKLOADS, ...UDP_FORWARDER_WORKLOADS].map((w) => w.key))
   for (const key of only ?? []) {
     if (!known.has(key)) {
       console.error(`unknown workload '${key}'; known: ${[...known].join(', ')}`)
@@ -306,9 +308,11 @@ async function main() {
     failures,
   )
   rmSync(dir, { recursive: true, force: true })
+  const forwarderKeys = new Set(UDP_FORWARDER_WORKLOADS.map((w) => w.key).filter((k) => !only || only.has(k)))
+  const udpForwarders = forwarderKeys.size === 0 ? null : await runUdpForwarderBenchmarks({ rounds: CLIENT_ROUNDS, durationMs: DURATION_MS, warmupMs: WARMUP_MS, only: forwarderKeys, verbose: Boolean(args.verbose) })
   const memory = args['no-memory'] ? null : await runMemoryBenchmarks({ root })
   const seconds = (Date.now() - started) / 1000
-  const report = writeReport({ workloads, rows, skipped, memory, rounds: ROUNDS, clientRounds, durationMs: DURATION_MS, warmupMs: WARMUP_MS, iperfSeconds: IPERF_SECONDS, seconds, file: args.write ? path.resolve(root, String(args.write)) : null })
+  const report = writeReport({ workloads, rows, skipped, memory, udpForwarders, rounds: ROUNDS, clientRounds, durationMs: DURATION_MS, warmupMs: WARMUP_MS, iperfSeconds: IPERF_SECONDS, seconds, file: args.write ? path.resolve(root, String(args.write)) : null })
   console.log('\n' + report)
   // A server that failed is reported in its row; the exit status says so too.
   if (Object.keys(failures).length) process.exitCode = 1

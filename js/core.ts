@@ -4,7 +4,7 @@
 import { closeDescriptors } from './descriptors'
 import { reactorClosed } from './errors'
 import { nextTurn } from './handle'
-import type { BatchHook, ConnectionEntry, Entries, EntryKind, ReactorHost } from './host'
+import type { BatchEndEntry, BatchHook, ConnectionEntry, Entries, EntryKind, ReactorHost } from './host'
 import type { ProxyInfo } from './proxy-info'
 import type { NativeReactor } from './native'
 import { Batch } from './records'
@@ -25,6 +25,7 @@ import {
   EV_ROUTE,
   EV_PORT_DRAINED,
 } from './wire'
+import { EV_DATAGRAM_PROXY_CLOSED, EV_DATAGRAM_ROUTE } from './wire'
 
 export type ErrorReporter = (err: unknown) => void
 
@@ -43,6 +44,7 @@ export class ReactorCore implements ReactorHost {
     connect: new Map(),
     relay: new Map(),
     proxy: new Map(),
+    datagramProxy: new Map(),
   }
   /** PROXY headers of the batch being dispatched, by connection or session, until its ACCEPT or ROUTE. */
   private readonly proxyInfo = new Map<number, ProxyInfo>()
@@ -54,6 +56,8 @@ export class ReactorCore implements ReactorHost {
   private dispatching = false
   /** Entries whose batch hook runs when the current batch is done. */
   private batchHooks: BatchHook[] = []
+  /** What runs once the current batch is done (routing answers of datagram proxies). */
+  private batchEnds: BatchEndEntry[] = []
   /** Reused for every batch: the core copies each batch's records in here. */
   private readonly records = Batch.recordArray()
   private closed = false
@@ -116,6 +120,10 @@ export class ReactorCore implements ReactorHost {
     return info
   }
 
+  atBatchEnd(entry: BatchEndEntry): void {
+    this.batchEnds.push(entry)
+  }
+
   // ---- Dispatch ------------------------------------------------------------------------------
 
   /** Called by the core (no arguments) when batches are pending: take them until there are none. */
@@ -167,6 +175,17 @@ export class ReactorCore implements ReactorHost {
       const ports = this.batchHooks
       this.batchHooks = []
       for (const port of ports) port.flushReceived()
+    }
+    if (this.batchEnds.length > 0) {
+      const entries = this.batchEnds
+      this.batchEnds = []
+      for (const entry of entries) {
+        try {
+          entry.onBatchEnd()
+        } catch (err) {
+          this.report(err)
+        }
+      }
     }
   }
 
@@ -229,6 +248,12 @@ export class ReactorCore implements ReactorHost {
       case EV_RELAY_ENDED:
         this.registry.relay.get(id)?.onEnded(...batch.relayCounts(at))
         break
+      case EV_DATAGRAM_ROUTE:
+        this.registry.datagramProxy.get(id)?.onRoute(batch, at)
+        break
+      case EV_DATAGRAM_PROXY_CLOSED:
+        this.registry.datagramProxy.get(id)?.onClosed()
+        break
       case EV_DATAGRAM_ERROR: {
         const port = this.registry.datagram.get(id)
         port?.flushReceived() // what arrived before the error comes first
@@ -249,6 +274,7 @@ export class ReactorCore implements ReactorHost {
     for (const pending of this.all('connect')) pending.abort(closed)
     for (const connection of this.all('connection')) connection.abortConnection()
     const stops = [...this.all('port'), ...this.all('datagram'), ...this.all('proxy')].map((port) => port.stopListening())
+    for (const proxy of this.all('datagramProxy')) proxy.onReactorClose()
     // Accepted connections still on their way will never arrive: the core closes them.
     for (const port of this.all('draining')) port.drained()
     this.registry.draining.clear()

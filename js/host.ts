@@ -70,6 +70,21 @@ export interface RelayEntry {
   onReactorClose(): void
 }
 
+/** A datagram proxy port (listenDatagramProxy). */
+export interface DatagramProxyEntry {
+  /** A new client waits for the routing function (its record at `at` in `batch`). */
+  onRoute(batch: Batch, at: number): void
+  /** Its stop finished: its sessions ended and the core closed its socket. */
+  onClosed(): void
+  /** reactor.close(). */
+  onReactorClose(): void
+}
+
+/** Something to run once the batch being dispatched is done (`atBatchEnd`). */
+export interface BatchEndEntry {
+  onBatchEnd(): void
+}
+
 /** The registry's kinds of entries, each with the events it gets. */
 export interface Entries {
   connection: ConnectionEntry
@@ -80,6 +95,7 @@ export interface Entries {
   connect: ConnectEntry
   relay: RelayEntry
   proxy: ProxyPortEntry
+  datagramProxy: DatagramProxyEntry
 }
 
 export type EntryKind = keyof Entries
@@ -107,4 +123,6 @@ export interface ReactorHost {
   takeInputAhead(ids: number[]): Map<number, Buffer[]>
   /** Calls `entry.flushReceived()` once the batch being dispatched is done. */
   flushAfterBatch(entry: BatchHook): void
+  /** Calls `entry.onBatchEnd()` once the batch being dispatched is done (once per call). */
+  atBatchEnd(entry: BatchEndEntry): void
 }

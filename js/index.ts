@@ -25,7 +25,7 @@ export {
   type ErrnoError,
 } from './errors'
 export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'
-export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions } from './sockets'
+export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions, type BufferSizes } from './sockets'
 export { SocketOption, type SocketOptionName, type SocketOptionValues } from './socket-option-names'
 export type { ListenUnixOptions } from './sockets'
 export { systemd, type ListenFd, type ListenFdsOptions } from './systemd'
@@ -54,6 +54,13 @@ export type { ProxyHeaderOptions, ProxyEndpoint } from './proxy-header'
 export type { ProxyInfo, ProxyTlv, ProxyTransport } from './proxy-info'
 export type { DrainCounts } from './records'
 export { DatagramPort, type DatagramAddress } from './datagram'
+export {
+  DatagramProxyPort,
+  type DatagramProxyOptions,
+  type DatagramProxyStats,
+  type DatagramRouter,
+  type DatagramUpstream,
+} from './datagram-proxy-port'
 export { StreamTransport } from './transport'
 export type {
   IProducer,

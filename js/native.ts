@@ -10,6 +10,8 @@ export type NativeReactor = Generated.NativeReactor
 export type AdoptResult = Generated.AdoptResult
 export type SocketInfo = Generated.sockets.SocketInfo
 export type NativeHandoffOutcome = Generated.handoff.Outcome
+export type NativeDatagramProxyOptions = Generated.DatagramProxyOptions
+export type NativeDatagramProxyStats = Generated.JsDatagramProxyStats
 export type NativeHandoffControl = NonNullable<Generated.handoff.Outcome['control']>
 
 // Throws an Error with a `code` naming the supported platforms when this machine's binary is missing.

@@ -6,7 +6,8 @@ import { decodeRecord, decodeSocketAddress, type Address, type IPAddress } from 
 import { AddressFamily } from './constants'
 import { ReactorCore, type ErrorReporter } from './core'
 import { DatagramPort } from './datagram'
-import { errnoError, errorFromErrno, invalidState, reactorClosed, UnsupportedAddressFamily, UnsupportedSocketType } from './errors'
+import { checkDatagramProxyOptions, DatagramProxyPort, type DatagramProxyOptions } from './datagram-proxy-port'
+import { callNative, errnoError, errorFromErrno, invalidState, reactorClosed, UnsupportedAddressFamily, UnsupportedSocketType } from './errors'
 import { establish } from './establish'
 import { nextTurn } from './handle'
 import type { IDatagramProtocol, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
@@ -173,6 +174,38 @@ export class Reactor {
       throw err
     }
     return port
+  }
+
+  /**
+   * Adopts a SOCK_DGRAM fd (INET or INET6) as a UDP forwarder that runs in the core: each client
+   * address gets a session with its own connected upstream socket, so replies come back by the
+   * kernel's demultiplexing; datagrams never pass through JS (a routing function, if given, is
+   * called once per new client, in batches). The caller keeps its fd. See the README, "A UDP
+   * forwarder". Argument checks: the fd's (as `adoptDatagramPort`), then the options'.
+   */
+  listenDatagramProxy(fd: number, family: number, options: DatagramProxyOptions): DatagramProxyPort {
+    this.checkOpen()
+    fdArgument(fd, 'listenDatagramProxy: fd')
+    familyArgument(family, DATAGRAM_FAMILIES, 'listenDatagramProxy')
+    fdInRange(fd, 'listenDatagramProxy')
+    let checked: ReturnType<typeof checkDatagramProxyOptions>
+    try {
+      checked = checkDatagramProxyOptions(options, 'listenDatagramProxy')
+    } catch (err) {
+      // The fd's rules come first: checked by the core without adopting or opening anything.
+      adopted(binding.checkAdoption(fd, family, ADOPT_DATAGRAM), fd, family)
+      throw err
+    }
+    const core = this.openCore()
+    const id = adopted(callNative(() => core.native.adoptDatagramProxy(fd, family, checked.native)), fd, family)
+    try {
+      const host = decodeRecord(core.native.localAddress(id), 'UDP')
+      if (host === null) throw errnoError('EBADF', `listenDatagramProxy: fd ${fd} has no local address`)
+      return new DatagramProxyPort(core, id, family, host as IPAddress, checked.router) // registers itself
+    } catch (err) {
+      core.native.closePort(id)
+      throw err
+    }
   }
 
   /**

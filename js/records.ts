@@ -205,6 +205,18 @@ export class Batch {
     return this.data.subarray(start, start + this.events[at + 3])
   }
 
+  /** EV_DATAGRAM_ROUTE: the waiting client's token, its address, and the datagram it sent (a view). */
+  datagramRoute(at: number): { token: number; client: IPAddress; datagram: Buffer } {
+    const offset = this.events[at + 2]
+    const record = offset + 4
+    const start = record + addressRecordLength(this.data, record)
+    return {
+      token: this.data.readUInt32LE(offset),
+      client: decodeAddress(this.data, record, 'UDP') as IPAddress,
+      datagram: this.data.subarray(start, start + this.events[at + 3]),
+    }
+  }
+
   // ---- Records still ahead of the cursor ---------------------------------------------------
 
   /** Records of `kind` about `id` still ahead. */

@@ -6,7 +6,7 @@ import { callNative } from './errors'
 import { binding } from './native'
 import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
 import { optionCall, socketOptionName, socketOptionValue } from './socket-options'
-import { booleanArgument, checkFd, integerArgument, optionsArgument, portArgument, stringArgument, unixPathArgument } from './validate'
+import { booleanArgument, bufferSizeArgument, checkFd, integerArgument, optionsArgument, portArgument, stringArgument, unixPathArgument } from './validate'
 
 export interface ListenTcpOptions {
   /** An IP literal to bind, e.g. '127.0.0.1', '::', '::1'. */
@@ -43,6 +43,12 @@ export interface BindUdpOptions {
   reusePort?: boolean
   /** UDP_GRO (default false): see `setUdpGro`. */
   gro?: boolean
+  /** SO_RCVBUF in bytes, set before the bind (1..2^31-1). Past net.core.rmem_max only with
+   *  CAP_NET_ADMIN (SO_RCVBUFFORCE); the kernel doubles it for its bookkeeping. Read what it set
+   *  with `bufferSizes(fd)`. A size the kernel refuses throws with its errno (the fd is closed). */
+  recvBufferSize?: number
+  /** SO_SNDBUF likewise. */
+  sendBufferSize?: number
 }
 
 export interface SocketInfo {
@@ -67,6 +73,16 @@ function bufferSizes(options: { recvBufferSize?: unknown; sendBufferSize?: unkno
   ]
 }
 
+/** A socket's kernel buffers as the kernel reports them (bytes, its bookkeeping included: Linux
+ *  doubles what it is asked for, after capping it at net.core.rmem_max / wmem_max unless the
+ *  process has CAP_NET_ADMIN). */
+export interface BufferSizes {
+  /** SO_RCVBUF. */
+  recvBufferSize: number
+  /** SO_SNDBUF. */
+  sendBufferSize: number
+}
+
 const DEFAULT_BACKLOG = 511
 /** The kernel caps a backlog at somaxconn; this is only what fits its int. */
 const MAX_BACKLOG = 0x7fffffff
@@ -89,12 +105,14 @@ export const sockets = Object.freeze({
 
   /** A bound UDP socket. */
   bindUdp(options: BindUdpOptions): number {
-    const { host, port = 0, reusePort = false, gro = false } = optionsArgument(options, 'bindUdp: options', { required: true })
+    const { host, port = 0, reusePort = false, gro = false, recvBufferSize, sendBufferSize } = optionsArgument(options, 'bindUdp: options', { required: true })
     const ip = stringArgument(host, 'bindUdp: host')
     portArgument(port, 'bindUdp: port')
     booleanArgument(reusePort, 'bindUdp: reusePort')
     booleanArgument(gro, 'bindUdp: gro')
-    const fd = callNative(() => binding.sockets.bindUdp(ip, port, reusePort))
+    if (recvBufferSize !== undefined) bufferSizeArgument(recvBufferSize, 'bindUdp: recvBufferSize')
+    if (sendBufferSize !== undefined) bufferSizeArgument(sendBufferSize, 'bindUdp: sendBufferSize')
+    const fd = callNative(() => binding.sockets.bindUdp(ip, port, reusePort, recvBufferSize, sendBufferSize))
     if (gro) {
       try {
         callNative(() => binding.sockets.setUdpGro(fd, true))
@@ -176,6 +194,12 @@ export const sockets = Object.freeze({
     checkFd(fd, 'getOption: fd')
     const option = socketOptionName(name, 'getOption')
     return optionCall(option, () => binding.sockets.getOption(fd, option)) as SocketOptionValues[N]
+  },
+
+  /** SO_RCVBUF and SO_SNDBUF of `fd`, as the kernel reports them (see `BufferSizes`). */
+  bufferSizes(fd: number): BufferSizes {
+    checkFd(fd, 'bufferSizes: fd')
+    return callNative(() => binding.sockets.bufferSizes(fd))
   },
 
   /** What the kernel says about `fd`. */

@@ -75,6 +75,27 @@ export function integerArgument(value: unknown, what: string, min: number, max: 
   return value
 }
 
+/** The largest u32: counts the core keeps as 32-bit numbers. */
+export const MAX_U32 = 0xffffffff
+
+/**
+ * A limit on a count (maxSessions, responses): an integer in 1..2^32-1, or `Infinity` for none
+ * (returned as null). Not a number → TypeError; NaN or a fraction → TypeError (as
+ * `integerArgument`); out of range → RangeError.
+ */
+export function limitArgument(value: unknown, what: string): number | null {
+  if (value === Infinity) return null
+  return integerArgument(value, what, 1, MAX_U32)
+}
+
+/**
+ * A kernel buffer size in bytes (SO_RCVBUF, SO_SNDBUF): an integer in 1..2^31-1 (the kernel takes
+ * a C int, and raises anything below its minimum to the minimum).
+ */
+export function bufferSizeArgument(value: unknown, what: string): number {
+  return integerArgument(value, what, 1, 0x7fffffff)
+}
+
 // ---- Timeouts ----------------------------------------------------------------------------------
 
 /** The longest delay a Node timer holds (2^31-1 ms, about 24.8 days); longer ones fire at 1 ms. */

@@ -52,3 +52,10 @@ export const {
   REFUSED_NOT_LISTENING,
   REFUSED_NOT_CONNECTED,
 } = binding
+
+// Datagram proxies (listenDatagramProxy): a new client waiting for the routing function, and the
+// end of a stopped port.
+export const {
+  EV_DATAGRAM_ROUTE, // id = datagram proxy port; a = offset of [u32 LE token, client's address record, datagram]; b = datagram length
+  EV_DATAGRAM_PROXY_CLOSED, // id = datagram proxy port: its stop finished (sessions ended, socket closed)
+} = binding

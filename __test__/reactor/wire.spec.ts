@@ -18,6 +18,7 @@ const groups: Record<string, string[]> = {
   adopt: ['ADOPT_LISTENER', 'ADOPT_CONNECTION', 'ADOPT_DATAGRAM'],
   refusal: ['REFUSED_OS', 'REFUSED_SOCKET_TYPE', 'REFUSED_FAMILY', 'REFUSED_NOT_LISTENING', 'REFUSED_NOT_CONNECTED'],
 }
+groups.kinds.push('EV_DATAGRAM_ROUTE', 'EV_DATAGRAM_PROXY_CLOSED') // datagram proxies (listenDatagramProxy)
 
 test('every wire name the TypeScript layer uses is a number the binding exports, and distinct in its group', (t) => {
   const used = Object.keys(wire).filter((k) => /^[A-Z_]+$/.test(k)).sort()

@@ -3,6 +3,8 @@
 
 use crate::batch::counters::{LoopCounters, SharedCounters};
 use crate::datagram::Datagram;
+use crate::datagram_proxy::port::DatagramProxy;
+use crate::datagram_proxy::session::DatagramSession;
 use crate::proxy::incoming::Incoming;
 use crate::proxy::upstream::Upstream;
 use crate::stream::listener::Listener;
@@ -24,6 +26,11 @@ pub enum Entry {
     Incoming(Incoming),
     /// A proxy session's upstream while its connect is in progress.
     Upstream(Upstream),
+    /// A datagram proxy's listening socket (boxed: it is large, and every entry is as large as the
+    /// largest variant).
+    DatagramProxy(Box<DatagramProxy>),
+    /// A datagram proxy's session: its connected upstream socket.
+    DatagramSession(DatagramSession),
 }
 
 impl Entry {
@@ -34,6 +41,8 @@ impl Entry {
             Entry::Datagram(d) => &d.sock,
             Entry::Incoming(c) => &c.sock,
             Entry::Upstream(u) => &u.sock,
+            Entry::DatagramProxy(p) => &p.sock,
+            Entry::DatagramSession(s) => &s.sock,
         }
     }
 
@@ -43,7 +52,7 @@ impl Entry {
         match self {
             Entry::Stream(s) => s.only_descriptor,
             Entry::Incoming(_) | Entry::Upstream(_) => true,
-            Entry::Listener(_) | Entry::Datagram(_) => false,
+            Entry::Listener(_) | Entry::Datagram(_) | Entry::DatagramProxy(_) | Entry::DatagramSession(_) => false,
         }
     }
 
@@ -51,7 +60,7 @@ impl Entry {
         match self {
             // Sessions become streams in place: the same registration serves.
             Entry::Stream(_) | Entry::Incoming(_) | Entry::Upstream(_) => Interest::READABLE | Interest::WRITABLE,
-            Entry::Listener(_) | Entry::Datagram(_) => Interest::READABLE,
+            Entry::Listener(_) | Entry::Datagram(_) | Entry::DatagramProxy(_) | Entry::DatagramSession(_) => Interest::READABLE,
         }
     }
 }
@@ -69,6 +78,15 @@ pub struct Entries {
     pub resumed: Vec<u32>,
     /// Draining ports whose last connection closed: their drain is over.
     pub drained: Vec<u32>,
+}
+
+/// Gives back a map's memory once it holds less than an eighth of what it has room for (after a
+/// burst of connections or datagram sessions), keeping room for twice what it holds: amortised
+/// O(1) per removal, and no shrinking back and forth around one size.
+pub fn shrink_when_mostly_empty<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 1024 && map.len() * 8 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
 }
 
 impl Entries {
@@ -100,7 +118,7 @@ impl Entries {
                 self.counters.kernel_drops_closed += d.dropped_total();
                 None
             }
-            Entry::Listener(_) | Entry::Upstream(_) => None,
+            Entry::Listener(_) | Entry::Upstream(_) | Entry::DatagramProxy(_) | Entry::DatagramSession(_) => None,
         };
         if let Some((listener, ticket)) = origin {
             if let Some(Entry::Listener(l)) = self.map.get_mut(&listener) {
@@ -115,6 +133,7 @@ impl Entries {
         if !entry.only_descriptor() {
             let _ = registry.deregister(&mut SourceFd(&entry.socket().as_raw_fd()));
         }
+        shrink_when_mostly_empty(&mut self.map);
         Some(entry)
     }
 

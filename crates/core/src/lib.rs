@@ -9,7 +9,8 @@
 //!   stats shape.
 //! - `batch`: the events of one or more turns, gathered for one hand-over, and the counters.
 //! - the kinds of entries: `stream` (connections, their state machine, write queue, listeners),
-//!   `datagram` (ports, outbox, options), `relay` (the relay engine and its pipes).
+//!   `datagram` (ports, outbox, options), `relay` (the relay engine and its pipes),
+//!   `datagram_proxy` (the UDP forwarder: a listening socket, a connected socket per session).
 //! - `event_loop`: the registry of entries and its dispatch, the engine, the drivers (a dedicated
 //!   thread, or the host's own loop), the consumer's side.
 //! - `reactor`: the public face.
@@ -21,6 +22,7 @@
 
 mod batch;
 mod datagram;
+pub mod datagram_proxy;
 pub mod deploy;
 mod entry;
 mod event_loop;
@@ -50,4 +52,4 @@ pub use socket2;
 pub use stream::admission::{Limits, PerSource, Rate};
 pub use stream::state::Input as StreamInput;
 pub use sys::validate::{AdoptError, Expect};
-pub use wire::{PortStats, Stats};
+pub use wire::{DatagramProxyStats, PortStats, Stats};

@@ -12,7 +12,8 @@ use crate::batch::counters::SharedCounters;
 use crate::event_loop::CountingNotify;
 use crate::proxy::PortRole;
 use crate::stream::admission::Limits;
-use crate::wire::{self, PortStats, Stats};
+use crate::wire::{self, DatagramProxyStats, PortStats, Stats};
+use crate::datagram_proxy::DatagramProxyConfig;
 use crate::entry::Entry;
 use crate::event_loop::registry::State;
 use crate::relay::RelayOptions;
@@ -159,6 +160,39 @@ impl Reactor {
         let id = self.shared.lock().insert_port(&self.shared.registry, Entry::Listener(Listener::with(sock, limits, role)))?;
         self.shared.wake();
         Ok(id)
+    }
+
+    /// Adopts a datagram socket (checked as `adopt` checks one) as a datagram proxy: each client
+    /// gets a session with its own connected upstream socket, all served in the core (see
+    /// `datagram_proxy`).
+    pub fn adopt_datagram_proxy(&self, fd: RawFd, family: i32, config: DatagramProxyConfig) -> Result<u32, AdoptError> {
+        validate(fd, family, Expect::Datagram)?;
+        let sock = duplicate_nonblocking(fd)?;
+        let id = self.shared.lock().insert_datagram_proxy(&self.shared.registry, sock, config)?;
+        self.shared.wake();
+        Ok(id)
+    }
+
+    /// The consumer's answers to DATAGRAM_ROUTE records of `port`: for each waiting client (by its
+    /// token), an upstream, or None to refuse it.
+    pub fn route_datagrams(&self, port: u32, answers: impl IntoIterator<Item = (u32, Option<SockAddr>)>) {
+        self.act(|st, reg| {
+            for (token, to) in answers {
+                st.route_datagrams(reg, port, token, to);
+            }
+        })
+    }
+
+    /// Stops datagram proxy `id` reading (see `State::stop_datagram_proxy`): its sessions go on
+    /// until they end; then a DATAGRAM_PROXY_CLOSED record. False when it is not one.
+    pub fn stop_datagram_proxy(&self, id: u32) -> bool {
+        self.act(|st, reg| st.stop_datagram_proxy(reg, id))
+    }
+
+    /// A datagram proxy's figures (see `wire::DatagramProxyStats`); after its close, its final
+    /// figures, once; then None.
+    pub fn datagram_proxy_stats(&self, id: u32) -> Option<DatagramProxyStats> {
+        self.shared.lock().datagram_proxy_stats(id)
     }
 
     /// The consumer's answers to ROUTE records: for each session, an upstream, or None to refuse.

@@ -39,6 +39,20 @@ pub enum Step {
     WakeAt(Instant),
     /// A step of a proxy session (see `event_loop::sessions`).
     Session(SessionStep),
+    /// A step of a datagram proxy or one of its sessions (see `event_loop::datagram_proxy`).
+    Datagrams(DatagramStep),
+}
+
+/// What a datagram proxy's listening socket (`datagram_proxy::port`) or one of its sessions
+/// (`datagram_proxy::session`) asks of the loop.
+#[derive(Debug)]
+pub enum DatagramStep {
+    /// Datagrams from clients may be waiting: read them and forward each to its session.
+    FromClients,
+    /// Replies (or an error) may be waiting on this session's upstream socket.
+    FromUpstream,
+    /// This session saw no datagram either way for its idle timeout.
+    Expired,
 }
 
 /// What an accepted connection before its hand-over (`proxy::incoming`), or a proxy session's

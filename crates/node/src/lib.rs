@@ -1,6 +1,7 @@
 //! napi binding of reactor-core: glue only; every socket operation and every rule is the core's.
 
 mod batches;
+mod datagram_proxy;
 mod datagrams;
 mod error;
 mod hosted;

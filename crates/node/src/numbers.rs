@@ -56,6 +56,17 @@ pub fn u32_exact(value: f64, name: &str) -> napi::Result<u32> {
     })
 }
 
+/// A kernel buffer size (SO_RCVBUF, SO_SNDBUF): an integer in 0..=2^31-1, the kernel's C int,
+/// else a RangeError.
+pub fn buffer_size(value: f64, name: &str) -> napi::Result<i32> {
+    integer(value).and_then(|n| i32::try_from(n).ok()).filter(|n| *n >= 0).ok_or_else(|| {
+        error::range_error(
+            "ERR_OUT_OF_RANGE",
+            &format!("The value of \"{name}\" is out of range. It must be an integer >= 0 and <= 2147483647. Received {value}"),
+        )
+    })
+}
+
 /// A duration in milliseconds: a finite integer >= 0 (JS turns Infinity into "none" before it gets
 /// here), else a RangeError.
 pub fn duration_ms(value: f64, name: &str) -> napi::Result<std::time::Duration> {

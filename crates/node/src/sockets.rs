@@ -6,6 +6,7 @@ use crate::error;
 use crate::numbers;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
+use reactor_core::sys::buffers::BufferSizes;
 use reactor_core::sys::sockets;
 
 
@@ -20,6 +21,14 @@ pub struct SocketInfo {
     pub non_blocking: bool,
     pub local: Option<Buffer>,
     pub peer: Option<Buffer>,
+}
+
+/// What `sockets.bufferSizes(fd)` returns: SO_RCVBUF / SO_SNDBUF as the kernel reports them
+/// (bytes, its bookkeeping included: Linux doubles what it is asked for).
+#[napi(object, namespace = "sockets")]
+pub struct BufferSizesInfo {
+    pub recv_buffer_size: i32,
+    pub send_buffer_size: i32,
 }
 
 #[napi(namespace = "sockets", catch_unwind)]
@@ -39,10 +48,14 @@ pub fn listen_tcp(
         .map_err(|e| error::os_error(e, "listenTcp"))
 }
 
+/// `recv_buffer_size` / `send_buffer_size`: SO_RCVBUF / SO_SNDBUF, set before the bind (js/
+/// checks them: 1..2^31-1); read what the kernel set with `info`.
 #[napi(namespace = "sockets", catch_unwind)]
-pub fn bind_udp(host: String, port: f64, reuse_port: bool) -> napi::Result<i32> {
+pub fn bind_udp(host: String, port: f64, reuse_port: bool, recv_buffer_size: Option<f64>, send_buffer_size: Option<f64>) -> napi::Result<i32> {
     let port = numbers::port(port)?;
-    sockets::bind_udp(&host, port, reuse_port).map_err(|e| error::os_error(e, "bindUdp"))
+    let size = |v: Option<f64>, name: &str| v.map(|v| numbers::buffer_size(v, name)).transpose();
+    let sizes = BufferSizes { receive: size(recv_buffer_size, "recvBufferSize")?, send: size(send_buffer_size, "sendBufferSize")? };
+    sockets::bind_udp_sized(&host, port, reuse_port, sizes).map_err(|e| error::os_error(e, "bindUdp"))
 }
 
 #[napi(namespace = "sockets", catch_unwind)]
@@ -94,5 +107,13 @@ pub fn info(fd: f64) -> napi::Result<SocketInfo> {
         local: info.local.map(Buffer::from),
         peer: info.peer.map(Buffer::from),
     })
+}
+
+#[napi(namespace = "sockets", catch_unwind)]
+pub fn buffer_sizes(fd: f64) -> napi::Result<BufferSizesInfo> {
+    use reactor_core::sys::buffers::{buffer_size, Buffer};
+    let fd = numbers::fd(fd, "getsockopt")?;
+    let get = |b| buffer_size(fd, b).map_err(|e| error::os_error(e, "getsockopt"));
+    Ok(BufferSizesInfo { recv_buffer_size: get(Buffer::Receive)?, send_buffer_size: get(Buffer::Send)? })
 }
 

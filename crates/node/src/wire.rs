@@ -38,6 +38,10 @@ pub const EV_PROXY_INFO: u32 = kind::PROXY_INFO;
 pub const EV_ROUTE: u32 = kind::ROUTE;
 #[napi]
 pub const EV_PORT_DRAINED: u32 = kind::PORT_DRAINED;
+#[napi]
+pub const EV_DATAGRAM_ROUTE: u32 = kind::DATAGRAM_ROUTE;
+#[napi]
+pub const EV_DATAGRAM_PROXY_CLOSED: u32 = kind::DATAGRAM_PROXY_CLOSED;
 
 // Batch layout.
 #[napi]

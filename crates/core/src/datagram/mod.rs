@@ -4,6 +4,7 @@
 
 pub mod options;
 pub mod outbox;
+pub mod send_queue;
 
 use crate::wire::address;
 use crate::service::Step;

@@ -5,7 +5,9 @@ use super::registry::State;
 use crate::relay::RelayOptions;
 use crate::service::Step;
 use crate::stream::state::Input;
-use crate::wire::bits;
+use crate::batch::counters;
+use crate::entry::Entry;
+use crate::wire::{bits, Stats};
 use mio::Registry;
 use std::io;
 
@@ -66,4 +68,18 @@ impl State {
         }
     }
 
+
+    /// The core's figures now (see `wire::Stats`). Reads each open datagram port's kernel drop count.
+    pub fn stats(&self) -> Stats {
+        let kernel_drops = self
+            .entries
+            .values()
+            .map(|e| match e {
+                Entry::Datagram(d) => d.dropped_total(),
+                _ => 0,
+            })
+            .sum();
+        let e = &self.entries;
+        counters::core_stats(&self.batch.counters, &e.counters, &e.shared_counters, self.relays.active(), kernel_drops)
+    }
 }

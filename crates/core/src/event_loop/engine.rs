@@ -109,12 +109,16 @@ impl Engine {
                 st.run_deferred(registry);
                 if !st.relays.has_poller() {
                     st.run_relay_work(registry);
+                    st.run_datagram_work(registry);
+                } else if st.has_datagram_work() {
+                    st.relays.wake_poller(); // a deadline here left work for the relay poller's loop
                 }
             }
             Role::Relays => {
                 st.relays.serving = true;
                 st.run_relay_work(registry);
                 st.relays.serving = false;
+                st.run_datagram_work(registry);
                 if st.entries.has_news() {
                     self.shared.wake(); // a listener may accept again: the main loop's work
                 }

@@ -3,6 +3,7 @@
 
 mod calls;
 pub mod consumer;
+mod datagram_proxy;
 mod drain;
 pub mod driver;
 pub mod engine;

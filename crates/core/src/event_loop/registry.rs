@@ -2,14 +2,14 @@
 //! being filled, the sockets that still have work (edge-triggered fairness) and the relay engine;
 //! and the dispatch of events to each kind's own `service`, whose `Step` is carried out here.
 
-use crate::batch::counters;
+use super::datagram_proxy::Forwarding;
 use crate::batch::Batch;
 use crate::entry::{Entries, Entry};
 use crate::relay::engine::{Lent, RelayEngine};
 use crate::service::{wait_for, Deadlines, Ready, Step};
 use crate::stream::listener::{Admitted, SpareFd};
 use crate::stream::Stream;
-use crate::wire::{address, kind, PortStats, Stats};
+use crate::wire::{address, kind, PortStats};
 use mio::Registry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -42,6 +42,8 @@ pub struct State {
     /// When entries asked to be serviced again (timeouts), and a scratch list of those due.
     pub deadlines: Deadlines,
     due: Vec<u32>,
+    /// What datagram proxies share (see `datagram_proxy`).
+    pub(super) forwarding: Forwarding,
 }
 
 impl State {
@@ -62,6 +64,7 @@ impl State {
             final_port_stats: HashMap::new(),
             deadlines: Deadlines::default(),
             due: Vec::new(),
+            forwarding: Forwarding::default(),
         })
     }
 
@@ -85,6 +88,7 @@ impl State {
         match self.entries.get(id) {
             Some(Entry::Stream(s)) => s.state.relay().is_some(),
             Some(Entry::Listener(l)) => l.role.proxy.is_some(),
+            Some(Entry::DatagramProxy(_) | Entry::DatagramSession(_)) => true,
             _ => false,
         }
     }
@@ -117,6 +121,8 @@ impl State {
             Some(Entry::Datagram(d)) => d.service(id, &mut self.batch),
             Some(Entry::Incoming(c)) => c.service(ready),
             Some(Entry::Upstream(u)) => u.service(ready),
+            Some(Entry::DatagramProxy(p)) => p.service(ready),
+            Some(Entry::DatagramSession(s)) => s.service(ready, Instant::now()),
             None => return,
         };
         self.carry_out(registry, id, step);
@@ -142,6 +148,7 @@ impl State {
             Step::RetryLater => self.retry_accept = true,
             Step::WakeAt(at) => self.deadlines.wake(id, at),
             Step::Session(step) => self.on_session(registry, id, step),
+            Step::Datagrams(step) => self.on_datagrams(registry, id, step),
         }
     }
 
@@ -242,7 +249,7 @@ impl State {
     /// Relay work counts only where this loop serves relays (no relay poller of their own).
     pub fn has_ready_work(&self) -> bool {
         ((!self.deferred.is_empty() || self.entries.has_news()) && !self.batch.is_full())
-            || (!self.relays.has_poller() && self.relays.has_work())
+            || (!self.relays.has_poller() && (self.relays.has_work() || self.has_datagram_work()))
     }
 
     pub fn is_deferred(&self, id: u32) -> bool {
@@ -261,20 +268,6 @@ impl State {
             let errno = err.raw_os_error().unwrap_or(libc::EIO);
             self.batch.push(kind::CLOSED, id, errno as u32, 0);
         }
-    }
-
-    /// The core's figures now (see `wire::Stats`). Reads each open datagram port's kernel drop count.
-    pub fn stats(&self) -> Stats {
-        let kernel_drops = self
-            .entries
-            .values()
-            .map(|e| match e {
-                Entry::Datagram(d) => d.dropped_total(),
-                _ => 0,
-            })
-            .sum();
-        let e = &self.entries;
-        counters::core_stats(&self.batch.counters, &e.counters, &e.shared_counters, self.relays.active(), kernel_drops)
     }
 
     /// Closes everything (reactor shutdown).

@@ -59,6 +59,13 @@ impl RelayEngine {
         !self.work.is_empty()
     }
 
+    /// Wakes the relay poller's turn (where there is one): work for it was queued from elsewhere.
+    pub fn wake_poller(&self) {
+        if let Some(p) = &self.poller {
+            let _ = p.waker.wake();
+        }
+    }
+
     pub fn active(&self) -> usize {
         self.relays.len()
     }

@@ -15,6 +15,7 @@ macro_rules! syscall {
     }};
 }
 
+pub mod buffers;
 pub mod cmsg;
 pub mod errno;
 pub mod fd;

@@ -2,6 +2,7 @@
 //! socket API). Every fd returned is close-on-exec (socket2 opens with SOCK_CLOEXEC), blocking,
 //! and owned by the caller: nothing here keeps or closes it.
 
+use crate::sys::buffers::BufferSizes;
 use crate::sys::errno;
 use crate::sys::sockopt::Buffers;
 use crate::wire::address;
@@ -41,11 +42,18 @@ pub fn listen_tcp(
 
 /// A UDP socket bound to `host:port` (no SO_REUSEADDR, as Node's dgram defaults).
 pub fn bind_udp(host: &str, port: u16, reuse_port: bool) -> io::Result<RawFd> {
+    bind_udp_sized(host, port, reuse_port, BufferSizes::default())
+}
+
+/// `bind_udp` with kernel buffers of `sizes` (set before the bind, so no datagram ever meets the
+/// default ones; read them back with `info`). A size the kernel refuses closes the socket.
+pub fn bind_udp_sized(host: &str, port: u16, reuse_port: bool, sizes: BufferSizes) -> io::Result<RawFd> {
     let addr = ip_socket_addr(host, port)?;
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
+    sizes.apply(std::os::fd::AsRawFd::as_raw_fd(&socket))?;
     socket.bind(&addr.into())?;
     Ok(socket.into_raw_fd())
 }
@@ -182,6 +190,7 @@ pub fn unix_socket_addr(path: &str) -> io::Result<SockAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::buffers::{buffer_size, Buffer};
     use crate::wire::address::{decode, Record};
     use std::io::{Read, Write};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -280,6 +289,16 @@ mod tests {
         assert_ne!(decoded(&info.local).port, 0);
         assert!(!SockRef::from(&fd).reuse_address().unwrap());
         assert_eq!(code(&bind_udp("not-an-ip", 0, false).unwrap_err()), libc::EINVAL);
+    }
+
+    #[test]
+    fn bind_udp_sized_sets_the_buffers_before_the_bind() {
+        let sizes = BufferSizes { receive: Some(1 << 20), send: Some(1 << 18) };
+        let fd = own(bind_udp_sized("127.0.0.1", 0, false, sizes).unwrap());
+        // The kernel doubles what it is given (root passes rmem_max with SO_RCVBUFFORCE; others
+        // are capped at it, which is far above these on any default system).
+        let sizes = (buffer_size(fd.as_raw_fd(), Buffer::Receive).unwrap(), buffer_size(fd.as_raw_fd(), Buffer::Send).unwrap());
+        assert_eq!(sizes, (2 << 20, 2 << 18));
     }
 
     #[test]

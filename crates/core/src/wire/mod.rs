@@ -9,7 +9,7 @@
 pub mod address;
 mod stats;
 
-pub use stats::{PortStats, Stats};
+pub use stats::{DatagramProxyStats, PortStats, Stats};
 
 /// Kinds of event records; the meaning of `a` and `b` is given per kind.
 pub mod kind {
@@ -52,6 +52,12 @@ pub mod kind {
     /// id = proxy port whose drain finished; a = offset of three u64 (LE): sessions that ended by
     /// themselves, idle ones closed at the start, active ones closed at the deadline.
     pub const PORT_DRAINED: u32 = 15;
+    /// id = datagram proxy port; a = offset of its new client's datagram (`push_datagram_route`),
+    /// b = the datagram's length. The consumer answers with `Reactor::route_datagrams`.
+    pub const DATAGRAM_ROUTE: u32 = 16;
+    /// id = datagram proxy port whose stop finished: its last session ended and its socket is
+    /// closed (its final figures wait in `Reactor::datagram_proxy_stats`).
+    pub const DATAGRAM_PROXY_CLOSED: u32 = 17;
 }
 
 /// u32s per record: `[kind, id, a, b]`.
@@ -173,6 +179,16 @@ pub fn push_proxy_info(data: &mut Vec<u8>, header: &crate::proxy_protocol::Heade
 fn unix_record(path: &[u8]) -> Option<socket2::SockAddr> {
     use std::os::unix::ffi::OsStrExt;
     socket2::SockAddr::unix(std::ffi::OsStr::from_bytes(path)).ok()
+}
+
+/// Appends the payload of a DATAGRAM_ROUTE record: the client's token (u32 LE: the answer names
+/// it), the client's address record, then the datagram. Returns the offset.
+pub fn push_datagram_route(data: &mut Vec<u8>, token: u32, client: &socket2::SockAddr, datagram: &[u8]) -> usize {
+    let offset = data.len();
+    data.extend_from_slice(&token.to_le_bytes());
+    address::encode(client, data);
+    data.extend_from_slice(datagram);
+    offset
 }
 
 /// Appends the payload of a DRAINED record; returns its offset.

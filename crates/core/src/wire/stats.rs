@@ -122,3 +122,69 @@ macro_rules! define_port_stats {
 }
 
 for_each_port_stat!(define_port_stats);
+
+/// Calls `$m! { ... }` with every field of a datagram proxy's figures (`Reactor::datagram_proxy_stats`,
+/// `port.stats()` in JS), as `for_each_port_stat!` does for a listening port's.
+#[macro_export]
+macro_rules! for_each_datagram_proxy_stat {
+    ($m:ident) => {
+        $m! {
+            #[doc = "Sessions open now, each with its own connected upstream socket."]
+            sessions_active,
+            #[doc = "New clients waiting now for the routing function's answer."]
+            sessions_routing,
+            #[doc = "Sessions opened since the port was made."]
+            sessions_created,
+            #[doc = "Sessions ended by their idle timeout."]
+            sessions_expired,
+            #[doc = "Sessions ended by their `responses` count (as nginx's proxy_responses)."]
+            sessions_completed,
+            #[doc = "New clients refused: maxSessions sessions (open or routing) were there already. Counted per datagram that would have opened one."]
+            refused_max_sessions,
+            #[doc = "New clients the routing function refused (returned null, threw, or answered something that is not an address)."]
+            refused_by_route,
+            #[doc = "New clients refused because no local port or socket could be had for their upstream socket (EADDRINUSE in sourcePortRange, ephemeral ports exhausted, EMFILE, ENFILE)."]
+            refused_no_source_port,
+            #[doc = "Upstream sockets that could not be connected (no route, ...), and errors the kernel reported on them (ECONNREFUSED from an ICMP port unreachable, ...)."]
+            upstream_errors,
+            #[doc = "Datagrams received from clients."]
+            datagrams_from_clients,
+            #[doc = "Bytes of those datagrams."]
+            bytes_from_clients,
+            #[doc = "Datagrams sent to upstreams (the kernel took them)."]
+            datagrams_to_upstreams,
+            #[doc = "Bytes sent to upstreams, PROXY headers included."]
+            bytes_to_upstreams,
+            #[doc = "Replies received from upstreams."]
+            datagrams_from_upstreams,
+            #[doc = "Bytes of those replies."]
+            bytes_from_upstreams,
+            #[doc = "Replies sent to clients (the kernel took them)."]
+            datagrams_to_clients,
+            #[doc = "Bytes of the replies sent to clients."]
+            bytes_to_clients,
+            #[doc = "Datagrams not forwarded, either way: those of refused clients, those a full socket buffer refused (EAGAIN/ENOBUFS), and those beyond what a client waiting for its route may queue."]
+            datagrams_dropped,
+            #[doc = "Datagrams the kernel dropped at the listening socket since the port was made (SO_MEMINFO): its receive buffer was full."]
+            kernel_drops,
+            #[doc = "Datagrams the kernel dropped at upstream sockets (SO_MEMINFO), closed ones included."]
+            upstream_kernel_drops,
+            #[doc = "The listening socket's SO_RCVBUF as the kernel reports it (bytes, its bookkeeping included)."]
+            recv_buffer_size,
+            #[doc = "The listening socket's SO_SNDBUF as the kernel reports it."]
+            send_buffer_size,
+        }
+    };
+}
+
+macro_rules! define_datagram_proxy_stats {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// A datagram proxy's figures: totals since it was made, and levels now.
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        pub struct DatagramProxyStats {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+    };
+}
+
+for_each_datagram_proxy_stat!(define_datagram_proxy_stats);

@@ -61,7 +61,7 @@ pub fn spawn(
     std::thread::Builder::new().name("reactor-io".into()).spawn(move || loop {
         let (stopping, ready_work, limit, relay_work) = {
             let st = shared.lock();
-            (st.stopping, st.has_ready_work(), st.wait_limit(None), st.relays.has_work())
+            (st.stopping, st.has_ready_work(), st.wait_limit(None), st.relays.has_work() || st.has_datagram_work())
         };
         if stopping {
             return;
