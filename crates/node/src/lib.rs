@@ -13,6 +13,7 @@ mod sockets;
 mod stats;
 mod streams;
 mod teardown;
+mod tls;
 mod uv;
 mod wire;
 mod systemd;

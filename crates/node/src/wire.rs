@@ -38,6 +38,10 @@ pub const EV_PROXY_INFO: u32 = kind::PROXY_INFO;
 pub const EV_ROUTE: u32 = kind::ROUTE;
 #[napi]
 pub const EV_PORT_DRAINED: u32 = kind::PORT_DRAINED;
+#[napi]
+pub const EV_TLS_READY: u32 = kind::TLS_READY;
+#[napi]
+pub const EV_TLS_ERROR: u32 = kind::TLS_ERROR;
 
 // Batch layout.
 #[napi]
