@@ -37,6 +37,13 @@ export interface ReactorStats {
   relaysActive: number
   /** Bytes moved by native relays, both directions. */
   bytesRelayed: number
+  /** TLS sessions whose handshake completed and whose records this process encrypts and decrypts
+   *  (rustls, in the core). */
+  tlsSessionsUserspace: number
+  /** TLS sessions handed to the kernel (kTLS). 0 where the kernel has no TLS ULP (`tlsSupport()`). */
+  tlsSessionsKtls: number
+  /** TLS handshakes that failed (refused, broken, timed out, or the peer left first). */
+  tlsHandshakeFailures: number
 }
 
 /** The figures of a reactor whose core never started. */
@@ -58,6 +65,9 @@ export function noStats(): ReactorStats {
     wakeupsByIoThread: 0,
     relaysActive: 0,
     bytesRelayed: 0,
+    tlsSessionsUserspace: 0,
+    tlsSessionsKtls: 0,
+    tlsHandshakeFailures: 0,
   }
 }
 
