@@ -41,7 +41,7 @@ for (const mode of MODES) {
     const m = material.get()
     const seen: { authorized: boolean; cn: string }[] = []
     const server = tls.createServer({ cert: m.localhost.cert, key: m.localhost.key, ca: m.ca, requestCert: true, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => {
-      seen.push({ authorized: s.authorized, cn: s.getPeerCertificate().subject?.CN })
+      seen.push({ authorized: s.authorized, cn: String(s.getPeerCertificate().subject?.CN) })
       s.on('error', () => {})
       s.pipe(s)
     })
