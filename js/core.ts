@@ -7,7 +7,7 @@ import { nextTurn } from './handle'
 import type { BatchHook, ConnectionEntry, Entries, EntryKind, ReactorHost } from './host'
 import type { ProxyInfo } from './proxy-info'
 import type { TLSError } from './errors'
-import type { TlsInfo } from './tls-options'
+import type { TlsInfo } from './tls-types'
 import type { NativeReactor } from './native'
 import { Batch } from './records'
 import {

@@ -6,7 +6,7 @@ import type { Address } from './address'
 import type { ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
 import type { ProxyInfo } from './proxy-info'
-import type { TlsInfo } from './tls-options'
+import type { TlsInfo } from './tls-types'
 import { StreamTransport } from './transport'
 
 /**

@@ -6,7 +6,7 @@ import type { NativeReactor } from './native'
 import type { ProxyInfo } from './proxy-info'
 import type { Batch, DrainCounts } from './records'
 import type { TLSError } from './errors'
-import type { TlsInfo } from './tls-options'
+import type { TlsInfo } from './tls-types'
 
 /** A live stream connection: the events of its id. */
 export interface ConnectionEntry {

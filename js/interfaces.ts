@@ -1,7 +1,7 @@
 // The shapes of what the reactor calls and what it hands out (Twisted's interfaces, as TS types).
 import type { Address, IPAddress } from './address'
 import type { ProxyInfo } from './proxy-info'
-import type { TlsClientOptions, TlsInfo, TlsServerOptions } from './tls-options'
+import type { TlsClientOptions, TlsInfo, TlsServerOptions } from './tls-types'
 
 /** Something that produces data for a consumer until told to stop. */
 export interface IProducer {

@@ -4,7 +4,7 @@
 import { addressRecordLength, decodeAddress, type Address, type IPAddress, type SenderAddressCache } from './address'
 import { TLSError } from './errors'
 import type { NativeReactor } from './native'
-import type { TlsInfo } from './tls-options'
+import type { TlsInfo } from './tls-types'
 import { transportName, type ProxyInfo, type ProxyTlv } from './proxy-info'
 import {
   BATCH_HEADER,

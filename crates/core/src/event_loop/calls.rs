@@ -74,7 +74,7 @@ impl State {
         for (_, bytes) in self.batch.take_stream_bytes(&[id]) {
             layer.read_first(&bytes);
         }
-        layer.start();
+        layer.start(&s.sock);
         let s = self.entries.stream(id).expect("checked above");
         s.tls = Some(Box::new(layer));
         s.readable = true;

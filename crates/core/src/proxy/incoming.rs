@@ -85,7 +85,7 @@ impl Incoming {
         let Ok(session) = TlsSession::server(&config) else { return false };
         let mut layer = TlsLayer::new(session, config.handshake_timeout, Report::Done);
         layer.read_first(&std::mem::take(&mut self.early));
-        layer.start();
+        layer.start(&self.sock);
         self.phase = Phase::Handshake;
         self.tls = Some(layer);
         true

@@ -45,7 +45,7 @@ impl Upstream {
             Ok(_) => match &mut self.tls {
                 Some(tls) => {
                     tls.connected = true;
-                    tls.start();
+                    tls.start(&self.sock);
                     self.handshake()
                 }
                 None => Step::Session(SessionStep::UpstreamReady { client }),

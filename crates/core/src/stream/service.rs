@@ -75,7 +75,7 @@ impl Stream {
         if let Some(tls) = &mut self.tls {
             // TCP is up: the handshake runs, and the connection is reported once it is done.
             tls.connected = true;
-            tls.start();
+            tls.start(&self.sock);
             return self.connect_handshake(id, batch);
         }
         self.state.on(Input::Connected, true);

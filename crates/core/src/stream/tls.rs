@@ -86,8 +86,11 @@ impl TlsLayer {
         }
     }
 
-    /// The handshake's clock starts now.
-    pub fn start(&mut self) {
+    /// The handshake's clock starts now. TCP_NODELAY goes on: a handshake flight, a session
+    /// ticket, then a small record would otherwise wait for the peer's delayed ACK (Nagle), 40 ms
+    /// a connection; records are written whole anyway. (A UNIX socket refuses it: no matter.)
+    pub fn start(&mut self, sock: &Socket) {
+        let _ = sock.set_tcp_nodelay(true);
         if !self.timeout.is_zero() {
             self.deadline = Instant::now().checked_add(self.timeout);
         }
