@@ -84,6 +84,39 @@ for (const mode of MODES) {
     t.is(reason.alert, null)
   })
 
+  withOpenssl(`${tag} half-close over TLS: loseWriteConnection sends close_notify then FIN, and the peer can still answer`, async (t) => {
+    const m = material.get()
+    class Half extends Rec {
+      readLost = 0
+      writeLost = 0
+      readConnectionLost() {
+        this.readLost++
+      }
+      writeConnectionLost() {
+        this.writeLost++
+      }
+    }
+    const { port, at, factory } = tlsPort(r, serverTls(m), new RecFactory(Half))
+    cleanups.push(() => void port.stopListening())
+    const a = await nodeTls(at, { ca: m.ca, allowHalfOpen: true })
+    if (!a.ok) return t.fail(String(a.error))
+    a.socket.write('question')
+    await waitUntil(() => factory.built.length === 1 && (factory.built[0] as Rec).text === 'question', 'the question')
+    const p = factory.built[0] as Half
+    const ended = new Promise<void>((resolve) => a.socket.once('end', () => resolve()))
+    p.t.write('answer')
+    p.t.loseWriteConnection()
+    const got = await readBytes(a.socket, 6)
+    t.is(got.toString(), 'answer')
+    await within(ended, "the client to see our close_notify and FIN (its 'end')")
+    await waitUntil(() => p.writeLost === 1, 'writeConnectionLost')
+    a.socket.end('late reply') // the peer writes after our half-close, then closes its side
+    await p.waitLost()
+    t.is(p.text, 'questionlate reply')
+    t.is(p.readLost, 1)
+    t.true(p.reason instanceof ConnectionDone)
+  })
+
   withOpenssl(`${tag} failed handshakes never reach the factory and are counted (untrusted certificate, no common version, not TLS)`, async (t) => {
     const m = material.get()
     const { port, at, factory } = tlsPort(r, serverTls(m, { minVersion: 'TLSv1.3' }))
