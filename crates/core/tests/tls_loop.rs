@@ -11,7 +11,8 @@ use reactor_core::proxy::balance::Balance;
 use reactor_core::proxy::{PortRole, ProxyConfig, Route};
 use reactor_core::socket2::SockAddr;
 use reactor_core::tls::{
-    CertKeyPem, ClientTlsConfig, ClientTlsOptions, ReloadableServerConfig, ServerName, ServerTlsConfig, ServerTlsOptions,
+    CertKeyPem, ClientTlsConfig, ClientTlsOptions, ReloadableServerConfig, ServerName, ServerTlsConfig,
+    ServerTlsOptions,
 };
 use reactor_core::wire::kind;
 use reactor_core::{Adopt, Limits, Reactor, RelayOptions, StreamInput, TlsRole};
@@ -25,22 +26,39 @@ use std::time::{Duration, Instant};
 const INET: i32 = libc::AF_INET;
 
 fn pair(p: &(Vec<u8>, Vec<u8>)) -> CertKeyPem {
-    CertKeyPem { cert_chain: p.0.clone(), key: p.1.clone() }
+    CertKeyPem {
+        cert_chain: p.0.clone(),
+        key: p.1.clone(),
+    }
 }
 
 fn server_config(c: &Certs, f: impl FnOnce(&mut ServerTlsOptions)) -> ServerTlsConfig {
-    let mut o = ServerTlsOptions { default_cert: Some(pair(&c.server)), ..Default::default() };
+    let mut o = ServerTlsOptions {
+        default_cert: Some(pair(&c.server)),
+        ..Default::default()
+    };
     f(&mut o);
     o.build().unwrap()
 }
 
 fn client_config(c: &Certs) -> ClientTlsConfig {
-    ClientTlsOptions { ca: Some(c.ca.clone()), ..Default::default() }.build().unwrap()
+    ClientTlsOptions {
+        ca: Some(c.ca.clone()),
+        ..Default::default()
+    }
+    .build()
+    .unwrap()
 }
 
 fn tls_role(config: ServerTlsConfig) -> (PortRole, ReloadableServerConfig) {
     let reload = ReloadableServerConfig::new(config);
-    (PortRole { tls: Some(reload.clone()), ..Default::default() }, reload)
+    (
+        PortRole {
+            tls: Some(reload.clone()),
+            ..Default::default()
+        },
+        reload,
+    )
 }
 
 type Client = StreamOwned<ClientConnection, TcpStream>;
@@ -69,7 +87,10 @@ fn ready_protocol(e: &Event) -> String {
 
 fn tls_port(h: &Harness, role: PortRole) -> (u32, SocketAddr) {
     let (l, addr) = listener();
-    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), role).unwrap();
+    let port = h
+        .reactor
+        .adopt_listener(l.as_raw_fd(), INET, Limits::default(), role)
+        .unwrap();
     (port, addr)
 }
 
@@ -89,12 +110,21 @@ fn a_tls_port_hands_over_connections_after_the_handshake_and_ends_them_with_clos
     let (port, addr) = tls_port(&h, role);
     let mut client = tls_client(addr, &client_config(c));
     client.write_all(b"hello").unwrap();
-    let seen = h.until(|ev| Harness::data_of(ev, ev.iter().find(|e| e.kind == kind::ACCEPT).map_or(0, |e| e.a)) == b"hello");
+    let seen =
+        h.until(|ev| Harness::data_of(ev, ev.iter().find(|e| e.kind == kind::ACCEPT).map_or(0, |e| e.a)) == b"hello");
     let ready = first(&seen, kind::TLS_READY).expect("TLS_READY before the ACCEPT");
     let accept = first(&seen, kind::ACCEPT).unwrap();
     assert_eq!((accept.id, ready.id), (port, accept.a));
-    let order: Vec<u32> = seen.iter().filter(|e| e.id == accept.a || e.kind == kind::ACCEPT).map(|e| e.kind).collect();
-    assert_eq!(&order[..2], [kind::TLS_READY, kind::ACCEPT], "the parameters come before the connection");
+    let order: Vec<u32> = seen
+        .iter()
+        .filter(|e| e.id == accept.a || e.kind == kind::ACCEPT)
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        &order[..2],
+        [kind::TLS_READY, kind::ACCEPT],
+        "the parameters come before the connection"
+    );
     assert_eq!(ready_protocol(ready), "TLSv1.3");
     let conn = accept.a;
 
@@ -110,9 +140,20 @@ fn a_tls_port_hands_over_connections_after_the_handshake_and_ends_them_with_clos
     h.reactor.stream_input(conn, StreamInput::LoseConnection);
     h.reactor.stream_input(conn, StreamInput::ReleaseClose);
     let mut rest = Vec::new();
-    assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "a clean end: close_notify came before the FIN");
+    assert_eq!(
+        client.read_to_end(&mut rest).unwrap(),
+        0,
+        "a clean end: close_notify came before the FIN"
+    );
     let stats = h.reactor.stats();
-    assert_eq!((stats.tls_sessions_userspace, stats.tls_handshake_failures, stats.tls_sessions_ktls), (1, 0, 0));
+    assert_eq!(
+        (
+            stats.tls_sessions_userspace,
+            stats.tls_handshake_failures,
+            stats.tls_sessions_ktls
+        ),
+        (1, 0, 0)
+    );
 }
 
 #[test]
@@ -135,7 +176,7 @@ fn a_peer_that_closes_without_close_notify_is_a_truncation() {
 #[test]
 fn failed_handshakes_never_reach_the_consumer_and_are_counted() {
     let c = need_certs!();
-    let mut h = Harness::new();
+    let h = Harness::new();
     let (role, _) = tls_role(server_config(c, |o| o.handshake_timeout = Duration::from_millis(300)));
     let (port, addr) = tls_port(&h, role);
     // Not TLS at all: refused with an alert.
@@ -150,18 +191,31 @@ fn failed_handshakes_never_reach_the_consumer_and_are_counted() {
     silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let started = Instant::now();
     assert_eq!(silent.read(&mut [0u8; 16]).unwrap_or(0), 0, "closed");
-    assert!(started.elapsed() >= Duration::from_millis(250), "not before the timeout: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "not before the timeout: {:?}",
+        started.elapsed()
+    );
     // A client that does not trust the certificate.
-    let untrusting = ClientTlsOptions { ca: Some(c.server.0.clone()), ..Default::default() }.build();
+    let untrusting = ClientTlsOptions {
+        ca: Some(c.server.0.clone()),
+        ..Default::default()
+    }
+    .build();
     if let Ok(cfg) = untrusting {
         let mut client = tls_client(addr, &cfg);
         assert!(client.write_all(b"x").and_then(|_| client.flush()).is_err() || client.read(&mut [0u8; 1]).is_err());
     }
-    eventually("three failures counted", || h.reactor.port_stats(port).unwrap().0.tls_handshake_failures == 3);
+    eventually("three failures counted", || {
+        h.reactor.port_stats(port).unwrap().0.tls_handshake_failures == 3
+    });
     assert_eq!(h.reactor.stats().tls_handshake_failures, 3);
     std::thread::sleep(Duration::from_millis(50));
     while let Some(b) = h.reactor.take_batch() {
-        assert!(b.records().all(|r| r.0 != kind::ACCEPT), "no connection was handed over");
+        assert!(
+            b.records().all(|r| r.0 != kind::ACCEPT),
+            "no connection was handed over"
+        );
     }
 }
 
@@ -213,7 +267,10 @@ fn proxy_role(to: SocketAddr, upstream_tls: Option<ClientTlsConfig>) -> Arc<Prox
         route: Route::Upstreams(vec![SockAddr::from(to)], Balance::RoundRobin),
         connect_timeout: Duration::from_secs(5),
         retries: 0,
-        relay: RelayOptions { cap: 256 * 1024, idle_timeout: None },
+        relay: RelayOptions {
+            cap: 256 * 1024,
+            idle_timeout: None,
+        },
         send_header: None,
         upstream_tls,
     })
@@ -241,10 +298,20 @@ fn a_proxy_port_terminates_tls_and_relays_plaintext_by_copying() {
     client.conn.send_close_notify();
     client.flush().unwrap();
     let mut rest = Vec::new();
-    assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "the proxy ends with close_notify");
-    eventually("the session to end", || h.reactor.port_stats(port).unwrap().0.connections_active == 0);
+    assert_eq!(
+        client.read_to_end(&mut rest).unwrap(),
+        0,
+        "the proxy ends with close_notify"
+    );
+    eventually("the session to end", || {
+        h.reactor.port_stats(port).unwrap().0.connections_active == 0
+    });
     let (stats, _) = h.reactor.port_stats(port).unwrap();
-    assert_eq!((stats.sessions_relayed, stats.bytes_spliced), (1, 0), "TLS is relayed by copying");
+    assert_eq!(
+        (stats.sessions_relayed, stats.bytes_spliced),
+        (1, 0),
+        "TLS is relayed by copying"
+    );
     assert_eq!(stats.bytes_to_upstream, payload.len() as u64);
 }
 
@@ -253,7 +320,10 @@ fn a_proxy_port_originates_tls_to_its_upstream() {
     let c = need_certs!();
     let h = Harness::new();
     let up = tls_echo_upstream(server_config(c, |_| {}));
-    let role = PortRole { proxy: Some(proxy_role(up, Some(client_config(c)))), ..Default::default() };
+    let role = PortRole {
+        proxy: Some(proxy_role(up, Some(client_config(c)))),
+        ..Default::default()
+    };
     let (port, addr) = tls_port(&h, role);
     let payload = pattern(300_000);
     let mut plain = TcpStream::connect(addr).unwrap();
@@ -266,9 +336,14 @@ fn a_proxy_port_originates_tls_to_its_upstream() {
         got == expected
     });
     plain.write_all(&payload).unwrap();
-    assert!(read.join().unwrap(), "the echo came back whole through TLS to the upstream");
+    assert!(
+        read.join().unwrap(),
+        "the echo came back whole through TLS to the upstream"
+    );
     plain.shutdown(Shutdown::Write).unwrap();
-    eventually("the session to end", || h.reactor.port_stats(port).unwrap().0.connections_active == 0);
+    eventually("the session to end", || {
+        h.reactor.port_stats(port).unwrap().0.connections_active == 0
+    });
     assert_eq!(h.reactor.stats().tls_sessions_userspace, 1);
 }
 
@@ -279,11 +354,21 @@ fn a_connect_with_tls_is_reported_after_its_handshake_and_a_refused_one_with_its
     let (role, _) = tls_role(server_config(c, |_| {}));
     let (port, addr) = tls_port(&h, role);
     let name = ServerName::try_from("localhost").unwrap().to_owned();
-    let out = h.reactor.connect_tls(&SockAddr::from(addr), None, &client_config(c), name).unwrap();
+    let out = h
+        .reactor
+        .connect_tls(&SockAddr::from(addr), None, &client_config(c), name)
+        .unwrap();
     let seen = h.until(|ev| ev.iter().any(|e| e.kind == kind::CONNECTED) && ev.iter().any(|e| e.kind == kind::ACCEPT));
-    let ready: Vec<u32> = seen.iter().filter(|e| e.kind == kind::TLS_READY).map(|e| e.id).collect();
+    let ready: Vec<u32> = seen
+        .iter()
+        .filter(|e| e.kind == kind::TLS_READY)
+        .map(|e| e.id)
+        .collect();
     let inbound = seen.iter().find(|e| e.kind == kind::ACCEPT && e.id == port).unwrap().a;
-    assert!(ready.contains(&out) && ready.contains(&inbound), "both sides report their handshake");
+    assert!(
+        ready.contains(&out) && ready.contains(&inbound),
+        "both sides report their handshake"
+    );
     h.reactor.write(out, b"ping");
     h.until(|ev| Harness::data_of(ev, inbound) == b"ping");
     h.reactor.write(inbound, b"pong");
@@ -291,11 +376,20 @@ fn a_connect_with_tls_is_reported_after_its_handshake_and_a_refused_one_with_its
 
     // A name the certificate does not carry: refused by our client.
     let name = ServerName::try_from("wrong.test").unwrap().to_owned();
-    let bad = h.reactor.connect_tls(&SockAddr::from(addr), None, &client_config(c), name).unwrap();
+    let bad = h
+        .reactor
+        .connect_tls(&SockAddr::from(addr), None, &client_config(c), name)
+        .unwrap();
     let seen = h.until(|ev| ev.iter().any(|e| e.kind == kind::CLOSED && e.id == bad));
-    let err = seen.iter().find(|e| e.kind == kind::TLS_ERROR && e.id == bad).expect("TLS_ERROR");
+    let err = seen
+        .iter()
+        .find(|e| e.kind == kind::TLS_ERROR && e.id == bad)
+        .expect("TLS_ERROR");
     assert_eq!(error_code(err), "ERR_TLS_CERT_VERIFY");
-    assert!(seen.iter().all(|e| !(e.kind == kind::CONNECTED && e.id == bad)), "never reported connected");
+    assert!(
+        seen.iter().all(|e| !(e.kind == kind::CONNECTED && e.id == bad)),
+        "never reported connected"
+    );
 }
 
 #[test]
@@ -311,13 +405,21 @@ fn start_tls_sends_what_was_written_before_in_the_clear_and_the_rest_encrypted()
     peer.write_all(b"STARTTLS\r\n").unwrap();
     h.until(|ev| Harness::data_of(ev, conn) == b"STARTTLS\r\n");
     h.reactor.write(conn, b"220 go ahead\r\n");
-    h.reactor.start_tls(conn, TlsRole::Server(server_config(c, |_| {})), &[]).unwrap();
+    h.reactor
+        .start_tls(conn, TlsRole::Server(server_config(c, |_| {})), &[])
+        .unwrap();
     h.reactor.write(conn, b"secret reply"); // held, and encrypted after the handshake
     let mut line = [0u8; 14];
     peer.read_exact(&mut line).unwrap();
-    assert_eq!(&line, b"220 go ahead\r\n", "the bytes written before startTLS, in the clear");
+    assert_eq!(
+        &line, b"220 go ahead\r\n",
+        "the bytes written before startTLS, in the clear"
+    );
     let name = ServerName::try_from("localhost").unwrap().to_owned();
-    let mut tls = StreamOwned::new(ClientConnection::new(client_config(c).rustls.clone(), name).unwrap(), peer);
+    let mut tls = StreamOwned::new(
+        ClientConnection::new(client_config(c).rustls.clone(), name).unwrap(),
+        peer,
+    );
     let mut got = [0u8; 12];
     tls.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"secret reply");
@@ -337,7 +439,12 @@ fn a_reload_changes_the_certificate_of_new_handshakes_only() {
     before.write_all(b"a").unwrap();
     h.until(|ev| ev.iter().any(|e| e.kind == kind::DATA));
     let first_leaf = leaf(&before);
-    let other = ServerTlsOptions { default_cert: Some(pair(&c.other)), ..Default::default() }.build().unwrap();
+    let other = ServerTlsOptions {
+        default_cert: Some(pair(&c.other)),
+        ..Default::default()
+    }
+    .build()
+    .unwrap();
     h.reactor.set_port_tls(port, other).unwrap();
     let mut after = tls_client(addr, &client_config(c));
     after.write_all(b"b").unwrap();
@@ -345,8 +452,17 @@ fn a_reload_changes_the_certificate_of_new_handshakes_only() {
     assert_ne!(leaf(&after), first_leaf, "a new handshake got the new certificate");
     before.write_all(b"still").unwrap(); // the established session goes on
     h.until(|ev| ev.iter().any(|e| e.kind == kind::DATA));
-    let plain = h.reactor.adopt_listener(listener().0.as_raw_fd(), INET, Limits::default(), PortRole::default()).unwrap();
-    assert_eq!(h.reactor.set_port_tls(plain, server_config(c, |_| {})).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    let plain = h
+        .reactor
+        .adopt_listener(listener().0.as_raw_fd(), INET, Limits::default(), PortRole::default())
+        .unwrap();
+    assert_eq!(
+        h.reactor
+            .set_port_tls(plain, server_config(c, |_| {}))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EINVAL)
+    );
 }
 
 #[test]

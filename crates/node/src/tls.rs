@@ -64,10 +64,19 @@ fn config_error(e: ConfigError) -> Error {
 
 fn pem_pair(cert: &Option<Buffer>, key: &Option<Buffer>, what: &str) -> Result<Option<CertKeyPem>> {
     match (cert, key) {
-        (Some(c), Some(k)) => Ok(Some(CertKeyPem { cert_chain: c.to_vec(), key: k.to_vec() })),
+        (Some(c), Some(k)) => Ok(Some(CertKeyPem {
+            cert_chain: c.to_vec(),
+            key: k.to_vec(),
+        })),
         (None, None) => Ok(None),
-        (Some(_), None) => Err(coded_error("ERR_TLS_KEY", &format!("tls.{what}key: a certificate needs its key"))),
-        (None, Some(_)) => Err(coded_error("ERR_TLS_CERT", &format!("tls.{what}cert: a key needs its certificate"))),
+        (Some(_), None) => Err(coded_error(
+            "ERR_TLS_KEY",
+            &format!("tls.{what}key: a certificate needs its key"),
+        )),
+        (None, Some(_)) => Err(coded_error(
+            "ERR_TLS_CERT",
+            &format!("tls.{what}cert: a key needs its certificate"),
+        )),
     }
 }
 
@@ -76,29 +85,47 @@ fn alpn(list: &Option<Vec<String>>) -> Vec<Vec<u8>> {
 }
 
 fn timeout(ms: Option<f64>) -> Result<Duration> {
-    ms.map_or(Ok(DEFAULT_HANDSHAKE_TIMEOUT), |ms| numbers::duration_ms(ms, "handshakeTimeout"))
+    ms.map_or(Ok(DEFAULT_HANDSHAKE_TIMEOUT), |ms| {
+        numbers::duration_ms(ms, "handshakeTimeout")
+    })
 }
 
 fn cache_size(n: Option<f64>) -> Result<usize> {
-    Ok(n.map(|n| numbers::u32_exact(n, "sessionCacheSize")).transpose()?.map_or(DEFAULT_SESSION_CACHE_SIZE, |n| n as usize))
+    Ok(n.map(|n| numbers::u32_exact(n, "sessionCacheSize"))
+        .transpose()?
+        .map_or(DEFAULT_SESSION_CACHE_SIZE, |n| n as usize))
 }
 
 pub(crate) fn server_config(o: &TlsServerOptions) -> Result<ServerTlsConfig> {
     let mut sni = Vec::new();
     for entry in o.sni.iter().flatten() {
-        let cert = CertKeyPem { cert_chain: entry.cert.to_vec(), key: entry.key.to_vec() };
-        sni.push(SniCertificate { names: entry.names.clone(), cert });
+        let cert = CertKeyPem {
+            cert_chain: entry.cert.to_vec(),
+            key: entry.key.to_vec(),
+        };
+        sni.push(SniCertificate {
+            names: entry.names.clone(),
+            cert,
+        });
     }
     let ca = || {
-        o.ca.as_ref()
-            .map(|ca| ca.to_vec())
-            .ok_or_else(|| coded_error("ERR_TLS_CA", "tls.ca: asking clients for a certificate needs the CAs it must chain to"))
+        o.ca.as_ref().map(|ca| ca.to_vec()).ok_or_else(|| {
+            coded_error(
+                "ERR_TLS_CA",
+                "tls.ca: asking clients for a certificate needs the CAs it must chain to",
+            )
+        })
     };
     let client_auth = match o.client_auth.as_deref() {
         None | Some("none") => ClientAuth::None,
         Some("optional") => ClientAuth::Optional { ca: ca()? },
         Some("required") => ClientAuth::Required { ca: ca()? },
-        Some(other) => return Err(coded_error("ERR_TLS_OPTION", &format!("tls: unknown client authentication {other:?}"))),
+        Some(other) => {
+            return Err(coded_error(
+                "ERR_TLS_OPTION",
+                &format!("tls: unknown client authentication {other:?}"),
+            ))
+        }
     };
     let options = ServerTlsOptions {
         default_cert: pem_pair(&o.cert, &o.key, "")?,
@@ -117,7 +144,11 @@ pub(crate) fn server_config(o: &TlsServerOptions) -> Result<ServerTlsConfig> {
 pub(crate) fn client_config(o: &TlsClientOptions) -> Result<ClientTlsConfig> {
     let verify = o.verify.unwrap_or(true);
     let options = ClientTlsOptions {
-        ca: if verify { o.ca.as_ref().map(|ca| ca.to_vec()) } else { None },
+        ca: if verify {
+            o.ca.as_ref().map(|ca| ca.to_vec())
+        } else {
+            None
+        },
         verify,
         server_name: o.servername.clone(),
         alpn_protocols: alpn(&o.alpn_protocols),
@@ -143,7 +174,9 @@ impl TlsServerContext {
     /// ERR_TLS_VERSION, ERR_TLS_ALPN, ERR_TLS_SERVERNAME or ERR_TLS_OPTION.
     #[napi(constructor, catch_unwind)]
     pub fn new(options: TlsServerOptions) -> Result<Self> {
-        Ok(TlsServerContext { config: server_config(&options)? })
+        Ok(TlsServerContext {
+            config: server_config(&options)?,
+        })
     }
 }
 
@@ -157,7 +190,9 @@ pub struct TlsClientContext {
 impl TlsClientContext {
     #[napi(constructor, catch_unwind)]
     pub fn new(options: TlsClientOptions) -> Result<Self> {
-        Ok(TlsClientContext { config: client_config(&options)? })
+        Ok(TlsClientContext {
+            config: client_config(&options)?,
+        })
     }
 
     /// Checks that `host` can be verified (a DNS name or an IP address), or the servername
@@ -181,7 +216,10 @@ pub struct TlsSupport {
 #[napi(catch_unwind)]
 pub fn tls_support() -> TlsSupport {
     let s = Reactor::ktls_support();
-    TlsSupport { ktls: s.available, ktls_reason: s.reason.clone() }
+    TlsSupport {
+        ktls: s.available,
+        ktls_reason: s.reason.clone(),
+    }
 }
 
 #[napi]
@@ -190,6 +228,7 @@ impl NativeReactor {
     /// EV_CONNECTED report both (EV_TLS_ERROR then EV_CLOSED a failed handshake). `name` is the
     /// host to verify (the context's servername wins).
     #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
     pub fn connect_tcp_tls(
         &mut self,
         env: Env,
@@ -201,9 +240,15 @@ impl NativeReactor {
         name: String,
     ) -> Result<u32> {
         let server_name = context.config.server_name_for(&name).map_err(config_error)?;
-        let to: SockAddr = ip_socket_addr(&host, numbers::port(port)?).map_err(|e| os_error(e, "connect"))?.into();
+        let to: SockAddr = ip_socket_addr(&host, numbers::port(port)?)
+            .map_err(|e| os_error(e, "connect"))?
+            .into();
         let bind: Option<SockAddr> = match bind_host {
-            Some(h) => Some(ip_socket_addr(&h, numbers::port(bind_port.unwrap_or(0.0))?).map_err(|e| os_error(e, "bind"))?.into()),
+            Some(h) => Some(
+                ip_socket_addr(&h, numbers::port(bind_port.unwrap_or(0.0))?)
+                    .map_err(|e| os_error(e, "bind"))?
+                    .into(),
+            ),
             None => None,
         };
         self.ensure_core(&env)?
@@ -219,7 +264,13 @@ impl NativeReactor {
 
     /// startTLS, client side, verifying `name` (the context's servername wins).
     #[napi(catch_unwind)]
-    pub fn start_tls_client(&self, id: u32, context: &TlsClientContext, name: String, held: Vec<Uint8ArraySlice>) -> Result<u32> {
+    pub fn start_tls_client(
+        &self,
+        id: u32,
+        context: &TlsClientContext,
+        name: String,
+        held: Vec<Uint8ArraySlice>,
+    ) -> Result<u32> {
         let server_name = context.config.server_name_for(&name).map_err(config_error)?;
         self.start_tls(id, TlsRole::Client(context.config.clone(), server_name), held)
     }
@@ -228,13 +279,17 @@ impl NativeReactor {
     /// has no TLS; EBADF: it is closed.
     #[napi(catch_unwind)]
     pub fn set_port_tls(&self, id: u32, context: &TlsServerContext) -> Result<()> {
-        self.core()?.set_port_tls(id, context.config.clone()).map_err(|e| os_error(e, "setSecureContext"))
+        self.core()?
+            .set_port_tls(id, context.config.clone())
+            .map_err(|e| os_error(e, "setSecureContext"))
     }
 }
 
 impl NativeReactor {
     fn start_tls(&self, id: u32, role: TlsRole, held: Vec<Uint8ArraySlice>) -> Result<u32> {
         let held: Vec<&[u8]> = held.iter().map(|c| c.as_ref()).collect();
-        self.core()?.start_tls(id, role, &held).map_err(|e| os_error(e, "startTLS"))
+        self.core()?
+            .start_tls(id, role, &held)
+            .map_err(|e| os_error(e, "startTLS"))
     }
 }

@@ -257,7 +257,7 @@ impl State {
         let invalid = |_| std::io::Error::from_raw_os_error(libc::EINVAL);
         let host = to.as_socket().map(|a| a.ip().to_string()).unwrap_or_default();
         let name = tls.server_name_for(&host).map_err(invalid)?;
-        let session = TlsSession::client(tls, name).map_err(|e| std::io::Error::other(e))?;
+        let session = TlsSession::client(tls, name).map_err(std::io::Error::other)?;
         let mut layer = TlsLayer::new(session, tls.handshake_timeout, Report::Done);
         if let (Some(version), Some(Entry::Incoming(c))) = (config.send_header, self.entries.get(id)) {
             let mut header = Vec::new();

@@ -48,7 +48,7 @@ pub struct Incoming {
     pub target: Option<usize>,
     pub tried: Vec<usize>,
     /// Its TLS layer (a TLS port), handed to the stream it becomes.
-    pub tls: Option<TlsLayer>,
+    pub tls: Option<Box<TlsLayer>>,
     /// An edge said bytes (or a FIN) may be waiting.
     readable: bool,
 }
@@ -87,7 +87,7 @@ impl Incoming {
         layer.read_first(&std::mem::take(&mut self.early));
         layer.start(&self.sock);
         self.phase = Phase::Handshake;
-        self.tls = Some(layer);
+        self.tls = Some(Box::new(layer));
         true
     }
 

@@ -14,7 +14,7 @@ pub struct Upstream {
     pub client: u32,
     pub unix: bool,
     /// The TLS this proxy originates to the upstream (the client side), handed to the stream.
-    pub tls: Option<TlsLayer>,
+    pub tls: Option<Box<TlsLayer>>,
 }
 
 impl Upstream {
@@ -26,7 +26,7 @@ impl Upstream {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        Ok(Upstream { sock, client, unix: to.is_unix(), tls })
+        Ok(Upstream { sock, client, unix: to.is_unix(), tls: tls.map(Box::new) })
     }
 
     pub fn service(&mut self, ready: Ready) -> Step {

@@ -77,8 +77,8 @@ impl Stream {
     }
 
     /// A connection whose bytes go through `tls` from the start.
-    pub fn with_tls(sock: Socket, unix: bool, tls: TlsLayer) -> Stream {
-        Stream { tls: Some(Box::new(tls)), ..Stream::new(sock, unix) }
+    pub fn with_tls(sock: Socket, unix: bool, tls: Box<TlsLayer>) -> Stream {
+        Stream { tls: Some(tls), ..Stream::new(sock, unix) }
     }
 
     /// An outbound connection whose `connect` is in progress.

@@ -11,8 +11,8 @@
 
 use crate::batch::Batch;
 use crate::stream::write_queue::WriteQueue;
-use crate::wire::{self, kind};
 use crate::tls::{End, TlsError, TlsSession};
+use crate::wire::{self, kind};
 use socket2::Socket;
 use std::io;
 use std::net::Shutdown;
@@ -203,7 +203,11 @@ impl TlsLayer {
     /// there), then the ciphertext to the socket. Returns the bytes not yet sent (an upper bound).
     pub fn write(&mut self, sock: &Socket, queue: &mut WriteQueue, chunks: &[&[u8]]) -> io::Result<usize> {
         for chunk in chunks {
-            let taken = if queue.is_empty() { self.session.write_plaintext(chunk) } else { 0 };
+            let taken = if queue.is_empty() {
+                self.session.write_plaintext(chunk)
+            } else {
+                0
+            };
             self.unflushed += taken;
             queue.count_sent_directly(taken);
             queue.push(&chunk[taken..]);

@@ -52,18 +52,61 @@ fn make() -> Result<Certs, String> {
 }
 
 fn make_in(d: &Path) -> Result<Certs, String> {
-    run(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"])?;
     run(
         d,
         &[
-            "req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=reactor core test CA", "-days", "3", "-addext",
-            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.pem",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "ca.key",
         ],
     )?;
-    let server = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n";
-    leaf(d, "server", "localhost", &format!("{server}subjectAltName=DNS:localhost,IP:127.0.0.1\n"), 2)?;
-    leaf(d, "other", "other.test", &format!("{server}subjectAltName=DNS:other.test,DNS:localhost,IP:127.0.0.1\n"), 3)?;
-    leaf(d, "client", "test client", "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n", 4)?;
+    run(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=reactor core test CA",
+            "-days",
+            "3",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-out",
+            "ca.pem",
+        ],
+    )?;
+    let server =
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n";
+    leaf(
+        d,
+        "server",
+        "localhost",
+        &format!("{server}subjectAltName=DNS:localhost,IP:127.0.0.1\n"),
+        2,
+    )?;
+    leaf(
+        d,
+        "other",
+        "other.test",
+        &format!("{server}subjectAltName=DNS:other.test,DNS:localhost,IP:127.0.0.1\n"),
+        3,
+    )?;
+    leaf(
+        d,
+        "client",
+        "test client",
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+        4,
+    )?;
     let read = |n: &str| std::fs::read(d.join(n)).map_err(|e| format!("{n}: {e}"));
     Ok(Certs {
         ca: read("ca.pem")?,
@@ -75,14 +118,47 @@ fn make_in(d: &Path) -> Result<Certs, String> {
 
 fn leaf(d: &Path, name: &str, cn: &str, ext: &str, serial: u32) -> Result<(), String> {
     std::fs::write(d.join(format!("{name}.ext")), ext).map_err(|e| e.to_string())?;
-    let (key, csr, pem, extfile) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
-    run(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &key])?;
-    run(d, &["req", "-new", "-key", &key, "-subj", &format!("/CN={cn}"), "-out", &csr])?;
+    let (key, csr, pem, extfile) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
     run(
         d,
         &[
-            "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", &serial.to_string(), "-days", "3",
-            "-extfile", &extfile, "-out", &pem,
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &key,
+        ],
+    )?;
+    run(
+        d,
+        &["req", "-new", "-key", &key, "-subj", &format!("/CN={cn}"), "-out", &csr],
+    )?;
+    run(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            &serial.to_string(),
+            "-days",
+            "3",
+            "-extfile",
+            &extfile,
+            "-out",
+            &pem,
         ],
     )
 }
@@ -95,7 +171,11 @@ fn run(d: &Path, args: &[&str]) -> Result<(), String> {
         .output()
         .map_err(|e| format!("openssl {}: {e}", args[0]))?;
     if !out.status.success() {
-        return Err(format!("openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "openssl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(())
 }

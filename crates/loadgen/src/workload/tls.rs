@@ -27,7 +27,10 @@ use crate::tcp::invalid;
 const RETRY: Duration = Duration::from_millis(1);
 
 fn client_config(cfg: &Config, resume: bool) -> io::Result<(ClientTlsConfig, ServerName<'static>)> {
-    let path = cfg.ca.as_ref().ok_or_else(|| invalid("TLS workloads need --ca".into()))?;
+    let path = cfg
+        .ca
+        .as_ref()
+        .ok_or_else(|| invalid("TLS workloads need --ca".into()))?;
     let ca = std::fs::read(path).map_err(|e| invalid(format!("--ca {}: {e}", path.display())))?;
     let options = ClientTlsOptions {
         ca: Some(ca),
@@ -35,7 +38,9 @@ fn client_config(cfg: &Config, resume: bool) -> io::Result<(ClientTlsConfig, Ser
         ..Default::default()
     };
     let config = options.build().map_err(|e| invalid(e.to_string()))?;
-    let name = config.server_name_for(&cfg.server_name).map_err(|e| invalid(e.to_string()))?;
+    let name = config
+        .server_name_for(&cfg.server_name)
+        .map_err(|e| invalid(e.to_string()))?;
     Ok((config, name))
 }
 
@@ -99,7 +104,13 @@ impl TlsStream {
             window: (cfg.size * cfg.inflight) as u64,
             table: ConnTable::new(cfg.addr, cfg.conns),
             conns: (0..cfg.conns)
-                .map(|i| StreamConn { pattern: Pattern::new(i as u64), queued: 0, written: 0, received: 0, session: None })
+                .map(|i| StreamConn {
+                    pattern: Pattern::new(i as u64),
+                    queued: 0,
+                    written: 0,
+                    received: 0,
+                    session: None,
+                })
                 .collect(),
             config,
             name,
@@ -107,9 +118,17 @@ impl TlsStream {
         })
     }
 
-    fn service(&mut self, i: usize, event: &Event, sched: &Schedule, stats: &mut Stats) -> io::Result<()> {
+    fn service(
+        &mut self,
+        i: usize,
+        event: &Event,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) -> io::Result<()> {
         let size = self.size;
-        let Some(sock) = self.table.ready(i)? else { return Ok(()) };
+        let Some(sock) = self.table.ready(i)? else {
+            return Ok(());
+        };
         let c = &mut self.conns[i];
         let session = c.session.as_mut().expect("opened with its session");
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -117,9 +136,13 @@ impl TlsStream {
             read_plain(session, sock, &mut self.scratch, |chunk| {
                 let n = chunk.len() as u64;
                 if *received + n > written {
-                    return Err(invalid(format!("server echoed more than the {written} bytes sent")));
+                    return Err(invalid(format!(
+                        "server echoed more than the {written} bytes sent"
+                    )));
                 }
-                pattern.verify(*received, chunk).map_err(|m| invalid(format!("echo mismatch: {m}")))?;
+                pattern
+                    .verify(*received, chunk)
+                    .map_err(|m| invalid(format!("echo mismatch: {m}")))?;
                 if sched.counting(Instant::now()) {
                     stats.bytes += n;
                     stats.ops += (*received + n) / size - *received / size;
@@ -148,16 +171,28 @@ impl TlsStream {
 }
 
 impl Workload for TlsStream {
-    fn start(&mut self, registry: &Registry, _sched: &Schedule, _stats: &mut Stats) -> io::Result<()> {
+    fn start(
+        &mut self,
+        registry: &Registry,
+        _sched: &Schedule,
+        _stats: &mut Stats,
+    ) -> io::Result<()> {
         for i in 0..self.table.len() {
             self.table.open(registry, i)?;
-            let session = TlsSession::client(&self.config, self.name.clone()).map_err(tls_failure)?;
+            let session =
+                TlsSession::client(&self.config, self.name.clone()).map_err(tls_failure)?;
             self.conns[i].session = Some(session);
         }
         Ok(())
     }
 
-    fn on_event(&mut self, registry: &Registry, event: &Event, sched: &Schedule, stats: &mut Stats) {
+    fn on_event(
+        &mut self,
+        registry: &Registry,
+        event: &Event,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) {
         let i = event.token().0;
         if let Err(e) = self.service(i, event, sched, stats) {
             stats.error(format_args!("tls stream connection {i}: {e}"));
@@ -212,7 +247,14 @@ impl TlsConnect {
                 session: None,
             })
             .collect();
-        Ok(TlsConnect { size: cfg.size, table: ConnTable::new(cfg.addr, cfg.conns), slots, config, name, scratch: vec![0; 64 * 1024] })
+        Ok(TlsConnect {
+            size: cfg.size,
+            table: ConnTable::new(cfg.addr, cfg.conns),
+            slots,
+            config,
+            name,
+            scratch: vec![0; 64 * 1024],
+        })
     }
 
     fn open(&mut self, registry: &Registry, i: usize, stats: &mut Stats) {
@@ -237,7 +279,9 @@ impl TlsConnect {
     /// Advances slot `i`; `Ok(true)` once its echo is complete (close_notify is then on its way).
     fn service(&mut self, i: usize) -> io::Result<bool> {
         let size = self.size;
-        let Some(sock) = self.table.ready(i)? else { return Ok(false) };
+        let Some(sock) = self.table.ready(i)? else {
+            return Ok(false);
+        };
         let s = &mut self.slots[i];
         let session = s.session.as_mut().expect("opened with its session");
         // The message is taken at once and held by the session until the handshake completes.
@@ -247,10 +291,15 @@ impl TlsConnect {
         read_plain(session, sock, &mut self.scratch, |echoed| {
             let n = echoed.len();
             if *got + n > wpos {
-                return Err(invalid(format!("server echoed {} bytes, only {wpos} were sent", *got + n)));
+                return Err(invalid(format!(
+                    "server echoed {} bytes, only {wpos} were sent",
+                    *got + n
+                )));
             }
             let offset = (round - 1) * size as u64 + *got as u64;
-            pattern.verify(offset, echoed).map_err(|m| invalid(format!("echo mismatch: {m}")))?;
+            pattern
+                .verify(offset, echoed)
+                .map_err(|m| invalid(format!("echo mismatch: {m}")))?;
             *got += n;
             Ok(())
         })
@@ -269,7 +318,12 @@ impl TlsConnect {
 }
 
 impl Workload for TlsConnect {
-    fn start(&mut self, registry: &Registry, _sched: &Schedule, stats: &mut Stats) -> io::Result<()> {
+    fn start(
+        &mut self,
+        registry: &Registry,
+        _sched: &Schedule,
+        stats: &mut Stats,
+    ) -> io::Result<()> {
         stats.latencies_us.reserve(1 << 16);
         for i in 0..self.slots.len() {
             self.open(registry, i, stats);
@@ -277,7 +331,13 @@ impl Workload for TlsConnect {
         Ok(())
     }
 
-    fn on_event(&mut self, registry: &Registry, event: &Event, sched: &Schedule, stats: &mut Stats) {
+    fn on_event(
+        &mut self,
+        registry: &Registry,
+        event: &Event,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) {
         let i = event.token().0;
         let done = match self.service(i) {
             Ok(false) => return,
@@ -300,7 +360,12 @@ impl Workload for TlsConnect {
         }
     }
 
-    fn on_tick(&mut self, registry: &Registry, sched: &Schedule, stats: &mut Stats) -> Option<Instant> {
+    fn on_tick(
+        &mut self,
+        registry: &Registry,
+        sched: &Schedule,
+        stats: &mut Stats,
+    ) -> Option<Instant> {
         let now = Instant::now();
         if !sched.issuing(now) {
             return None;
