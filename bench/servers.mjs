@@ -62,7 +62,7 @@ export function serverCatalogue(root) {
     // Peer proxies users would pick instead (Debian: haproxy, nginx + libnginx-mod-stream).
     { key: 'haproxy', role: 'proxy', name: 'HAProxy 2.6 (1 thread, splice-auto)', peer: 'haproxy', tools: ['haproxy'], launch: haproxyLaunch },
     { key: 'nginx', role: 'proxy', name: 'nginx 1.22 stream (master + 1 worker)', peer: 'nginx', tools: ['nginx'], files: [[NGINX_STREAM_MODULE, 'libnginx-mod-stream not installed']], launch: nginxLaunch },
-    // ==== SLOT: this package's native proxy port, reactor.listenProxy (not built yet). ====
+    // This package's native proxy port (reactor.listenProxy): accept, connect and relay in the core.
     // bench/servers/reactor-listen-proxy.js — `node reactor-listen-proxy.js <thread|hosted>
     // <upstreamPort>`, fd 3 listening: the whole proxy (accept, connect upstream, relay) in the
     // core, set up by one `reactor.listenProxy(...)` call; prints "ready" once serving, and
@@ -72,6 +72,8 @@ export function serverCatalogue(root) {
     // The entries are also on every real-client row (clients.mjs, CLIENT_PATHS).
     { key: 'listen-thread', role: 'proxy', name: 'reactor listenProxy (thread)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['thread', up], needs: listenProxyBuilt },
     { key: 'listen-hosted', role: 'proxy', name: 'reactor listenProxy (thread: false)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['hosted', up], needs: listenProxyBuilt },
+    // The same with a PROXY v2 header sent to the upstream first: the header's cost, measured.
+    { key: 'listen-v2', role: 'proxy', name: 'reactor listenProxy + PROXY v2 (thread: false)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['hosted', up, 'v2'], needs: listenProxyBuilt },
     // ==== end of SLOT ====
 
     // TLS-terminating proxies (the `tls-proxy` rows): each client's TLS is terminated and the

@@ -28,6 +28,8 @@ export {
 export { tlsSupport, type TlsServerOptions, type TlsClientOptions, type TlsInfo, type Pem } from './tls-options'
 export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'
 export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions } from './sockets'
+export { SocketOption, type SocketOptionName, type SocketOptionValues } from './socket-option-names'
+export type { ListenUnixOptions } from './sockets'
 export { systemd, type ListenFd, type ListenFdsOptions } from './systemd'
 export {
   handoff,

@@ -2,6 +2,7 @@
 import type { Address, IPAddress } from './address'
 import type { ProxyInfo } from './proxy-info'
 import type { TlsClientOptions, TlsInfo, TlsServerOptions } from './tls-types'
+import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
 
 /** Something that produces data for a consumer until told to stop. */
 export interface IProducer {
@@ -44,6 +45,10 @@ export interface IStreamTransport extends IPushProducer {
   getTcpNoDelay(): boolean
   setTcpKeepAlive(on: boolean): void
   getTcpKeepAlive(): boolean
+  /** Sets a socket option by name (`SocketOption`); the kernel's errno where it does not apply. */
+  setOption<N extends SocketOptionName>(name: N, value: SocketOptionValues[N]): void
+  /** A socket option as the kernel reports it. */
+  getOption<N extends SocketOptionName>(name: N): SocketOptionValues[N]
   registerProducer(producer: IPushProducer | IPullProducer, streaming: boolean): void
   unregisterProducer(): void
   ref(): this

@@ -17,3 +17,4 @@ export const binding = loadNativeBinding<NativeBinding>()
 export type PortOptions = Generated.PortOptions
 export type UpstreamAddress = Generated.UpstreamAddress
 export type NativePortStats = Generated.JsPortStats
+export type NativeStats = Generated.ReactorStats

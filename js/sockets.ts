@@ -4,6 +4,8 @@ import { decodeRecord, type Address } from './address'
 import { SocketType } from './constants'
 import { callNative } from './errors'
 import { binding } from './native'
+import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
+import { optionCall, socketOptionName, socketOptionValue } from './socket-options'
 import { booleanArgument, checkFd, integerArgument, optionsArgument, portArgument, stringArgument, unixPathArgument } from './validate'
 
 export interface ListenTcpOptions {
@@ -16,6 +18,23 @@ export interface ListenTcpOptions {
   reusePort?: boolean
   /** IPV6_V6ONLY for an IPv6 host; left as the system default when omitted. */
   ipv6Only?: boolean
+  /** SO_RCVBUF in bytes, set before bind and listen (accepted connections inherit it); the
+   *  system default when omitted. As `setOption(fd, 'SO_RCVBUF', n)`: 0..2^31-1, capped at
+   *  `net.core.rmem_max`, read back doubled. */
+  recvBufferSize?: number
+  /** SO_SNDBUF in bytes, likewise (capped at `net.core.wmem_max`). */
+  sendBufferSize?: number
+}
+
+/**
+ * `listenUnix` options. The sizes are the listening socket's own: unlike TCP, Linux gives each
+ * accepted UNIX connection the system's default buffers (set those with `transport.setOption`).
+ */
+export interface ListenUnixOptions {
+  /** SO_RCVBUF in bytes, set before bind and listen (checked as `ListenTcpOptions.recvBufferSize`). */
+  recvBufferSize?: number
+  /** SO_SNDBUF in bytes, set before bind and listen. */
+  sendBufferSize?: number
 }
 
 export interface BindUdpOptions {
@@ -39,20 +58,33 @@ export interface SocketInfo {
   peer: Address | null
 }
 
+/** `recvBufferSize` / `sendBufferSize` checked as SO_RCVBUF / SO_SNDBUF values (undefined: the default). */
+function bufferSizes(options: { recvBufferSize?: unknown; sendBufferSize?: unknown }, what: string): [number | undefined, number | undefined] {
+  const { recvBufferSize: recv, sendBufferSize: send } = options
+  return [
+    recv === undefined ? undefined : socketOptionValue('SO_RCVBUF', recv, `${what}: recvBufferSize`),
+    send === undefined ? undefined : socketOptionValue('SO_SNDBUF', send, `${what}: sendBufferSize`),
+  ]
+}
+
 const DEFAULT_BACKLOG = 511
 /** The kernel caps a backlog at somaxconn; this is only what fits its int. */
 const MAX_BACKLOG = 0x7fffffff
 
 export const sockets = Object.freeze({
-  /** A bound, listening TCP socket. */
+  /**
+   * A bound, listening TCP socket. `recvBufferSize` / `sendBufferSize` are set before bind and
+   * listen; a size the kernel refuses fails the call with its errno and leaves nothing open.
+   */
   listenTcp(options: ListenTcpOptions): number {
-    const { host, port = 0, backlog = DEFAULT_BACKLOG, reusePort = false, ipv6Only } = optionsArgument(options, 'listenTcp: options', { required: true })
+    const { host, port = 0, backlog = DEFAULT_BACKLOG, reusePort = false, ipv6Only, recvBufferSize, sendBufferSize } = optionsArgument(options, 'listenTcp: options', { required: true })
     const ip = stringArgument(host, 'listenTcp: host')
     portArgument(port, 'listenTcp: port')
     integerArgument(backlog, 'listenTcp: backlog', 0, MAX_BACKLOG)
     booleanArgument(reusePort, 'listenTcp: reusePort')
     if (ipv6Only !== undefined) booleanArgument(ipv6Only, 'listenTcp: ipv6Only')
-    return callNative(() => binding.sockets.listenTcp(ip, port, backlog, reusePort, ipv6Only ?? null))
+    const [recv, send] = bufferSizes({ recvBufferSize, sendBufferSize }, 'listenTcp')
+    return callNative(() => binding.sockets.listenTcp(ip, port, backlog, reusePort, ipv6Only ?? null, recv, send))
   },
 
   /** A bound UDP socket. */
@@ -87,11 +119,16 @@ export const sockets = Object.freeze({
     callNative(() => binding.sockets.setUdpGro(fd, on))
   },
 
-  /** A bound, listening UNIX stream socket at `path` (abstract names start with "\0"). */
-  listenUnix(path: string, backlog: number = DEFAULT_BACKLOG): number {
+  /**
+   * A bound, listening UNIX stream socket at `path` (abstract names start with "\0").
+   * `options.recvBufferSize` / `sendBufferSize` are set before bind and listen; a size the kernel
+   * refuses fails the call with its errno, before anything is created at `path`.
+   */
+  listenUnix(path: string, backlog: number = DEFAULT_BACKLOG, options?: ListenUnixOptions): number {
     unixPathArgument(path, 'listenUnix: path')
     integerArgument(backlog, 'listenUnix: backlog', 0, MAX_BACKLOG)
-    return callNative(() => binding.sockets.listenUnix(path, backlog))
+    const [recv, send] = bufferSizes(optionsArgument(options, 'listenUnix: options'), 'listenUnix')
+    return callNative(() => binding.sockets.listenUnix(path, backlog, recv, send))
   },
 
   /** A TCP socket connected with a blocking connect (for tests and tools). */
@@ -110,6 +147,35 @@ export const sockets = Object.freeze({
   close(fd: number): void {
     checkFd(fd, 'close: fd')
     callNative(() => binding.sockets.close(fd))
+  },
+
+  /**
+   * Sets socket option `name` (see `SocketOption` and the README's "Socket options") on `fd`, a
+   * socket the caller holds. The value is checked by the option's kind first: a boolean, an
+   * integer in the option's range, or an ASCII name (TypeError / RangeError, nothing set). An
+   * unknown name is a TypeError with code 'ERR_INVALID_ARG_VALUE' listing the known ones. Then the
+   * kernel decides: an option that does not apply to this socket gives its errno ('ENOPROTOOPT',
+   * 'ENOTSUP' (EOPNOTSUPP) or 'EINVAL'), a privilege the process lacks 'EPERM'; `fd` not open
+   * 'EBADF', not a socket 'ENOTSOCK'. Nothing is silently ignored.
+   */
+  setOption<N extends SocketOptionName>(fd: number, name: N, value: SocketOptionValues[N]): void {
+    checkFd(fd, 'setOption: fd')
+    const option = socketOptionName(name, 'setOption')
+    const checked = socketOptionValue(option, value, `setOption: ${option}`)
+    optionCall(option, () => binding.sockets.setOption(fd, option, checked))
+  },
+
+  /**
+   * What the kernel reports for socket option `name` of `fd`: a boolean, a number or a string by
+   * the option's kind. Values are the kernel's, not what was set: SO_RCVBUF / SO_SNDBUF doubled
+   * (Linux keeps twice the size asked for), TCP_DEFER_ACCEPT rounded up to its retransmission
+   * schedule, TCP_FASTOPEN capped at somaxconn, SO_BINDTODEVICE '' when unbound. Errors as for
+   * `setOption`.
+   */
+  getOption<N extends SocketOptionName>(fd: number, name: N): SocketOptionValues[N] {
+    checkFd(fd, 'getOption: fd')
+    const option = socketOptionName(name, 'getOption')
+    return optionCall(option, () => binding.sockets.getOption(fd, option)) as SocketOptionValues[N]
   },
 
   /** What the kernel says about `fd`. */

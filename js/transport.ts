@@ -11,6 +11,8 @@ import type { ProxyInfo } from './proxy-info'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
 import { clientContext, serverContext, type TlsClientOptions, type TlsInfo, type TlsServerOptions } from './tls-options'
+import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
+import { optionCall, socketOptionName, socketOptionValue } from './socket-options'
 import { booleanArgument, byteChunksArgument, bytesArgument, checkFd, optionsArgument } from './validate'
 import {
   STATE_CLOSED,
@@ -246,6 +248,27 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
 
   getTcpKeepAlive(): boolean {
     return this.tcpOption('getTcpKeepAlive', (native, id) => native.getKeepAlive(id))
+  }
+
+  /**
+   * Sets socket option `name` on this connection's socket (the reactor's duplicate; a descriptor
+   * the caller kept of the same socket sees the change). Checked as `sockets.setOption` checks:
+   * the value by the option's kind (TypeError / RangeError), an unknown name TypeError
+   * 'ERR_INVALID_ARG_VALUE'; then the kernel's answer (e.g. TCP_NODELAY on a UNIX connection
+   * gives 'ENOTSUP', SO_MARK without CAP_NET_ADMIN 'EPERM'). A closed connection → 'EBADF'.
+   */
+  setOption<N extends SocketOptionName>(name: N, value: SocketOptionValues[N]): void {
+    const option = socketOptionName(name, 'setOption')
+    const checked = socketOptionValue(option, value, `setOption: ${option}`)
+    if (!this.connected) throw errnoError('EBADF', `setOption: the connection is closed (${option})`)
+    optionCall(option, () => this.host.native.setSocketOption(this.id, option, checked))
+  }
+
+  /** What the kernel reports for socket option `name` of this connection (see `sockets.getOption`). */
+  getOption<N extends SocketOptionName>(name: N): SocketOptionValues[N] {
+    const option = socketOptionName(name, 'getOption')
+    if (!this.connected) throw errnoError('EBADF', `getOption: the connection is closed (${option})`)
+    return optionCall(option, () => this.host.native.getSocketOption(this.id, option)) as SocketOptionValues[N]
   }
 
   /**

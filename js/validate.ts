@@ -212,3 +212,33 @@ export function unixPathArgument(value: unknown, what: string): string {
   }
   return value
 }
+
+// ---- Names -------------------------------------------------------------------------------------
+
+/**
+ * One of a fixed set of names (a socket option's, ...): a string (else TypeError
+ * ERR_INVALID_ARG_TYPE) among `known` (else TypeError ERR_INVALID_ARG_VALUE, whose message lists
+ * them).
+ */
+export function nameArgument<N extends string>(value: unknown, what: string, known: readonly N[]): N {
+  if (typeof value !== 'string') throw invalidArgType(`${what} must be a string, not ${describe(value)}`)
+  if (!(known as readonly string[]).includes(value)) {
+    throw invalidArgValue(`${what} must be one of ${known.join(', ')}; not ${shown(value)}`)
+  }
+  return value as N
+}
+
+/**
+ * A short name the kernel takes as a C string (an interface, a congestion control algorithm): a
+ * string (else TypeError ERR_INVALID_ARG_TYPE) of ASCII without NUL, not empty unless `mayBeEmpty`
+ * (else TypeError ERR_INVALID_ARG_VALUE), of at most `maxLength` bytes (else RangeError: the
+ * kernel's buffer holds that many and the NUL).
+ */
+export function asciiNameArgument(value: unknown, what: string, maxLength: number, { mayBeEmpty = false } = {}): string {
+  if (typeof value !== 'string') throw invalidArgType(`${what} must be a string, not ${describe(value)}`)
+  if (value === '' && !mayBeEmpty) throw invalidArgValue(`${what} must not be empty`)
+  // eslint-disable-next-line no-control-regex
+  if (!/^[\x01-\x7f]*$/.test(value)) throw invalidArgValue(`${what} must be ASCII without NUL bytes, not ${shown(value)}`)
+  if (value.length > maxLength) throw outOfRange(`${what} must be at most ${maxLength} bytes, not ${value.length} (${shown(value)})`)
+  return value
+}

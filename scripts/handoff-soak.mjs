@@ -6,7 +6,7 @@
 //
 //   node scripts/handoff-soak.mjs [--handoffs 5] [--settle 1000] [--mode thread|no-thread|both]
 //
-// Also used by __test__/handoff-load.spec.ts and as the last phase of `npm run soak`.
+// Also used by __test__/deploy/handoff-load.spec.ts and as the last phase of `npm run soak`.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'

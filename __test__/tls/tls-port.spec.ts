@@ -98,7 +98,7 @@ for (const mode of MODES) {
     }
     const { port, at, factory } = tlsPort(r, serverTls(m), new RecFactory(Half))
     cleanups.push(() => void port.stopListening())
-    const a = await nodeTls(at, { ca: m.ca, allowHalfOpen: true })
+    const a = await nodeTls(at, { ca: m.ca, allowHalfOpen: true } as tls.ConnectionOptions)
     if (!a.ok) return t.fail(String(a.error))
     a.socket.write('question')
     await waitUntil(() => factory.built.length === 1 && (factory.built[0] as Rec).text === 'question', 'the question')

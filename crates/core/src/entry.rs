@@ -37,6 +37,16 @@ impl Entry {
         }
     }
 
+    /// The core made the socket and holds its only descriptor: closing it is enough to take it out
+    /// of epoll (epoll tracks the open file, and no other descriptor keeps it alive).
+    fn only_descriptor(&self) -> bool {
+        match self {
+            Entry::Stream(s) => s.only_descriptor,
+            Entry::Incoming(_) | Entry::Upstream(_) => true,
+            Entry::Listener(_) | Entry::Datagram(_) => false,
+        }
+    }
+
     fn interest(&self) -> Interest {
         match self {
             // Sessions become streams in place: the same registration serves.
@@ -102,7 +112,9 @@ impl Entries {
                 }
             }
         }
-        let _ = registry.deregister(&mut SourceFd(&entry.socket().as_raw_fd()));
+        if !entry.only_descriptor() {
+            let _ = registry.deregister(&mut SourceFd(&entry.socket().as_raw_fd()));
+        }
         Some(entry)
     }
 
@@ -112,7 +124,12 @@ impl Entries {
         let Some(entry) = self.map.get(&id) else { return Ok(()) };
         let fd = entry.socket().as_raw_fd();
         let _ = from.deregister(&mut SourceFd(&fd));
-        to.register(&mut SourceFd(&fd), Token(id as usize), Interest::READABLE | Interest::WRITABLE)
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        match to.register(&mut SourceFd(&fd), Token(id as usize), interest) {
+            // Already there (a proxy port's sessions live on the relay poller from the start).
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => to.reregister(&mut SourceFd(&fd), Token(id as usize), interest),
+            other => other,
+        }
     }
 
     pub fn get(&self, id: u32) -> Option<&Entry> {

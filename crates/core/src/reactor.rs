@@ -22,6 +22,7 @@ use crate::sys::ktls::KtlsSupport;
 use crate::tls::{ClientTlsConfig, ServerName, ServerTlsConfig, TlsSession};
 use crate::stream::state::Input;
 use crate::sys::validate::{validate, AdoptError, Expect};
+use crate::sys::sockopt::{self, SocketOption};
 use crate::event_loop::Notify;
 use mio::{Poll, Waker};
 use socket2::{SockAddr, Socket};
@@ -166,7 +167,7 @@ impl Reactor {
     pub fn adopt_listener(&self, fd: RawFd, family: i32, limits: Limits, role: PortRole) -> Result<u32, AdoptError> {
         validate(fd, family, Expect::Listener)?;
         let sock = duplicate_nonblocking(fd)?;
-        let id = self.shared.lock().insert(&self.shared.registry, Entry::Listener(Listener::with(sock, limits, role)))?;
+        let id = self.shared.lock().insert_port(&self.shared.registry, Entry::Listener(Listener::with(sock, limits, role)))?;
         self.shared.wake();
         Ok(id)
     }
@@ -287,16 +288,6 @@ impl Reactor {
         Ok(rid)
     }
 
-    /// Ends a relay by aborting both sides with `errno` (e.g. ETIMEDOUT after an idle timeout).
-    pub fn abort_relay(&self, rid: u32, errno: i32) {
-        self.act(|st, reg| st.end_relay(reg, rid, errno))
-    }
-
-    /// Milliseconds since the relay last moved a byte; None once it ended.
-    pub fn relay_idle(&self, rid: u32) -> Option<u64> {
-        self.shared.lock().relays.idle_ms(rid)
-    }
-
     /// Bytes moved a→b and b→a so far; None once it ended.
     pub fn relay_counts(&self, rid: u32) -> Option<(u64, u64)> {
         self.shared.lock().relays.counts(rid)
@@ -408,6 +399,19 @@ impl Reactor {
 
     pub fn peer_address(&self, id: u32) -> io::Result<SockAddr> {
         self.with_socket(id, |s| s.peer_addr())
+    }
+
+    /// Sets a named socket option (`sys::sockopt`) on the duplicate behind `id`. The socket is
+    /// shared with any other descriptor of it (the caller's, if kept): they see the change too.
+    /// EBADF for an id the core does not hold; otherwise what `sockopt::set` answers.
+    pub fn set_socket_option(&self, id: u32, option: SocketOption, value: &sockopt::Value) -> io::Result<()> {
+        self.with_socket(id, |s| sockopt::set(s, option, value))
+    }
+
+    /// What the kernel reports for a named socket option of the socket behind `id` (EBADF for an
+    /// id the core does not hold).
+    pub fn socket_option(&self, id: u32, option: SocketOption) -> io::Result<sockopt::Value> {
+        self.with_socket(id, |s| sockopt::get(s, option))
     }
 
     /// The sending side of a datagram port, for the consumer's thread to keep.

@@ -10,6 +10,7 @@ mod outbound;
 mod ports;
 mod reactor;
 mod sockets;
+mod socket_options;
 mod stats;
 mod streams;
 mod teardown;

@@ -67,6 +67,17 @@ pub fn duration_ms(value: f64, name: &str) -> napi::Result<std::time::Duration> 
     })
 }
 
+/// A socket option's integer (or a buffer size): exact, within i64, else a RangeError. The
+/// option's own range is the core's check.
+pub fn option_integer(value: f64, name: &str) -> napi::Result<i64> {
+    integer(value).ok_or_else(|| {
+        error::range_error(
+            "ERR_OUT_OF_RANGE",
+            &format!("The value of \"{name}\" is out of range. It must be an integer. Received {value}"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,20 +43,6 @@ impl NativeReactor {
         self.core()?.relay(a, b, &held_a, &held_b, RelayOptions { cap, idle_timeout }).map_err(|e| os_error(e, "relay"))
     }
 
-    /// Ends a relay by aborting both sides with `errno` (ETIMEDOUT for an idle timeout).
-    #[napi(catch_unwind)]
-    pub fn abort_relay(&self, relay: u32, errno: i32) {
-        if let Some(c) = self.live_core() {
-            c.abort_relay(relay, errno)
-        }
-    }
-
-    /// Milliseconds since the relay last moved a byte; null once it ended.
-    #[napi(catch_unwind)]
-    pub fn relay_idle(&self, relay: u32) -> Option<f64> {
-        self.live_core()?.relay_idle(relay).map(|ms| ms as f64)
-    }
-
     /// Bytes moved [a→b, b→a] so far; null once it ended.
     #[napi(catch_unwind)]
     pub fn relay_counts(&self, relay: u32) -> Option<Vec<f64>> {

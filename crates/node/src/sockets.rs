@@ -29,10 +29,14 @@ pub fn listen_tcp(
     backlog: f64,
     reuse_port: bool,
     ipv6_only: Option<bool>,
+    recv_buffer_size: Option<f64>,
+    send_buffer_size: Option<f64>,
 ) -> napi::Result<i32> {
     let port = numbers::port(port)?;
     let backlog = numbers::backlog(backlog)?;
-    sockets::listen_tcp(&host, port, backlog, reuse_port, ipv6_only).map_err(|e| error::os_error(e, "listenTcp"))
+    let buffers = crate::socket_options::buffers(recv_buffer_size, send_buffer_size)?;
+    sockets::listen_tcp_sized(&host, port, backlog, reuse_port, ipv6_only, buffers)
+        .map_err(|e| error::os_error(e, "listenTcp"))
 }
 
 #[napi(namespace = "sockets", catch_unwind)]
@@ -42,9 +46,15 @@ pub fn bind_udp(host: String, port: f64, reuse_port: bool) -> napi::Result<i32> 
 }
 
 #[napi(namespace = "sockets", catch_unwind)]
-pub fn listen_unix(path: String, backlog: f64) -> napi::Result<i32> {
+pub fn listen_unix(
+    path: String,
+    backlog: f64,
+    recv_buffer_size: Option<f64>,
+    send_buffer_size: Option<f64>,
+) -> napi::Result<i32> {
     let backlog = numbers::backlog(backlog)?;
-    sockets::listen_unix(&path, backlog).map_err(|e| error::os_error(e, "listenUnix"))
+    let buffers = crate::socket_options::buffers(recv_buffer_size, send_buffer_size)?;
+    sockets::listen_unix_sized(&path, backlog, buffers).map_err(|e| error::os_error(e, "listenUnix"))
 }
 
 #[napi(namespace = "sockets", catch_unwind)]

@@ -15,10 +15,6 @@ impl State {
         self.relays.start(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), a, b, held_a, held_b, options, None)
     }
 
-    pub fn end_relay(&mut self, registry: &Registry, rid: u32, errno: i32) {
-        self.relays.end(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid, errno)
-    }
-
     pub fn write(&mut self, registry: &Registry, id: u32, chunks: &[&[u8]]) -> usize {
         let Some(s) = self.entries.stream(id) else { return 0 };
         match s.write_vectored(chunks) {

@@ -29,7 +29,9 @@ impl State {
         let active = l.admission.active;
         // It accepts nothing more: no events from it either (clients wait in the backlog, for a
         // successor sharing the socket, or get a reset when the port closes).
-        let _ = registry.deregister(&mut SourceFd(&l.sock.as_raw_fd()));
+        let fd = l.sock.as_raw_fd();
+        let registry_of_port = if self.on_relay_poller(port) { self.relays.registry(registry) } else { registry };
+        let _ = registry_of_port.deregister(&mut SourceFd(&fd));
         self.deadlines.wake(port, deadline);
         let mut idle = 0;
         for id in self.entries.of_port(port) {

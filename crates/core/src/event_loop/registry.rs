@@ -73,12 +73,30 @@ impl State {
         Ok(id)
     }
 
-    /// Deregisters (from the relay poller, for a relaying socket that has one) and closes the
-    /// reactor's duplicate.
+    /// Deregisters (from the poller it is on) and closes the reactor's duplicate.
     pub fn remove(&mut self, registry: &Registry, id: u32) -> Option<Entry> {
-        let relaying = matches!(self.entries.get(id), Some(Entry::Stream(s)) if s.state.relay().is_some());
-        let registry = if relaying { self.relays.registry(registry) } else { registry };
+        let registry = if self.on_relay_poller(id) { self.relays.registry(registry) } else { registry };
         self.entries.remove(registry, id)
+    }
+
+    /// Whether an entry is registered with the relay poller (the threaded mode's; hosted, that is
+    /// the main poller anyway): relaying sockets and proxy ports, so the I/O thread alone serves them.
+    pub fn on_relay_poller(&self, id: u32) -> bool {
+        match self.entries.get(id) {
+            Some(Entry::Stream(s)) => s.state.relay().is_some(),
+            Some(Entry::Listener(l)) => l.role.proxy.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Registers a listening port: a proxy port on the relay poller (accept, connect and relay
+    /// then run on the I/O thread, and the JS thread never turns for them), others on `main`.
+    pub fn insert_port(&mut self, main: &Registry, entry: Entry) -> io::Result<u32> {
+        let proxy = matches!(&entry, Entry::Listener(l) if l.role.proxy.is_some());
+        let registry = if proxy { self.relays.registry(main) } else { main };
+        let id = self.entries.insert(registry, entry)?;
+        self.defer(id);
+        Ok(id)
     }
 
     pub(super) fn lend<'a>(entries: &'a mut Entries, batch: &'a mut Batch, deadlines: &'a mut Deadlines, registry: &'a Registry) -> Lent<'a> {
@@ -88,7 +106,7 @@ impl State {
     // ---- dispatch ----
 
     /// Services `id` after `ready` (default: a deferred pass) and carries out the step it asks for.
-    fn service(&mut self, registry: &Registry, id: u32, ready: Ready) {
+    pub(super) fn service(&mut self, registry: &Registry, id: u32, ready: Ready) {
         let step = match self.entries.get_mut(id) {
             Some(Entry::Stream(s)) => s.service(id, ready, &mut self.batch, &mut self.read_buf),
             Some(Entry::Listener(l)) => {
@@ -144,6 +162,7 @@ impl State {
         for Admitted { sock, peer, ticket } in std::mem::take(&mut self.accepted) {
             let mut stream = Stream::new(sock, unix);
             stream.origin = Some((listener, ticket));
+            stream.only_descriptor = true;
             if let Ok(conn) = self.insert(registry, Entry::Stream(stream)) {
                 let record = address::encode(&peer, &mut self.batch.data);
                 self.batch.push(kind::ACCEPT, listener, conn, record as u32);

@@ -27,8 +27,12 @@ impl State {
     pub(super) fn register_incoming(&mut self, registry: &Registry, listener: u32, a: Admitted) {
         let Some(Entry::Listener(l)) = self.entries.get(listener) else { return };
         let incoming = Incoming::new(a.sock, a.peer, (listener, a.ticket), l.role.clone(), l.unix);
-        // A registration failure drops (closes) it: the client sees a close.
-        let _ = self.insert(registry, Entry::Incoming(incoming));
+        // A registration failure drops (closes) it: the client sees a close. It is looked at once,
+        // now, on the loop that accepted it (the I/O thread, for a proxy port in the threaded
+        // mode), rather than on a later pass of the main loop.
+        if let Ok(id) = self.entries.insert(registry, Entry::Incoming(incoming)) {
+            self.service(registry, id, crate::service::Ready::default());
+        }
     }
 
     pub(super) fn on_session(&mut self, registry: &Registry, id: u32, step: SessionStep) {
@@ -214,10 +218,14 @@ impl State {
             self.entries.shared_counters.tls_session();
         }
         self.entries.convert(up, |e| match e {
-            Entry::Upstream(u) => Entry::Stream(match u.tls {
-                Some(tls) => Stream::with_tls(u.sock, u.unix, tls),
-                None => Stream::new(u.sock, u.unix),
-            }),
+            Entry::Upstream(u) => {
+                let mut s = match u.tls {
+                    Some(tls) => Stream::with_tls(u.sock, u.unix, tls),
+                    None => Stream::new(u.sock, u.unix),
+                };
+                s.only_descriptor = true;
+                Entry::Stream(s)
+            }
             other => other,
         });
         let owner = PortRelay { port, upstream: target.unwrap_or(usize::MAX) };
@@ -288,6 +296,7 @@ fn session_stream(c: Incoming) -> Stream {
         None => Stream::new(c.sock, c.unix),
     };
     s.origin = Some(c.origin);
+    s.only_descriptor = true;
     s
 }
 

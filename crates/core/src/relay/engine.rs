@@ -67,11 +67,6 @@ impl RelayEngine {
         self.pipes.pooled()
     }
 
-    /// Milliseconds since a relay last moved a byte (None: no such relay).
-    pub fn idle_ms(&self, rid: u32) -> Option<u64> {
-        self.relays.get(&rid).map(|r| r.last_activity.elapsed().as_millis() as u64)
-    }
-
     pub fn counts(&self, rid: u32) -> Option<(u64, u64)> {
         self.relays.get(&rid).map(Relay::counts)
     }
@@ -215,9 +210,13 @@ impl RelayEngine {
     /// Both directions are done: close what is left in order and report the counts.
     fn finish(&mut self, mut cx: Lent<'_>, mut relay: Relay) {
         let errno = relay.ending.unwrap_or(0);
+        // FIN went both ways and both EOFs were read: a shutdown would only fail (ENOTCONN).
+        let both_closed = relay.ab.fin_sent && relay.ba.fin_sent;
         for id in [relay.a, relay.b] {
             if let Some(s) = cx.entries.stream(id) {
-                s.shutdown_both();
+                if !both_closed {
+                    s.shutdown_both();
+                }
                 cx.entries.remove(self.registry(cx.registry), id);
                 if relay.owner.is_none() {
                     cx.batch.push(kind::CLOSED, id, errno as u32, 0);

@@ -48,6 +48,9 @@ pub struct Stream {
     /// Its TLS layer (a TLS port's connection, a connect with TLS, `startTLS`): reads and writes
     /// go through its session. None for a plain connection, whose paths never look further.
     pub tls: Option<Box<TlsLayer>>,
+    /// The core made this socket (accepted or connected it) and holds its only descriptor, so
+    /// closing it takes it out of epoll: no deregistration call is needed.
+    pub only_descriptor: bool,
 }
 
 /// What reading left behind.
@@ -73,6 +76,7 @@ impl Stream {
             outgoing_fds: Vec::new(),
             origin: None,
             tls: None,
+            only_descriptor: false,
         }
     }
 
@@ -83,7 +87,7 @@ impl Stream {
 
     /// An outbound connection whose `connect` is in progress.
     pub fn connecting(sock: Socket, unix: bool) -> Stream {
-        Stream { state: StreamState::connecting(), ..Stream::new(sock, unix) }
+        Stream { state: StreamState::connecting(), only_descriptor: true, ..Stream::new(sock, unix) }
     }
 
     /// Queues a duplicate of `fd` to go with the first byte of the next write (UNIX only: ENOTSUP

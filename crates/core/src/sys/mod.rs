@@ -26,6 +26,7 @@ pub mod pipe;
 pub mod poll;
 pub mod scm;
 pub mod sockets;
+pub mod sockopt;
 pub mod udp_offload;
 pub mod validate;
 
