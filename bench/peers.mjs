@@ -116,6 +116,97 @@ stream {
   return { cmd: findTool('nginx'), args: ['-c', conf, '-p', dir + '/', '-e', 'stderr'], env: { ...process.env, NGINX: '3;' } }
 }
 
+// ---- TLS-terminating HAProxy and nginx (the `tls-proxy` rows) ----------------------------------
+
+/**
+ * HAProxy terminating TLS on the inherited socket (`bind fd@3 ssl crt`), one thread, plaintext to
+ * the upstream; its default TLS settings (TLS 1.2 and 1.3, session cache and tickets on). The
+ * certificate and key are `$BENCH_TLS_DIR/combined.pem` (as HAProxy reads them: one file).
+ */
+export function haproxyTlsLaunch({ dir, upstreamPort }) {
+  const cfg = path.join(dir, 'haproxy-tls.cfg')
+  writeFileSync(
+    cfg,
+    `global
+    nbthread 1
+    maxconn 4000
+
+defaults
+    mode tcp
+    maxconn 4000
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+
+frontend bench
+    bind fd@3 ssl crt ${path.join(process.env.BENCH_TLS_DIR ?? dir, 'combined.pem')}
+    default_backend upstream
+
+backend upstream
+    server up 127.0.0.1:${upstreamPort}
+`,
+  )
+  return { cmd: findTool('haproxy'), args: ['-f', cfg, '-db'], env: process.env }
+}
+
+/** nginx's stream module terminating TLS (`listen ... ssl`), master + one worker, tickets on
+ *  (its default) and a shared session cache, plaintext to the upstream. */
+export function nginxTlsLaunch({ dir, tcpPort, upstreamPort }) {
+  const tlsDir = process.env.BENCH_TLS_DIR ?? dir
+  const conf = path.join(dir, 'nginx-tls.conf')
+  writeFileSync(
+    conf,
+    `load_module ${NGINX_STREAM_MODULE};
+master_process on;
+worker_processes 1;
+daemon off;
+pid ${path.join(dir, 'nginx-tls.pid')};
+error_log stderr warn;
+
+events {
+    worker_connections 8192;
+}
+
+stream {
+    server {
+        listen 127.0.0.1:${tcpPort} ssl;
+        ssl_certificate ${path.join(tlsDir, 'cert.pem')};
+        ssl_certificate_key ${path.join(tlsDir, 'key.pem')};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:bench:10m;
+        proxy_pass 127.0.0.1:${upstreamPort};
+    }
+}
+`,
+  )
+  return { cmd: findTool('nginx'), args: ['-c', conf, '-p', dir + '/', '-e', 'stderr'], env: { ...process.env, NGINX: '3;' } }
+}
+
+/**
+ * The TLS rows' certificates, made with openssl in `dir` (a test CA and a `localhost` leaf,
+ * ECDSA P-256, as the proxies would serve in production): cert.pem, key.pem, combined.pem
+ * (HAProxy's), ca.pem (the load generator's). Returns null, or why the TLS rows are skipped.
+ */
+export function makeBenchCerts(dir) {
+  if (!findTool('openssl')) return 'openssl not installed (no certificate for the TLS rows)'
+  mkdirSync(dir, { recursive: true })
+  const run = (args) => spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
+  const steps = [
+    ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca.key'],
+    ['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=bench CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', 'ca.pem'],
+    ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'key.pem'],
+    ['req', '-new', '-key', 'key.pem', '-subj', '/CN=localhost', '-out', 'leaf.csr'],
+  ]
+  writeFileSync(path.join(dir, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n')
+  steps.push(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '2', '-days', '2', '-extfile', 'leaf.ext', '-out', 'cert.pem'])
+  for (const args of steps) {
+    const r = run(args)
+    if (r.status !== 0) return `openssl ${args[0]} failed: ${(r.stderr || '').trim().split('\n')[0]}`
+  }
+  writeFileSync(path.join(dir, 'combined.pem'), readFileSync(path.join(dir, 'cert.pem'), 'utf8') + readFileSync(path.join(dir, 'key.pem'), 'utf8'))
+  return null
+}
+
 // ---- /proc: process trees, CPU, RSS, readiness -------------------------------------------------
 
 /** `pid` and all its descendants (through /proc/<pid>/task/<tid>/children). */

@@ -13,9 +13,9 @@
 //                      [--only udp-64,stream,redis-get] [--no-memory] [--verbose] [--write FILE]
 //
 // Workload keys (for --only): udp-64 udp-64-gso udp-1200 pingpong-32 pingpong-1 stream connect
-// proxy proxy-connect http redis-get redis-get-p16 iperf3-up iperf3-down, and the UDP forwarder
-// rows dns udp-forward (bench/udp-forwarder.mjs). The real-client rows (and the forwarder rows) run
-// --client-rounds rounds (default min(3, --rounds)) to keep the default run near 10 minutes.
+// proxy proxy-connect http tls-proxy tls-proxy-connect tls-proxy-resume redis-get redis-get-p16
+// iperf3-up iperf3-down, and the UDP forwarder rows dns udp-forward (bench/udp-forwarder.mjs). The
+// real-client rows (and the forwarder rows) run --client-rounds rounds (default min(3, --rounds)).
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url'
 import * as path from 'node:path'
 import * as os from 'node:os'
 import { serverCatalogue, missing, startServer, stopServer, cpuSeconds, peakRssMiB, machineBusySeconds } from './servers.mjs'
-import { compileCEcho, startIperf3, startRedis } from './peers.mjs'
+import { compileCEcho, makeBenchCerts, startIperf3, startRedis } from './peers.mjs'
 import { CLIENT_PATHS, CLIENT_WORKLOADS, clientMissing, requestsFor, runClient } from './clients.mjs'
 import { summarize } from './rows.mjs'
 import { writeReport } from './report.mjs'
@@ -56,6 +56,11 @@ const WORKLOADS = [
   { key: 'proxy', role: 'proxy', title: 'proxy 16 KiB × 16 → Rust echo', args: ['proxy', '--conns', '16', '--size', '16384'], metric: 'rate', unit: 'MB/s', cpuPerGB: true },
   { key: 'proxy-connect', role: 'proxy', title: 'proxy connect–echo–close × 32 → Rust echo', args: ['proxy-connect', '--conns', '32'], metric: 'rate', unit: 'conn/s' },
   { key: 'http', role: 'http', title: 'HTTP/1.1 keep-alive GET, 64 B bodies × 32', args: ['http', '--conns', '32', '--size', '64'], metric: 'rate', unit: 'req/s' },
+  // TLS-terminating proxies (role tls-proxy): the load generator is a rustls client (the core's
+  // engine), verifying the server's certificate against the bench CA.
+  { key: 'tls-proxy', role: 'tls-proxy', title: 'TLS proxy 16 KiB × 16 → Rust echo', args: ['tls-stream', '--conns', '16', '--size', '16384'], metric: 'rate', unit: 'MB/s', cpuPerGB: true, tls: true },
+  { key: 'tls-proxy-connect', role: 'tls-proxy', title: 'TLS proxy connect–handshake–echo–close × 32, full handshakes', args: ['tls-connect', '--conns', '32'], metric: 'rate', unit: 'conn/s', tls: true },
+  { key: 'tls-proxy-resume', role: 'tls-proxy', title: 'TLS proxy connect–handshake–echo–close × 32, resumed', args: ['tls-connect', '--conns', '32', '--resume'], metric: 'rate', unit: 'conn/s', tls: true },
 ]
 
 function parseArgs(argv) {
@@ -81,7 +86,8 @@ async function measure(server, workload, upstream, dir) {
   const upstreamCpu0 = upstream ? cpuSeconds(upstream.child.pid) : 0
   const busy0 = machineBusySeconds()
   const t0 = process.hrtime.bigint()
-  const run = spawnSync(LOADGEN, [...workload.args, '--addr', `127.0.0.1:${port}`, '--duration-ms', String(DURATION_MS), '--warmup-ms', String(WARMUP_MS)], {
+  const tlsArgs = workload.tls ? ['--ca', path.join(process.env.BENCH_TLS_DIR, 'ca.pem'), '--server-name', 'localhost'] : []
+  const run = spawnSync(LOADGEN, [...workload.args, ...tlsArgs, '--addr', `127.0.0.1:${port}`, '--duration-ms', String(DURATION_MS), '--warmup-ms', String(WARMUP_MS)], {
     encoding: 'utf8',
     timeout: DURATION_MS + WARMUP_MS + 15_000,
   })
@@ -239,6 +245,13 @@ async function main() {
     const why = compileCEcho(root)
     for (const s of catalogue.filter((s) => s.compiled === 'c-echo')) s.compileError = why
   }
+  // The TLS rows' certificates (servers read them from BENCH_TLS_DIR).
+  if (workloads.some((w) => w.tls)) {
+    const tlsDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'reactor-bench-tls-')), 'tls')
+    const why = makeBenchCerts(tlsDir)
+    if (why) process.env.BENCH_TLS_MISSING = why
+    else process.env.BENCH_TLS_DIR = tlsDir
+  }
   const direct = { key: 'direct', role: 'client', name: 'direct, no proxy', direct: true }
   const candidates = (w) => (w.client ? [direct, ...CLIENT_PATHS.slice(1).map((k) => catalogue.find((s) => s.role === 'proxy' && s.key === k)).filter(Boolean)] : catalogue.filter((s) => s.role === w.role))
   const whyNot = (w, s) => (s.direct ? null : missing(s, root))
@@ -285,7 +298,7 @@ async function main() {
               }
               lastRate[`${w.key}/${s.key}`] = m.value
             } else {
-              m = await measure(s, w, w.role === 'proxy' ? await ups.get('echo') : null, dir)
+              m = await measure(s, w, w.role === 'proxy' || w.role === 'tls-proxy' ? await ups.get('echo') : null, dir)
             }
           } catch (err) {
             console.error(`  ! ${w.key} ${s.name}: ${err.message}`)
@@ -310,6 +323,7 @@ async function main() {
   rmSync(dir, { recursive: true, force: true })
   const forwarderKeys = new Set(UDP_FORWARDER_WORKLOADS.map((w) => w.key).filter((k) => !only || only.has(k)))
   const udpForwarders = forwarderKeys.size === 0 ? null : await runUdpForwarderBenchmarks({ rounds: CLIENT_ROUNDS, durationMs: DURATION_MS, warmupMs: WARMUP_MS, only: forwarderKeys, verbose: Boolean(args.verbose) })
+  if (process.env.BENCH_TLS_DIR) rmSync(path.dirname(process.env.BENCH_TLS_DIR), { recursive: true, force: true })
   const memory = args['no-memory'] ? null : await runMemoryBenchmarks({ root })
   const seconds = (Date.now() - started) / 1000
   const report = writeReport({ workloads, rows, skipped, memory, udpForwarders, rounds: ROUNDS, clientRounds, durationMs: DURATION_MS, warmupMs: WARMUP_MS, iperfSeconds: IPERF_SECONDS, seconds, file: args.write ? path.resolve(root, String(args.write)) : null })

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, fstatSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
-import { findTool, haproxyLaunch, inEpollOfTree, nginxLaunch, NGINX_STREAM_MODULE, tail, terminate, treeCpuSeconds, treePeakRssMiB, waitFor } from './peers.mjs'
+import { findTool, haproxyLaunch, haproxyTlsLaunch, inEpollOfTree, nginxLaunch, nginxTlsLaunch, NGINX_STREAM_MODULE, tail, terminate, treeCpuSeconds, treePeakRssMiB, waitFor } from './peers.mjs'
 
 const CLK_TCK = 100
 /** How a server's `reactor.stats()` line starts. */
@@ -76,6 +76,17 @@ export function serverCatalogue(root) {
     { key: 'listen-v2', role: 'proxy', name: 'reactor listenProxy + PROXY v2 (thread: false)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['hosted', up, 'v2'], needs: listenProxyBuilt },
     // ==== end of SLOT ====
 
+    // TLS-terminating proxies (the `tls-proxy` rows): each client's TLS is terminated and the
+    // plaintext relayed to the Rust echo server. This package's listenProxy with `tls` (the
+    // handshake and the records in the core, userspace rustls), Node's tls.createServer +
+    // net.connect + pipe(), HAProxy (`bind ... ssl crt`, nbthread 1) and nginx's stream `ssl`
+    // (one worker). Certificates: $BENCH_TLS_DIR (run.mjs makes them with openssl).
+    { key: 'tls-listen-thread', role: 'tls-proxy', name: 'reactor listenProxy tls (thread)', script: servers('reactor-tls-proxy.js'), argv: (up) => ['thread', up], needs: tlsCerts },
+    { key: 'tls-listen-hosted', role: 'tls-proxy', name: 'reactor listenProxy tls (thread: false)', script: servers('reactor-tls-proxy.js'), argv: (up) => ['hosted', up], needs: tlsCerts },
+    { key: 'node', role: 'tls-proxy', name: 'node tls + net + pipe()', script: servers('node-tls-proxy.js'), argv: (up) => [up], needs: tlsCerts },
+    { key: 'haproxy', role: 'tls-proxy', name: 'HAProxy 2.6 ssl (1 thread)', peer: 'haproxy', tools: ['haproxy'], launch: haproxyTlsLaunch, needs: tlsCerts },
+    { key: 'nginx', role: 'tls-proxy', name: 'nginx 1.22 stream ssl (master + 1 worker)', peer: 'nginx', tools: ['nginx'], files: [[NGINX_STREAM_MODULE, 'libnginx-mod-stream not installed']], launch: nginxTlsLaunch, needs: tlsCerts },
+
     // HTTP/1.1 keep-alive servers answering every request with its URL as the body.
     // SLOT (another change adds the file): bench/servers/reactor-http.js, Node's `http` server over
     // the reactor's `SocketStream` — `node reactor-http.js <thread|hosted>`, fd 3 listening
@@ -96,6 +107,11 @@ function baseline() {
     { key: 'before-thread', role: 'echo', name: 'reactor before (thread)', script, argv: () => ['thread', 'echo'] },
     { key: 'before-hosted', role: 'echo', name: 'reactor before (thread: false)', script, argv: () => ['hosted', 'echo'] },
   ]
+}
+
+/** The TLS rows need the certificates run.mjs makes (BENCH_TLS_DIR set, or why it is not). */
+function tlsCerts() {
+  return process.env.BENCH_TLS_DIR ? null : process.env.BENCH_TLS_MISSING ?? 'no TLS certificates made'
 }
 
 /** The listenProxy slot: null once this package's Reactor has `listenProxy`, else why not. */

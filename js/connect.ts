@@ -6,7 +6,8 @@ import * as dns from 'node:dns'
 import * as net from 'node:net'
 import type { Address } from './address'
 import { AddressFamily } from './constants'
-import { ConnectError, InvalidAddressError, invalidArgType } from './errors'
+import { ConnectError, InvalidAddressError, invalidArgType, type TLSError } from './errors'
+import { clientContext, type TlsClientContext, type TlsClientOptions, type TlsInfo } from './tls-options'
 import { establish } from './establish'
 import type { ConnectEntry, ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
@@ -23,6 +24,11 @@ export interface ConnectOptions {
   /** A PROXY protocol header to send first, before the protocol's connectionMade (HAProxy's
    *  send-proxy, for an upstream that expects one). */
   proxyHeader?: ProxyHeaderOptions
+  /** TCP only: connect with TLS. The handshake runs in the core; `connectionMade` (and the
+   *  promise) come after it, with `transport.tlsInfo` set. A failed handshake rejects with a
+   *  `TLSError` (`code`, `alert`). The name verified (and sent as SNI) is `servername`, else the
+   *  host given. Reusing the same options object lets later connections resume the session. */
+  tls?: TlsClientOptions
 }
 
 const DEFAULT_TIMEOUT = 30_000
@@ -37,6 +43,8 @@ export interface CheckedConnectOptions {
   signal?: AbortSignal
   /** The encoded PROXY header to send first. */
   firstBytes: Uint8Array | null
+  /** The built TLS context (a connect with TLS). */
+  tls: TlsClientContext | null
 }
 
 /** Checks a connect call's arguments in the documented order; throws before anything is opened. */
@@ -48,7 +56,7 @@ export function checkConnectArgs(target: ConnectTarget, factory: unknown, option
     unixPathArgument(target.path, 'connectUNIX: path')
   }
   factoryArgument(factory, 'connect: factory')
-  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal, proxyHeader } = optionsArgument(options, 'connect: options')
+  const { timeout = DEFAULT_TIMEOUT, bindAddress, signal, proxyHeader, tls } = optionsArgument(options, 'connect: options')
   const deadline = timeoutArgument(timeout, 'connect: options.timeout')
   if (signal !== undefined) abortSignalArgument(signal, 'connect: options.signal')
   if (bindAddress !== undefined) {
@@ -59,7 +67,10 @@ export function checkConnectArgs(target: ConnectTarget, factory: unknown, option
     if (net.isIP(bindAddress[0]) === 0) throw new InvalidAddressError(`connectTCP: bindAddress host ${JSON.stringify(bindAddress[0])} is not an IP literal`, bindAddress[0])
   }
   const firstBytes = proxyHeader === undefined ? null : encodeProxyHeader(proxyHeader, 'connect: options.proxyHeader')
-  return { timeout: deadline, bindAddress, signal, firstBytes }
+  if (tls !== undefined && target.kind !== 'tcp') throw invalidArgType('connectUNIX: tls is for connectTCP only (use startTLS on a UNIX connection)')
+  if (tls !== undefined && firstBytes !== null) throw invalidArgType('connectTCP: proxyHeader and tls cannot be combined')
+  const context = tls === undefined ? null : clientContext(tls, 'connect: options.tls')
+  return { timeout: deadline, bindAddress, signal, firstBytes, tls: context }
 }
 
 /**
@@ -115,6 +126,13 @@ export class PendingConnect implements ConnectEntry {
 
   private startTcp(address: string, port: number): void {
     const bind = this.options.bindAddress
+    const tls = this.options.tls
+    if (tls !== null) {
+      // The name verified is the host as given (a name, or the IP literal), unless servername says otherwise.
+      const name = this.target.kind === 'tcp' ? this.target.host : address
+      this.start(() => this.host.native.connectTcpTls(address, port, bind?.[0], bind?.[1], tls, name), address, port)
+      return
+    }
     this.start(() => this.host.native.connectTcp(address, port, bind?.[0], bind?.[1]), address, port)
   }
 
@@ -128,8 +146,8 @@ export class PendingConnect implements ConnectEntry {
     this.host.register('connect', this.id, this)
   }
 
-  /** @internal EV_CONNECTED: build the protocol and make the connection. */
-  onConnected(peer: () => Address): void {
+  /** @internal EV_CONNECTED: build the protocol and make the connection (`tls`: the handshake is done). */
+  onConnected(peer: () => Address, tls: TlsInfo | null = null): void {
     if (this.settled) return
     this.host.forget('connect', this.id, this)
     let address: Address
@@ -142,17 +160,19 @@ export class PendingConnect implements ConnectEntry {
     }
     try {
       const family = 'flowInfo' in address ? AddressFamily.INET6 : this.family
-      protocol = establish(this.host, this.id, family, this.factory, address, 'connected', null, this.options.firstBytes)
+      protocol = establish(this.host, this.id, family, this.factory, address, 'connected', null, this.options.firstBytes, tls)
     } catch (err) {
       return this.fail(err) // establish closed the connection
     }
     this.succeed(protocol)
   }
 
-  /** @internal EV_CLOSED for a connect in progress: the core reports why it failed. */
-  onFailed(errno: number): void {
+  /** @internal EV_CLOSED for a connect in progress: the core reports why it failed (`tls`: its
+   *  TLS handshake failed: the promise rejects with that TLSError). */
+  onFailed(errno: number, tls?: TLSError): void {
     if (this.settled) return
     this.host.forget('connect', this.id, this)
+    if (tls !== undefined) return this.fail(tls)
     const where = this.target.kind === 'tcp' ? { address: this.target.host, port: this.target.port } : { address: this.target.path }
     this.fail(ConnectError.fromErrno(errno, this.label, where))
   }

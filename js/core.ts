@@ -6,6 +6,8 @@ import { reactorClosed } from './errors'
 import { nextTurn } from './handle'
 import type { BatchEndEntry, BatchHook, ConnectionEntry, Entries, EntryKind, ReactorHost } from './host'
 import type { ProxyInfo } from './proxy-info'
+import type { TLSError } from './errors'
+import type { TlsInfo } from './tls-types'
 import type { NativeReactor } from './native'
 import { Batch } from './records'
 import {
@@ -24,6 +26,8 @@ import {
   EV_PROXY_INFO,
   EV_ROUTE,
   EV_PORT_DRAINED,
+  EV_TLS_READY,
+  EV_TLS_ERROR,
 } from './wire'
 import { EV_DATAGRAM_PROXY_CLOSED, EV_DATAGRAM_ROUTE } from './wire'
 
@@ -48,6 +52,10 @@ export class ReactorCore implements ReactorHost {
   }
   /** PROXY headers of the batch being dispatched, by connection or session, until its ACCEPT or ROUTE. */
   private readonly proxyInfo = new Map<number, ProxyInfo>()
+  /** TLS parameters of the batch being dispatched, by connection, until its ACCEPT or CONNECTED;
+   *  TLS failures, until their EV_CLOSED. */
+  private readonly tlsInfo = new Map<number, TlsInfo>()
+  private readonly tlsErrors = new Map<number, TLSError>()
   /** The registry's busiest map, for the dispatch. */
   private readonly connections: Map<number, ConnectionEntry> = this.registry.connection
   /** The batch being dispatched (its cursor says what is still to come). */
@@ -124,6 +132,19 @@ export class ReactorCore implements ReactorHost {
     this.batchEnds.push(entry)
   }
 
+  private takeTlsInfo(id: number): TlsInfo | null {
+    const info = this.tlsInfo.get(id)
+    if (info === undefined) return null
+    this.tlsInfo.delete(id)
+    return info
+  }
+
+  private takeTlsError(id: number): TLSError | undefined {
+    const err = this.tlsErrors.get(id)
+    if (err !== undefined) this.tlsErrors.delete(id)
+    return err
+  }
+
   // ---- Dispatch ------------------------------------------------------------------------------
 
   /** Called by the core (no arguments) when batches are pending: take them until there are none. */
@@ -159,6 +180,8 @@ export class ReactorCore implements ReactorHost {
   private dispatch(batch: Batch): void {
     this.batch = batch
     this.proxyInfo.clear()
+    this.tlsInfo.clear()
+    this.tlsErrors.clear()
     for (let at = batch.advance(); at >= 0 && !this.closed; at = batch.advance()) {
       try {
         this.route(batch, at)
@@ -204,7 +227,7 @@ export class ReactorCore implements ReactorHost {
       case EV_ACCEPT: {
         const port = this.registry.port.get(id) ?? this.registry.draining.get(id)
         const conn = batch.acceptedId(at)
-        if (port !== undefined) port.onAccept(conn, batch.peer(at), this.takeProxyInfo(conn))
+        if (port !== undefined) port.onAccept(conn, batch.peer(at), this.takeProxyInfo(conn), this.takeTlsInfo(conn))
         else this.closeUnwanted(conn)
         break
       }
@@ -232,10 +255,20 @@ export class ReactorCore implements ReactorHost {
         break
       case EV_CLOSED: {
         const connection = this.connections.get(id)
-        if (connection !== undefined) connection.onClosed(batch.errno(at))
-        else this.registry.connect.get(id)?.onFailed(batch.errno(at))
+        const tls = this.takeTlsError(id)
+        if (connection !== undefined) connection.onClosed(batch.errno(at), tls)
+        else this.registry.connect.get(id)?.onFailed(batch.errno(at), tls)
         break
       }
+      case EV_TLS_READY: {
+        const connection = this.connections.get(id)
+        if (connection !== undefined) connection.onTlsReady(batch.tlsInfo(at))
+        else this.tlsInfo.set(id, batch.tlsInfo(at))
+        break
+      }
+      case EV_TLS_ERROR:
+        this.tlsErrors.set(id, batch.tlsError(at))
+        break
       case EV_FDS: {
         const connection = this.connections.get(id)
         if (connection !== undefined) connection.onFileDescriptors(batch.fds(at))
@@ -243,7 +276,7 @@ export class ReactorCore implements ReactorHost {
         break
       }
       case EV_CONNECTED:
-        this.registry.connect.get(id)?.onConnected(batch.peer(at))
+        this.registry.connect.get(id)?.onConnected(batch.peer(at), this.takeTlsInfo(id))
         break
       case EV_RELAY_ENDED:
         this.registry.relay.get(id)?.onEnded(...batch.relayCounts(at))

@@ -117,6 +117,31 @@ export class ConnectionLost extends ConnectionClosed {
   }
 }
 
+/**
+ * A TLS session failed: its handshake (a certificate refused, a name with no certificate, no
+ * common version or ALPN protocol, a missing or refused client certificate, a timeout), or later
+ * (a broken record, a renegotiation attempt pushed too far), or the peer ended the connection
+ * without close_notify (`code` 'ERR_TLS_TRUNCATED'). `code` is one of ERR_TLS_HANDSHAKE,
+ * ERR_TLS_CERT_VERIFY, ERR_TLS_ALERT (the peer refused us), ERR_TLS_PROTOCOL, ERR_TLS_TRUNCATED,
+ * ERR_TLS_TIMEOUT, ERR_TLS_INTERNAL; `alert` the TLS alert that went with it ('unknown_ca',
+ * 'certificate_expired', 'unrecognized_name', 'certificate_required', …; null for none), sent by
+ * the peer when `alertReceived`, else by us.
+ */
+export class TLSError extends ConnectionLost {
+  static {
+    this.prototype.name = 'TLSError'
+  }
+  declare readonly code: string
+  readonly alert: string | null
+  readonly alertReceived: boolean
+
+  constructor(code: string, message: string, alert: string | null = null, alertReceived = false) {
+    super(message, code)
+    this.alert = alert
+    this.alertReceived = alertReceived
+  }
+}
+
 /** Our own `abortConnection()` (or `reactor.close()`) ended the connection. */
 export class ConnectionAborted extends ConnectionLost {
   static {

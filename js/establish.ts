@@ -6,6 +6,7 @@ import type { Address } from './address'
 import type { ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
 import type { ProxyInfo } from './proxy-info'
+import type { TlsInfo } from './tls-types'
 import { StreamTransport } from './transport'
 
 /**
@@ -31,6 +32,8 @@ export function establish(
   proxyInfo: ProxyInfo | null = null,
   /** Bytes to send before the protocol hears of the connection (a PROXY header). */
   firstBytes: Uint8Array | null = null,
+  /** Its TLS session's parameters (the handshake is done: a TLS port, a connect with TLS). */
+  tlsInfo: TlsInfo | null = null,
 ): IProtocol | undefined {
   let protocol: IProtocol | null | undefined
   try {
@@ -46,7 +49,7 @@ export function establish(
     return undefined
   }
   if (firstBytes !== null) host.native.write(id, firstBytes)
-  const transport = new StreamTransport(host, id, family, protocol, peer, proxyInfo)
+  const transport = new StreamTransport(host, id, family, protocol, peer, proxyInfo, tlsInfo, arrival === 'accepted')
   if (arrival === 'accepted') {
     transport.start()
     return protocol

@@ -5,6 +5,8 @@ import type { Address } from './address'
 import type { NativeReactor } from './native'
 import type { ProxyInfo } from './proxy-info'
 import type { Batch, DrainCounts } from './records'
+import type { TLSError } from './errors'
+import type { TlsInfo } from './tls-types'
 
 /** A live stream connection: the events of its id. */
 export interface ConnectionEntry {
@@ -14,8 +16,11 @@ export interface ConnectionEntry {
   onEof(): void
   onDrained(): void
   onWriteClosed(): void
-  /** The core closed the connection; errno 0 is an orderly close. */
-  onClosed(errno: number): void
+  /** The core closed the connection; errno 0 is an orderly close. `tls`: the TLS failure that
+   *  closed it (EV_TLS_ERROR just before). */
+  onClosed(errno: number, tls?: TLSError): void
+  /** EV_TLS_READY on a live connection: the handshake `startTLS` began completed. */
+  onTlsReady(info: TlsInfo): void
   /** reactor.close(). */
   abortConnection(): void
 }
@@ -23,8 +28,9 @@ export interface ConnectionEntry {
 /** A listening port: live, or stopped and still owed connections the core accepted before. */
 export interface PortEntry {
   /** `peer` decodes the new connection's peer address (it throws for a family this layer does not
-   *  know); `proxy` is the PROXY header it began with (ports that read them). */
-  onAccept(id: number, peer: () => Address, proxy: ProxyInfo | null): void
+   *  know); `proxy` is the PROXY header it began with (ports that read them); `tls` its TLS
+   *  session's parameters (TLS ports). */
+  onAccept(id: number, peer: () => Address, proxy: ProxyInfo | null, tls?: TlsInfo | null): void
   /** EV_PORT_DRAINED: its drain is over and the core closed it. */
   onDrainEnded(counts: DrainCounts): void
   /** reactor.close(). */
@@ -57,9 +63,10 @@ export interface DatagramEntry extends BatchHook {
 
 /** An outbound connect in progress, by the id of its connection. */
 export interface ConnectEntry {
-  onConnected(peer: () => Address): void
-  /** The core reported why the connect failed. */
-  onFailed(errno: number): void
+  /** `tls`: the session's parameters (a connect with TLS: its handshake is done). */
+  onConnected(peer: () => Address, tls?: TlsInfo | null): void
+  /** The core reported why the connect failed (`tls`: its TLS handshake failed). */
+  onFailed(errno: number, tls?: TLSError): void
   /** reactor.close() (with ERR_REACTOR_CLOSED). */
   abort(reason: unknown): void
 }

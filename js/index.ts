@@ -11,7 +11,7 @@ export type { ConnectOptions } from './connect'
 export type { RelayOptions, RelayResult } from './relay'
 export { AddressFamily, SocketType } from './constants'
 export { Protocol, ServerFactory, DatagramProtocol, StreamServerFactory, type ProtocolClass } from './protocol'
-export { SocketStream, SocketStreamProtocol, type SocketStreamOptions } from './stream'
+export { SocketStream, SocketStreamProtocol, type SocketStreamOptions, type PeerCertificate } from './stream'
 export {
   UnsupportedAddressFamily,
   UnsupportedSocketType,
@@ -22,8 +22,10 @@ export {
   ConnectionLost,
   ConnectionAborted,
   ConnectError,
+  TLSError,
   type ErrnoError,
 } from './errors'
+export { tlsSupport, type TlsServerOptions, type TlsClientOptions, type TlsInfo, type Pem } from './tls-options'
 export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'
 export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions, type BufferSizes } from './sockets'
 export { SocketOption, type SocketOptionName, type SocketOptionValues } from './socket-option-names'

@@ -1,6 +1,7 @@
 // The shapes of what the reactor calls and what it hands out (Twisted's interfaces, as TS types).
 import type { Address, IPAddress } from './address'
 import type { ProxyInfo } from './proxy-info'
+import type { TlsClientOptions, TlsInfo, TlsServerOptions } from './tls-types'
 import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
 
 /** Something that produces data for a consumer until told to stop. */
@@ -23,6 +24,10 @@ export interface IPullProducer extends IProducer {
 export interface IStreamTransport extends IPushProducer {
   /** The PROXY header the connection began with (a port adopted with `proxyProtocol`), else null. */
   readonly proxyInfo: ProxyInfo | null
+  /** The TLS session's parameters (a TLS port, a connect with TLS, after startTLS), else null. */
+  readonly tlsInfo: TlsInfo | null
+  /** Twisted's ITLSTransport.startTLS (see StreamTransport.startTLS). */
+  startTLS(options: TlsServerOptions | TlsClientOptions, how?: { server?: boolean }): void
   readonly connected: boolean
   readonly disconnecting: boolean
   /** Bytes `write` accepted that the kernel has not taken yet. */
@@ -59,6 +64,10 @@ export interface IProtocol {
   readConnectionLost?(): void
   /** Called once our FIN went out after `loseWriteConnection()`. */
   writeConnectionLost?(): void
+  /** After `transport.startTLS()`: the handshake completed (`transport.tlsInfo` is set). Bytes
+   *  the peer sent after it arrive after this call. (Twisted users know the same moment from
+   *  IHandshakeListener.handshakeCompleted.) */
+  handshakeCompleted?(): void
   /** UNIX connections: a descriptor the peer sent (SCM_RIGHTS), before the data it came with. The
    *  protocol owns it (close-on-exec). Without this method, received descriptors are closed. */
   fileDescriptorReceived?(fd: number): void

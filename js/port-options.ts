@@ -6,6 +6,7 @@ import { IPv4Address, IPv6Address, UNIXAddress, type Address } from './address'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors'
 import type { PortOptions as NativePortOptions, UpstreamAddress as NativeUpstream } from './native'
 import type { ProxyInfo } from './proxy-info'
+import { tlsClientOptions, tlsServerOptions, type TlsClientOptions, type TlsServerOptions } from './tls-options'
 import {
   arrayArgument,
   describe,
@@ -50,6 +51,11 @@ export interface StreamPortOptions extends PortLimits {
   /** Read a PROXY header first: `getPeer()` is then the client it names, and
    *  `transport.proxyInfo` carries it. `true` for the defaults. */
   proxyProtocol?: ProxyProtocolOptions | boolean
+  /** Terminate TLS: each connection's handshake runs in the core (after its PROXY header, if one
+   *  is read) before the factory hears of it; a failed one never does (counted in
+   *  `port.stats().tlsHandshakeFailures`). `transport.tlsInfo` tells the session's parameters.
+   *  Certificates can be replaced later with `port.setSecureContext()`. */
+  tls?: TlsServerOptions
 }
 
 /** An upstream of a proxy port: an IP literal and port, or a UNIX path (abstract: "\0name"). */
@@ -80,6 +86,10 @@ export interface ProxyPortOptions extends StreamPortOptions {
   bufferSize?: number
   /** Send the client's addresses to the upstream first, as a PROXY header (HAProxy's send-proxy). */
   proxyHeader?: 'v1' | 'v2'
+  /** Originate TLS to the upstream (after the connect, before the relay; with `proxyHeader`, the
+   *  header goes in the clear before the ClientHello). The name verified is `servername`, else
+   *  the upstream's IP address. */
+  upstreamTls?: TlsClientOptions
 }
 
 const MAX_U32 = 0xffffffff
@@ -110,6 +120,7 @@ export function streamPortOptions(options: unknown, what: string): NativePortOpt
     if (p.timeout !== undefined) out.proxyTimeoutMs = finiteTimeout(p.timeout, `${what}.proxyProtocol.timeout`)
     if (p.maxSize !== undefined) out.proxyMaxSize = integerArgument(p.maxSize, `${what}.proxyProtocol.maxSize`, 16, 65_551)
   }
+  if (o.tls !== undefined) out.tls = tlsServerOptions(o.tls, `${what}.tls`)
   return out
 }
 
@@ -142,6 +153,7 @@ export function proxyPortOptions(options: unknown, what: string): { native: Nati
     if (o.proxyHeader !== 'v1' && o.proxyHeader !== 'v2') throw invalidArgValue(`${what}.proxyHeader must be 'v1' or 'v2', not ${String(o.proxyHeader)}`)
     out.sendHeader = o.proxyHeader === 'v1' ? 1 : 2
   }
+  if (o.upstreamTls !== undefined) out.upstreamTls = tlsClientOptions(o.upstreamTls, `${what}.upstreamTls`)
   return { native: out, route }
 }
 

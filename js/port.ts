@@ -6,6 +6,8 @@ import type { PortEntry, ReactorHost } from './host'
 import type { IProtocolFactory } from './interfaces'
 import type { NativePortStats } from './native'
 import type { ProxyInfo } from './proxy-info'
+import { serverContext, type TlsInfo, type TlsServerOptions } from './tls-options'
+import { callNative, invalidState } from './errors'
 import type { DrainCounts } from './records'
 import { optionsArgument, timeoutArgument, TIMER_MAX_MS } from './validate'
 
@@ -36,6 +38,7 @@ const NO_PORT_STATS: NativePortStats = {
   bytesToUpstream: 0,
   bytesFromUpstream: 0,
   bytesSpliced: 0,
+  tlsHandshakeFailures: 0,
   upstreamFailures: [],
 }
 
@@ -47,6 +50,18 @@ export function startDrain(host: ReactorHost, id: number, options: unknown, what
   const idleMs = timeoutArgument(idleAfter, `${what}: options.idleAfter`)
   // "No deadline" goes to the core as the longest a deadline can be (about 24.8 days).
   host.native.drain(id, Math.ceil(deadlineMs ?? TIMER_MAX_MS), Math.ceil(idleMs ?? TIMER_MAX_MS))
+}
+
+/** `setSecureContext` of a listening or proxy port. */
+export function setPortSecureContext(host: ReactorHost, id: number, live: boolean, options: unknown): void {
+  const context = serverContext(options, 'setSecureContext: options')
+  if (!live) throw invalidState('setSecureContext: the port is closed')
+  try {
+    callNative(() => host.native.setPortTls(id, context))
+  } catch (err) {
+    if ((err as { code?: string }).code === 'EINVAL') throw invalidState('setSecureContext: the port was made without tls')
+    throw err
+  }
 }
 
 /** The last figures of a port (kept after it closes, so that stats() still answers). */
@@ -128,6 +143,15 @@ export class ListeningPort extends Handle implements PortEntry {
     return this.draining
   }
 
+  /**
+   * A TLS port's certificates (and other TLS options) replaced without a restart: handshakes from
+   * now on use `options`; established connections, and handshakes under way, keep theirs. Bad
+   * options throw (ERR_TLS_*) and change nothing; a port without TLS → ERR_INVALID_STATE.
+   */
+  setSecureContext(options: TlsServerOptions): void {
+    setPortSecureContext(this.host, this.id, this.isLive, options)
+  }
+
   /** @internal EV_PORT_DRAINED: the core closed the port after its last connection. */
   onDrainEnded(counts: DrainCounts): void {
     this.stats()
@@ -138,7 +162,7 @@ export class ListeningPort extends Handle implements PortEntry {
 
   /** @internal EV_ACCEPT: `id` is the new connection; `peer` decodes its peer's address; `proxy`
    *  the PROXY header it began with. */
-  onAccept(id: number, peer: () => Address, proxy: ProxyInfo | null = null): void {
+  onAccept(id: number, peer: () => Address, proxy: ProxyInfo | null = null, tls: TlsInfo | null = null): void {
     if (!this.isLive && --this.toDeliver <= 0) {
       this.host.forget('draining', this.id, this)
       this.drained()
@@ -151,7 +175,7 @@ export class ListeningPort extends Handle implements PortEntry {
       this.host.closeUnwanted(id)
       return
     }
-    establish(this.host, id, this.family, this.factory, address, 'accepted', proxy)
+    establish(this.host, id, this.family, this.factory, address, 'accepted', proxy, null, tls)
   }
 
   /**

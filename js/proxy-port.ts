@@ -7,7 +7,8 @@ import { Handle, nextTurn } from './handle'
 import type { ProxyPortEntry, ReactorHost } from './host'
 import type { ProxyClient, ProxyPortOptions, UpstreamAddress } from './port-options'
 import { upstreamAddress } from './port-options'
-import { portStats, startDrain, type DrainOptions, type PortStats } from './port'
+import { portStats, setPortSecureContext, startDrain, type DrainOptions, type PortStats } from './port'
+import type { TlsServerOptions } from './tls-options'
 import type { ProxyInfo } from './proxy-info'
 import type { DrainCounts } from './records'
 
@@ -42,6 +43,14 @@ export class ProxyPort extends Handle implements ProxyPortEntry {
   stats(): PortStats {
     this.lastStats = portStats(this.host, this.id, this.lastStats)
     return this.lastStats
+  }
+
+  /**
+   * Replaces the certificates (and TLS options) of a proxy port made with `tls`, for handshakes
+   * from now on; sessions under way keep theirs (see ListeningPort.setSecureContext).
+   */
+  setSecureContext(options: TlsServerOptions): void {
+    setPortSecureContext(this.host, this.id, this.isLive, options)
   }
 
   /**

@@ -2,7 +2,9 @@
 // payloads. A record is [kind, id, a, b] (EVENT_STRIDE u32s; the kinds and what a and b hold are
 // listed in wire.ts); payloads are in the batch's data buffer, or in its chunks (large reads).
 import { addressRecordLength, decodeAddress, type Address, type IPAddress, type SenderAddressCache } from './address'
+import { TLSError } from './errors'
 import type { NativeReactor } from './native'
+import type { TlsInfo } from './tls-types'
 import { transportName, type ProxyInfo, type ProxyTlv } from './proxy-info'
 import {
   BATCH_HEADER,
@@ -191,6 +193,57 @@ export class Batch {
       p += 3 + length
     }
     return { version, command, transport, source, destination, tlvs }
+  }
+
+  /**
+   * EV_TLS_READY: a session's parameters. Payload (crates/core wire `push_tls_info`): u8 flags
+   * (bit 0 resumed), then protocol, cipher, key exchange group, ALPN protocol and server name as
+   * u8 length + bytes (0: none), then u16 LE count of certificates, each u32 LE length + DER.
+   */
+  tlsInfo(at: number): TlsInfo {
+    let p = this.events[at + 2]
+    const d = this.data
+    const resumed = (d[p] & 1) !== 0
+    p += 1
+    const text = (): string | null => {
+      const n = d[p]
+      const value = n === 0 ? null : d.toString('latin1', p + 1, p + 1 + n)
+      p += 1 + n
+      return value
+    }
+    const protocol = text() ?? ''
+    const cipher = text() ?? ''
+    const keyExchangeGroup = text()
+    const alpnProtocol = text()
+    const servername = text()
+    const count = d.readUInt16LE(p)
+    p += 2
+    const peerCertificates: Buffer[] = []
+    for (let i = 0; i < count; i++) {
+      const n = d.readUInt32LE(p)
+      peerCertificates.push(Buffer.from(d.subarray(p + 4, p + 4 + n)))
+      p += 4 + n
+    }
+    return { protocol, cipher, keyExchangeGroup, alpnProtocol, servername, peerCertificates, resumed }
+  }
+
+  /** EV_TLS_ERROR: the failure (`push_tls_error`: code and alert as u8 length + ASCII, u8 1 when the
+   *  peer sent the alert, then the message as u16 LE length + UTF-8). */
+  tlsError(at: number): TLSError {
+    let p = this.events[at + 2]
+    const d = this.data
+    const text = (): string => {
+      const n = d[p]
+      const value = d.toString('latin1', p + 1, p + 1 + n)
+      p += 1 + n
+      return value
+    }
+    const code = text()
+    const alert = text()
+    const received = d[p] === 1
+    const length = d.readUInt16LE(p + 1)
+    const message = d.toString('utf8', p + 3, p + 3 + length)
+    return new TLSError(code, message, alert === '' ? null : alert, received)
   }
 
   /** EV_DATAGRAM: the sender, decoded through the port's cache (an IP address: datagram ports are

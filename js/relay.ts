@@ -54,6 +54,7 @@ export class ActiveRelay implements RelayEntry {
     for (const t of [a, b]) {
       // The core's own view: a connection it already closed (its event not yet delivered) is refused.
       if ((t.coreState() & NOT_RELAYABLE) !== 0 || !t.connected) throw invalidState(`relay: transport ${t.id} is not connected, is disconnecting, or is already relaying`)
+      if (t.tlsHandshaking) throw invalidState(`relay: transport ${t.id} is in a startTLS handshake`)
     }
     // What JS still holds for each goes first: bytes held while paused, then records of the batch
     // being dispatched that are still ahead (they are taken out of the batch).

@@ -1,6 +1,7 @@
 // A Node `stream.Duplex` over one stream connection, shaped like a `net.Socket`, so that Node's own
 // http, https and tls (and other code written for sockets) can run on connections the reactor
 // accepted, adopted or connected. Built on the public transport API only.
+import { X509Certificate } from 'node:crypto'
 import { Duplex } from 'node:stream'
 import { IPv4Address, IPv6Address, type Address } from './address'
 import { ConnectionAborted, ConnectionClosed, ConnectionDone } from './errors'
@@ -25,6 +26,43 @@ const kLost = Symbol('lost')
 
 /** A chunk whose `_write` callback waits for the connection or for the transport to drain. */
 type PendingWrite = { chunks: Buffer[]; bytes: number; callback: (err?: Error | null) => void }
+
+/** What `SocketStream#getPeerCertificate()` gives (the fields of Node's it can fill). */
+export interface PeerCertificate {
+  raw: Buffer
+  subject: Record<string, string>
+  issuer: Record<string, string>
+  subjectaltname: string | undefined
+  valid_from: string
+  valid_to: string
+  serialNumber: string
+  fingerprint: string
+  fingerprint256: string
+}
+
+function attributes(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of text.split('\n')) {
+    const at = line.indexOf('=')
+    if (at > 0) out[line.slice(0, at)] = line.slice(at + 1)
+  }
+  return out
+}
+
+function describeCertificate(raw: Buffer): PeerCertificate {
+  const x = new X509Certificate(raw)
+  return {
+    raw,
+    subject: attributes(x.subject),
+    issuer: attributes(x.issuer),
+    subjectaltname: x.subjectAltName,
+    valid_from: x.validFrom,
+    valid_to: x.validTo,
+    serialNumber: x.serialNumber,
+    fingerprint: x.fingerprint,
+    fingerprint256: x.fingerprint256,
+  }
+}
 
 /**
  * The protocol a `SocketStream` owns: hand it to the reactor (through a factory) and the connection
@@ -177,6 +215,45 @@ export class SocketStream extends Duplex {
   address(): { address: string; family: string; port: number } | Record<string, never> {
     const host = this.host()
     return host === null ? {} : { address: host.host, family: familyName(host)!, port: host.port }
+  }
+
+  // ---- tls.TLSSocket's members, on a connection the core decrypts (a TLS port, a connect with
+  // TLS, after startTLS): the stream carries the plaintext; Node's tls is not in the path. ------
+
+  /** True on a TLS connection, as `tls.TLSSocket#encrypted` (http servers and frameworks look). */
+  get encrypted(): boolean {
+    return this.conn?.tlsInfo != null
+  }
+
+  /** 'TLSv1.3' or 'TLSv1.2', or null without TLS (`tls.TLSSocket#getProtocol()`). */
+  getProtocol(): string | null {
+    return this.conn?.tlsInfo?.protocol ?? null
+  }
+
+  /** The ALPN protocol agreed on, or false (`tls.TLSSocket#alpnProtocol`). */
+  get alpnProtocol(): string | false {
+    return this.conn?.tlsInfo?.alpnProtocol ?? false
+  }
+
+  /** The SNI name (on a server, the one the client asked for), or false. */
+  get servername(): string | false {
+    return this.conn?.tlsInfo?.servername ?? false
+  }
+
+  /** The cipher suite, as `tls.TLSSocket#getCipher()` (IANA name in both fields), or null. */
+  getCipher(): { name: string; standardName: string; version: string } | null {
+    const info = this.conn?.tlsInfo
+    return info == null ? null : { name: info.cipher, standardName: info.cipher, version: info.protocol }
+  }
+
+  /**
+   * The peer's certificate, a minimal `tls.TLSSocket#getPeerCertificate()`: `raw` (DER), subject
+   * and issuer (as objects of their attributes), `subjectaltname`, validity, serial and
+   * fingerprints, read with `crypto.X509Certificate`; `{}` when the peer sent none or without TLS.
+   */
+  getPeerCertificate(): PeerCertificate | Record<string, never> {
+    const raw = this.conn?.tlsInfo?.peerCertificates[0]
+    return raw === undefined ? {} : describeCertificate(raw)
   }
 
   /** Bytes written: handed to the connection, plus those still queued in this stream. */

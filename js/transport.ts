@@ -3,16 +3,17 @@
 import { decodeSocketAddress, type Address } from './address'
 import { AddressFamily } from './constants'
 import { closeDescriptors } from './descriptors'
-import { callNative, ConnectionAborted, ConnectionDone, ConnectionLost, errnoError } from './errors'
+import { callNative, ConnectionAborted, ConnectionDone, ConnectionLost, errnoError, invalidState, type TLSError } from './errors'
 import { Handle } from './handle'
 import { HeldInput } from './held-input'
 import type { ConnectionEntry, ReactorHost } from './host'
 import type { ProxyInfo } from './proxy-info'
 import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
+import { clientContext, serverContext, type TlsClientOptions, type TlsInfo, type TlsServerOptions } from './tls-options'
 import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
 import { optionCall, socketOptionName, socketOptionValue } from './socket-options'
-import { byteChunksArgument, bytesArgument, checkFd } from './validate'
+import { booleanArgument, byteChunksArgument, bytesArgument, checkFd, optionsArgument } from './validate'
 import {
   STATE_CLOSED,
   STATE_DISCONNECTING,
@@ -61,6 +62,10 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
    *  reaches the protocol. */
   private silenced = false
   private local: Address | null = null
+  /** The TLS session's parameters once its handshake completed (null without TLS). */
+  private tls: TlsInfo | null
+  /** startTLS was called and its handshake has not completed yet. */
+  private tlsStarting = false
 
   /** @internal Made by the reactor. */
   constructor(
@@ -71,8 +76,13 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
     private readonly peer: Address,
     /** The PROXY header the connection began with (ports that read them), else null. */
     readonly proxyInfo: ProxyInfo | null = null,
+    /** Its TLS session's parameters (a TLS port's connection, a connect with TLS), else null. */
+    tlsInfo: TlsInfo | null = null,
+    /** Accepted by a port: `startTLS` takes the server side unless told otherwise. */
+    private readonly accepted = false,
   ) {
     super(host, id, 'connection')
+    this.tls = tlsInfo
     this.held = new HeldInput({
       accepting: () => this.delivering,
       data: (chunk) => this.deliver(chunk),
@@ -90,6 +100,54 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
   /** True once `loseConnection()` was called (the connection flushes, then closes). */
   get disconnecting(): boolean {
     return (this.state & STATE_DISCONNECTING) !== 0
+  }
+
+  /**
+   * The connection's TLS session: protocol, cipher, ALPN protocol, server name, the peer's
+   * certificates (DER), whether it resumed. null without TLS, and during a `startTLS` handshake.
+   */
+  get tlsInfo(): TlsInfo | null {
+    return this.tls
+  }
+
+  /**
+   * Twisted's ITLSTransport.startTLS: from now on the connection's bytes go through TLS. Bytes
+   * written before this call go out in the clear first; bytes written after it are encrypted
+   * (held until the handshake completes, never sent in the clear). The handshake runs in the
+   * core; the protocol's `handshakeCompleted()` (if it has one) is called when it completes, and
+   * a failure ends the connection with `connectionLost(TLSError)`.
+   *
+   * `how.server`: take the server side (`options` are a server's: cert, key, …) or the client side
+   * (`options` are a client's: ca, servername, …; the peer's address is verified unless
+   * `servername` says otherwise). Default: the server side on connections a port accepted, the
+   * client side on connections made by connectTCP/connectUNIX or adopted.
+   */
+  startTLS(options: TlsServerOptions | TlsClientOptions, how: { server?: boolean } = {}): void {
+    const { server = this.accepted } = optionsArgument(how, 'startTLS: how')
+    const asServer = booleanArgument(server, 'startTLS: how.server')
+    if (!this.connected) throw invalidState('startTLS: the connection is closed')
+    if (this.tls !== null || this.tlsStarting) throw invalidState('startTLS: TLS is already started on this connection')
+    if (this.state & (STATE_RELAYING | STATE_DISCONNECTING | STATE_WRITE_CLOSING | STATE_WRITE_CLOSED)) {
+      throw invalidState('startTLS: the connection is relaying, closing, or half-closed')
+    }
+    const native = this.host.native
+    // Options first: a bad one throws before anything changes.
+    const start = asServer
+      ? ((context) => (held: Buffer[]) => native.startTlsServer(this.id, context, held))(serverContext(options, 'startTLS: options'))
+      : ((context) => (held: Buffer[]) => native.startTlsClient(this.id, context, this.verifiedName(options as TlsClientOptions), held))(
+          clientContext(options, 'startTLS: options'),
+        )
+    // Bytes received before this call and not delivered are the peer's first TLS records.
+    const held = [...this.held.takeBytes(), ...(this.host.takeInputAhead([this.id]).get(this.id) ?? [])]
+    this.take(callNative(() => start(held)))
+    this.tlsStarting = true
+  }
+
+  /** The name a client startTLS verifies: the servername option, else the peer's address. */
+  private verifiedName(options: TlsClientOptions): string {
+    if (typeof options.servername === 'string') return options.servername
+    const peer = this.peer as { host?: string }
+    return typeof peer.host === 'string' ? peer.host.split('%')[0] : 'localhost'
   }
 
   /** Bytes that `write` accepted and the kernel has not taken yet. */
@@ -367,10 +425,30 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
     if (this.readLostDelivered) this.loseConnection() // both directions closed
   }
 
-  /** @internal EV_CLOSED: the core closed the connection; errno 0 is an orderly close. */
-  onClosed(errno: number): void {
+  /** @internal EV_CLOSED: the core closed the connection; errno 0 is an orderly close; `tls` the TLS
+   *  failure that closed it. */
+  onClosed(errno: number, tls?: TLSError): void {
     if (!this.connected) return
-    this.finish(errno === 0 ? new ConnectionDone() : ConnectionLost.fromErrno(errno), false)
+    this.finish(tls ?? (errno === 0 ? new ConnectionDone() : ConnectionLost.fromErrno(errno)), false)
+  }
+
+  /** @internal EV_TLS_READY after startTLS: the handshake completed. */
+  onTlsReady(info: TlsInfo): void {
+    if (!this.connected) return
+    this.tls = info
+    this.tlsStarting = false
+    const completed = this.protocol.handshakeCompleted
+    if (typeof completed !== 'function') return
+    try {
+      completed.call(this.protocol)
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  /** @internal A relay cannot take a connection whose startTLS handshake still runs. */
+  get tlsHandshaking(): boolean {
+    return this.tlsStarting
   }
 
   /**

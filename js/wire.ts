@@ -21,6 +21,8 @@ export const {
   EV_PROXY_INFO, // id = connection or proxy session; a = offset, b = length of its PROXY header's payload (before its ACCEPT or ROUTE)
   EV_ROUTE, // id = proxy session waiting for a route; a = offset of the client's address record; b = the proxy port
   EV_PORT_DRAINED, // id = port whose drain finished; a = offset of three u64 (LE): ended, idle closed, closed at the deadline
+  EV_TLS_READY, // id = connection whose TLS handshake completed; a = offset, b = length of its parameters (before its ACCEPT or CONNECTED, or alone after startTLS)
+  EV_TLS_ERROR, // id = connection (or a connect); a = offset, b = length of its TLS failure (just before its EV_CLOSED)
   EVENT_STRIDE,
   BATCH_HEADER, // takeBatch writes [records, chunks] before the records
   RECORDS_OVERFLOW, // records when they did not fit (take them with takeOverflowEvents)

@@ -42,6 +42,9 @@ const ZEROS: ReactorStats = {
   wakeupsByIoThread: 0,
   relaysActive: 0,
   bytesRelayed: 0,
+  tlsSessionsUserspace: 0,
+  tlsSessionsKtls: 0,
+  tlsHandshakeFailures: 0,
 }
 
 /** The batch figures agree with each other: a mean that is events/batches, and at most one

@@ -17,7 +17,10 @@ use crate::datagram_proxy::DatagramProxyConfig;
 use crate::entry::Entry;
 use crate::event_loop::registry::State;
 use crate::relay::RelayOptions;
+use crate::stream::tls::{Report, TlsLayer};
 use crate::stream::Stream;
+use crate::sys::ktls::KtlsSupport;
+use crate::tls::{ClientTlsConfig, ServerName, ServerTlsConfig, TlsSession};
 use crate::stream::state::Input;
 use crate::sys::validate::{validate, AdoptError, Expect};
 use crate::sys::sockopt::{self, SocketOption};
@@ -28,6 +31,14 @@ use std::io;
 use std::time::{Duration, Instant};
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Which side of TLS a connection takes in `Reactor::start_tls`.
+#[derive(Debug, Clone)]
+pub enum TlsRole {
+    Server(ServerTlsConfig),
+    /// The client side, sending and verifying this name.
+    Client(ClientTlsConfig, ServerName<'static>),
+}
 
 /// What to adopt an fd as.
 #[derive(Debug, Clone, Copy)]
@@ -240,6 +251,68 @@ impl Reactor {
         Ok(id)
     }
 
+    /// `connect` with TLS: the client's handshake runs in the core once TCP is up, and the
+    /// connection is reported (TLS_READY, then CONNECTED) only once it is done; a failed one is
+    /// TLS_ERROR then CLOSED. `server_name` is sent (a DNS name) and verified.
+    pub fn connect_tls(&self, to: &SockAddr, bind: Option<&SockAddr>, config: &ClientTlsConfig, server_name: ServerName<'static>) -> io::Result<u32> {
+        let session = TlsSession::client(config, server_name).map_err(io::Error::other)?;
+        let layer = TlsLayer::new(session, config.handshake_timeout, Report::Connected);
+        let sock = Socket::new(to.domain(), socket2::Type::STREAM.nonblocking().cloexec(), None)?;
+        if let Some(local) = bind {
+            sock.bind(local)?;
+        }
+        match sock.connect(to) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let mut stream = Stream::connecting(sock, to.domain() == socket2::Domain::UNIX);
+        stream.tls = Some(Box::new(layer));
+        let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(stream))?;
+        self.shared.wake();
+        Ok(id)
+    }
+
+    /// Twisted's `startTLS` on connection `id`: from now on its bytes go through a TLS session
+    /// (`server`: the server side with that config; else the client side, sending and verifying
+    /// `server_name`). Bytes written before the call leave in the clear first; `held` are bytes
+    /// read before it that the consumer has not delivered (they are the peer's first TLS
+    /// records). The handshake runs in the core; TLS_READY reports its end (TLS_ERROR then
+    /// CLOSED a failure). Returns the connection's state bits. EBADF: unknown id; EINVAL: it
+    /// cannot start TLS now (see `State::start_tls`).
+    pub fn start_tls(&self, id: u32, role: TlsRole, held: &[&[u8]]) -> io::Result<u32> {
+        let (session, timeout) = match role {
+            TlsRole::Server(config) => (TlsSession::server(&config), config.handshake_timeout),
+            TlsRole::Client(config, name) => (TlsSession::client(&config, name), config.handshake_timeout),
+        };
+        let layer = TlsLayer::new(session.map_err(io::Error::other)?, timeout, Report::Started);
+        let bits = self.shared.lock().start_tls(id, layer, held)?;
+        self.shared.wake();
+        Ok(bits)
+    }
+
+    /// Replaces a TLS port's certificates (and other TLS options) for handshakes from now on;
+    /// sessions established, and handshakes under way, keep theirs. EBADF: not a listening port;
+    /// EINVAL: a port without TLS.
+    pub fn set_port_tls(&self, id: u32, config: ServerTlsConfig) -> io::Result<()> {
+        let st = self.shared.lock();
+        match st.entries.get(id) {
+            Some(Entry::Listener(l)) => match &l.role.tls {
+                Some(tls) => {
+                    tls.replace(config);
+                    Ok(())
+                }
+                None => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+            },
+            _ => Err(unknown_id()),
+        }
+    }
+
+    /// Whether this kernel can take TLS records over (kTLS), and why not (probed once).
+    pub fn ktls_support() -> &'static KtlsSupport {
+        crate::sys::ktls::support()
+    }
+
     /// Starts relaying between connections `a` and `b` inside the core (see `relay`); returns the
     /// relay's id. `held_a`/`held_b`: bytes read from each that the consumer still holds (they go
     /// out first). EINVAL: the pair cannot relay; ENOENT: one of them is gone.
@@ -312,7 +385,7 @@ impl Reactor {
     }
 
     pub fn buffer_size(&self, id: u32) -> usize {
-        self.shared.lock().entries.stream(id).map_or(0, |s| s.queue.len())
+        self.shared.lock().entries.stream(id).map_or(0, |s| s.buffered())
     }
 
     /// The connection's state as `stream_state::bits` (CLOSED for an unknown id).

@@ -59,8 +59,14 @@ pub enum DatagramStep {
 /// connecting upstream (`proxy::upstream`), asks of the loop.
 #[derive(Debug)]
 pub enum SessionStep {
-    /// Its PROXY header is read (or none was expected): hand it on.
+    /// Its PROXY header is read (or none was expected), and its TLS handshake is done (on a TLS
+    /// port): hand it on.
     HeaderDone,
+    /// Its TLS handshake failed (refused, broken, timed out, or the client left first): the alert
+    /// went out; close it, count it.
+    HandshakeFailed,
+    /// The TLS handshake with the upstream of session `client` failed.
+    UpstreamHandshakeFailed { client: u32 },
     /// Its PROXY header is missing, malformed, too large, too slow or from an untrusted source.
     HeaderFailed,
     /// The client left (or failed) before its session was relayed.

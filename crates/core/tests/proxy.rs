@@ -81,7 +81,9 @@ fn proxy_role(route: Route, send_header: Option<Version>) -> PortRole {
             retries: 2,
             relay: RelayOptions { cap: 256 * 1024, idle_timeout: None },
             send_header,
+            upstream_tls: None,
         })),
+        tls: None,
     }
 }
 
@@ -198,7 +200,7 @@ fn the_consumer_routes_each_client_or_refuses_it() {
 
 fn header_port(h: &Harness, policy: HeaderPolicy) -> (u32, SocketAddr) {
     let (l, addr) = listener();
-    let role = PortRole { header: Some(Arc::new(policy)), proxy: None };
+    let role = PortRole { header: Some(Arc::new(policy)), proxy: None, tls: None };
     (h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), role).unwrap(), addr)
 }
 

@@ -7,9 +7,10 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub const LOADGEN_USAGE: &str = "\
-usage: loadgen <stream|pingpong|connect|udp|http|proxy|proxy-connect> --addr HOST:PORT
-               [--duration-ms 3000] [--warmup-ms 300]
+usage: loadgen <stream|pingpong|connect|udp|http|proxy|proxy-connect|tls-stream|tls-connect>
+               --addr HOST:PORT [--duration-ms 3000] [--warmup-ms 300]
                [--conns N] [--size BYTES] [--inflight N] [--gso]
+               [--ca FILE] [--server-name NAME] [--resume]
 
 defaults per workload:
   stream    --conns 16 --size 16384 --inflight 4   (messages in flight per connection)
@@ -22,6 +23,10 @@ defaults per workload:
                                                     URL, which is padded to --size bytes)
   proxy          = stream  through an echoing proxy (--addr is the proxy)
   proxy-connect  = connect through an echoing proxy (each connection makes it connect upstream)
+  tls-stream     = stream  over TLS (rustls, the core's TLS engine): --ca FILE (PEM) is required,
+                   --server-name (default localhost) is sent and verified
+  tls-connect    = connect over TLS: each connection a full handshake, or with --resume a
+                   resumed one (sessions kept across connections); close_notify before the close
 
 the JSON line includes the load generator's own CPU over the measured window
 (cpu_s, and cpu_share: 1.0 = one whole core; the load generator thread alone).
@@ -44,6 +49,8 @@ pub enum Workload {
     Http,
     Proxy,
     ProxyConnect,
+    TlsStream,
+    TlsConnect,
 }
 
 impl Workload {
@@ -56,6 +63,8 @@ impl Workload {
             "http" => Some(Workload::Http),
             "proxy" => Some(Workload::Proxy),
             "proxy-connect" => Some(Workload::ProxyConnect),
+            "tls-stream" => Some(Workload::TlsStream),
+            "tls-connect" => Some(Workload::TlsConnect),
             _ => None,
         }
     }
@@ -69,15 +78,17 @@ impl Workload {
             Workload::Http => "http",
             Workload::Proxy => "proxy",
             Workload::ProxyConnect => "proxy-connect",
+            Workload::TlsStream => "tls-stream",
+            Workload::TlsConnect => "tls-connect",
         }
     }
 
     /// Unit of the reported `rate`.
     pub fn unit(self) -> &'static str {
         match self {
-            Workload::Stream | Workload::Proxy => "MB/s",
+            Workload::Stream | Workload::Proxy | Workload::TlsStream => "MB/s",
             Workload::Pingpong => "rt/s",
-            Workload::Connect | Workload::ProxyConnect => "conn/s",
+            Workload::Connect | Workload::ProxyConnect | Workload::TlsConnect => "conn/s",
             Workload::Udp => "dgram/s",
             Workload::Http => "req/s",
         }
@@ -86,9 +97,9 @@ impl Workload {
     /// Default (conns, size, inflight).
     fn defaults(self) -> (usize, usize, usize) {
         match self {
-            Workload::Stream | Workload::Proxy => (16, 16384, 4),
+            Workload::Stream | Workload::Proxy | Workload::TlsStream => (16, 16384, 4),
             Workload::Pingpong | Workload::Http => (32, 64, 1),
-            Workload::Connect | Workload::ProxyConnect => (32, 64, 1),
+            Workload::Connect | Workload::ProxyConnect | Workload::TlsConnect => (32, 64, 1),
             Workload::Udp => (1, 64, 64),
         }
     }
@@ -110,6 +121,20 @@ pub struct Config {
     pub inflight: usize,
     /// UDP only: send with `UDP_SEGMENT` (GSO), receive with `UDP_GRO`.
     pub gso: bool,
+    /// TLS workloads: the CA bundle (PEM file) the server's certificate must chain to.
+    pub ca: Option<std::path::PathBuf>,
+    /// TLS workloads: the name sent (SNI) and verified.
+    pub server_name: String,
+    /// tls-connect: resume sessions (a session cache across connections) instead of full
+    /// handshakes.
+    pub resume: bool,
+}
+
+impl Workload {
+    /// A workload over TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Workload::TlsStream | Workload::TlsConnect)
+    }
 }
 
 impl Config {
@@ -126,6 +151,9 @@ impl Config {
             size,
             inflight,
             gso: false,
+            ca: None,
+            server_name: "localhost".into(),
+            resume: false,
         }
     }
 
@@ -141,6 +169,12 @@ impl Config {
         }
         if self.gso && self.workload != Workload::Udp {
             return Err("--gso applies to the udp workload only".into());
+        }
+        if self.workload.is_tls() && self.ca.is_none() {
+            return Err("TLS workloads need --ca FILE".into());
+        }
+        if self.resume && self.workload != Workload::TlsConnect {
+            return Err("--resume applies to tls-connect only".into());
         }
         match self.workload {
             // 8 bytes of sequence number, and the largest UDP payload over IPv4.
@@ -201,7 +235,7 @@ pub fn parse_loadgen(args: impl IntoIterator<Item = String>) -> Result<Config, S
         if name == "--help" {
             return Err(String::new());
         }
-        if name == "--gso" && inline.is_none() {
+        if (name == "--gso" || name == "--resume") && inline.is_none() {
             opts.push((name, String::new()));
             continue;
         }
@@ -225,6 +259,9 @@ pub fn parse_loadgen(args: impl IntoIterator<Item = String>) -> Result<Config, S
             "--size" => c.size = number(&name, &v)?,
             "--inflight" => c.inflight = number(&name, &v)?,
             "--gso" => c.gso = true,
+            "--resume" => c.resume = true,
+            "--ca" => c.ca = Some(v.into()),
+            "--server-name" => c.server_name = v,
             _ => return Err(format!("unknown option {name}")),
         }
     }
@@ -379,6 +416,17 @@ mod tests {
         assert_eq!((c.conns, c.size, c.workload.unit()), (16, 16384, "MB/s"));
         let c = parse_loadgen(args("proxy-connect --addr 127.0.0.1:9")).unwrap();
         assert_eq!((c.conns, c.workload.name()), (32, "proxy-connect"));
+    }
+
+    #[test]
+    fn loadgen_tls_workloads() {
+        let c = parse_loadgen(args("tls-connect --addr 127.0.0.1:9 --ca ca.pem --resume")).unwrap();
+        assert_eq!((c.workload, c.conns, c.resume, c.server_name.as_str()), (Workload::TlsConnect, 32, true, "localhost"));
+        assert_eq!(c.ca.as_deref(), Some(std::path::Path::new("ca.pem")));
+        let c = parse_loadgen(args("tls-stream --addr 127.0.0.1:9 --ca=ca.pem --server-name x.test")).unwrap();
+        assert_eq!((c.workload.unit(), c.size, c.server_name.as_str()), ("MB/s", 16384, "x.test"));
+        assert!(parse_loadgen(args("tls-stream --addr 127.0.0.1:9")).is_err(), "--ca is required");
+        assert!(parse_loadgen(args("tls-stream --addr 127.0.0.1:9 --ca c --resume")).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod socket_options;
 mod stats;
 mod streams;
 mod teardown;
+mod tls;
 mod uv;
 mod wire;
 mod systemd;

@@ -5,6 +5,8 @@
 
 use crate::error::coded_error;
 use crate::numbers;
+use crate::tls::{self, TlsClientOptions, TlsServerOptions};
+use reactor_core::tls::ReloadableServerConfig;
 use crate::reactor::{closed_reactor, AdoptResult, NativeReactor};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -56,6 +58,10 @@ pub struct PortOptions {
     pub buffer_size: Option<f64>,
     /// Send a PROXY header (1 or 2) to the upstream first.
     pub send_header: Option<u32>,
+    /// Terminate TLS on accepted connections (the handshake runs in the core).
+    pub tls: Option<TlsServerOptions>,
+    /// Originate TLS to the upstream (proxy ports).
+    pub upstream_tls: Option<TlsClientOptions>,
 }
 
 macro_rules! js_port_stats {
@@ -161,10 +167,12 @@ fn role(o: &PortOptions) -> Result<PortRole> {
                 Some(2) => Some(Version::V2),
                 Some(v) => return Err(invalid(format!("proxyHeader version {v}: 1 or 2"))),
             },
+            upstream_tls: o.upstream_tls.as_ref().map(tls::client_config).transpose()?,
         })),
         None => None,
     };
-    Ok(PortRole { header, proxy })
+    let tls = o.tls.as_ref().map(tls::server_config).transpose()?.map(ReloadableServerConfig::new);
+    Ok(PortRole { header, proxy, tls })
 }
 
 #[napi]

@@ -42,6 +42,10 @@ pub const EV_PORT_DRAINED: u32 = kind::PORT_DRAINED;
 pub const EV_DATAGRAM_ROUTE: u32 = kind::DATAGRAM_ROUTE;
 #[napi]
 pub const EV_DATAGRAM_PROXY_CLOSED: u32 = kind::DATAGRAM_PROXY_CLOSED;
+#[napi]
+pub const EV_TLS_READY: u32 = kind::TLS_READY;
+#[napi]
+pub const EV_TLS_ERROR: u32 = kind::TLS_ERROR;
 
 // Batch layout.
 #[napi]

@@ -83,6 +83,8 @@ pub struct SharedCounters {
     bytes_queued: AtomicU64,
     wakeups: AtomicU64,
     wakeups_by_io_thread: AtomicU64,
+    tls_sessions_userspace: AtomicU64,
+    tls_handshake_failures: AtomicU64,
 }
 
 impl SharedCounters {
@@ -110,7 +112,19 @@ impl SharedCounters {
         self.wakeups.fetch_add(1, Relaxed);
     }
 
+    /// A TLS handshake completed (the session stays in userspace: no kTLS hand-off).
+    pub fn tls_session(&self) {
+        self.tls_sessions_userspace.fetch_add(1, Relaxed);
+    }
+
+    /// A TLS handshake failed.
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Relaxed);
+    }
+
     fn fill(&self, s: &mut Stats) {
+        s.tls_sessions_userspace = self.tls_sessions_userspace.load(Relaxed);
+        s.tls_handshake_failures = self.tls_handshake_failures.load(Relaxed);
         s.bytes_out = self.bytes_out.load(Relaxed);
         s.bytes_queued = self.bytes_queued.load(Relaxed);
         s.wakeups = self.wakeups.load(Relaxed);

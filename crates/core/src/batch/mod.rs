@@ -60,6 +60,22 @@ impl Batch {
         self.events.extend_from_slice(&[kind, id, a, b]);
     }
 
+    /// Reports that the core closed connection `id` because of `err`: CLOSED with its errno, or,
+    /// for a TLS failure (an `io::Error` carrying a `TlsError`), TLS_ERROR then CLOSED with EPROTO.
+    pub fn push_closed(&mut self, id: u32, err: &std::io::Error) {
+        match err.get_ref().and_then(|inner| inner.downcast_ref::<crate::tls::TlsError>()) {
+            Some(tls) => {
+                let (offset, len) = wire::push_tls_error(&mut self.data, tls);
+                self.push(kind::TLS_ERROR, id, offset as u32, len as u32);
+                self.push(kind::CLOSED, id, libc::EPROTO as u32, 0);
+            }
+            None => {
+                let errno = err.raw_os_error().unwrap_or(libc::EIO);
+                self.push(kind::CLOSED, id, errno as u32, 0);
+            }
+        }
+    }
+
     /// Records `len` bytes just appended at `offset` for `id`, merging with the previous record
     /// when it is data of the same connection that ends where this begins.
     pub fn push_data(&mut self, id: u32, offset: usize, len: usize) {

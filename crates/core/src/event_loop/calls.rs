@@ -4,9 +4,10 @@
 use super::registry::State;
 use crate::relay::RelayOptions;
 use crate::service::Step;
-use crate::stream::state::Input;
 use crate::batch::counters;
 use crate::entry::Entry;
+use crate::stream::state::{Input, Phase};
+use crate::stream::tls::TlsLayer;
 use crate::wire::{bits, Stats};
 use mio::Registry;
 use std::io;
@@ -31,7 +32,7 @@ impl State {
     /// returns the state afterwards as `bits` (CLOSED when the connection is gone).
     pub fn stream_input(&mut self, registry: &Registry, id: u32, input: Input) -> u32 {
         let Some(s) = self.entries.stream(id) else { return bits::GONE };
-        let action = s.state.on(input, s.queue.is_empty());
+        let action = s.state.on(input, s.is_flushed());
         let resumed = input == Input::Resume && s.wants_read();
         let step = s.carry_out(id, action, false, &mut self.batch);
         if resumed {
@@ -48,6 +49,36 @@ impl State {
             }
             None => self.stream_bits(id),
         }
+    }
+
+    /// `startTLS` on connection `id` (see `Reactor::start_tls`): bytes written before go out in
+    /// the clear first, the bytes `held` (read before the call and not delivered) and those the
+    /// batch has not handed over yet are the session's first ciphertext. EBADF: no such
+    /// connection; EINVAL: it already has TLS, is not established, relays, or has descriptors to
+    /// send.
+    pub fn start_tls(&mut self, id: u32, mut layer: TlsLayer, held: &[&[u8]]) -> io::Result<u32> {
+        let invalid = || io::Error::from_raw_os_error(libc::EINVAL);
+        let s = self.entries.stream(id).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+        if s.tls.is_some() || s.state.phase != Phase::Established || s.has_fds_to_send() {
+            return Err(invalid());
+        }
+        s.queue.drain_into(|bytes| {
+            layer.send_first_in_clear(bytes);
+            bytes.len()
+        });
+        for bytes in held {
+            layer.read_first(bytes);
+        }
+        for (_, bytes) in self.batch.take_stream_bytes(&[id]) {
+            layer.read_first(&bytes);
+        }
+        layer.start(&s.sock);
+        let s = self.entries.stream(id).expect("checked above");
+        s.tls = Some(Box::new(layer));
+        s.readable = true;
+        let bits = s.state.bits();
+        self.defer(id); // a client's ClientHello (or the bytes owed in the clear) go out at once
+        Ok(bits)
     }
 
     pub fn stream_bits(&mut self, id: u32) -> u32 {

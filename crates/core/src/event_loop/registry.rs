@@ -265,8 +265,7 @@ impl State {
     /// Ends an entry on an error: closes the duplicate, reports the errno.
     pub fn fail(&mut self, registry: &Registry, id: u32, err: io::Error) {
         if self.remove(registry, id).is_some() {
-            let errno = err.raw_os_error().unwrap_or(libc::EIO);
-            self.batch.push(kind::CLOSED, id, errno as u32, 0);
+            self.batch.push_closed(id, &err);
         }
     }
 

@@ -12,7 +12,9 @@ use crate::relay::engine::Lent;
 use crate::relay::PortRelay;
 use crate::service::SessionStep;
 use crate::stream::listener::Admitted;
+use crate::stream::tls::{Report, TlsLayer};
 use crate::stream::Stream;
+use crate::tls::TlsSession;
 use crate::wire::{address, kind, push_proxy_info};
 use mio::Registry;
 use socket2::SockAddr;
@@ -41,6 +43,15 @@ impl State {
                 self.close_session(registry, id);
             }
             SessionStep::ClientGone => self.close_session(registry, id),
+            SessionStep::HandshakeFailed => {
+                self.count(id, |s| s.tls_handshake_failures += 1);
+                self.entries.shared_counters.tls_handshake_failed();
+                self.close_session(registry, id);
+            }
+            SessionStep::UpstreamHandshakeFailed { client } => {
+                self.entries.shared_counters.tls_handshake_failed();
+                self.upstream_failed(registry, client);
+            }
             SessionStep::ConnectTimedOut => self.upstream_failed(registry, id),
             SessionStep::UpstreamFailed { client } => self.upstream_failed(registry, client),
             SessionStep::UpstreamReady { client } => self.start_session_relay(registry, client),
@@ -51,6 +62,7 @@ impl State {
     /// The header is read (or none was expected): to the consumer as an accepted connection, or
     /// on to an upstream.
     fn hand_on(&mut self, registry: &Registry, id: u32) {
+        let counters = self.entries.shared_counters.clone();
         let Some(Entry::Incoming(c)) = self.entries.get_mut(id) else { return };
         let client = c.client();
         let (port, _) = c.origin;
@@ -59,16 +71,17 @@ impl State {
             let (offset, len) = push_proxy_info(&mut self.batch.data, header);
             self.batch.push(kind::PROXY_INFO, id, offset as u32, len as u32);
         }
+        if let Some(tls) = &c.tls {
+            counters.tls_session();
+            if proxy.is_none() {
+                tls.report_ready(id, &mut self.batch); // its parameters, before the ACCEPT
+            }
+        }
         match proxy {
             None => {
                 let early = std::mem::take(&mut c.early);
                 self.entries.convert(id, |e| match e {
-                    Entry::Incoming(c) => {
-                        let mut s = Stream::new(c.sock, c.unix);
-                        s.origin = Some(c.origin);
-                        s.only_descriptor = true;
-                        Entry::Stream(s)
-                    }
+                    Entry::Incoming(c) => Entry::Stream(session_stream(c)),
                     other => other,
                 });
                 let record = address::encode(&client, &mut self.batch.data);
@@ -142,7 +155,11 @@ impl State {
                 self.deadlines.wake(id, at);
             }
         }
-        match Upstream::connect(to, id).and_then(|u| self.entries.insert(registry, Entry::Upstream(u))) {
+        let tls = match self.upstream_tls(id, to, config) {
+            Ok(tls) => tls,
+            Err(_) => return self.upstream_failed(registry, id),
+        };
+        match Upstream::connect(to, id, tls).and_then(|u| self.entries.insert(registry, Entry::Upstream(u))) {
             Ok(up) => {
                 if let Some(Entry::Incoming(c)) = self.entries.get_mut(id) {
                     c.upstream = Some(up);
@@ -187,32 +204,25 @@ impl State {
         let port = c.origin.0;
         let target = c.target;
         let mut first = Vec::new();
-        if let Some(version) = config.send_header {
-            let header = outgoing_header(c, version);
-            match version {
-                Version::V1 => encode_v1(&header, &mut first),
-                // An unencodable header (too many TLVs) goes as LOCAL: the upstream uses the real peer.
-                Version::V2 => {
-                    if encode_v2(&header, &mut first).is_err() {
-                        first.clear();
-                        let _ = encode_v2(&Header::local(version), &mut first);
-                    }
-                }
-            }
+        // With TLS to the upstream, the header went in the clear before the ClientHello.
+        let header_sent = config.upstream_tls.is_some();
+        if let (Some(version), false) = (config.send_header, header_sent) {
+            encode_header(c, version, &mut first);
         }
         first.extend_from_slice(&c.early);
         self.entries.convert(client, |e| match e {
-            Entry::Incoming(c) => {
-                let mut s = Stream::new(c.sock, c.unix);
-                s.origin = Some(c.origin);
-                s.only_descriptor = true;
-                Entry::Stream(s)
-            }
+            Entry::Incoming(c) => Entry::Stream(session_stream(c)),
             other => other,
         });
+        if matches!(self.entries.get(up), Some(Entry::Upstream(u)) if u.tls.is_some()) {
+            self.entries.shared_counters.tls_session();
+        }
         self.entries.convert(up, |e| match e {
             Entry::Upstream(u) => {
-                let mut s = Stream::new(u.sock, u.unix);
+                let mut s = match u.tls {
+                    Some(tls) => Stream::with_tls(u.sock, u.unix, tls),
+                    None => Stream::new(u.sock, u.unix),
+                };
                 s.only_descriptor = true;
                 Entry::Stream(s)
             }
@@ -247,6 +257,24 @@ impl State {
         self.remove(registry, id);
     }
 
+    /// The TLS layer for session `id`'s upstream at `to` (None: the port sends plain TCP). The
+    /// name verified is the config's `server_name`, else the upstream's IP address (a UNIX
+    /// upstream needs a `server_name`: EINVAL otherwise).
+    fn upstream_tls(&mut self, id: u32, to: &SockAddr, config: &ProxyConfig) -> std::io::Result<Option<TlsLayer>> {
+        let Some(tls) = &config.upstream_tls else { return Ok(None) };
+        let invalid = |_| std::io::Error::from_raw_os_error(libc::EINVAL);
+        let host = to.as_socket().map(|a| a.ip().to_string()).unwrap_or_default();
+        let name = tls.server_name_for(&host).map_err(invalid)?;
+        let session = TlsSession::client(tls, name).map_err(std::io::Error::other)?;
+        let mut layer = TlsLayer::new(session, tls.handshake_timeout, Report::Done);
+        if let (Some(version), Some(Entry::Incoming(c))) = (config.send_header, self.entries.get(id)) {
+            let mut header = Vec::new();
+            encode_header(c, version, &mut header);
+            layer.send_first_in_clear(&header);
+        }
+        Ok(Some(layer))
+    }
+
     fn count(&mut self, session: u32, f: impl FnOnce(&mut crate::wire::PortStats)) {
         if let Some(Entry::Incoming(c)) = self.entries.get(session) {
             let port = c.origin.0;
@@ -257,6 +285,33 @@ impl State {
     fn count_port(&mut self, port: u32, f: impl FnOnce(&mut crate::wire::PortStats)) {
         if let Some(Entry::Listener(l)) = self.entries.get_mut(port) {
             f(&mut l.stats);
+        }
+    }
+}
+
+/// An accepted connection as the stream it becomes (with its TLS layer, on a TLS port).
+fn session_stream(c: Incoming) -> Stream {
+    let mut s = match c.tls {
+        Some(tls) => Stream::with_tls(c.sock, c.unix, tls),
+        None => Stream::new(c.sock, c.unix),
+    };
+    s.origin = Some(c.origin);
+    s.only_descriptor = true;
+    s
+}
+
+/// Appends the PROXY header for the upstream of `c` to `out`.
+fn encode_header(c: &Incoming, version: Version, out: &mut Vec<u8>) {
+    let header = outgoing_header(c, version);
+    match version {
+        Version::V1 => encode_v1(&header, out),
+        // An unencodable header (too many TLVs) goes as LOCAL: the upstream uses the real peer.
+        Version::V2 => {
+            let start = out.len();
+            if encode_v2(&header, out).is_err() {
+                out.truncate(start);
+                let _ = encode_v2(&Header::local(version), out);
+            }
         }
     }
 }

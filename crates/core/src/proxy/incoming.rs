@@ -6,6 +6,8 @@ use super::PortRole;
 use crate::proxy_protocol::{self, Header, Parsed};
 use crate::service::{Ready, SessionStep, Step};
 use crate::stream::admission::Ticket;
+use crate::stream::tls::{Handshake, Report, TlsLayer};
+use crate::tls::TlsSession;
 use socket2::{SockAddr, Socket};
 use std::io;
 use std::time::Instant;
@@ -17,6 +19,8 @@ const HEADER_READ: usize = 1024;
 pub enum Phase {
     /// Reading the PROXY header (or about to hand on, when none is expected).
     Header,
+    /// A TLS port: its handshake runs (after the PROXY header, if one was expected).
+    Handshake,
     /// Waiting for the consumer to route it (a ROUTE record is out).
     Route,
     /// Its upstream connect is in progress.
@@ -43,6 +47,8 @@ pub struct Incoming {
     pub upstream: Option<u32>,
     pub target: Option<usize>,
     pub tried: Vec<usize>,
+    /// Its TLS layer (a TLS port), handed to the stream it becomes.
+    pub tls: Option<Box<TlsLayer>>,
     /// An edge said bytes (or a FIN) may be waiting.
     readable: bool,
 }
@@ -50,7 +56,7 @@ pub struct Incoming {
 impl Incoming {
     pub fn new(sock: Socket, peer: SockAddr, origin: (u32, Ticket), role: PortRole, unix: bool) -> Incoming {
         let deadline = role.header.as_ref().and_then(|h| Instant::now().checked_add(h.timeout));
-        Incoming {
+        let mut incoming = Incoming {
             sock,
             peer,
             origin,
@@ -63,7 +69,35 @@ impl Incoming {
             upstream: None,
             target: None,
             tried: Vec::new(),
+            tls: None,
             readable: true,
+        };
+        if incoming.role.header.is_none() {
+            incoming.begin_tls();
+        }
+        incoming
+    }
+
+    /// On a TLS port, starts the handshake (with the config current now; the bytes that came
+    /// behind a PROXY header are its first). False on a port without TLS.
+    fn begin_tls(&mut self) -> bool {
+        let Some(config) = self.role.tls.as_ref().map(|r| r.current()) else { return false };
+        let Ok(session) = TlsSession::server(&config) else { return false };
+        let mut layer = TlsLayer::new(session, config.handshake_timeout, Report::Done);
+        layer.read_first(&std::mem::take(&mut self.early));
+        layer.start(&self.sock);
+        self.phase = Phase::Handshake;
+        self.tls = Some(Box::new(layer));
+        true
+    }
+
+    fn handshake(&mut self) -> Step {
+        let Some(tls) = &mut self.tls else { return Step::Session(SessionStep::HeaderDone) };
+        match tls.handshake(&self.sock) {
+            Handshake::Done => Step::Session(SessionStep::HeaderDone),
+            Handshake::Waiting(at) => at.map_or(Step::Idle, Step::WakeAt),
+            Handshake::More => Step::More,
+            Handshake::Failed(_) => Step::Session(SessionStep::HandshakeFailed),
         }
     }
 
@@ -82,12 +116,14 @@ impl Incoming {
         }
         let expired = self.deadline.is_some_and(|at| Instant::now() >= at);
         match self.phase {
+            Phase::Handshake => self.handshake(),
             Phase::Header => {
                 let Some(policy) = self.role.header.clone() else { return Step::Session(SessionStep::HeaderDone) };
                 if !policy.trusts(&self.peer) {
                     return Step::Session(SessionStep::HeaderFailed);
                 }
                 match self.read_header(&policy.parse_options()) {
+                    Ok(true) if self.begin_tls() => self.handshake(),
                     Ok(true) => Step::Session(SessionStep::HeaderDone),
                     Ok(false) if expired => Step::Session(SessionStep::HeaderFailed),
                     Ok(false) => self.deadline.map_or(Step::Idle, Step::WakeAt),

@@ -13,6 +13,7 @@ pub(crate) mod incoming;
 pub(crate) mod upstream;
 
 use crate::relay::RelayOptions;
+use crate::tls::{ClientTlsConfig, ReloadableServerConfig};
 use balance::Balance;
 use header::HeaderPolicy;
 use socket2::SockAddr;
@@ -37,8 +38,12 @@ pub struct ProxyConfig {
     /// Further upstreams to try after a refusal or a timeout (Route::Upstreams only).
     pub retries: u32,
     pub relay: RelayOptions,
-    /// A PROXY protocol header to send to the upstream first, with the client's addresses.
+    /// A PROXY protocol header to send to the upstream first, with the client's addresses (in the
+    /// clear before the ClientHello when `upstream_tls` is set, as HAProxy sends it).
     pub send_header: Option<crate::proxy_protocol::Version>,
+    /// Originate TLS to the upstream: its handshake runs after the connect and before the relay.
+    /// The name sent and verified is the config's `server_name`, else the upstream's IP address.
+    pub upstream_tls: Option<ClientTlsConfig>,
 }
 
 /// What a listening port does with what it accepts, beyond handing it over.
@@ -48,11 +53,15 @@ pub struct PortRole {
     pub header: Option<Arc<HeaderPolicy>>,
     /// Proxy the clients to upstreams in the core instead of handing them to the consumer.
     pub proxy: Option<Arc<ProxyConfig>>,
+    /// Terminate TLS: each client's handshake runs in the core (after its PROXY header, if one is
+    /// expected) before it is handed on; a failed one never is. Replaceable while the port runs
+    /// (`Reactor::set_port_tls`): new handshakes take the new config.
+    pub tls: Option<ReloadableServerConfig>,
 }
 
 impl PortRole {
     /// Whether accepted connections need the core's attention before they are handed on.
     pub fn is_plain(&self) -> bool {
-        self.header.is_none() && self.proxy.is_none()
+        self.header.is_none() && self.proxy.is_none() && self.tls.is_none()
     }
 }

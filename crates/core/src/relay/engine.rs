@@ -119,7 +119,7 @@ impl RelayEngine {
         }
         for (id, dir) in [(a, &mut relay.ab), (b, &mut relay.ba)] {
             let s = cx.entries.stream(id).expect("checked above");
-            s.state.on(Input::StartRelay(a), s.queue.is_empty());
+            s.state.on(Input::StartRelay(a), s.is_flushed());
             // The peer's FIN was already read: this direction only flushes, then sends FIN.
             dir.src_done = s.state.reading == Reading::PeerClosed;
         }
@@ -177,7 +177,7 @@ impl RelayEngine {
                 continue;
             };
             let mut tools = Tools { scratch: &mut self.scratch, pipes: &mut self.pipes };
-            match dir.pump(src.map(|s| &*s), dst, relay.cap, &mut tools) {
+            match dir.pump(src, dst, relay.cap, &mut tools) {
                 Ok(Pumped::Finished) => done += 1,
                 Ok(Pumped::More) => more = true,
                 Ok(Pumped::Waiting) => {}
@@ -197,7 +197,11 @@ impl RelayEngine {
             // That side is gone at once; what was read from it still goes to the other side.
             let errno = err.raw_os_error().unwrap_or(libc::EIO);
             relay.ending.get_or_insert(errno);
-            self.abort_one(&mut cx, id, relay.owner.is_none().then_some(errno));
+            let existed = cx.entries.stream(id).is_some();
+            self.abort_one(&mut cx, id, None);
+            if existed && relay.owner.is_none() {
+                cx.batch.push_closed(id, &err); // a TLS failure says which (TLS_ERROR)
+            }
             self.relays.insert(rid, relay);
             return self.queue_work(rid);
         }

@@ -159,10 +159,14 @@ impl Relay {
 impl Direction {
     /// Moves what it can from `src` to `dst`. `dst`'s write queue (bytes written before the relay)
     /// goes first. A `src` of None (already closed) only drains what was read from it.
-    pub fn pump(&mut self, src: Option<&Stream>, dst: &mut Stream, cap: usize, tools: &mut Tools<'_>) -> Result<Pumped, Failed> {
+    pub fn pump(&mut self, src: Option<&mut Stream>, dst: &mut Stream, cap: usize, tools: &mut Tools<'_>) -> Result<Pumped, Failed> {
         if src.is_none() {
             self.src_done = true;
         }
+        if dst.tls.is_some() || src.as_ref().is_some_and(|s| s.tls.is_some()) {
+            return self.pump_tls(src, dst, cap, tools);
+        }
+        let src = src.map(|s| &*s);
         for _ in 0..PASSES_PER_TURN {
             if !dst.queue.is_empty() {
                 match dst.flush() {
@@ -215,6 +219,72 @@ impl Direction {
                 Ok(_) => {}
                 Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
                 Err(e) => return Err(e),
+            }
+        }
+        Ok(Pumped::More)
+    }
+
+    /// `pump` where either side has TLS: bytes go through the sessions (decrypted from a TLS
+    /// source, encrypted to a TLS destination), always by copying: splice cannot carry TLS
+    /// records. The same bound (`cap` bytes held), order and FIN rules as the plain path; a TLS
+    /// destination's FIN follows its close_notify. A TLS source's end without close_notify is
+    /// passed on as a FIN too (as HAProxy and nginx do): the upstream cannot tell the two apart.
+    fn pump_tls(&mut self, mut src: Option<&mut Stream>, dst: &mut Stream, cap: usize, tools: &mut Tools<'_>) -> Result<Pumped, Failed> {
+        for _ in 0..PASSES_PER_TURN {
+            // What was written before the relay, and what the destination's session holds.
+            match dst.flush() {
+                Ok(true) => {}
+                Ok(false) => return Ok(Pumped::Waiting),
+                Err(e) => return Err(Failed::Destination(e)),
+            }
+            if let Some(s) = src.as_deref_mut() {
+                // Records the source's session owes its peer (tickets, a KeyUpdate's answer).
+                if let Some(tls) = &mut s.tls {
+                    tls.send(&s.sock).map_err(Failed::Source)?;
+                }
+            }
+            if self.held > 0 {
+                let Path::Pending(buf, start) = &mut self.path else { unreachable!("a TLS relay only copies") };
+                match dst.send_plain(&buf[*start..]) {
+                    Ok(0) => return Ok(Pumped::Waiting),
+                    Ok(n) => {
+                        *start += n;
+                        self.wrote(n);
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
+                    Err(e) => return Err(Failed::Destination(e)),
+                }
+            }
+            if self.src_done {
+                if !self.fin_sent {
+                    dst.send_fin().map_err(Failed::Destination)?;
+                    self.fin_sent = true;
+                    continue; // the flush above says when close_notify and the FIN are out
+                }
+                return Ok(Pumped::Finished);
+            }
+            let Some(s) = src.as_deref_mut() else { unreachable!("src_done is set without a source") };
+            tools.scratch.resize(COPY_CHUNK, 0);
+            let want = (cap - self.held).min(COPY_CHUNK);
+            let n = match s.recv_plain(&mut tools.scratch[..want]) {
+                Ok(0) => {
+                    self.src_done = true;
+                    continue;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
+                Err(e) => return Err(Failed::Source(e)),
+            };
+            let sent = match dst.send_plain(&tools.scratch[..n]) {
+                Ok(sent) => sent,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) => return Err(Failed::Destination(e)),
+            };
+            self.moved += sent as u64;
+            if sent < n {
+                self.path = Path::Pending(tools.scratch[sent..n].to_vec(), 0);
+                self.held = n - sent;
             }
         }
         Ok(Pumped::More)

@@ -4,12 +4,15 @@ pub mod admission;
 pub mod listener;
 mod service;
 pub mod state;
+pub mod tls;
+mod tls_service;
 pub mod write_queue;
 
 use crate::{batch::Batch, wire::kind};
 use crate::sys::scm;
 use admission::Ticket;
 use std::os::fd::{AsFd, OwnedFd};
+use tls::TlsLayer;
 use crate::stream::state::{Input, StreamState};
 use crate::stream::write_queue::{send_now, Flush, WriteQueue};
 use socket2::Socket;
@@ -42,6 +45,9 @@ pub struct Stream {
     outgoing_fds: Vec<OwnedFd>,
     /// The listener that accepted it and what it counts against there (released on removal).
     pub origin: Option<(u32, Ticket)>,
+    /// Its TLS layer (a TLS port's connection, a connect with TLS, `startTLS`): reads and writes
+    /// go through its session. None for a plain connection, whose paths never look further.
+    pub tls: Option<Box<TlsLayer>>,
     /// The core made this socket (accepted or connected it) and holds its only descriptor, so
     /// closing it takes it out of epoll: no deregistration call is needed.
     pub only_descriptor: bool,
@@ -69,8 +75,14 @@ impl Stream {
             unix,
             outgoing_fds: Vec::new(),
             origin: None,
+            tls: None,
             only_descriptor: false,
         }
+    }
+
+    /// A connection whose bytes go through `tls` from the start.
+    pub fn with_tls(sock: Socket, unix: bool, tls: Box<TlsLayer>) -> Stream {
+        Stream { tls: Some(tls), ..Stream::new(sock, unix) }
     }
 
     /// An outbound connection whose `connect` is in progress.
@@ -81,7 +93,7 @@ impl Stream {
     /// Queues a duplicate of `fd` to go with the first byte of the next write (UNIX only: ENOTSUP
     /// otherwise; EBADF for a bad fd; ETOOMANYREFS past the kernel's limit per message).
     pub fn send_file_descriptor(&mut self, fd: std::os::fd::RawFd) -> io::Result<()> {
-        if !self.unix {
+        if !self.unix || self.tls.is_some() {
             return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
         }
         if self.outgoing_fds.len() >= scm::MAX_FDS {
@@ -91,8 +103,31 @@ impl Stream {
         Ok(())
     }
 
+    /// Descriptors wait to go with the next write (`send_file_descriptor`).
+    pub fn has_fds_to_send(&self) -> bool {
+        !self.outgoing_fds.is_empty()
+    }
+
     pub fn wants_read(&self) -> bool {
-        self.readable && self.state.reads()
+        // A TLS session may hold plaintext that no edge will announce: look on every resume.
+        (self.readable || self.tls.is_some()) && self.state.reads()
+    }
+
+    /// Bytes `write` accepted that have not left yet (for TLS, an upper bound: see `TlsLayer`).
+    pub fn buffered(&self) -> usize {
+        match &self.tls {
+            None => self.queue.len(),
+            Some(tls) => tls.pending(&self.queue),
+        }
+    }
+
+    /// Nothing written waits to be sent (for TLS: the session has sent everything, and its
+    /// handshake is over).
+    pub fn is_flushed(&self) -> bool {
+        match &self.tls {
+            None => self.queue.is_empty(),
+            Some(tls) => tls.is_flushed(&self.queue),
+        }
     }
 
     /// Reads into the batch until the kernel is drained, the batch is full or the budget is spent.
@@ -168,7 +203,14 @@ impl Stream {
     /// queued afterwards. Writes the state no longer accepts are dropped.
     pub fn write_vectored(&mut self, chunks: &[&[u8]]) -> io::Result<usize> {
         if !self.state.accepts_writes() {
-            return Ok(self.queue.len());
+            return Ok(self.buffered());
+        }
+        if let Some(tls) = &mut self.tls {
+            let pending = tls.write(&self.sock, &mut self.queue, chunks)?;
+            if pending > 0 {
+                self.state.on(Input::Queued, false);
+            }
+            return Ok(pending);
         }
         if !self.outgoing_fds.is_empty() {
             if let Some(first) = chunks.iter().position(|c| !c.is_empty()) {
@@ -209,21 +251,50 @@ impl Stream {
         Ok(self.queue.len())
     }
 
-    /// Sends queued bytes after a writable edge; returns true when the queue is now empty.
+    /// A relay's read: plaintext, through the session for TLS. Ok(0) is the peer's end.
+    pub fn recv_plain(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.tls {
+            Some(tls) => tls.recv_plain(&self.sock, buf),
+            None => std::io::Read::read(&mut &self.sock, buf),
+        }
+    }
+
+    /// A relay's write of plaintext, through the session for TLS; returns how many bytes were
+    /// taken (0 or WouldBlock: wait for the writable edge).
+    pub fn send_plain(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match &mut self.tls {
+            Some(tls) => tls.send_plain(&self.sock, bytes),
+            None => self.sock.send_with_flags(bytes, libc::MSG_NOSIGNAL),
+        }
+    }
+
+    /// Sends queued bytes after a writable edge; returns true when the queue is now empty (for
+    /// TLS: when everything written has left, see `is_flushed`).
     pub fn flush(&mut self) -> io::Result<bool> {
+        if let Some(tls) = &mut self.tls {
+            return tls.flush(&self.sock, &mut self.queue);
+        }
         if self.queue.is_empty() {
             return Ok(true);
         }
         Ok(matches!(self.queue.flush(&self.sock)?, Flush::Done))
     }
 
-    /// The FIN of a half-close (the state decided it is due).
-    pub fn send_fin(&self) -> io::Result<()> {
+    /// The FIN of a half-close (the state decided it is due). With TLS, close_notify goes first
+    /// and the FIN follows once it has left (see `TlsLayer::shutdown_write`).
+    pub fn send_fin(&mut self) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            return tls.shutdown_write(&self.sock, &mut self.queue);
+        }
         ignore_not_connected(self.sock.shutdown(Shutdown::Write))
     }
 
-    /// Orderly close: SHUT_RDWR so the peer sees EOF even while another fd holds the socket.
-    pub fn shutdown_both(&self) {
+    /// Orderly close: SHUT_RDWR so the peer sees EOF even while another fd holds the socket. With
+    /// TLS, close_notify first.
+    pub fn shutdown_both(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.close(&self.sock);
+        }
         let _ = self.sock.shutdown(Shutdown::Both);
     }
 
@@ -232,7 +303,7 @@ impl Stream {
     pub fn prepare_abort(&mut self) {
         self.queue.clear();
         let _ = self.sock.set_linger(Some(std::time::Duration::ZERO));
-        self.shutdown_both();
+        let _ = self.sock.shutdown(Shutdown::Both); // no close_notify: an abort
     }
 }
 

@@ -15,6 +15,9 @@ impl Stream {
             Phase::Relaying(rid) => return Step::Relay(rid),
             Phase::Established => {}
         }
+        if self.tls.is_some() {
+            return self.service_tls(id, ready, batch);
+        }
         if (ready.writable || ready.error) && !self.queue.is_empty() {
             match self.flush() {
                 Ok(true) => {
@@ -54,6 +57,9 @@ impl Stream {
 
     /// A connecting stream became writable or failed: the connect is done, one way or the other.
     fn finish_connect(&mut self, id: u32, ready: Ready, batch: &mut Batch) -> Step {
+        if self.tls.as_ref().is_some_and(|t| t.connected) {
+            return self.connect_handshake(id, batch);
+        }
         if !(ready.writable || ready.error) {
             return Step::Idle;
         }
@@ -66,6 +72,12 @@ impl Stream {
             Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => return Step::Idle, // a later edge
             Err(e) => return Step::Fail(e),
         };
+        if let Some(tls) = &mut self.tls {
+            // TCP is up: the handshake runs, and the connection is reported once it is done.
+            tls.connected = true;
+            tls.start(&self.sock);
+            return self.connect_handshake(id, batch);
+        }
         self.state.on(Input::Connected, true);
         let record = address::encode(&peer, &mut batch.data);
         batch.push(kind::CONNECTED, id, record as u32, 0);

@@ -41,6 +41,11 @@ impl WriteQueue {
         self.counters = Some(counters);
     }
 
+    /// The reactor's counters this queue counts into (None outside a reactor).
+    pub fn counters(&self) -> Option<&Arc<SharedCounters>> {
+        self.counters.as_ref()
+    }
+
     /// Bytes of this stream the kernel took without being queued (a direct write).
     pub fn count_sent_directly(&self, n: usize) {
         if let Some(c) = &self.counters {
@@ -91,6 +96,25 @@ impl WriteQueue {
         self.sent_total += self.len as u64;
         self.len = 0;
         self.attachments.clear();
+    }
+
+    /// Hands queued bytes, front first, to `take` (which answers how many it took) until it takes
+    /// less than it was given; returns how many it took in all. They leave the queue as sent (a
+    /// TLS stream's queue: its session takes them). Not for queues with descriptors attached.
+    pub fn drain_into(&mut self, mut take: impl FnMut(&[u8]) -> usize) -> usize {
+        debug_assert!(self.attachments.is_empty());
+        let mut total = 0;
+        while let Some(front) = self.chunks.front() {
+            let part = &front[self.head..];
+            let n = take(part).min(part.len());
+            let whole = n == part.len();
+            total += n;
+            self.advance(n);
+            if !whole {
+                break;
+            }
+        }
+        total
     }
 
     /// Sends as much as the kernel takes. An error leaves the queue as it was.

@@ -20,6 +20,7 @@ pub mod cmsg;
 pub mod errno;
 pub mod fd;
 pub mod interface;
+pub mod ktls;
 pub mod meminfo;
 pub mod mmsg;
 pub mod pipe;

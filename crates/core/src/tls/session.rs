@@ -150,8 +150,26 @@ impl TlsSession {
     /// Reads ciphertext until WouldBlock (or the budget), decrypting as it goes.
     /// `Err` is a socket error (ECONNRESET...); TLS failures come as `end: Failed`.
     pub fn read_tls_from<S: AsFd>(&mut self, sock: &S) -> io::Result<ReadOutcome> {
+        self.read_tls_via(&mut SocketIo(SockRef::from(sock)))
+    }
+
+    /// As `read_tls_from`, but the bytes of `prefix` come first, as if read from the socket: ciphertext
+    /// the loop read before the session existed (what followed a PROXY header; bytes read as
+    /// plaintext before `startTLS`). What the session takes of it is removed from `prefix`.
+    pub fn read_tls_after<S: AsFd>(&mut self, prefix: &mut Vec<u8>, sock: &S) -> io::Result<ReadOutcome> {
+        if prefix.is_empty() {
+            return self.read_tls_from(sock);
+        }
+        let mut io = Prefixed { prefix: &prefix[..], taken: 0, socket: SocketIo(SockRef::from(sock)) };
+        let outcome = self.read_tls_via(&mut io);
+        let taken = io.taken;
+        prefix.drain(..taken);
+        outcome
+    }
+
+    fn read_tls_via(&mut self, io: &mut dyn Read) -> io::Result<ReadOutcome> {
         let was_handshaking = self.is_handshaking();
-        let mut io = SocketIo(SockRef::from(sock));
+        let mut io = io;
         let mut budget = READ_BUDGET;
         let mut more = false;
         if self.end.is_none() {
@@ -384,13 +402,33 @@ impl TlsSession {
         }
     }
 
-    fn has_plaintext(&mut self) -> bool {
+    /// Plaintext waits to be taken.
+    pub fn has_plaintext(&mut self) -> bool {
         let Phase::Open(conn) = &mut self.phase else { return false };
         matches!(conn.reader().fill_buf(), Ok(chunk) if !chunk.is_empty())
     }
 
     fn failed(&self) -> bool {
         matches!(self.end, Some(End::Failed(_)))
+    }
+}
+
+/// Bytes read before the session existed, then the socket.
+struct Prefixed<'a, 'b> {
+    prefix: &'a [u8],
+    taken: usize,
+    socket: SocketIo<'b>,
+}
+
+impl Read for Prefixed<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.taken < self.prefix.len() {
+            let n = buf.len().min(self.prefix.len() - self.taken);
+            buf[..n].copy_from_slice(&self.prefix[self.taken..self.taken + n]);
+            self.taken += n;
+            return Ok(n);
+        }
+        self.socket.read(buf)
     }
 }
 

@@ -58,6 +58,14 @@ pub mod kind {
     /// id = datagram proxy port whose stop finished: its last session ended and its socket is
     /// closed (its final figures wait in `Reactor::datagram_proxy_stats`).
     pub const DATAGRAM_PROXY_CLOSED: u32 = 17;
+    /// id = connection: its TLS handshake completed; a = offset of the session's `push_tls_info`
+    /// payload, b = its length. Comes before the ACCEPT or CONNECTED record of that id (a port or
+    /// a connect with TLS), or on its own after `startTLS`.
+    pub const TLS_READY: u32 = 20;
+    /// id = connection (or a connect in progress): its TLS session failed; a = offset of the
+    /// `push_tls_error` payload, b = its length. Comes just before the CLOSED record of that id
+    /// (whose errno is EPROTO).
+    pub const TLS_ERROR: u32 = 21;
 }
 
 /// u32s per record: `[kind, id, a, b]`.
@@ -198,6 +206,55 @@ pub fn push_drain_counts(data: &mut Vec<u8>, ended: u64, idle_closed: u64, close
         data.extend_from_slice(&n.to_le_bytes());
     }
     offset
+}
+
+/// Appends the payload of a TLS_READY record; returns (offset, length). Layout: u8 flags (bit 0:
+/// resumed), then protocol, cipher suite, key exchange group, ALPN protocol and server name, each
+/// as u8 length + bytes (length 0: none), then u16 LE count of peer certificates and each as u32
+/// LE length + DER (leaf first).
+pub fn push_tls_info(data: &mut Vec<u8>, info: &crate::tls::TlsInfo) -> (usize, usize) {
+    let offset = data.len();
+    data.push(u8::from(info.resumed));
+    let short = |data: &mut Vec<u8>, bytes: Option<&[u8]>| {
+        let bytes = bytes.unwrap_or(&[]);
+        let n = bytes.len().min(255);
+        data.push(n as u8);
+        data.extend_from_slice(&bytes[..n]);
+    };
+    short(data, info.protocol.map(str::as_bytes));
+    short(data, info.cipher_suite.map(str::as_bytes));
+    short(data, info.key_exchange_group.map(str::as_bytes));
+    short(data, info.alpn_protocol.as_deref());
+    short(data, info.server_name.as_deref().map(str::as_bytes));
+    let certs = &info.peer_certificates[..info.peer_certificates.len().min(u16::MAX as usize)];
+    data.extend_from_slice(&(certs.len() as u16).to_le_bytes());
+    for cert in certs {
+        data.extend_from_slice(&(cert.len() as u32).to_le_bytes());
+        data.extend_from_slice(cert);
+    }
+    (offset, data.len() - offset)
+}
+
+/// Appends the payload of a TLS_ERROR record; returns (offset, length). Layout: code, alert name
+/// (length 0: no alert) as u8 length + ASCII, u8 1 when the peer sent the alert (0 when we did),
+/// then the message as u16 LE length + UTF-8.
+pub fn push_tls_error(data: &mut Vec<u8>, err: &crate::tls::TlsError) -> (usize, usize) {
+    let offset = data.len();
+    for text in [err.code(), err.alert_name().unwrap_or("")] {
+        data.push(text.len() as u8);
+        data.extend_from_slice(text.as_bytes());
+    }
+    data.push(u8::from(err.alert.is_some_and(|a| a.received)));
+    let mut message = err.to_string();
+    let mut end = message.len().min(u16::MAX as usize);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    let message = message.as_bytes();
+    data.extend_from_slice(&(message.len() as u16).to_le_bytes());
+    data.extend_from_slice(message);
+    (offset, data.len() - offset)
 }
 
 #[cfg(test)]

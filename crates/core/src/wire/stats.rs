@@ -40,6 +40,12 @@ macro_rules! for_each_stat {
             relays_active,
             #[doc = "Bytes moved by native relays, both directions."]
             bytes_relayed,
+            #[doc = "TLS sessions whose handshake completed and whose records this process encrypts and decrypts itself (rustls)."]
+            tls_sessions_userspace,
+            #[doc = "TLS sessions handed to the kernel (kTLS) after their handshake. Always 0 where the kernel has no TLS ULP (see `tlsSupport()`)."]
+            tls_sessions_ktls,
+            #[doc = "TLS handshakes that failed (refused, broken, timed out, or the peer left), on every kind of connection."]
+            tls_handshake_failures,
         }
     };
 }
@@ -107,6 +113,8 @@ macro_rules! for_each_port_stat {
             bytes_from_upstream,
             #[doc = "Of the relayed bytes, those moved by splice(2) through a pipe (the rest were copied)."]
             bytes_spliced,
+            #[doc = "TLS ports: clients whose handshake failed (refused, broken, timed out, or gone before it completed); none reached the factory or an upstream."]
+            tls_handshake_failures,
         }
     };
 }

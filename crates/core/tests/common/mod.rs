@@ -2,6 +2,8 @@
 //! announcements, and the events it took.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use reactor_core::wire::{address, kind};
 use reactor_core::{Notify, Reactor};
 use std::net::{SocketAddr, TcpListener};
@@ -55,6 +57,7 @@ impl Harness {
                         }
                         kind::RELAY_ENDED => batch.data[a_..a_ + 16].to_vec(),
                         kind::PORT_DRAINED => batch.data[a_..a_ + 24].to_vec(),
+                        kind::TLS_READY | kind::TLS_ERROR => batch.data[a_..a_ + b_].to_vec(),
                         _ => Vec::new(),
                     };
                     self.seen.push(Event { kind: k, id, a, bytes });

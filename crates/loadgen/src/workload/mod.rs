@@ -9,6 +9,7 @@ mod http;
 mod pingpong;
 mod roundtrip;
 mod stream;
+mod tls;
 mod udp;
 
 use std::io;
@@ -78,7 +79,7 @@ pub fn run(cfg: &Config) -> Report {
         }
     };
     let rate = match cfg.workload {
-        Kind::Stream | Kind::Proxy => per_second(stats.bytes) / 1e6,
+        Kind::Stream | Kind::Proxy | Kind::TlsStream => per_second(stats.bytes) / 1e6,
         _ => per_second(stats.ops),
     };
     let p = stats.percentiles();
@@ -118,6 +119,8 @@ fn drive(
         Kind::Connect | Kind::ProxyConnect => Box::new(connect::Connect::new(cfg)),
         Kind::Udp => Box::new(udp::Udp::new(cfg)),
         Kind::Http => Box::new(http::workload(cfg)),
+        Kind::TlsStream => Box::new(tls::TlsStream::new(cfg)?),
+        Kind::TlsConnect => Box::new(tls::TlsConnect::new(cfg)?),
     };
     w.start(poll.registry(), sched, stats)?;
     let mut timer: Option<Instant> = None;
