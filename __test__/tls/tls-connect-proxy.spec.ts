@@ -115,6 +115,21 @@ for (const mode of MODES) {
     t.is(stats.bytesToUpstream, payload.length)
   })
 
+  withOpenssl(`${tag} listenProxy with tls: a silent client is closed at the handshake timeout and counted; the upstream never hears of it`, async (t) => {
+    const m = material.get()
+    let upstreamConnections = 0
+    const up = await listen(net.createServer((s) => (upstreamConnections++, s.on('error', () => {}).pipe(s))))
+    const { port, at } = proxy(r, { upstream: { host: '127.0.0.1', port: up }, tls: serverTls(m, { handshakeTimeout: 300 }) })
+    const silent = net.connect(at, '127.0.0.1')
+    cleanups.push(() => silent.destroy())
+    const started = Date.now()
+    await within(new Promise((resolve) => silent.once('close', resolve).on('error', () => {}).resume()), 'the proxy to close the silent client')
+    t.true(Date.now() - started >= 250, `not before the timeout (${Date.now() - started} ms)`)
+    await waitUntil(() => port.stats().tlsHandshakeFailures === 1, 'counted')
+    t.is(upstreamConnections, 0)
+    t.is(port.stats().sessionsRelayed, 0)
+  })
+
   withOpenssl(`${tag} listenProxy with upstreamTls: TLS to the upstream, a PROXY header in the clear before it`, async (t) => {
     const m = material.get()
     const headers: string[] = []
