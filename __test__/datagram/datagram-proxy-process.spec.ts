@@ -40,6 +40,8 @@ for (const mode of MODES) {
     t.true(stats.sessionsCreated > 0, 'some sessions got a descriptor')
     t.true(stats.refusedNoSourcePort > 0, 'the others were refused and counted')
     // The sessions open are still served, twice over.
+    // A session counted may still have its answer on the way: wait for it (bounded).
+    await waitUntil(() => clients.filter((c) => c.answers.length > 0).length >= stats.sessionsCreated, 'every session\'s answer')
     const served = clients.filter((c) => c.answers.length > 0)
     t.is(served.length, stats.sessionsCreated)
     for (const c of served) await c.ask(`again ${c.port}`, port)
