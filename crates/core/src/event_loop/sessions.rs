@@ -26,7 +26,7 @@ impl State {
         let Some(Entry::Listener(l)) = self.entries.get(listener) else { return };
         let incoming = Incoming::new(a.sock, a.peer, (listener, a.ticket), l.role.clone(), l.unix);
         // A registration failure drops (closes) it: the client sees a close.
-        let _ = self.insert(registry, Entry::Incoming(incoming));
+        let _ = self.insert(registry, Entry::Incoming(Box::new(incoming)));
     }
 
     pub(super) fn on_session(&mut self, registry: &Registry, id: u32, step: SessionStep) {
