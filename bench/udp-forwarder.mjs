@@ -11,7 +11,9 @@
 //   direct and through each forwarder. Target: this package ≥ 0.8× direct.
 //
 // Paths are interleaved A B C … A B C … over the rounds so the machine's drift hits all alike;
-// ratios are taken pair by pair within a round, then their median.
+// ratios are taken pair by pair within a round, then their median. "Lost" sums the rounds: dnsperf's
+// unanswered queries, or the load generator's echoes missing after 50 ms (late ones count as lost);
+// what the forwarder itself dropped (its sockets' SO_MEMINFO drops, sends refused) is shown beside.
 //
 //   node bench/udp-forwarder.mjs [--rounds 3] [--duration-ms 2000] [--warmup-ms 300] [--only dns,udp-forward] [--verbose]
 import { spawn, spawnSync } from 'node:child_process'
@@ -22,6 +24,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findTool, inEpollOfTree, NGINX_STREAM_MODULE, tail, terminate, treeCpuSeconds, treePeakRssMiB, waitFor } from './peers.mjs'
 import { LOAD_BOUND_SHARE, median } from './rows.mjs'
+import { machineBusySeconds } from './servers.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const NAMES = 1000
@@ -237,15 +240,18 @@ async function measure(w, p, { sockets, upstream, dir, queryFile, durationMs, wa
     if (w.key === 'dns' && warmupMs > 0) dnsperf(port, queryFile, warmupMs / 1000)
     const cpu0 = forwarder ? treeCpuSeconds(forwarder.child.pid) : 0
     const up0 = treeCpuSeconds(upstream.child.pid)
+    const busy0 = machineBusySeconds()
     const t0 = process.hrtime.bigint()
     const r = w.key === 'dns' ? dnsperf(port, queryFile, seconds) : loadgenUdp(port, durationMs, warmupMs)
     const wall = Number(process.hrtime.bigint() - t0) / 1e9
     const cpu = forwarder ? treeCpuSeconds(forwarder.child.pid) - cpu0 : NaN
     const upstreamShare = (treeCpuSeconds(upstream.child.pid) - up0) / wall
+    // Cores the rest of the machine kept busy meanwhile (other processes, steal): the noise.
+    const otherCores = (machineBusySeconds() - busy0) / wall - (Number.isFinite(cpu) ? cpu / wall : 0) - upstreamShare - r.clientShare
     const rss = forwarder ? treePeakRssMiB(forwarder.child.pid) : NaN
     if (forwarder) await forwarder.stop()
     const figures = forwarder?.figures() ?? null
-    const m = { ...r, cpuUsPerOp: ((cpu / wall) / r.qps) * 1e6, upstreamShare, rss, figures }
+    const m = { ...r, cpuUsPerOp: ((cpu / wall) / r.qps) * 1e6, upstreamShare, otherCores, rss, figures }
     if (verbose) {
       console.log(`  ${w.key} ${p.name}: ${r.qps.toFixed(0)} ${w.unit}, ${r.lost} lost, forwarder ${Number.isFinite(cpu) ? ((cpu / wall) * 100).toFixed(0) : '–'}% CPU, client ${(r.clientShare * 100).toFixed(0)}%, upstream ${(upstreamShare * 100).toFixed(0)}%${figures?.kernelDrops ? `, kernel drops ${figures.kernelDrops}` : ''}`)
     }
@@ -332,8 +338,10 @@ function summarize(workloads, samples, failures) {
         cpuUsPerOp: median(runs.map((r) => r.cpuUsPerOp)),
         clientShare: median(runs.map((r) => r.clientShare)),
         upstreamShare: median(runs.map((r) => r.upstreamShare)),
+        otherCores: median(runs.map((r) => r.otherCores)),
         rss: median(runs.map((r) => r.rss)),
-        kernelDrops: runs.reduce((a, r) => a + (r.figures?.kernelDrops ?? 0) + (r.figures?.upstreamKernelDrops ?? 0), 0),
+        // What the forwarder itself lost (its sockets' kernel drops, sends refused), all rounds.
+        kernelDrops: runs.reduce((a, r) => a + (r.figures?.kernelDrops ?? 0) + (r.figures?.upstreamKernelDrops ?? 0) + (r.figures?.datagramsDropped ?? 0), 0),
         targets,
       })
     }
@@ -348,22 +356,22 @@ export function udpForwarderReport({ rows, skipped, rounds, durationMs }) {
   const lines = []
   lines.push(`UDP forwarders (\`bench/udp-forwarder.mjs\`, part of \`npm run bench\`; ${rounds} round${rounds === 1 ? '' : 's'}, ${durationMs} ms per run, paths interleaved; ratios paired within a round):`)
   lines.push('')
-  lines.push('| workload | path | median | min–max | lost | × no forwarder | × nginx | target | forwarder CPU | client CPU | upstream CPU | peak RSS MiB |')
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |')
+  lines.push('| workload | path | median | min–max | lost | × no forwarder | × nginx | target | forwarder CPU | client CPU | upstream CPU | other load (cores) | peak RSS MiB |')
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |')
   for (const r of rows) {
     if (r.failed) {
-      lines.push(`| ${r.workload.title} | ${r.path.name} | failed: ${r.failed.replaceAll('|', '/').slice(0, 160)} |${' |'.repeat(9)}`)
+      lines.push(`| ${r.workload.title} | ${r.path.name} | failed: ${r.failed.replaceAll('|', '/').slice(0, 160)} |${' |'.repeat(10)}`)
       continue
     }
     const bound = r.clientShare > LOAD_BOUND_SHARE ? ' ⚠ client-bound' : ''
     const upBound = r.upstreamShare > LOAD_BOUND_SHARE ? ' ⚠ upstream-bound' : ''
     const target = r.targets.map((t) => `${t.ok ? '✓' : '✗'} (${t.op === '>=' ? '≥' : '≤'} ${t.target}× ${t.against === 'direct' ? 'no forwarder' : t.against})`).join('; ')
-    const lostCell = `${fmt(r.lost)}${r.kernelDrops ? ` (${fmt(r.kernelDrops)} kernel drops)` : ''}`
+    const lostCell = `${fmt(r.lost)}${r.kernelDrops ? ` (${fmt(r.kernelDrops)} by the forwarder)` : ''}`
     lines.push(
-      `| ${r.workload.title} | ${r.path.name} | ${fmt(r.median)} ${r.workload.unit} | ${fmt(r.min)}–${fmt(r.max)} | ${lostCell} | ${r.path.key === 'direct' ? '1.00' : fmt(r.toDirect, 2)} | ${r.path.key === 'nginx' ? '1.00' : fmt(r.toNginx, 2)} | ${target} | ${r.path.key === 'direct' ? '–' : `${fmt(r.cpuUsPerOp, 2)} µs/op`} | ${fmt(r.clientShare * 100)}%${bound} | ${fmt(r.upstreamShare * 100)}%${upBound} | ${fmt(r.rss, 1)} |`,
+      `| ${r.workload.title} | ${r.path.name} | ${fmt(r.median)} ${r.workload.unit} | ${fmt(r.min)}–${fmt(r.max)} | ${lostCell} | ${r.path.key === 'direct' ? '1.00' : fmt(r.toDirect, 2)} | ${r.path.key === 'nginx' ? '1.00' : fmt(r.toNginx, 2)} | ${target} | ${r.path.key === 'direct' ? '–' : `${fmt(r.cpuUsPerOp, 2)} µs/op`} | ${fmt(r.clientShare * 100)}%${bound} | ${fmt(r.upstreamShare * 100)}%${upBound} | ${fmt(r.otherCores, 2)} | ${fmt(r.rss, 1)} |`,
     )
   }
-  for (const s of skipped) lines.push(`| ${s.workload.title} | ${s.path.name} | skipped: ${s.why} |${' |'.repeat(9)}`)
+  for (const s of skipped) lines.push(`| ${s.workload.title} | ${s.path.name} | skipped: ${s.why} |${' |'.repeat(10)}`)
   return lines.join('\n') + '\n'
 }
 

@@ -16,7 +16,9 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const IDLE_MS = 1000
+/** Long enough for a whole wave to be live when it is measured (making 10,000 clients takes a
+ *  second or two), short enough to run 10 waves in about a minute. */
+const IDLE_MS = 4000
 
 /** `n` clients, each its own socket (a session each: the sockets stay open for the whole wave, so
  *  no port is used twice), send one datagram each and wait for its echo, `window` at a time. */
@@ -84,12 +86,14 @@ export async function udpSessions({ root, mode, sessions = 100_000, waveSize = 1
     while (lines.length === 0) await sleep(10)
     const base = await measure()
     const perSession = []
+    const liveAtMeasure = []
     const afterWave = []
     let answered = 0
     let before = base
     for (let w = 0; w * waveSize < sessions; w++) {
       answered += await wave(port, Math.min(waveSize, sessions - w * waveSize), w)
       const live = await measure()
+      liveAtMeasure.push(live.stats.sessionsActive)
       perSession.push((live.rss - before.rss) / live.stats.sessionsActive)
       // Wait for the wave to expire before the next (bounded).
       const deadline = Date.now() + 30_000
@@ -106,6 +110,7 @@ export async function udpSessions({ root, mode, sessions = 100_000, waveSize = 1
       // The first wave, in a fresh process: (RSS with it live − RSS before) / sessions live. Later
       // waves reuse what the allocator kept from the first and show almost nothing.
       perSessionBytes: perSession[0],
+      liveAtMeasure: liveAtMeasure[0],
       fdsBefore: base.fds,
       fdsAfter: end.fds,
       rssBeforeMiB: base.rss / 2 ** 20,
@@ -127,7 +132,7 @@ export function udpSessionsRow(r) {
   return {
     test: `${r.sessions.toLocaleString('en-US')} UDP sessions created and expired (10,000 live at a time)`,
     server: name,
-    figure: `${(r.perSessionBytes / 1024).toFixed(2)} KiB RSS per live session (first wave); after all expired: ${r.fdsAfter} fds (${r.fdsBefore} before); RSS ${r.rssBeforeMiB.toFixed(1)} MiB before, ${r.rssAfterFirstWaveMiB.toFixed(1)} after the first wave expired, ${r.rssAfterMiB.toFixed(1)} after the last; ${r.answered.toLocaleString('en-US')} answered`,
+    figure: `${(r.perSessionBytes / 1024).toFixed(2)} KiB RSS per live session (first wave, ${r.liveAtMeasure.toLocaleString('en-US')} live); after all expired: ${r.fdsAfter} fds (${r.fdsBefore} before); RSS ${r.rssBeforeMiB.toFixed(1)} MiB before, ${r.rssAfterFirstWaveMiB.toFixed(1)} after the first wave expired, ${r.rssAfterMiB.toFixed(1)} after the last; ${r.answered.toLocaleString('en-US')} answered`,
     target: clean ? '✓ (no fd left, every session expired)' : '✗ (no fd left, every session expired)',
   }
 }

@@ -164,7 +164,8 @@ const nobodyProbe = nobodyDir === null ? null : spawnSync('setpriv', [...NOBODY,
 const canSwitchUid = nobodyProbe?.status === 0
 const whyNot = nobodyDir === null ? 'not root or no setpriv' : `uid 65534 cannot load the package from ${nobodyDir}: ${nobodyProbe?.stderr.split('\n')[0]}`
 const asOtherUid = (title: string, impl: Implementation<[]>) =>
-  canSwitchUid ? test(title, impl) : test.skip(`${title} (skipped: ${whyNot})`, impl)
+  // Serial: they compare the fd table, which tests running beside them would change.
+  canSwitchUid ? test.serial(title, impl) : test.skip(`${title} (skipped: ${whyNot})`, impl)
 
 /** package.json, dist/, native/ and the offer fixture, copied into a fresh world-readable folder;
  *  and a folder only uid 65534 may write to, for its offer's socket. */

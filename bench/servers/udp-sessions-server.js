@@ -14,7 +14,9 @@ fs.closeSync(3)
 function report() {
   global.gc?.()
   const fds = fs.readdirSync('/proc/self/fd').length
-  process.stdout.write(JSON.stringify({ rss: process.memoryUsage.rss(), fds, stats: port.stats() }) + '\n')
+  const { heapUsed, external } = process.memoryUsage()
+  const rssAnon = Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024
+  process.stdout.write(JSON.stringify({ rss: process.memoryUsage.rss(), rssAnon, heapUsed, external, fds, stats: port.stats() }) + '\n')
 }
 report()
 let buf = ''

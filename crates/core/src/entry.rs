@@ -19,11 +19,13 @@ use std::sync::Arc;
 
 #[derive(Debug)]
 pub enum Entry {
-    Listener(Listener),
+    /// Boxed, as the other large kinds: every entry is as large as the largest variant, and
+    /// streams and datagram sessions are the many.
+    Listener(Box<Listener>),
     Stream(Stream),
     Datagram(Datagram),
     /// An accepted connection before its hand-over (PROXY header, routing, upstream connect).
-    Incoming(Incoming),
+    Incoming(Box<Incoming>),
     /// A proxy session's upstream while its connect is in progress.
     Upstream(Upstream),
     /// A datagram proxy's listening socket (boxed: it is large, and every entry is as large as the

@@ -154,7 +154,7 @@ impl Reactor {
         validate(fd, family, what.expect())?;
         let sock = duplicate_nonblocking(fd)?;
         let entry = match what {
-            Adopt::Listener => Entry::Listener(Listener::new(sock)),
+            Adopt::Listener => Entry::Listener(Box::new(Listener::new(sock))),
             Adopt::Connection => Entry::Stream(Stream::new(sock, family == libc::AF_UNIX)),
             Adopt::Datagram { max_packet } => Entry::Datagram(Datagram::new(sock, max_packet)?),
         };
@@ -168,7 +168,7 @@ impl Reactor {
     pub fn adopt_listener(&self, fd: RawFd, family: i32, limits: Limits, role: PortRole) -> Result<u32, AdoptError> {
         validate(fd, family, Expect::Listener)?;
         let sock = duplicate_nonblocking(fd)?;
-        let id = self.shared.lock().insert_port(&self.shared.registry, Entry::Listener(Listener::with(sock, limits, role)))?;
+        let id = self.shared.lock().insert_port(&self.shared.registry, Entry::Listener(Box::new(Listener::with(sock, limits, role))))?;
         self.shared.wake();
         Ok(id)
     }

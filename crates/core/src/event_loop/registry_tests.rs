@@ -100,7 +100,7 @@ fn a_listener_registers_and_reports_what_it_accepts() {
     l.listen(8).unwrap();
     l.set_nonblocking(true).unwrap();
     let to = l.local_addr().unwrap();
-    let lid = st.insert(poll.registry(), Entry::Listener(Listener::new(l))).unwrap();
+    let lid = st.insert(poll.registry(), Entry::Listener(Box::new(Listener::new(l)))).unwrap();
     let clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(to.as_socket().unwrap()).unwrap()).collect();
     st.run_deferred(poll.registry());
     let accepts: Vec<_> = records(&st).into_iter().filter(|r| r.0 == kind::ACCEPT).collect();

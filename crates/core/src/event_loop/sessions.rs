@@ -30,7 +30,7 @@ impl State {
         // A registration failure drops (closes) it: the client sees a close. It is looked at once,
         // now, on the loop that accepted it (the I/O thread, for a proxy port in the threaded
         // mode), rather than on a later pass of the main loop.
-        if let Ok(id) = self.entries.insert(registry, Entry::Incoming(incoming)) {
+        if let Ok(id) = self.entries.insert(registry, Entry::Incoming(Box::new(incoming))) {
             self.service(registry, id, crate::service::Ready::default());
         }
     }
@@ -81,7 +81,7 @@ impl State {
             None => {
                 let early = std::mem::take(&mut c.early);
                 self.entries.convert(id, |e| match e {
-                    Entry::Incoming(c) => Entry::Stream(session_stream(c)),
+                    Entry::Incoming(c) => Entry::Stream(session_stream(*c)),
                     other => other,
                 });
                 let record = address::encode(&client, &mut self.batch.data);
@@ -211,7 +211,7 @@ impl State {
         }
         first.extend_from_slice(&c.early);
         self.entries.convert(client, |e| match e {
-            Entry::Incoming(c) => Entry::Stream(session_stream(c)),
+            Entry::Incoming(c) => Entry::Stream(session_stream(*c)),
             other => other,
         });
         if matches!(self.entries.get(up), Some(Entry::Upstream(u)) if u.tls.is_some()) {
