@@ -39,7 +39,7 @@ const PEER_TARGETS = {
 }
 /** Peak RSS of this package's servers as a ratio to Node's: at most this. */
 const RSS_TARGET = 1.1
-const OURS = new Set(['thread', 'hosted', 'relay-thread', 'relay-hosted', 'listen-thread', 'listen-hosted', 'listen-v2', 'http-thread', 'http-hosted', 'tls-listen-thread', 'tls-listen-hosted'])
+const OURS = new Set(['thread', 'hosted', 'relay-thread', 'relay-hosted', 'listen-thread', 'listen-hosted', 'http-thread', 'http-hosted', 'tls-listen-thread', 'tls-listen-hosted'])
 
 /** Kept with the table whenever BENCHMARKS.md is rewritten. */
 const NOTES = `

@@ -72,8 +72,6 @@ export function serverCatalogue(root) {
     // The entries are also on every real-client row (clients.mjs, CLIENT_PATHS).
     { key: 'listen-thread', role: 'proxy', name: 'reactor listenProxy (thread)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['thread', up], needs: listenProxyBuilt },
     { key: 'listen-hosted', role: 'proxy', name: 'reactor listenProxy (thread: false)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['hosted', up], needs: listenProxyBuilt },
-    // The same with a PROXY v2 header sent to the upstream first: the header's cost, measured.
-    { key: 'listen-v2', role: 'proxy', name: 'reactor listenProxy + PROXY v2 (thread: false)', script: servers('reactor-listen-proxy.js'), argv: (up) => ['hosted', up, 'v2'], needs: listenProxyBuilt },
     // ==== end of SLOT ====
 
     // TLS-terminating proxies (the `tls-proxy` rows): each client's TLS is terminated and the
