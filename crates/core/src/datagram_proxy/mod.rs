@@ -12,6 +12,7 @@
 //! (new clients waiting for the routing function). The loop carries out what they ask
 //! (`event_loop::datagram_proxy`).
 
+pub mod forwarding;
 pub mod port;
 pub(crate) mod routing;
 pub(crate) mod session;

@@ -29,7 +29,6 @@ use crate::wire::{kind, push_datagram_route, DatagramProxyStats};
 use mio::unix::SourceFd;
 use mio::Registry;
 use socket2::SockAddr;
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -40,21 +39,6 @@ const DATAGRAMS_PER_TURN: usize = 256;
 /// Datagrams (bytes) queued for one session's upstream before they are sent mid-batch.
 const UPSTREAM_DATAGRAMS: usize = 256;
 const UPSTREAM_BYTES: usize = 256 * 1024;
-
-/// What the datagram proxies of a reactor share: one reader for every session's replies, one
-/// queue for the datagrams on their way to one session's upstream, and the final figures of
-/// ports that closed until the consumer reads them.
-#[derive(Default)]
-pub struct Forwarding {
-    replies_recv: Option<RecvBatch>,
-    to_upstream: Option<SendQueue>,
-    /// The session `to_upstream` holds datagrams for.
-    to_session: Option<u32>,
-    closed: HashMap<u32, DatagramProxyStats>,
-    /// Ports and sessions to service again before the turn ends (replies to send, budget spent).
-    work: VecDeque<u32>,
-    work_ids: HashSet<u32>,
-}
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

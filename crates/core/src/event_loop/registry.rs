@@ -2,7 +2,7 @@
 //! being filled, the sockets that still have work (edge-triggered fairness) and the relay engine;
 //! and the dispatch of events to each kind's own `service`, whose `Step` is carried out here.
 
-use super::datagram_proxy::Forwarding;
+use crate::datagram_proxy::forwarding::Forwarding;
 use crate::batch::Batch;
 use crate::entry::{Entries, Entry};
 use crate::relay::engine::{Lent, RelayEngine};
