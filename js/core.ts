@@ -4,7 +4,7 @@
 import { closeDescriptors } from './descriptors'
 import { reactorClosed } from './errors'
 import { nextTurn } from './handle'
-import type { BatchEndEntry, BatchHook, ConnectionEntry, Entries, EntryKind, ReactorHost } from './host'
+import type { BatchHook, ConnectionEntry, Entries, EntryKind, ReactorHost } from './host'
 import type { ProxyInfo } from './proxy-info'
 import type { TLSError } from './errors'
 import type { TlsInfo } from './tls-types'
@@ -64,8 +64,6 @@ export class ReactorCore implements ReactorHost {
   private dispatching = false
   /** Entries whose batch hook runs when the current batch is done. */
   private batchHooks: BatchHook[] = []
-  /** What runs once the current batch is done (routing answers of datagram proxies). */
-  private batchEnds: BatchEndEntry[] = []
   /** Reused for every batch: the core copies each batch's records in here. */
   private readonly records = Batch.recordArray()
   private closed = false
@@ -126,10 +124,6 @@ export class ReactorCore implements ReactorHost {
     if (info === undefined) return null
     this.proxyInfo.delete(id)
     return info
-  }
-
-  atBatchEnd(entry: BatchEndEntry): void {
-    this.batchEnds.push(entry)
   }
 
   private takeTlsInfo(id: number): TlsInfo | null {
@@ -195,16 +189,11 @@ export class ReactorCore implements ReactorHost {
     if (batch.carriedDescriptors) this.native.fdsSettled()
     this.batch = null
     if (this.batchHooks.length > 0) {
-      const ports = this.batchHooks
+      const entries = this.batchHooks
       this.batchHooks = []
-      for (const port of ports) port.flushReceived()
-    }
-    if (this.batchEnds.length > 0) {
-      const entries = this.batchEnds
-      this.batchEnds = []
       for (const entry of entries) {
         try {
-          entry.onBatchEnd()
+          entry.flushReceived()
         } catch (err) {
           this.report(err)
         }

@@ -6,7 +6,7 @@ import { isIP } from 'node:net'
 import type { IPAddress } from './address'
 import { InvalidAddressError, invalidArgType, invalidArgValue, outOfRange } from './errors'
 import { Handle, nextTurn } from './handle'
-import type { BatchEndEntry, DatagramProxyEntry, ReactorHost } from './host'
+import type { BatchHook, DatagramProxyEntry, ReactorHost } from './host'
 import type { NativeDatagramProxyOptions, NativeDatagramProxyStats } from './native'
 import type { Batch } from './records'
 import { arrayArgument, bufferSizeArgument, describe, limitArgument, objectArgument, optionsArgument, portArgument, timeoutArgument } from './validate'
@@ -110,7 +110,7 @@ function upstreamArgument(value: unknown, what: string): DatagramUpstream {
   return { host, port: port as number }
 }
 
-export class DatagramProxyPort extends Handle implements DatagramProxyEntry, BatchEndEntry {
+export class DatagramProxyPort extends Handle implements DatagramProxyEntry, BatchHook {
   private stopped: Promise<void> | null = null
   private closed: () => void = () => {}
   /** The figures last read (after the close: the final ones). */
@@ -167,7 +167,7 @@ export class DatagramProxyPort extends Handle implements DatagramProxyEntry, Bat
     }
     if (this.answers === null) {
       this.answers = { tokens: [], hosts: [], ports: [] }
-      this.host.atBatchEnd(this)
+      this.host.flushAfterBatch(this)
     }
     this.answers.tokens.push(token)
     this.answers.hosts.push(to?.host ?? '')
@@ -182,7 +182,7 @@ export class DatagramProxyPort extends Handle implements DatagramProxyEntry, Bat
   }
 
   /** @internal Sends the batch's routing answers in one call. */
-  onBatchEnd(): void {
+  flushReceived(): void {
     const answers = this.answers
     this.answers = null
     if (answers !== null && this.isLive) this.host.native.routeDatagrams(this.id, answers.tokens, answers.hosts, answers.ports)

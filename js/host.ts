@@ -87,10 +87,6 @@ export interface DatagramProxyEntry {
   onReactorClose(): void
 }
 
-/** Something to run once the batch being dispatched is done (`atBatchEnd`). */
-export interface BatchEndEntry {
-  onBatchEnd(): void
-}
 
 /** The registry's kinds of entries, each with the events it gets. */
 export interface Entries {
@@ -130,6 +126,4 @@ export interface ReactorHost {
   takeInputAhead(ids: number[]): Map<number, Buffer[]>
   /** Calls `entry.flushReceived()` once the batch being dispatched is done. */
   flushAfterBatch(entry: BatchHook): void
-  /** Calls `entry.onBatchEnd()` once the batch being dispatched is done (once per call). */
-  atBatchEnd(entry: BatchEndEntry): void
 }

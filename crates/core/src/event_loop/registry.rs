@@ -207,6 +207,10 @@ impl State {
 
     /// Services the entries whose deadline has come (each checks its own clock).
     pub fn run_deadlines(&mut self, registry: &Registry) {
+        // Every turn comes here: with no deadline pending, not even the clock is read.
+        if self.deadlines.next().is_none() {
+            return;
+        }
         let mut due = std::mem::take(&mut self.due);
         self.deadlines.take_due(Instant::now(), &mut due);
         for id in due.drain(..) {
@@ -222,7 +226,10 @@ impl State {
     /// after running out of descriptors, or `cap` (None: no limit), whichever comes first.
     pub fn wait_limit(&self, cap: Option<Duration>) -> Option<Duration> {
         let cap = if self.retry_accept { Some(cap.map_or(ACCEPT_RETRY, |c| c.min(ACCEPT_RETRY))) } else { cap };
-        wait_for(self.deadlines.next(), Instant::now(), cap)
+        match self.deadlines.next() {
+            None => cap,
+            next => wait_for(next, Instant::now(), cap),
+        }
     }
 
     /// Runs the relays that have work left (on the loop that serves relays).
