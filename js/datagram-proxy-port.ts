@@ -150,6 +150,13 @@ export class DatagramProxyPort extends Handle implements DatagramProxyEntry, Bat
     return this.stopped
   }
 
+  /** A new close-on-exec descriptor of the socket, owned by the caller (see
+   *  ListeningPort.duplicateFd): 'EBADF' once stopListening() was called, though the core still
+   *  finishes the sessions on it. */
+  duplicateFd(): number {
+    return this.duplicateSocket('duplicateFd', this.stopped === null)
+  }
+
   /** The port's figures now (after its close: the final ones). */
   stats(): DatagramProxyStats {
     if (this.isLive) this.last = this.host.native.datagramProxyStats(this.id) ?? this.last

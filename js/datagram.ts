@@ -126,6 +126,12 @@ export class DatagramPort extends Handle implements IDatagramTransport, Datagram
     return this.lastHost
   }
 
+  /** A new close-on-exec descriptor of the socket, owned by the caller (see
+   *  ListeningPort.duplicateFd): 'EBADF' once stopped. */
+  duplicateFd(): number {
+    return this.duplicateSocket('duplicateFd', this.listening)
+  }
+
   /** Datagrams the core had to drop (its queue to JS was full). */
   get droppedDatagrams(): number {
     return this.listening ? this.host.native.droppedDatagrams(this.id) : this.lastDropped

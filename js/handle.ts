@@ -1,5 +1,6 @@
 // What ports, datagram ports and transports share: an id in the core, a place in the reactor's
 // registry while they are live, and a ref that keeps Node's event loop alive (like Node's handles).
+import { callNative, errnoError } from './errors'
 import type { EntryKind, ReactorHost } from './host'
 
 export abstract class Handle {
@@ -36,6 +37,17 @@ export abstract class Handle {
 
   protected get isLive(): boolean {
     return this.live
+  }
+
+  /**
+   * A new close-on-exec descriptor of this handle's socket, for the caller to own and close
+   * (`port.duplicateFd()`). `open`: whether the handle still serves its socket (a port that was
+   * stopped does not, even while the core finishes with it). A closed one is an Error with code
+   * 'EBADF', the code every call on a closed port has; no descriptor left is 'EMFILE'.
+   */
+  protected duplicateSocket(what: string, open = this.live): number {
+    if (!open || !this.live) throw errnoError('EBADF', `${what}: the port is closed`)
+    return callNative(() => this.host.native.duplicateFd(this.id))
   }
 
   /** The handle is closed in the core: forget it and stop holding the loop. Idempotent. */

@@ -87,6 +87,8 @@ export interface IDatagramTransport {
   connect(host: string, port: number): void
   getHost(): IPAddress
   stopListening(): Promise<void>
+  /** A new close-on-exec descriptor of the socket, owned by the caller. */
+  duplicateFd(): number
   setBroadcastAllowed(on: boolean): void
   getBroadcastAllowed(): boolean
   joinGroup(addr: string, iface?: string): void

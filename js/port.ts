@@ -122,6 +122,16 @@ export class ListeningPort extends Handle implements PortEntry {
     return this.stopped
   }
 
+  /**
+   * A new descriptor of the listening socket (close-on-exec), owned by the caller, who must close
+   * it: as Go's `Listener.File()`. For a handoff or the systemd fd store when the fd the port was
+   * adopted from is closed (the reactor keeps its own duplicate). Also while draining. After
+   * stopListening() or the end of a drain → Error with code 'EBADF'; no descriptor left → 'EMFILE'.
+   */
+  duplicateFd(): number {
+    return this.duplicateSocket('duplicateFd')
+  }
+
   /** The port's figures: accepted, active, refused per reason (admission limits, PROXY headers). */
   stats(): PortStats {
     this.lastStats = portStats(this.host, this.id, this.lastStats)

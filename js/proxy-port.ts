@@ -38,6 +38,12 @@ export class ProxyPort extends Handle implements ProxyPortEntry {
     return this.address
   }
 
+  /** A new close-on-exec descriptor of the listening socket, owned by the caller (see
+   *  ListeningPort.duplicateFd): 'EBADF' once stopped. */
+  duplicateFd(): number {
+    return this.duplicateSocket('duplicateFd')
+  }
+
   /** The port's figures: accepted, active, refused per reason, PROXY header errors, connect
    *  failures (per upstream too), bytes each way and how many were spliced. */
   stats(): PortStats {

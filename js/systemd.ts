@@ -31,10 +31,31 @@ export interface ListenFd {
 
 const LISTEN_VARIABLES = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const
 
+let warnedPassedElsewhere = false
+
+/**
+ * The one hint when socket activation finds nothing because LISTEN_PID names another process:
+ * the usual cause is a wrapper (npm start, tsx, nodemon) that systemd started and that spawned
+ * node instead of exec'ing it, and otherwise listenFds() returns [] without a word. Once per
+ * process, as a Warning with code 'REACTOR_SOCKET_LISTEN_PID'.
+ */
+function warnIfPassedElsewhere(listenPid: string | null): void {
+  if (warnedPassedElsewhere || listenPid === null) return
+  const other = callNative(() => binding.systemd.listenPidElsewhere(listenPid))
+  if (other === null || other === undefined) return
+  warnedPassedElsewhere = true
+  process.emitWarning(
+    `LISTEN_PID=${other} is not this process (${process.pid}): the sockets were passed to another process — ` +
+      'a wrapper such as npm, tsx or nodemon? exec node directly',
+    { type: 'ReactorSocketWarning', code: 'REACTOR_SOCKET_LISTEN_PID' },
+  )
+}
+
 export const systemd = Object.freeze({
   /**
    * The descriptors systemd (or any supervisor speaking its protocol) passed to this process,
-   * made close-on-exec: none unless LISTEN_PID is this process's pid. A malformed variable
+   * made close-on-exec: none unless LISTEN_PID is this process's pid (when it names another
+   * process, a warning says so, once: see warnIfPassedElsewhere). A malformed variable
    * throws an Error with code 'EINVAL'; the environment is cleared either way (unless
    * `unsetEnvironment` is false). The caller owns the descriptors.
    */
@@ -43,7 +64,9 @@ export const systemd = Object.freeze({
     booleanArgument(unsetEnvironment, 'listenFds: unsetEnvironment')
     const env = process.env
     try {
-      return callNative(() => binding.systemd.listenFds(env.LISTEN_PID ?? null, env.LISTEN_FDS ?? null, env.LISTEN_FDNAMES ?? null))
+      const fds = callNative(() => binding.systemd.listenFds(env.LISTEN_PID ?? null, env.LISTEN_FDS ?? null, env.LISTEN_FDNAMES ?? null))
+      if (fds.length === 0) warnIfPassedElsewhere(env.LISTEN_PID ?? null)
+      return fds
     } finally {
       if (unsetEnvironment) for (const name of LISTEN_VARIABLES) delete env[name]
     }

@@ -6,7 +6,8 @@
 //
 //   node scripts/handoff-soak.mjs [--handoffs 5] [--settle 1000] [--mode thread|no-thread|both]
 //
-// Also used by __test__/deploy/handoff-load.spec.ts and as the last phase of `npm run soak`.
+// Also used by __test__/deploy/handoff-load.spec.ts (startLoad by systemd-restart.spec.ts) and as
+// the last phase of `npm run soak`.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
@@ -89,7 +90,7 @@ function exchange(port, counts, messages, size, gapMs) {
 
 /** 8 loops of short connections (one message of 1 B–32 KiB) and 4 of long ones (about 1 s,
  *  256 B every 10 ms), until stopped. */
-function startLoad(port) {
+export function startLoad(port) {
   const counts = { attempts: 0, completed: 0, refused: 0, reset: 0, corrupted: 0, otherErrors: [], bytesChecked: 0 }
   let running = true
   const loop = async (messages, size, gapMs) => {

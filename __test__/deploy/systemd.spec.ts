@@ -256,8 +256,8 @@ function freePort(): number {
   return port
 }
 
-function activate(args: string[], mode: { thread: boolean }, notifySocket: string): Child {
-  const env = ['-E', `REACTOR_THREAD=${mode.thread ? 1 : 0}`, '-E', `NOTIFY_SOCKET=${notifySocket}`]
+function activate(args: string[], mode: { thread: boolean }, notifySocket: string, extraEnv: string[] = []): Child {
+  const env = ['-E', `REACTOR_THREAD=${mode.thread ? 1 : 0}`, '-E', `NOTIFY_SOCKET=${notifySocket}`, ...extraEnv.flatMap((v) => ['-E', v])]
   const c = new Child(
     spawn('systemd-socket-activate', [...args, ...env, process.execPath, EXAMPLE], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -297,6 +297,29 @@ for (const mode of MODES) {
     t.true(exit.stdout.includes('STOPPED'))
     await r.wait()
     t.is(JSON.parse(r.stdout.split('\n').filter((l) => l.startsWith('GOT '))[1].slice(4)).state, 'STOPPING=1')
+  }))
+
+  withActivate(`${tag} WatchdogSec=: with WATCHDOG_USEC set, the example server notifies READY=1, then WATCHDOG=1 every half interval`, (t) => slot(async () => {
+    const port = freePort()
+    const notifyAddress = `@reactor-socket-test-${process.pid}-watchdog-${mode.name}`
+    const r = receiver(notifyAddress, 3)
+    await r.line('BOUND')
+    // 400 ms: a keepalive every 200 ms, so two arrive well within the deadline below.
+    const c = activate(['-l', `127.0.0.1:${port}`, '--fdname=web'], mode, notifyAddress, ['WATCHDOG_USEC=400000'])
+    await waitUntil(() => c.stderr.includes('Listening on'), () => `systemd-socket-activate listening (stderr: ${c.stderr})`)
+    const peer = await nodeClient(port) // makes systemd-socket-activate exec the server
+    const got = () => r.stdout.split('\n').filter((l) => l.startsWith('GOT ')).map((l) => JSON.parse(l.slice(4)).state as string)
+    await waitUntil(() => got().length >= 1, 'READY=1 at the receiver')
+    const ready = Date.now()
+    await waitUntil(() => got().length >= 3, () => `two WATCHDOG=1 after READY=1 (got ${JSON.stringify(got())})`, 3000)
+    const elapsed = Date.now() - ready
+    t.deepEqual(got(), ['READY=1\nSTATUS=echoing on web', 'WATCHDOG=1', 'WATCHDOG=1'])
+    t.true(elapsed >= 300, `the keepalives come every half interval, not at once (${elapsed} ms after READY=1)`)
+    t.is((await r.wait()).code, 0)
+    peer.destroy()
+    c.proc.kill('SIGTERM')
+    const stopped = await c.wait()
+    t.is(stopped.code, 0, stopped.stderr)
   }))
 
   withActivate(`${tag} systemd-socket-activate --datagram: the example server echoes UDP`, (t) => slot(async () => {

@@ -1,9 +1,10 @@
 'use strict'
 // A TCP echo server that replaces itself without refusing a connection. On SIGHUP it offers its
-// listening socket at a UNIX path (handoff.offer) and starts its successor (this same script);
-// the successor takes the socket (handoff.take), serves it, and calls ready(); then this process
-// stops its port, lets its open connections finish, and exits. The socket itself never closes,
-// so connection attempts keep being accepted, by one process or the other.
+// listening socket at a UNIX path (handoff.offer) and starts its successor (this same script,
+// under the same node options); the successor takes the socket (handoff.take), serves it, and
+// calls ready(); then this process stops its port, lets its open connections finish, and exits.
+// The socket itself never closes, so connection attempts keep being accepted, by one process or
+// the other. (Under systemd, and in ESM: examples/systemd-restart/handoff-server.mjs.)
 //
 //   node server.js [--port 8080] [--host 127.0.0.1] [--path <handoff socket>] [--no-thread]
 //   kill -HUP <pid>      # replace the running server
@@ -73,7 +74,9 @@ async function replace() {
   if (replacing || draining) return
   replacing = true
   const offer = handoff.offer(args.path, [{ name: 'echo', fd: listenFd }])
-  const successor = spawn(process.execPath, [__filename, ...process.argv.slice(2)], {
+  // This same script under the same node options (a loader such as `--import tsx`, memory
+  // limits, ...): process.argv[1] is the script as node was given it, in CommonJS and ESM alike.
+  const successor = spawn(process.execPath, [...process.execArgv, process.argv[1], ...process.argv.slice(2)], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, ECHO_GENERATION: String(generation + 1) },
   })

@@ -5,7 +5,7 @@ use crate::datagram::Datagram;
 use crate::event_loop::driver::HostedTurn;
 use crate::event_loop::driver::Driver;
 use crate::event_loop::engine::{Engine, WAKER};
-use crate::sys::fd::duplicate_nonblocking;
+use crate::sys::fd::{duplicate_cloexec, duplicate_nonblocking};
 use crate::stream::listener::Listener;
 use crate::event_loop::shared::Shared;
 use crate::batch::counters::SharedCounters;
@@ -29,7 +29,7 @@ use mio::{Poll, Waker};
 use socket2::{SockAddr, Socket};
 use std::io;
 use std::time::{Duration, Instant};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Which side of TLS a connection takes in `Reactor::start_tls`.
@@ -425,6 +425,15 @@ impl Reactor {
         let st = self.shared.lock();
         let entry = st.entries.get(id).ok_or_else(unknown_id)?;
         f(entry.socket())
+    }
+
+    /// A new close-on-exec descriptor of the socket behind `id`, owned by the caller (as Go's
+    /// `Listener.File()`): a port whose adopting fd was closed can still be handed on (handoff,
+    /// the fd store). Every entry is in the one state, whichever poller it is registered with (a
+    /// proxy port's is the relay poller's), so the lock is all it takes. EBADF for an id the core
+    /// does not hold; EMFILE/ENFILE when no descriptor is left.
+    pub fn duplicate_socket(&self, id: u32) -> io::Result<OwnedFd> {
+        self.with_socket(id, |s| duplicate_cloexec(s.as_raw_fd()))
     }
 
     pub fn local_address(&self, id: u32) -> io::Result<SockAddr> {

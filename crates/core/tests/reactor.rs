@@ -47,6 +47,26 @@ fn stopping_a_port_leaves_the_callers_fd_listening() {
 }
 
 #[test]
+fn a_ports_socket_can_be_duplicated_after_the_callers_fd_closed_and_not_after_its_close() {
+    let h = Harness::new();
+    let (l, addr) = listener();
+    let port = h.reactor.adopt(l.as_raw_fd(), INET, Adopt::Listener).unwrap();
+    drop(l);
+    let dup = h.reactor.duplicate_socket(port).unwrap();
+    // SAFETY: F_GETFD only reads the flags of a descriptor we own.
+    let flags = unsafe { libc::fcntl(dup.as_raw_fd(), libc::F_GETFD) };
+    assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "the duplicate is close-on-exec");
+    let dup = Socket::from(dup);
+    assert_eq!(dup.local_addr().unwrap().as_socket(), Some(addr), "the same socket");
+    h.reactor.close_port(port);
+    // The duplicate still listens once the port is closed: it is the caller's.
+    let _client = TcpStream::connect(addr).unwrap();
+    dup.set_nonblocking(false).unwrap();
+    let (_conn, _) = dup.accept().unwrap();
+    assert_eq!(h.reactor.duplicate_socket(port).unwrap_err().raw_os_error(), Some(libc::EBADF));
+}
+
+#[test]
 fn lose_connection_flushes_queued_bytes_then_closes() {
     let mut h = Harness::new();
     let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None).unwrap();

@@ -3,7 +3,7 @@
 //! Glue only: the options are converted here and every rule is the core's (reactor_core::proxy,
 //! reactor_core::stream::admission).
 
-use crate::error::coded_error;
+use crate::error::{coded_error, os_error};
 use crate::numbers;
 use crate::tls::{self, TlsClientOptions, TlsServerOptions};
 use reactor_core::tls::ReloadableServerConfig;
@@ -17,6 +17,7 @@ use reactor_core::proxy_protocol::{Version, Versions};
 use reactor_core::socket2::SockAddr;
 use reactor_core::sys::sockets::{ip_socket_addr, unix_socket_addr};
 use reactor_core::{Limits, PerSource, PortStats, Rate, RelayOptions};
+use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -224,6 +225,15 @@ impl NativeReactor {
     pub fn port_stats(&self, id: u32) -> Option<JsPortStats> {
         let (stats, failures) = self.live_core()?.port_stats(id)?;
         Some(js_port_stats(stats, failures))
+    }
+
+    /// A new close-on-exec descriptor of the socket behind port `id`, owned by the caller (who
+    /// must close it). EBADF when the core no longer holds the port; EMFILE when no descriptor
+    /// is left.
+    #[napi(catch_unwind)]
+    pub fn duplicate_fd(&self, id: u32) -> Result<i32> {
+        let fd = self.core()?.duplicate_socket(id).map_err(|e| os_error(e, "fcntl"))?;
+        Ok(fd.into_raw_fd())
     }
 
     /// Drains listening port `id`: EV_PORT_DRAINED reports the end. False if it is not open.

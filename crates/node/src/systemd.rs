@@ -46,6 +46,13 @@ pub fn listen_fds(pid: Option<String>, fds: Option<String>, names: Option<String
         .collect())
 }
 
+/// The pid LISTEN_PID names when it is not this process's (the descriptors went to another
+/// process, e.g. a wrapper that spawned us), else null.
+#[napi(namespace = "systemd", catch_unwind)]
+pub fn listen_pid_elsewhere(pid: Option<String>) -> napi::Result<Option<u32>> {
+    systemd::listen_pid_elsewhere(pid.as_deref(), std::process::id()).map_err(|e| error::os_error(e, "listenFds"))
+}
+
 /// Sends `state` with `fds` to the socket named by NOTIFY_SOCKET, without waiting: a manager
 /// whose queue is full is an error with code EAGAIN (nothing was sent).
 #[napi(namespace = "systemd", catch_unwind)]

@@ -72,9 +72,7 @@ impl<'a> Listed<'a> {
 /// process can have (see [`fd_table_limit`]); a `LISTEN_FDS` that reaches past it is EINVAL, as
 /// is any malformed value.
 pub fn parse_listen_env<'a>(env: ListenEnv<'a>, our_pid: u32, fd_limit: u64) -> io::Result<Option<Listed<'a>>> {
-    let Some(pid) = env.pid else { return Ok(None) };
-    let pid = parse_pid(pid, "LISTEN_PID")?;
-    if pid != our_pid {
+    if env.pid.is_none() || listen_pid_elsewhere(env.pid, our_pid)?.is_some() {
         return Ok(None);
     }
     let Some(text) = env.fds else { return Ok(None) };
@@ -95,6 +93,15 @@ pub fn parse_listen_env<'a>(env: ListenEnv<'a>, our_pid: u32, fd_limit: u64) -> 
         }
     }
     Ok(Some(Listed { count, names: env.names }))
+}
+
+/// The process `LISTEN_PID` names when that is not `our_pid`: the descriptors were passed to
+/// another process (most often a wrapper such as npm, tsx or nodemon that spawned this one
+/// instead of exec'ing it) and are not ours. None when unset or ours; EINVAL when malformed.
+pub fn listen_pid_elsewhere(pid: Option<&str>, our_pid: u32) -> io::Result<Option<u32>> {
+    let Some(pid) = pid else { return Ok(None) };
+    let pid = parse_pid(pid, "LISTEN_PID")?;
+    Ok((pid != our_pid).then_some(pid))
 }
 
 /// One past the highest descriptor number this process can have open: the larger of the soft and
@@ -315,6 +322,14 @@ mod tests {
         assert_eq!(parse_listen_fds(env(Some("1"), Some("2"), None), ME).unwrap(), []);
         assert_eq!(parse_listen_fds(env(None, Some("2"), None), ME).unwrap(), []);
         assert_eq!(parse_listen_fds(env(Some("4242"), None, None), ME).unwrap(), []);
+    }
+
+    #[test]
+    fn listen_pid_elsewhere_names_another_process_only() {
+        assert_eq!(listen_pid_elsewhere(Some("1"), ME).unwrap(), Some(1));
+        assert_eq!(listen_pid_elsewhere(Some(&ME.to_string()), ME).unwrap(), None);
+        assert_eq!(listen_pid_elsewhere(None, ME).unwrap(), None);
+        assert_eq!(errno_number(&listen_pid_elsewhere(Some("x1"), ME).unwrap_err()), libc::EINVAL);
     }
 
     #[test]
