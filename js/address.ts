@@ -48,6 +48,24 @@ export class UNIXAddress {
 export type IPAddress = IPv4Address | IPv6Address
 export type Address = IPv4Address | IPv6Address | UNIXAddress
 
+/**
+ * The address class of a socket of family `F`: INET → IPv4Address, INET6 → IPv6Address, UNIX →
+ * UNIXAddress, and the union of those for a family not known at compile time (`number`, or a union
+ * of families).
+ */
+export type AddressOf<F extends number> = number extends F
+  ? Address
+  : F extends typeof AddressFamily.INET
+    ? IPv4Address
+    : F extends typeof AddressFamily.INET6
+      ? IPv6Address
+      : F extends typeof AddressFamily.UNIX
+        ? UNIXAddress
+        : never
+
+/** The address class of a datagram socket of family `F` (IPAddress when not known at compile time). */
+export type IPAddressOf<F extends number> = Extract<AddressOf<F>, IPAddress>
+
 /** Bytes the record at `offset` takes, header included. */
 export function addressRecordLength(record: Buffer, offset: number): number {
   return ADDRESS_RECORD_HEADER + record[offset + 1]

@@ -17,18 +17,18 @@ import { abortSignalArgument, armTimer, factoryArgument, optionsArgument, portAr
 export interface ConnectOptions {
   /** Milliseconds for the name lookup and the connect together (default 30000; Infinity, or more
    *  than 2^31-1, for none). */
-  timeout?: number
+  timeout?: number | undefined
   /** TCP only: the local [host, port] to connect from (host an IP literal; port 0 for any). */
-  bindAddress?: [host: string, port: number]
-  signal?: AbortSignal
+  bindAddress?: [host: string, port: number] | undefined
+  signal?: AbortSignal | undefined
   /** A PROXY protocol header to send first, before the protocol's connectionMade (HAProxy's
    *  send-proxy, for an upstream that expects one). */
-  proxyHeader?: ProxyHeaderOptions
+  proxyHeader?: ProxyHeaderOptions | undefined
   /** TCP only: connect with TLS. The handshake runs in the core; `connectionMade` (and the
    *  promise) come after it, with `transport.tlsInfo` set. A failed handshake rejects with a
    *  `TLSError` (`code`, `alert`). The name verified (and sent as SNI) is `servername`, else the
    *  host given. Reusing the same options object lets later connections resume the session. */
-  tls?: TlsClientOptions
+  tls?: TlsClientOptions | undefined
 }
 
 const DEFAULT_TIMEOUT = 30_000
@@ -39,8 +39,8 @@ export type ConnectTarget = { kind: 'tcp'; host: string; port: number } | { kind
 /** A connect's options once checked: `timeout` null means no deadline. */
 export interface CheckedConnectOptions {
   timeout: number | null
-  bindAddress?: [host: string, port: number]
-  signal?: AbortSignal
+  bindAddress: [host: string, port: number] | undefined
+  signal: AbortSignal | undefined
   /** The encoded PROXY header to send first. */
   firstBytes: Uint8Array | null
   /** The built TLS context (a connect with TLS). */
@@ -87,7 +87,7 @@ export class PendingConnect implements ConnectEntry {
   readonly promise: Promise<IProtocol | undefined>
   private resolve!: (p: IProtocol | undefined) => void
   private reject!: (err: unknown) => void
-  private readonly family: number
+  private readonly family: AddressFamily
   private readonly label: string
 
   constructor(
@@ -130,17 +130,18 @@ export class PendingConnect implements ConnectEntry {
     if (tls !== null) {
       // The name verified is the host as given (a name, or the IP literal), unless servername says otherwise.
       const name = this.target.kind === 'tcp' ? this.target.host : address
-      this.start(() => this.host.native.connectTcpTls(address, port, bind?.[0], bind?.[1], tls, name), address, port)
+      this.start(() => this.host.native.connectTcpTls(address, port, bind?.[0], bind?.[1], tls, name), { address, port })
       return
     }
-    this.start(() => this.host.native.connectTcp(address, port, bind?.[0], bind?.[1]), address, port)
+    this.start(() => this.host.native.connectTcp(address, port, bind?.[0], bind?.[1]), { address, port })
   }
 
-  private start(connect: () => number, address?: string, port?: number): void {
+  /** `where`: the address and port a TCP connect goes to. */
+  private start(connect: () => number, where?: { address: string; port: number }): void {
     try {
       this.id = connect()
     } catch (err) {
-      this.fail(ConnectError.fromNative(err, this.label, { address, port }))
+      this.fail(ConnectError.fromNative(err, this.label, where))
       return
     }
     this.host.register('connect', this.id, this)

@@ -2,12 +2,33 @@
 // `family`, `socket_type`; exported by the binding). Node does not expose AF_* or SOCK_*.
 import { binding } from './native'
 
-/** Address families, as the adopt methods take them (Linux: UNIX 1, INET 2, INET6 10). */
-export const AddressFamily: Readonly<{ UNIX: number; INET: number; INET6: number }> = Object.freeze({
-  UNIX: binding.AF_UNIX,
-  INET: binding.AF_INET,
-  INET6: binding.AF_INET6,
+/**
+ * Address families, as the adopt methods take them. The values are the binding's; their types are
+ * Linux's numbers (the only platform the package builds for), so that `AddressFamily.INET` and
+ * `AddressFamily.INET6` are told apart by the compiler (`__test__/types` checks that the two agree).
+ */
+export const AddressFamily: Readonly<{ UNIX: 1; INET: 2; INET6: 10 }> = Object.freeze({
+  UNIX: binding.AF_UNIX as 1,
+  INET: binding.AF_INET as 2,
+  INET6: binding.AF_INET6 as 10,
 })
+
+/** One of `AddressFamily`'s values. */
+export type AddressFamily = (typeof AddressFamily)[keyof typeof AddressFamily]
+
+/** The families a datagram socket can have (`adoptDatagramPort`, `listenDatagramProxy`). */
+export type DatagramFamily = typeof AddressFamily.INET | typeof AddressFamily.INET6
+
+/**
+ * The type of a family argument `F`: one of `Allowed`, or a `number` known only at run time (e.g.
+ * `sockets.info(fd).family`), which the method checks then (UnsupportedAddressFamily). A literal
+ * outside `Allowed` (`adoptStreamPort(fd, 99, f)`) is a type error.
+ */
+export type FamilyArgument<F extends number, Allowed extends AddressFamily = AddressFamily> = number extends F
+  ? number
+  : F extends Allowed
+    ? F
+    : Allowed
 
 /** Socket types (SO_TYPE), as `sockets.info()` and `UnsupportedSocketType.socketType` report them
  *  (Linux: STREAM 1, DGRAM 2, SEQPACKET 5). */

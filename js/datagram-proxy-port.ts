@@ -4,6 +4,7 @@
 // batch), and reports the port's figures.
 import { isIP } from 'node:net'
 import type { IPAddress } from './address'
+import type { DatagramFamily } from './constants'
 import { InvalidAddressError, invalidArgType, invalidArgValue, outOfRange } from './errors'
 import { Handle, nextTurn } from './handle'
 import type { BatchHook, DatagramProxyEntry, ReactorHost } from './host'
@@ -29,22 +30,22 @@ export interface DatagramProxyOptions {
   /** One upstream, a list (new sessions go to each in turn), or a routing function. */
   upstream: DatagramUpstream | readonly DatagramUpstream[] | DatagramRouter
   /** A session that saw no datagram either way for this long ends (ms; default 30000; Infinity: never). */
-  idleTimeout?: number
+  idleTimeout?: number | undefined
   /** Sessions at most (open, or waiting for the routing function); a new client past it is dropped
    *  and counted (`refusedMaxSessions`). Default Infinity. */
-  maxSessions?: number
+  maxSessions?: number | undefined
   /** A session ends once it received this many replies per datagram it forwarded, as nginx's
    *  `proxy_responses` (1 for DNS). Default Infinity: only the idle timeout ends it. */
-  responses?: number
+  responses?: number | undefined
   /** 'v2': a PROXY protocol v2 header (the client's address, UDP) in front of each datagram to the upstream. */
-  proxyHeader?: 'v2'
+  proxyHeader?: 'v2' | undefined
   /** Bind each upstream socket to a local port in [low, high]; a client for whom none is free is
    *  refused and counted (`refusedNoSourcePort`). Default: any port the kernel picks. */
-  sourcePortRange?: readonly [low: number, high: number]
+  sourcePortRange?: readonly [low: number, high: number] | undefined
   /** SO_RCVBUF / SO_SNDBUF for the listening socket (bytes). Past net.core.rmem_max only with
    *  CAP_NET_ADMIN; what the kernel set is in `stats()` (`recvBufferSize`, `sendBufferSize`). */
-  recvBufferSize?: number
-  sendBufferSize?: number
+  recvBufferSize?: number | undefined
+  sendBufferSize?: number | undefined
 }
 
 /** A datagram proxy's figures (generated from the core's list: crates/core/src/wire/stats.rs). */
@@ -80,8 +81,11 @@ export function checkDatagramProxyOptions(options: unknown, what: string): Check
   }
   const idle = timeoutArgument(o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, `${what}: options.idleTimeout`)
   if (idle !== null) native.idleTimeoutMs = Math.ceil(idle)
-  if (o.maxSessions !== undefined) native.maxSessions = limitArgument(o.maxSessions, `${what}: options.maxSessions`) ?? undefined
-  if (o.responses !== undefined) native.responses = limitArgument(o.responses, `${what}: options.responses`) ?? undefined
+  // Infinity (null) is no limit: the core's default, so nothing is set.
+  const maxSessions = o.maxSessions === undefined ? null : limitArgument(o.maxSessions, `${what}: options.maxSessions`)
+  if (maxSessions !== null) native.maxSessions = maxSessions
+  const responses = o.responses === undefined ? null : limitArgument(o.responses, `${what}: options.responses`)
+  if (responses !== null) native.responses = responses
   if (o.proxyHeader !== undefined) {
     if (typeof o.proxyHeader !== 'string') throw invalidArgType(`${what}: options.proxyHeader must be 'v2', not ${describe(o.proxyHeader)}`)
     if (o.proxyHeader !== 'v2') throw invalidArgValue(`${what}: options.proxyHeader must be 'v2' (PROXY protocol v1 has no UDP), not ${JSON.stringify(o.proxyHeader)}`)
@@ -110,7 +114,8 @@ function upstreamArgument(value: unknown, what: string): DatagramUpstream {
   return { host, port: port as number }
 }
 
-export class DatagramProxyPort extends Handle implements DatagramProxyEntry, BatchHook {
+/** A UDP forwarder's port; `A` is the class of its address (`getHost()`), by its family. */
+export class DatagramProxyPort<A extends IPAddress = IPAddress> extends Handle implements DatagramProxyEntry, BatchHook {
   private stopped: Promise<void> | null = null
   private closed: () => void = () => {}
   /** The figures last read (after the close: the final ones). */
@@ -122,9 +127,9 @@ export class DatagramProxyPort extends Handle implements DatagramProxyEntry, Bat
   constructor(
     host: ReactorHost,
     id: number,
-    readonly family: number,
+    readonly family: DatagramFamily,
     /** Decoded once, so it still answers after the stop. */
-    private readonly address: IPAddress,
+    private readonly address: A,
     private readonly router: DatagramRouter | null,
   ) {
     super(host, id, 'datagramProxy')
@@ -132,7 +137,7 @@ export class DatagramProxyPort extends Handle implements DatagramProxyEntry, Bat
     this.last = host.native.datagramProxyStats(id) as DatagramProxyStats
   }
 
-  getHost(): IPAddress {
+  getHost(): A {
     return this.address
   }
 

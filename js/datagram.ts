@@ -4,6 +4,7 @@ import { decodeRecord, SenderAddressCache, type IPAddress } from './address'
 import { callNative, codeOf, errnoError, InvalidAddressError, nativeError } from './errors'
 import { Handle, nextTurn } from './handle'
 import type { DatagramEntry, ReactorHost } from './host'
+import type { DatagramFamily } from './constants'
 import type { IDatagramProtocol, IDatagramTransport, ReceivedDatagram } from './interfaces'
 import type { NativeReactor } from './native'
 import type { Batch } from './records'
@@ -14,7 +15,9 @@ export type DatagramAddress = readonly [host: string, port: number]
 
 const ECONNREFUSED = constants.errno.ECONNREFUSED
 
-export class DatagramPort extends Handle implements IDatagramTransport, DatagramEntry {
+/** A datagram port; `A` is the class of its address (`getHost()`), by its family:
+ *  `adoptDatagramPort(fd, AddressFamily.INET6, p)` gives a `DatagramPort<IPv6Address>`. */
+export class DatagramPort<A extends IPAddress = IPAddress> extends Handle implements IDatagramTransport, DatagramEntry {
   private listening = true
   private connectedTo: DatagramAddress | null = null
   private stopped: Promise<void> | null = null
@@ -35,12 +38,12 @@ export class DatagramPort extends Handle implements IDatagramTransport, Datagram
   constructor(
     host: ReactorHost,
     id: number,
-    readonly family: number,
+    readonly family: DatagramFamily,
     readonly protocol: IDatagramProtocol,
     /** Longer datagrams are delivered truncated to this many bytes. */
     readonly maxPacketSize: number,
     /** Kept so that `getHost()` still answers after the stop. */
-    private lastHost: IPAddress,
+    private lastHost: A,
   ) {
     super(host, id, 'datagram')
     host.register('datagram', id, this)
@@ -118,10 +121,10 @@ export class DatagramPort extends Handle implements IDatagramTransport, Datagram
   // ---- State ---------------------------------------------------------------------------------
 
   /** The bound address (port 0 while an unbound socket has not sent yet). */
-  getHost(): IPAddress {
+  getHost(): A {
     if (this.listening) {
       const host = decodeRecord(this.host.native.localAddress(this.id), 'UDP')
-      if (host !== null) this.lastHost = host as IPAddress
+      if (host !== null) this.lastHost = host as A // of the socket's family, as the first
     }
     return this.lastHost
   }

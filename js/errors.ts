@@ -66,7 +66,7 @@ export class MessageLengthError extends Error implements ErrnoError {
     this.prototype.name = 'MessageLengthError'
   }
   code = 'EMSGSIZE'
-  errno = errnoOf('EMSGSIZE')
+  errno: number = errnoOf('EMSGSIZE')! // every Linux has it
 
   constructor(message = 'message too long for the socket') {
     super(message)

@@ -3,6 +3,7 @@
 // connection was adopted, accepted by a port or connected out: those differ only in how a connection
 // nobody wants is closed and in who hears of a callback that throws.
 import type { Address } from './address'
+import type { AddressFamily } from './constants'
 import type { ReactorHost } from './host'
 import type { IProtocol, IProtocolFactory } from './interfaces'
 import type { ProxyInfo } from './proxy-info'
@@ -25,7 +26,7 @@ export type Arrival = 'adopted' | 'connected' | 'accepted'
 export function establish(
   host: ReactorHost,
   id: number,
-  family: number,
+  family: AddressFamily,
   factory: IProtocolFactory,
   peer: Address,
   arrival: Arrival,

@@ -16,19 +16,19 @@ export interface HandoffListener {
 
 export interface OfferOptions {
   /** Uids besides our own whose processes may take the listeners. */
-  allowUids?: number[]
+  allowUids?: number[] | undefined
   /** ms one taker may take from its connect to its `ready()` (default 10000) before the offer
    *  drops it. Takers are served at once (up to 16), so a silent one delays nobody. */
-  takerTimeout?: number
+  takerTimeout?: number | undefined
 }
 
 export interface TakeOptions {
   /** ms to wait for the offering process's answer, and then for its acknowledgement of
    *  `ready()` (default 30000; Infinity, or more than 2^31-1, waits for ever). */
-  timeout?: number
+  timeout?: number | undefined
   /** Uids besides our own and root's whose offers we accept (the offering process's uid is
    *  checked with SO_PEERCRED; another one is refused with code 'EPERM'). */
-  trustUids?: number[]
+  trustUids?: number[] | undefined
 }
 
 /** A listener as received: the fd is close-on-exec and belongs to the caller. */

@@ -9,9 +9,9 @@ export { Reactor, type ReactorOptions } from './reactor'
 export type { ReactorStats } from './stats'
 export type { ConnectOptions } from './connect'
 export type { RelayOptions, RelayResult } from './relay'
-export { AddressFamily, SocketType } from './constants'
+export { AddressFamily, SocketType, type DatagramFamily, type FamilyArgument } from './constants'
 export { Protocol, ServerFactory, DatagramProtocol, StreamServerFactory, type ProtocolClass } from './protocol'
-export { SocketStream, SocketStreamProtocol, type SocketStreamOptions, type PeerCertificate } from './stream'
+export { SocketStream, SocketStreamProtocol, type SocketStreamOptions, type SocketStreamEvents, type PeerCertificate } from './stream'
 export {
   UnsupportedAddressFamily,
   UnsupportedSocketType,
@@ -26,7 +26,16 @@ export {
   type ErrnoError,
 } from './errors'
 export { tlsSupport, type TlsServerOptions, type TlsClientOptions, type TlsInfo, type Pem } from './tls-options'
-export { IPv4Address, IPv6Address, UNIXAddress, type Address, type IPAddress, type IPAddressType } from './address'
+export {
+  IPv4Address,
+  IPv6Address,
+  UNIXAddress,
+  type Address,
+  type AddressOf,
+  type IPAddress,
+  type IPAddressOf,
+  type IPAddressType,
+} from './address'
 export { sockets, type SocketInfo, type ListenTcpOptions, type BindUdpOptions, type BufferSizes } from './sockets'
 export { SocketOption, type SocketOptionName, type SocketOptionValues } from './socket-option-names'
 export type { ListenUnixOptions } from './sockets'
@@ -71,6 +80,7 @@ export type {
   IStreamTransport,
   IProtocol,
   IProtocolFactory,
+  ConnectionLostReason,
   IDatagramTransport,
   IDatagramProtocol,
   ReceivedDatagram,

@@ -1,5 +1,6 @@
 // The shapes of what the reactor calls and what it hands out (Twisted's interfaces, as TS types).
 import type { Address, IPAddress } from './address'
+import type { ConnectionAborted, ConnectionDone, ConnectionLost, TLSError } from './errors'
 import type { ProxyInfo } from './proxy-info'
 import type { TlsClientOptions, TlsInfo, TlsServerOptions } from './tls-types'
 import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
@@ -20,8 +21,21 @@ export interface IPullProducer extends IProducer {
   resumeProducing(): void
 }
 
-/** A stream connection's transport, as `protocol.transport`. */
-export interface IStreamTransport extends IPushProducer {
+/**
+ * What `connectionLost` receives: a `ConnectionDone` for an orderly close (the peer's EOF, our
+ * `loseConnection()`); a `ConnectionLost` otherwise, with `code` when a syscall said why
+ * (`ConnectionAborted` after our `abortConnection()` or `reactor.close()`, `TLSError` when the TLS
+ * session failed); or, when a callback of the protocol threw, the error it threw (an `Error` made of
+ * it when it was not one).
+ */
+export type ConnectionLostReason = ConnectionDone | ConnectionLost | ConnectionAborted | TLSError | Error
+
+/**
+ * A stream connection's transport, as `protocol.transport`. `Host` and `Peer` are the address
+ * classes `getHost()` and `getPeer()` give; a protocol that knows its connections' family says so
+ * (`class Echo extends Protocol<IPAddress>`), see `Protocol`.
+ */
+export interface IStreamTransport<Host extends Address = Address, Peer extends Address = Host> extends IPushProducer {
   /** The PROXY header the connection began with (a port adopted with `proxyProtocol`), else null. */
   readonly proxyInfo: ProxyInfo | null
   /** The TLS session's parameters (a TLS port, a connect with TLS, after startTLS), else null. */
@@ -39,8 +53,9 @@ export interface IStreamTransport extends IPushProducer {
   abortConnection(): void
   /** UNIX connections: sends a duplicate of `fd` with the first byte of the next `write()`. */
   sendFileDescriptor(fd: number): void
-  getHost(): Address
-  getPeer(): Address
+  getHost(): Host
+  /** The peer; on a port that reads PROXY headers, the client the header names (of any family). */
+  getPeer(): Peer
   setTcpNoDelay(on: boolean): void
   getTcpNoDelay(): boolean
   setTcpKeepAlive(on: boolean): void
@@ -55,11 +70,11 @@ export interface IStreamTransport extends IPushProducer {
   unref(): this
 }
 
-/** What the reactor needs of a stream protocol. */
-export interface IProtocol {
-  makeConnection(transport: IStreamTransport): void
+/** What the reactor needs of a stream protocol (`Host`, `Peer`: as for IStreamTransport). */
+export interface IProtocol<Host extends Address = Address, Peer extends Address = Host> {
+  makeConnection(transport: IStreamTransport<Host, Peer>): void
   dataReceived(data: Buffer): void
-  connectionLost(reason: Error): void
+  connectionLost(reason: ConnectionLostReason): void
   /** Defining this opts into half-close: called on the peer's EOF instead of closing. */
   readConnectionLost?(): void
   /** Called once our FIN went out after `loseWriteConnection()`. */

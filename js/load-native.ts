@@ -64,7 +64,7 @@ export function parseTriple(triple: string): NativeTarget {
 function hostLibc(): 'gnu' | 'musl' {
   // Without excludeNetwork the report resolves the names of open sockets' peers, which can take long.
   // (Node 20 has the setting; @types/node 20 does not declare it.)
-  const reporter = process.report as NodeJS.ProcessReport & { excludeNetwork?: boolean }
+  const reporter = process.report as NodeJS.ProcessReport & { excludeNetwork?: boolean | undefined }
   const excludeNetwork = reporter.excludeNetwork
   reporter.excludeNetwork = true
   try {

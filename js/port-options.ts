@@ -23,13 +23,13 @@ import {
 export interface PortLimits {
   /** Connections open at once. At the mark the port stops accepting (clients wait in the kernel's
    *  backlog) until one closes: nothing is accepted and then closed. */
-  maxConnections?: number
+  maxConnections?: number | undefined
   /** Connections open at once from one source: IPv4 addresses cut to `ipv4Prefix` bits (32), IPv6
    *  to `ipv6Prefix` (64). A client over the limit is accepted and closed at once (the backlog cannot
    *  tell sources apart). `tableSize` sources are tracked (4096); one that finds no slot is refused. */
-  perSource?: { max: number; ipv4Prefix?: number; ipv6Prefix?: number; tableSize?: number }
+  perSource?: { max: number; ipv4Prefix?: number | undefined; ipv6Prefix?: number | undefined; tableSize?: number | undefined } | undefined
   /** Accepts per second, with bursts of `burst` (default `perSecond`): past it the port pauses. */
-  acceptRate?: { perSecond: number; burst?: number }
+  acceptRate?: { perSecond: number; burst?: number | undefined } | undefined
 }
 
 /** Reading PROXY protocol headers (from a load balancer in front): the core reads and checks the
@@ -37,25 +37,25 @@ export interface PortLimits {
  *  slow or from an untrusted source closes the connection and is counted. Never guessed. */
 export interface ProxyProtocolOptions {
   /** Versions accepted (default both). */
-  versions?: Array<1 | 2>
+  versions?: Array<1 | 2> | undefined
   /** Sources allowed to send a header, as address blocks ('10.0.0.0/8', '::1'); default any. */
-  trusted?: string[]
+  trusted?: string[] | undefined
   /** The whole header must arrive within this many ms of the accept (default 3000). */
-  timeout?: number
+  timeout?: number | undefined
   /** Bytes a header may take at most (default 536). */
-  maxSize?: number
+  maxSize?: number | undefined
 }
 
 /** `adoptStreamPort`'s options. */
 export interface StreamPortOptions extends PortLimits {
   /** Read a PROXY header first: `getPeer()` is then the client it names, and
    *  `transport.proxyInfo` carries it. `true` for the defaults. */
-  proxyProtocol?: ProxyProtocolOptions | boolean
+  proxyProtocol?: ProxyProtocolOptions | boolean | undefined
   /** Terminate TLS: each connection's handshake runs in the core (after its PROXY header, if one
    *  is read) before the factory hears of it; a failed one never does (counted in
    *  `port.stats().tlsHandshakeFailures`). `transport.tlsInfo` tells the session's parameters.
    *  Certificates can be replaced later with `port.setSecureContext()`. */
-  tls?: TlsServerOptions
+  tls?: TlsServerOptions | undefined
 }
 
 /** An upstream of a proxy port: an IP literal and port, or a UNIX path (abstract: "\0name"). */
@@ -75,21 +75,21 @@ export interface ProxyPortOptions extends StreamPortOptions {
    *  returns an upstream, or null to refuse it (called in batches, never per connection on a hop). */
   upstream: UpstreamAddress | UpstreamAddress[] | ((client: ProxyClient) => UpstreamAddress | null)
   /** For a list: 'roundRobin' (default) or 'leastConnections'. */
-  balance?: 'roundRobin' | 'leastConnections'
+  balance?: 'roundRobin' | 'leastConnections' | undefined
   /** One connect attempt at most this many ms (default 5000). */
-  connectTimeout?: number
+  connectTimeout?: number | undefined
   /** Further upstreams of the list tried after a refusal or a timeout (default 2). */
-  retries?: number
+  retries?: number | undefined
   /** No byte either way for this many ms closes both sides (default none). */
-  idleTimeout?: number
+  idleTimeout?: number | undefined
   /** Bytes held in the core per direction at most (default 262144). */
-  bufferSize?: number
+  bufferSize?: number | undefined
   /** Send the client's addresses to the upstream first, as a PROXY header (HAProxy's send-proxy). */
-  proxyHeader?: 'v1' | 'v2'
+  proxyHeader?: 'v1' | 'v2' | undefined
   /** Originate TLS to the upstream (after the connect, before the relay; with `proxyHeader`, the
    *  header goes in the clear before the ClientHello). The name verified is `servername`, else
    *  the upstream's IP address. */
-  upstreamTls?: TlsClientOptions
+  upstreamTls?: TlsClientOptions | undefined
 }
 
 const MAX_U32 = 0xffffffff

@@ -1,5 +1,6 @@
 // A listening stream port: accepts connections and builds a protocol for each with its factory.
 import type { Address } from './address'
+import type { AddressFamily } from './constants'
 import { establish } from './establish'
 import { Handle, nextTurn } from './handle'
 import type { PortEntry, ReactorHost } from './host'
@@ -17,10 +18,10 @@ export type PortStats = Omit<NativePortStats, 'upstreamFailures'> & { upstreamFa
 /** `port.drain()`'s options. */
 export interface DrainOptions {
   /** Connections still open after this many ms are closed (default 30000; Infinity: never). */
-  deadline?: number
+  deadline?: number | undefined
   /** A proxied connection with no byte either way for this many ms counts as idle and is closed
    *  when the drain begins (default 1000). */
-  idleAfter?: number
+  idleAfter?: number | undefined
 }
 
 const NO_PORT_STATS: NativePortStats = {
@@ -70,7 +71,9 @@ export function portStats(host: ReactorHost, id: number, last: PortStats | null)
   return s === null || s === undefined ? (last ?? { ...NO_PORT_STATS }) : s
 }
 
-export class ListeningPort extends Handle implements PortEntry {
+/** A listening stream port; `A` is the class of its address (`getHost()`), by its family:
+ *  `adoptStreamPort(fd, AddressFamily.INET, f)` gives a `ListeningPort<IPv4Address>`. */
+export class ListeningPort<A extends Address = Address> extends Handle implements PortEntry {
   private stopped: Promise<void> | null = null
   /** After the stop: accepted connections still to be delivered. */
   private toDeliver = 0
@@ -87,16 +90,16 @@ export class ListeningPort extends Handle implements PortEntry {
     host: ReactorHost,
     id: number,
     /** The socket's family; accepted connections have the same. */
-    readonly family: number,
+    readonly family: AddressFamily,
     readonly factory: IProtocolFactory,
     /** Decoded once at adoption, so it still answers after the stop. */
-    private readonly address: Address,
+    private readonly address: A,
   ) {
     super(host, id, 'port')
     host.register('port', id, this)
   }
 
-  getHost(): Address {
+  getHost(): A {
     return this.address
   }
 

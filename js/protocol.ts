@@ -1,24 +1,29 @@
 // Base classes users extend, as in Twisted: Protocol, ServerFactory, DatagramProtocol.
 import type { Address, IPAddress } from './address'
-import type { IDatagramProtocol, IDatagramTransport, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
+import type { ConnectionLostReason, IDatagramProtocol, IDatagramTransport, IProtocol, IProtocolFactory, IStreamTransport } from './interfaces'
 import { SocketStream, type SocketStreamOptions, type SocketStreamProtocol } from './stream'
 import { functionArgument, optionsArgument } from './validate'
 
 /**
  * A stream protocol. Subclass it and override the callbacks. It deliberately has no
  * `readConnectionLost` / `writeConnectionLost`: defining them opts into half-close.
+ *
+ * `Host` and `Peer` are the address classes of `transport.getHost()` / `getPeer()`: any `Address` by
+ * default; a protocol only used on TCP says `Protocol<IPAddress>` (then `getPeer().host` needs no
+ * check), one only used on UNIX sockets `Protocol<UNIXAddress>`. On a port that reads PROXY headers
+ * the peer is the client the header names, which may be of another family than the port's.
  */
-export class Protocol implements IProtocol {
+export class Protocol<Host extends Address = Address, Peer extends Address = Host> implements IProtocol<Host, Peer> {
   /**
    * Set by `makeConnection`, before any other callback runs (so typed as always present; it is
    * undefined before that).
    */
-  transport!: IStreamTransport
+  transport!: IStreamTransport<Host, Peer>
   /** Set by `ServerFactory.buildProtocol`. */
   factory: IProtocolFactory | null = null
   connected = false
 
-  makeConnection(transport: IStreamTransport): void {
+  makeConnection(transport: IStreamTransport<Host, Peer>): void {
     this.connected = true
     this.transport = transport
     this.connectionMade()
@@ -28,7 +33,7 @@ export class Protocol implements IProtocol {
 
   dataReceived(_data: Buffer): void {}
 
-  connectionLost(_reason: Error): void {}
+  connectionLost(_reason: ConnectionLostReason): void {}
 }
 
 export type ProtocolClass<P extends Protocol = Protocol> = new () => P
@@ -36,17 +41,28 @@ export type ProtocolClass<P extends Protocol = Protocol> = new () => P
 /**
  * A factory for stream protocols. `buildProtocol` makes `new this.protocol()`; `doStart`/`doStop`
  * count the ports that use the factory and call `startFactory` / `stopFactory` on the first and last.
+ * `P` is the protocol class it builds (what `connectTCP` and `adoptStreamConnection` give back):
+ * `ServerFactory.forProtocol(Echo)` is a `ServerFactory<Echo>`; a subclass that sets `protocol`
+ * says so with `class EchoFactory extends ServerFactory<Echo> { override protocol = Echo }`.
  */
-export class ServerFactory implements IProtocolFactory {
-  protocol: ProtocolClass = Protocol
+export class ServerFactory<P extends Protocol = Protocol> implements IProtocolFactory<P> {
+  /** The class `buildProtocol` makes (the base `Protocol` until set: a factory typed with a
+   *  subclass must set it). */
+  protocol: ProtocolClass<P> = Protocol as unknown as ProtocolClass<P>
   /** How many ports are using this factory. */
   numPorts = 0
 
-  /** A factory whose `protocol` is `protocol`. */
-  static forProtocol<F extends ServerFactory>(this: new () => F, protocol: ProtocolClass): F {
+  /**
+   * A factory whose `protocol` is `protocol`: a `ServerFactory<P>`, or, called on a subclass of
+   * ServerFactory (`MyFactory.forProtocol(Echo)`), an instance of that subclass.
+   */
+  static forProtocol<P extends Protocol, F extends ServerFactory<any>>(
+    this: new () => F,
+    protocol: ProtocolClass<P>,
+  ): ServerFactory extends F ? ServerFactory<P> : F {
     const factory = new this()
     factory.protocol = protocol
-    return factory
+    return factory as ServerFactory extends F ? ServerFactory<P> : F
   }
 
   /**
@@ -58,7 +74,7 @@ export class ServerFactory implements IProtocolFactory {
     return new StreamServerFactory(listener, options)
   }
 
-  buildProtocol(_addr: Address): Protocol | null | undefined {
+  buildProtocol(_addr: Address): P | null | undefined {
     const protocol = new this.protocol()
     protocol.factory = this
     return protocol
@@ -82,7 +98,7 @@ export class ServerFactory implements IProtocolFactory {
 }
 
 /** What `ServerFactory.forStreams` makes: each protocol it builds is a new `SocketStream`'s. */
-export class StreamServerFactory extends ServerFactory {
+export class StreamServerFactory extends ServerFactory<SocketStreamProtocol> {
   constructor(
     private readonly listener: (stream: SocketStream) => void,
     private readonly options: SocketStreamOptions = {},

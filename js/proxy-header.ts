@@ -14,11 +14,11 @@ export type ProxyEndpoint = { host: string; port: number } | { path: string } | 
 export interface ProxyHeaderOptions {
   version: 1 | 2
   /** 'proxy' (default): carries `source` and `destination`; 'local': carries none. */
-  command?: 'proxy' | 'local'
-  source?: ProxyEndpoint
-  destination?: ProxyEndpoint
+  command?: 'proxy' | 'local' | undefined
+  source?: ProxyEndpoint | undefined
+  destination?: ProxyEndpoint | undefined
   /** v2 only. */
-  tlvs?: Array<{ type: number; value: Uint8Array | string }>
+  tlvs?: Array<{ type: number; value: Uint8Array | string }> | undefined
 }
 
 /** Checks `options` and has the core encode the header: the bytes to send first. */

@@ -14,7 +14,8 @@ import type { DrainCounts } from './records'
 
 type RouteFunction = Extract<ProxyPortOptions['upstream'], (client: ProxyClient) => unknown>
 
-export class ProxyPort extends Handle implements ProxyPortEntry {
+/** A native proxy port; `A` is the class of its address (`getHost()`), by its family. */
+export class ProxyPort<A extends Address = Address> extends Handle implements ProxyPortEntry {
   private stopped: Promise<void> | null = null
   private draining: Promise<DrainCounts> | null = null
   private drainEnded: (counts: DrainCounts) => void = () => {}
@@ -27,14 +28,14 @@ export class ProxyPort extends Handle implements ProxyPortEntry {
     host: ReactorHost,
     id: number,
     /** Decoded once at adoption, so it still answers after the stop. */
-    private readonly address: Address,
+    private readonly address: A,
     private readonly route: RouteFunction | null,
   ) {
     super(host, id, 'proxy')
     host.register('proxy', id, this)
   }
 
-  getHost(): Address {
+  getHost(): A {
     return this.address
   }
 

@@ -2,8 +2,8 @@
 // adoptDatagramPort). It checks arguments in the contract's order, has the core validate and adopt,
 // and undoes an adoption whose callbacks throw inside the adopt call.
 import { constants as osConstants } from 'node:os'
-import { decodeRecord, decodeSocketAddress, type Address, type IPAddress } from './address'
-import { AddressFamily } from './constants'
+import { decodeRecord, decodeSocketAddress, type Address, type AddressOf, type IPAddress, type IPAddressOf, type UNIXAddress } from './address'
+import { AddressFamily, type DatagramFamily, type FamilyArgument } from './constants'
 import { ReactorCore, type ErrorReporter } from './core'
 import { DatagramPort } from './datagram'
 import { checkDatagramProxyOptions, DatagramProxyPort, type DatagramProxyOptions } from './datagram-proxy-port'
@@ -33,11 +33,11 @@ export interface ReactorOptions {
   /** Where exceptions thrown by protocol callbacks are reported (stderr by default). */
   onError?(err: unknown): void
   /** true (default): the core's loop runs on its own I/O thread. false: driven from Node's loop. */
-  thread?: boolean
+  thread?: boolean | undefined
 }
 
-const STREAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6, AddressFamily.UNIX]
-const DATAGRAM_FAMILIES: readonly number[] = [AddressFamily.INET, AddressFamily.INET6]
+const STREAM_FAMILIES: readonly AddressFamily[] = [AddressFamily.INET, AddressFamily.INET6, AddressFamily.UNIX]
+const DATAGRAM_FAMILIES: readonly DatagramFamily[] = [AddressFamily.INET, AddressFamily.INET6]
 const DEFAULT_MAX_PACKET_SIZE = 8192
 /** The largest UDP payload (IPv6 jumbograms aside). */
 const MAX_PACKET_SIZE = 65535
@@ -62,8 +62,17 @@ export class Reactor {
    * starts accepting; each connection gets `factory.buildProtocol(peer)`. The caller keeps its fd.
    * `options`: admission limits (`maxConnections`, `perSource`, `acceptRate`) and `proxyProtocol`
    * (read a PROXY header first: `getPeer()` is the client it names, `transport.proxyInfo` has it).
+   *
+   * Types: `family` is an `AddressFamily` (a number known only at run time, e.g.
+   * `sockets.info(fd).family`, is checked then), and types the port's address:
+   * `AddressFamily.INET` gives a `ListeningPort<IPv4Address>`. The same holds for every adopt method.
    */
-  adoptStreamPort(fd: number, family: number, factory: IProtocolFactory, options?: StreamPortOptions): ListeningPort {
+  adoptStreamPort<F extends number>(
+    fd: number,
+    family: FamilyArgument<F>,
+    factory: IProtocolFactory<IProtocol<AddressOf<F>, Address>>,
+    options?: StreamPortOptions,
+  ): ListeningPort<AddressOf<F>> {
     this.checkOpen()
     fdArgument(fd, 'adoptStreamPort: fd')
     familyArgument(family, STREAM_FAMILIES, 'adoptStreamPort')
@@ -72,11 +81,12 @@ export class Reactor {
     const core = this.openCore()
     const result = portOptions === null ? core.native.adopt(fd, family, ADOPT_LISTENER) : core.native.adoptPort(fd, family, portOptions)
     const id = adopted(result, fd, family)
-    let port: ListeningPort
+    let port: ListeningPort<AddressOf<F>>
     try {
       const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
       if (address === null) throw errnoError('EBADF', `adoptStreamPort: fd ${fd} has no local address`)
-      port = new ListeningPort(core, id, family, factory, address) // registers itself
+      // The address is of the socket's family: the core refused a socket of another (REFUSED_FAMILY).
+      port = new ListeningPort(core, id, family, factory, address as AddressOf<F>) // registers itself
     } catch (err) {
       core.native.closePort(id)
       throw err
@@ -97,7 +107,7 @@ export class Reactor {
    * PROXY header first if `options.proxyHeader` asks, and relays, with no JS per connection.
    * Admission limits as for `adoptStreamPort`. The caller keeps its fd.
    */
-  listenProxy(fd: number, family: number, options: ProxyPortOptions): ProxyPort {
+  listenProxy<F extends number>(fd: number, family: FamilyArgument<F>, options: ProxyPortOptions): ProxyPort<AddressOf<F>> {
     this.checkOpen()
     fdArgument(fd, 'listenProxy: fd')
     familyArgument(family, STREAM_FAMILIES, 'listenProxy')
@@ -108,7 +118,7 @@ export class Reactor {
     try {
       const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
       if (address === null) throw errnoError('EBADF', `listenProxy: fd ${fd} has no local address`)
-      return new ProxyPort(core, id, address, typeof route === 'function' ? route : null) // registers itself
+      return new ProxyPort(core, id, address as AddressOf<F>, typeof route === 'function' ? route : null) // registers itself
     } catch (err) {
       core.native.closePort(id)
       throw err
@@ -120,7 +130,11 @@ export class Reactor {
    * `factory.buildProtocol(peer)` and runs `connectionMade()` inside this call. Returns the protocol,
    * or undefined when the factory declined (then only the reactor's duplicate is closed).
    */
-  adoptStreamConnection<P extends IProtocol>(fd: number, family: number, factory: IProtocolFactory<P>): P | undefined {
+  adoptStreamConnection<P extends IProtocol<AddressOf<F>>, F extends number = number>(
+    fd: number,
+    family: FamilyArgument<F>,
+    factory: IProtocolFactory<P>,
+  ): P | undefined {
     this.checkOpen()
     fdArgument(fd, 'adoptStreamConnection: fd')
     familyArgument(family, STREAM_FAMILIES, 'adoptStreamConnection')
@@ -144,7 +158,12 @@ export class Reactor {
    * Adopts a SOCK_DGRAM fd (INET or INET6, bound or not). The port becomes `protocol.transport` and
    * `startProtocol()` runs inside this call. Datagrams longer than `maxPacketSize` arrive truncated.
    */
-  adoptDatagramPort(fd: number, family: number, protocol: IDatagramProtocol, maxPacketSize: number = DEFAULT_MAX_PACKET_SIZE): DatagramPort {
+  adoptDatagramPort<F extends number>(
+    fd: number,
+    family: FamilyArgument<F, DatagramFamily>,
+    protocol: IDatagramProtocol,
+    maxPacketSize: number = DEFAULT_MAX_PACKET_SIZE,
+  ): DatagramPort<IPAddressOf<F>> {
     this.checkOpen()
     fdArgument(fd, 'adoptDatagramPort: fd')
     familyArgument(family, DATAGRAM_FAMILIES, 'adoptDatagramPort')
@@ -158,11 +177,12 @@ export class Reactor {
     }
     const core = this.openCore()
     const id = adopted(core.native.adopt(fd, family, ADOPT_DATAGRAM, maxPacketSize), fd, family)
-    let port: DatagramPort
+    let port: DatagramPort<IPAddressOf<F>>
     try {
       const host = decodeRecord(core.native.localAddress(id), 'UDP')
       if (host === null) throw errnoError('EBADF', `adoptDatagramPort: fd ${fd} has no local address`)
-      port = new DatagramPort(core, id, family, protocol, maxPacketSize, host as IPAddress) // registers itself
+      // Of the socket's family, which the core checked (INET or INET6).
+      port = new DatagramPort(core, id, family, protocol, maxPacketSize, host as IPAddressOf<F>) // registers itself
     } catch (err) {
       core.native.closePort(id)
       throw err
@@ -183,7 +203,11 @@ export class Reactor {
    * called once per new client, in batches). The caller keeps its fd. See the README, "A UDP
    * forwarder". Argument checks: the fd's (as `adoptDatagramPort`), then the options'.
    */
-  listenDatagramProxy(fd: number, family: number, options: DatagramProxyOptions): DatagramProxyPort {
+  listenDatagramProxy<F extends number>(
+    fd: number,
+    family: FamilyArgument<F, DatagramFamily>,
+    options: DatagramProxyOptions,
+  ): DatagramProxyPort<IPAddressOf<F>> {
     this.checkOpen()
     fdArgument(fd, 'listenDatagramProxy: fd')
     familyArgument(family, DATAGRAM_FAMILIES, 'listenDatagramProxy')
@@ -201,7 +225,7 @@ export class Reactor {
     try {
       const host = decodeRecord(core.native.localAddress(id), 'UDP')
       if (host === null) throw errnoError('EBADF', `listenDatagramProxy: fd ${fd} has no local address`)
-      return new DatagramProxyPort(core, id, family, host as IPAddress, checked.router) // registers itself
+      return new DatagramProxyPort(core, id, family, host as IPAddressOf<F>, checked.router) // registers itself
     } catch (err) {
       core.native.closePort(id)
       throw err
@@ -215,7 +239,7 @@ export class Reactor {
    * with the protocol (`undefined` when the factory declined: the connection is closed).
    * Rejections: `ConnectError` with Node's `code`; an abort rejects with the signal's reason.
    */
-  connectTCP<P extends IProtocol>(host: string, port: number, factory: IProtocolFactory<P>, options?: ConnectOptions): Promise<P | undefined> {
+  connectTCP<P extends IProtocol<IPAddress>>(host: string, port: number, factory: IProtocolFactory<P>, options?: ConnectOptions): Promise<P | undefined> {
     this.checkOpen()
     const target: ConnectTarget = { kind: 'tcp', host, port }
     const checked = checkConnectArgs(target, factory, options)
@@ -223,7 +247,7 @@ export class Reactor {
   }
 
   /** Like `connectTCP`, to a UNIX socket path (abstract names start with "\0"). */
-  connectUNIX<P extends IProtocol>(path: string, factory: IProtocolFactory<P>, options?: Omit<ConnectOptions, 'bindAddress'>): Promise<P | undefined> {
+  connectUNIX<P extends IProtocol<UNIXAddress>>(path: string, factory: IProtocolFactory<P>, options?: Omit<ConnectOptions, 'bindAddress' | 'tls'>): Promise<P | undefined> {
     this.checkOpen()
     const target: ConnectTarget = { kind: 'unix', path }
     const checked = checkConnectArgs(target, factory, options)

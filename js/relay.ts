@@ -11,13 +11,13 @@ import { STATE_CLOSED, STATE_DISCONNECTING, STATE_GONE, STATE_RELAYING, STATE_WR
 
 export interface RelayOptions {
   /** Bytes each direction holds in the core at most before it stops reading its source (default 262144). */
-  bufferSize?: number
+  bufferSize?: number | undefined
   /** Milliseconds with no byte in either direction before both connections are aborted (ETIMEDOUT);
    *  none by default (nor for Infinity, or more than 2^31-1). */
-  idleTimeout?: number
+  idleTimeout?: number | undefined
   /** A PROXY protocol header to send to `b` before anything relayed from `a` (HAProxy's
    *  `send-proxy`): the addresses of the client `a` stands for. */
-  proxyHeader?: ProxyHeaderOptions
+  proxyHeader?: ProxyHeaderOptions | undefined
 }
 
 export interface RelayResult {

@@ -12,18 +12,18 @@ export interface ListenTcpOptions {
   /** An IP literal to bind, e.g. '127.0.0.1', '::', '::1'. */
   host: string
   /** 0 (the default) lets the kernel choose. */
-  port?: number
-  backlog?: number
+  port?: number | undefined
+  backlog?: number | undefined
   /** SO_REUSEPORT (default false). */
-  reusePort?: boolean
+  reusePort?: boolean | undefined
   /** IPV6_V6ONLY for an IPv6 host; left as the system default when omitted. */
-  ipv6Only?: boolean
+  ipv6Only?: boolean | undefined
   /** SO_RCVBUF in bytes, set before bind and listen (accepted connections inherit it); the
    *  system default when omitted. As `setOption(fd, 'SO_RCVBUF', n)`: 0..2^31-1, capped at
    *  `net.core.rmem_max`, read back doubled. */
-  recvBufferSize?: number
+  recvBufferSize?: number | undefined
   /** SO_SNDBUF in bytes, likewise (capped at `net.core.wmem_max`). */
-  sendBufferSize?: number
+  sendBufferSize?: number | undefined
 }
 
 /**
@@ -32,23 +32,23 @@ export interface ListenTcpOptions {
  */
 export interface ListenUnixOptions {
   /** SO_RCVBUF in bytes, set before bind and listen (checked as `ListenTcpOptions.recvBufferSize`). */
-  recvBufferSize?: number
+  recvBufferSize?: number | undefined
   /** SO_SNDBUF in bytes, set before bind and listen. */
-  sendBufferSize?: number
+  sendBufferSize?: number | undefined
 }
 
 export interface BindUdpOptions {
   host: string
-  port?: number
-  reusePort?: boolean
+  port?: number | undefined
+  reusePort?: boolean | undefined
   /** UDP_GRO (default false): see `setUdpGro`. */
-  gro?: boolean
+  gro?: boolean | undefined
   /** SO_RCVBUF in bytes, set before the bind (1..2^31-1). Past net.core.rmem_max only with
    *  CAP_NET_ADMIN (SO_RCVBUFFORCE); the kernel doubles it for its bookkeeping. Read what it set
    *  with `bufferSizes(fd)`. A size the kernel refuses throws with its errno (the fd is closed). */
-  recvBufferSize?: number
+  recvBufferSize?: number | undefined
   /** SO_SNDBUF likewise. */
-  sendBufferSize?: number
+  sendBufferSize?: number | undefined
 }
 
 export interface SocketInfo {

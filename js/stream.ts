@@ -2,19 +2,19 @@
 // http, https and tls (and other code written for sockets) can run on connections the reactor
 // accepted, adopted or connected. Built on the public transport API only.
 import { X509Certificate } from 'node:crypto'
-import { Duplex } from 'node:stream'
+import { Duplex, type Readable } from 'node:stream'
 import { IPv4Address, IPv6Address, type Address } from './address'
 import { ConnectionAborted, ConnectionClosed, ConnectionDone } from './errors'
-import type { IProtocol, IProtocolFactory, IPullProducer, IStreamTransport } from './interfaces'
+import type { ConnectionLostReason, IProtocol, IProtocolFactory, IPullProducer, IStreamTransport } from './interfaces'
 import { armTimer, functionArgument, optionsArgument, timeoutArgument } from './validate'
 
 export interface SocketStreamOptions {
   /** Keep the writable side open after the peer's EOF (default false, as for `net.Socket`). */
-  allowHalfOpen?: boolean
+  allowHalfOpen?: boolean | undefined
   /** Bytes the readable side buffers before the transport stops reading (Node's default 16 KiB). */
-  readableHighWaterMark?: number
+  readableHighWaterMark?: number | undefined
   /** `write()` returns false while the transport holds more than this (Node's default 16 KiB). */
-  writableHighWaterMark?: number
+  writableHighWaterMark?: number | undefined
 }
 
 // The stream's handlers for its protocol, kept off the public (net.Socket-like) surface.
@@ -107,7 +107,7 @@ export class SocketStreamProtocol implements IProtocol {
     this.stream[kWriteClosed]()
   }
 
-  connectionLost(reason: Error): void {
+  connectionLost(reason: ConnectionLostReason): void {
     this.stream[kLost](reason)
   }
 }
@@ -474,7 +474,7 @@ export class SocketStream extends Duplex {
   }
 
   /** @internal The connection is closed (exactly once). */
-  [kLost](reason: Error): void {
+  [kLost](reason: ConnectionLostReason): void {
     this.clearIdleTimer()
     this.drainWatching = false
     if (this.destroyed) return // our own destroy closed it
@@ -570,6 +570,49 @@ export class SocketStream extends Duplex {
     const host = this.hostCache
     return host instanceof IPv4Address || host instanceof IPv6Address ? host : null
   }
+}
+
+/**
+ * The events a `SocketStream` emits and their arguments (those of `net.Socket` it has). `'data'`
+ * gives Buffers (strings after `setEncoding()`, as for `net.Socket`, whose types say Buffer too);
+ * `'error'` a `ConnectionLost` (with `code`) when the connection failed, or the stream's own errors.
+ */
+export interface SocketStreamEvents {
+  close: []
+  connect: []
+  data: [data: Buffer]
+  drain: []
+  end: []
+  error: [err: Error]
+  finish: []
+  pause: []
+  pipe: [src: Readable]
+  readable: []
+  ready: []
+  resume: []
+  timeout: []
+  unpipe: [src: Readable]
+}
+
+// The typed listener methods (as @types/node gives net.Socket), merged into the class's type; any
+// other event name still takes any listener.
+export interface SocketStream {
+  addListener<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this
+  on<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+  prependListener<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  prependListener(event: string | symbol, listener: (...args: any[]) => void): this
+  prependOnceListener<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this
+  off<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  off(event: string | symbol, listener: (...args: any[]) => void): this
+  removeListener<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this
+  emit<E extends keyof SocketStreamEvents>(event: E, ...args: SocketStreamEvents[E]): boolean
+  emit(event: string | symbol, ...args: any[]): boolean
 }
 
 function familyName(address: Address | null): 'IPv4' | 'IPv6' | undefined {

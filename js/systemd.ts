@@ -9,7 +9,7 @@ import { arrayArgument, booleanArgument, checkFd, optionsArgument, stringArgumen
 export interface ListenFdsOptions {
   /** Remove LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from process.env (default true), so that
    *  child processes do not see them. */
-  unsetEnvironment?: boolean
+  unsetEnvironment?: boolean | undefined
 }
 
 export interface ListenFd {

@@ -61,12 +61,18 @@ function cacheSize(value: unknown, what: string): number | undefined {
   return value === undefined ? undefined : integerArgument(value, what, 0, 1 << 24)
 }
 
+/** Sets `out[key]` unless `value` is undefined: the binding's option fields are optional, and an
+ *  option left out stays out. */
+function set<T, K extends keyof T>(out: T, key: K, value: T[K] | undefined): void {
+  if (value !== undefined) out[key] = value
+}
+
 /** Checks a server's TLS options and gives the binding's. */
 export function tlsServerOptions(options: unknown, what: string): NativeTlsServerOptions {
   const o = objectArgument(options, what) as TlsServerOptions
   const out: NativeTlsServerOptions = {}
-  out.cert = optionalPem(o.cert, `${what}.cert`)
-  out.key = optionalPem(o.key, `${what}.key`)
+  set(out, 'cert', optionalPem(o.cert, `${what}.cert`))
+  set(out, 'key', optionalPem(o.key, `${what}.key`))
   if (o.sni !== undefined) {
     const sni = objectArgument(o.sni, `${what}.sni`) as Record<string, { cert: Pem; key: Pem }>
     out.sni = Object.entries(sni).map(([name, entry]) => {
@@ -74,16 +80,16 @@ export function tlsServerOptions(options: unknown, what: string): NativeTlsServe
       return { names: [name], cert: pem(e.cert, `${what}.sni[${JSON.stringify(name)}].cert`), key: pem(e.key, `${what}.sni[${JSON.stringify(name)}].key`) }
     })
   }
-  out.ca = optionalPem(o.ca, `${what}.ca`)
+  set(out, 'ca', optionalPem(o.ca, `${what}.ca`))
   const requestCert = o.requestCert === undefined ? false : booleanArgument(o.requestCert, `${what}.requestCert`)
   const reject = o.rejectUnauthorized === undefined ? true : booleanArgument(o.rejectUnauthorized, `${what}.rejectUnauthorized`)
   out.clientAuth = !requestCert ? 'none' : reject ? 'required' : 'optional'
-  out.alpnProtocols = alpn(o.ALPNProtocols, `${what}.ALPNProtocols`)
-  out.minVersion = version(o.minVersion, `${what}.minVersion`)
-  out.maxVersion = version(o.maxVersion, `${what}.maxVersion`)
+  set(out, 'alpnProtocols', alpn(o.ALPNProtocols, `${what}.ALPNProtocols`))
+  set(out, 'minVersion', version(o.minVersion, `${what}.minVersion`))
+  set(out, 'maxVersion', version(o.maxVersion, `${what}.maxVersion`))
   if (o.tickets !== undefined) out.tickets = booleanArgument(o.tickets, `${what}.tickets`)
-  out.sessionCacheSize = cacheSize(o.sessionCacheSize, `${what}.sessionCacheSize`)
-  out.handshakeTimeoutMs = handshakeTimeout(o.handshakeTimeout, `${what}.handshakeTimeout`)
+  set(out, 'sessionCacheSize', cacheSize(o.sessionCacheSize, `${what}.sessionCacheSize`))
+  set(out, 'handshakeTimeoutMs', handshakeTimeout(o.handshakeTimeout, `${what}.handshakeTimeout`))
   return out
 }
 
@@ -94,13 +100,13 @@ export function tlsClientOptions(options: unknown, what: string): NativeTlsClien
   const out: NativeTlsClientOptions = { verify }
   if (verify) out.ca = o.ca === undefined ? defaultCa() : pem(o.ca, `${what}.ca`)
   if (o.servername !== undefined) out.servername = stringArgument(o.servername, `${what}.servername`)
-  out.alpnProtocols = alpn(o.ALPNProtocols, `${what}.ALPNProtocols`)
-  out.cert = optionalPem(o.cert, `${what}.cert`)
-  out.key = optionalPem(o.key, `${what}.key`)
-  out.minVersion = version(o.minVersion, `${what}.minVersion`)
-  out.maxVersion = version(o.maxVersion, `${what}.maxVersion`)
-  out.sessionCacheSize = cacheSize(o.sessionCacheSize, `${what}.sessionCacheSize`)
-  out.handshakeTimeoutMs = handshakeTimeout(o.handshakeTimeout, `${what}.handshakeTimeout`)
+  set(out, 'alpnProtocols', alpn(o.ALPNProtocols, `${what}.ALPNProtocols`))
+  set(out, 'cert', optionalPem(o.cert, `${what}.cert`))
+  set(out, 'key', optionalPem(o.key, `${what}.key`))
+  set(out, 'minVersion', version(o.minVersion, `${what}.minVersion`))
+  set(out, 'maxVersion', version(o.maxVersion, `${what}.maxVersion`))
+  set(out, 'sessionCacheSize', cacheSize(o.sessionCacheSize, `${what}.sessionCacheSize`))
+  set(out, 'handshakeTimeoutMs', handshakeTimeout(o.handshakeTimeout, `${what}.handshakeTimeout`))
   return out
 }
 

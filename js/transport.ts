@@ -8,7 +8,7 @@ import { Handle } from './handle'
 import { HeldInput } from './held-input'
 import type { ConnectionEntry, ReactorHost } from './host'
 import type { ProxyInfo } from './proxy-info'
-import type { IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
+import type { ConnectionLostReason, IProtocol, IPullProducer, IPushProducer, IStreamTransport } from './interfaces'
 import type { NativeReactor } from './native'
 import { clientContext, serverContext, type TlsClientOptions, type TlsInfo, type TlsServerOptions } from './tls-options'
 import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
@@ -71,7 +71,7 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
   constructor(
     host: ReactorHost,
     id: number,
-    private readonly family: number,
+    private readonly family: AddressFamily,
     readonly protocol: IProtocol,
     private readonly peer: Address,
     /** The PROXY header the connection began with (ports that read them), else null. */
@@ -580,7 +580,7 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
    * The connection is closed in the core. `connectionLost` runs now when called from the dispatch,
    * or on the next tick when the protocol's own call closed it (never re-entrantly).
    */
-  private finish(reason: Error, deferred: boolean): void {
+  private finish(reason: ConnectionLostReason, deferred: boolean): void {
     this.takeClose()
     this.held.drop()
     this.clearPullTimer()
@@ -589,7 +589,7 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
     else this.notifyLost(reason)
   }
 
-  private notifyLost(reason: Error): void {
+  private notifyLost(reason: ConnectionLostReason): void {
     if (this.silenced) return
     this.silenced = true // exactly once
     const producer = this.producer

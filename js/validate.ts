@@ -207,10 +207,9 @@ export function factoryArgument(value: unknown, what: string): IProtocolFactory 
 }
 
 /** A family argument: a number (else TypeError) among those `supported` (else UnsupportedAddressFamily). */
-export function familyArgument(value: unknown, supported: readonly number[], what: string): number {
+export function familyArgument<F extends number>(value: unknown, supported: readonly F[], what: string): asserts value is F {
   if (typeof value !== 'number') throw invalidArgType(`${what}: family must be a number, not ${describe(value)}`)
-  if (!supported.includes(value)) throw new UnsupportedAddressFamily(value, undefined, `${what}: address family ${value} is not supported`)
-  return value
+  if (!(supported as readonly number[]).includes(value)) throw new UnsupportedAddressFamily(value, undefined, `${what}: address family ${value} is not supported`)
 }
 
 /** sun_path's size on Linux: a path takes at most 107 bytes (and its terminating NUL). */

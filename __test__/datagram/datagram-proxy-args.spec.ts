@@ -103,7 +103,7 @@ for (const mode of MODES) {
     const before = fdList()
     t.throws(() => r.listenDatagramProxy(-1, INET, bad), typeError)
     t.throws(() => r.listenDatagramProxy(1.5, INET, bad), typeError)
-    t.throws(() => r.listenDatagramProxy(0, AddressFamily.UNIX, bad), { instanceOf: UnsupportedAddressFamily })
+    t.throws(() => r.listenDatagramProxy(0, AddressFamily.UNIX as number, bad), { instanceOf: UnsupportedAddressFamily })
     t.throws(() => r.listenDatagramProxy(2 ** 32 + 1, INET, bad), { code: 'EBADF' })
     t.throws(() => r.listenDatagramProxy(closedFd(), INET, bad), { code: 'EBADF' })
     const file = fs.openSync('/dev/null', 'r')

@@ -177,7 +177,7 @@ type Method = 'port' | 'conn' | 'dgram'
 type Expect =
   | { ok: true }
   | { type: 'TypeError' | 'RangeError' }
-  | { cls: 'UnsupportedAddressFamily'; family: unknown; actualFamily?: number }
+  | { cls: 'UnsupportedAddressFamily'; family: unknown; actualFamily?: number | undefined }
   | { cls: 'UnsupportedSocketType'; socketType: number }
   | { code: string }
 

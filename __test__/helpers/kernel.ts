@@ -13,7 +13,7 @@ export interface ProcNetEntry {
   /** TCP: bytes received but not yet read. UDP: memory held by queued incoming datagrams. */
   rxQueue: number
   /** UDP only: datagrams the kernel dropped at this socket (its receive buffer was full). */
-  drops?: number
+  drops?: number | undefined
 }
 
 const TCP_ESTABLISHED = 1

@@ -185,7 +185,7 @@ export async function adoptedConnection(
   cleanups: (() => void)[],
   P: typeof Rec = Rec,
   peerOpts: { allowHalfOpen?: boolean } = {},
-): Promise<{ p: any; peer: Peer; serverPort?: number; inode: number }> {
+): Promise<{ p: any; peer: Peer; serverPort?: number | undefined; inode: number }> {
   const x = await adoptablePair(kind, peerOpts)
   cleanups.push(x.cleanup)
   const p = reactor.adoptStreamConnection(x.fd, x.family, new RecFactory(P))

@@ -36,7 +36,7 @@ export async function streamPair(
   cleanups: (() => void)[],
   options: SocketStreamOptions = {},
   peerOpts: { allowHalfOpen?: boolean } = {},
-): Promise<{ stream: SocketStream; peer: Peer; serverPort?: number }> {
+): Promise<{ stream: SocketStream; peer: Peer; serverPort?: number | undefined }> {
   const x = await adoptablePair(kind, peerOpts)
   cleanups.push(x.cleanup)
   let stream: SocketStream | undefined

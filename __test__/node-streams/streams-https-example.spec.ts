@@ -25,7 +25,7 @@ test.after.always(() => {
 
 function request(port: number, options: https.RequestOptions, body?: Buffer) {
   return within(
-    new Promise<{ status?: number; text: string }>((resolve, reject) => {
+    new Promise<{ status?: number | undefined; text: string }>((resolve, reject) => {
       const req = https.request(
         { host: '127.0.0.1', port, servername: 'localhost', ca: cert!.cert, ...options },
         async (res) => {

@@ -92,7 +92,7 @@ export function readBytes(s: net.Socket, n: number, what = `${n} bytes`): Promis
 }
 
 /** Waits for a Node socket to close; says whether it ended cleanly (its 'end' came first). */
-export function closed(s: net.Socket): Promise<{ ended: boolean; error?: Error }> {
+export function closed(s: net.Socket): Promise<{ ended: boolean; error?: Error | undefined }> {
   let ended = false
   let error: Error | undefined
   s.on('end', () => (ended = true))
