@@ -149,3 +149,29 @@ test.serial('every ts block runs and exits 0 by itself', async (t) => {
     t.is(result.code, 0, `${where(b)} exited with ${result.code}:\n${result.out}`)
   }
 })
+
+test("the README's import list names every export of the package, values and types", async (t) => {
+  const block = programs.find((b) => /^import type \{/m.test(b.code) && /^import \{/m.test(b.code))
+  if (!block) return t.fail('no block imports both the values and the types of the package')
+  const names = (kind: 'import' | 'import type') =>
+    new Set(
+      [...block.code.matchAll(new RegExp(`^${kind} \\{([^}]*)\\} from 'reactor-socket'`, 'gm'))]
+        .flatMap((m) => m[1]!.split(','))
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    )
+  const values = names('import')
+  const types = names('import type')
+  // What the package exports: its values at run time, its names in the declarations (TypeScript API).
+  const ts = (await import('typescript')).default
+  const program = ts.createProgram([path.join(ROOT, 'dist', 'index.d.ts')], { skipLibCheck: true, types: [] })
+  const checker = program.getTypeChecker()
+  const module = checker.getSymbolAtLocation(program.getSourceFile(path.join(ROOT, 'dist', 'index.d.ts'))!)!
+  const declared = checker.getExportsOfModule(module).map((s) => s.getName())
+  const runtime = new Set(Object.keys(await import(path.join(ROOT, 'dist', 'index.js'))).filter((k) => k !== 'default' && k !== '__esModule'))
+  for (const name of declared) {
+    if (runtime.has(name)) t.true(values.has(name), `the README's import list lacks the value ${name}`)
+    else t.true(types.has(name) || values.has(name), `the README's import list lacks the type ${name}`)
+  }
+  for (const name of [...values, ...types]) t.true(declared.includes(name), `the README imports ${name}, which the package does not export`)
+})
