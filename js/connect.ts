@@ -6,7 +6,7 @@ import * as dns from 'node:dns'
 import * as net from 'node:net'
 import type { Address } from './address'
 import { AddressFamily } from './constants'
-import { ConnectError, InvalidAddressError, invalidArgType, type TLSError } from './errors'
+import { ConnectError, InvalidAddressError, invalidArgType, type ErrorTarget, type TLSError } from './errors'
 import { clientContext, type TlsClientContext, type TlsClientOptions, type TlsInfo } from './tls-options'
 import { establish } from './establish'
 import type { ConnectEntry, ReactorHost } from './host'
@@ -55,7 +55,7 @@ export function checkConnectArgs(target: ConnectTarget, factory: unknown, option
   } else {
     unixPathArgument(target.path, 'connectUNIX: path')
   }
-  factoryArgument(factory, 'connect: factory')
+  factoryArgument(factory, target.kind === 'tcp' ? 'connectTCP' : 'connectUNIX')
   const { timeout = DEFAULT_TIMEOUT, bindAddress, signal, proxyHeader, tls } = optionsArgument(options, 'connect: options')
   const deadline = timeoutArgument(timeout, 'connect: options.timeout')
   if (signal !== undefined) abortSignalArgument(signal, 'connect: options.signal')
@@ -88,7 +88,8 @@ export class PendingConnect implements ConnectEntry {
   private resolve!: (p: IProtocol | undefined) => void
   private reject!: (err: unknown) => void
   private readonly family: AddressFamily
-  private readonly label: string
+  /** Where the connect goes, as its errors say: the host as given until a lookup resolved it. */
+  private where: ErrorTarget
 
   constructor(
     private readonly host: ReactorHost,
@@ -100,7 +101,7 @@ export class PendingConnect implements ConnectEntry {
       this.resolve = resolve
       this.reject = reject
     })
-    this.label = target.kind === 'tcp' ? `${target.host}:${target.port}` : JSON.stringify(target.path)
+    this.where = target.kind === 'tcp' ? { address: target.host, port: target.port } : { path: target.path }
     this.family = target.kind === 'unix' ? AddressFamily.UNIX : AddressFamily.INET
     const { signal, timeout } = options
     if (signal?.aborted) {
@@ -110,7 +111,7 @@ export class PendingConnect implements ConnectEntry {
     signal?.addEventListener('abort', this.onAbort, { once: true })
     host.hold() // a connect in progress keeps the process alive, as Node's does
     this.holding = true
-    this.timer = armTimer(timeout, () => this.abort(new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${this.label}: no connection within ${timeout} ms`)))
+    this.timer = armTimer(timeout, () => this.abort(ConnectError.timedOut(this.where, timeout as number)))
     if (target.kind === 'unix') this.start(() => host.native.connectUnix(target.path))
     else if (net.isIP(target.host) !== 0) this.startTcp(target.host, target.port)
     else this.lookup(target.host, target.port)
@@ -119,29 +120,32 @@ export class PendingConnect implements ConnectEntry {
   private lookup(host: string, port: number): void {
     dns.lookup(host, (err, address) => {
       if (this.settled) return
-      if (err) this.fail(new ConnectError(err.code === 'ENOTFOUND' ? 'ENOTFOUND' : (err.code ?? 'ENOTFOUND'), `getaddrinfo ${err.code} ${host}`, { port }))
+      if (err) {
+        const code = err.code ?? 'ENOTFOUND'
+        this.fail(new ConnectError(code, `getaddrinfo ${code} ${host}`, { syscall: 'getaddrinfo', hostname: host, port }))
+      }
       else this.startTcp(address, port)
     })
   }
 
   private startTcp(address: string, port: number): void {
+    this.where = { address, port }
     const bind = this.options.bindAddress
     const tls = this.options.tls
     if (tls !== null) {
       // The name verified is the host as given (a name, or the IP literal), unless servername says otherwise.
       const name = this.target.kind === 'tcp' ? this.target.host : address
-      this.start(() => this.host.native.connectTcpTls(address, port, bind?.[0], bind?.[1], tls, name), { address, port })
+      this.start(() => this.host.native.connectTcpTls(address, port, bind?.[0], bind?.[1], tls, name))
       return
     }
-    this.start(() => this.host.native.connectTcp(address, port, bind?.[0], bind?.[1]), { address, port })
+    this.start(() => this.host.native.connectTcp(address, port, bind?.[0], bind?.[1]))
   }
 
-  /** `where`: the address and port a TCP connect goes to. */
-  private start(connect: () => number, where?: { address: string; port: number }): void {
+  private start(connect: () => number): void {
     try {
       this.id = connect()
     } catch (err) {
-      this.fail(ConnectError.fromNative(err, this.label, where))
+      this.fail(ConnectError.fromNative(err, this.where))
       return
     }
     this.host.register('connect', this.id, this)
@@ -174,8 +178,7 @@ export class PendingConnect implements ConnectEntry {
     if (this.settled) return
     this.host.forget('connect', this.id, this)
     if (tls !== undefined) return this.fail(tls)
-    const where = this.target.kind === 'tcp' ? { address: this.target.host, port: this.target.port } : { address: this.target.path }
-    this.fail(ConnectError.fromErrno(errno, this.label, where))
+    this.fail(ConnectError.fromErrno(errno, this.where))
   }
 
   /** Timeout, abort or reactor close: close the socket, reject with `reason`. */

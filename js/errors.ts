@@ -1,12 +1,65 @@
 // The package's error classes (Twisted's names) and the helpers that give syscall errors Node's shape:
-// `code` ('EBADF') and a negative `errno` (-9), as Node's own SystemErrors have.
+// `code` ('EBADF') and a negative `errno` (-9), as Node's own SystemErrors have, with `syscall` and
+// the `address`/`port` or `path` a call was about. Every class here has a string `code`: an errno
+// name where a syscall said why, else a stable 'ERR_*' of its own. Messages that name families and
+// socket types take the names from js/constants.ts, the one table of them (the core and the
+// binding pass numbers only).
 import { constants } from 'node:os'
 import { getSystemErrorMap, getSystemErrorName } from 'node:util'
+import { familyName, socketTypeName } from './constants'
 
 /** An Error that came from a syscall (or is reported like one). */
 export interface ErrnoError extends Error {
   code: string
   errno?: number
+  /** What failed: the syscall, or the package's call that made it ('listenTcp', 'take', ...). */
+  syscall?: string | undefined
+  /** The IP address a call was about (with `port`), as Node's SystemError has it. */
+  address?: string | undefined
+  port?: number | undefined
+  /** The UNIX socket path a call was about (abstract names start with "\0"). */
+  path?: string | undefined
+  /** The descriptor a call was about. */
+  fd?: number | undefined
+}
+
+/** What a syscall error was about: an IP address and port, a UNIX socket path, or a descriptor. */
+export type ErrorTarget = { address: string; port: number } | { path: string } | { fd: number }
+
+/** What an error may say besides its code and message. */
+export interface ErrorDetails {
+  syscall?: string | undefined
+  address?: string | undefined
+  port?: number | undefined
+  path?: string | undefined
+  fd?: number | undefined
+}
+
+/**
+ * A target as messages show it: 127.0.0.1:8080, [::1]:8080, '/run/app.sock', '@name' (an abstract
+ * name, whose leading NUL cannot be printed), fd 9.
+ */
+export function targetLabel(target: ErrorTarget): string {
+  if ('fd' in target) return `fd ${target.fd}`
+  if ('path' in target) return `'${target.path.startsWith('\0') ? `@${target.path.slice(1)}` : target.path}'`
+  return target.address.includes(':') ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`
+}
+
+/** "an AF_INET socket", or "a socket of family 17" for a family without a name. */
+function familySocket(family: number): string {
+  const name = familyName(family)
+  return name === String(family) ? `a socket of family ${family}` : `an ${name} socket`
+}
+
+/** "a SOCK_DGRAM socket", or "a socket of type 10" for a type without a name. */
+function typedSocket(type: number): string {
+  const name = socketTypeName(type)
+  return name === String(type) ? `a socket of type ${type}` : `a ${name} socket`
+}
+
+/** A list as prose: "A", "A or B", "A, B or C". */
+function alternatives(names: string[]): string {
+  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`
 }
 
 /** The family argument is not one the method supports, or differs from the socket's actual family. */
@@ -14,20 +67,43 @@ export class UnsupportedAddressFamily extends Error {
   static {
     this.prototype.name = 'UnsupportedAddressFamily'
   }
+  readonly code = 'ERR_UNSUPPORTED_ADDRESS_FAMILY'
   /** The family argument given. */
   readonly family: number
+  /** Its name ('AF_INET6'), or the number as a string when it has none. */
+  readonly familyName: string
   /** The socket's own family, when the error is a mismatch between the two. */
   declare readonly actualFamily?: number
+  declare readonly actualFamilyName?: string
+  /** The descriptor, when the error is about one. */
+  declare readonly fd?: number
 
-  constructor(family: number, actualFamily?: number, message?: string) {
+  constructor(family: number, actualFamily?: number, message?: string, details: { fd?: number } = {}) {
     super(
       message ??
         (actualFamily === undefined
-          ? `address family ${family} is not supported here`
-          : `the socket's address family is ${actualFamily}, not ${family} as given`),
+          ? `address family ${familyName(family)} is not supported here`
+          : `the socket is ${familySocket(actualFamily)}, not ${familyName(family)} as given`),
     )
     this.family = family
-    if (actualFamily !== undefined) this.actualFamily = actualFamily
+    this.familyName = familyName(family)
+    if (actualFamily !== undefined) {
+      this.actualFamily = actualFamily
+      this.actualFamilyName = familyName(actualFamily)
+    }
+    if (details.fd !== undefined) this.fd = details.fd
+  }
+
+  /** `method` does not take `family` (a number, checked before the fd is looked at). */
+  static unsupported(method: string, family: number, supported: readonly number[]): UnsupportedAddressFamily {
+    const named = familyName(family)
+    const shown = named === String(family) ? named : `${named} (${family})`
+    return new UnsupportedAddressFamily(family, undefined, `${method}: address family ${shown} is not supported; use ${alternatives(supported.map(familyName))}`)
+  }
+
+  /** The socket behind `fd` is of family `actual`, not `family` as given to `method`. */
+  static mismatch(method: string, fd: number, family: number, actual: number): UnsupportedAddressFamily {
+    return new UnsupportedAddressFamily(family, actual, `${method}: fd ${fd} is ${familySocket(actual)}, not ${familyName(family)} as given`, { fd })
   }
 }
 
@@ -36,12 +112,24 @@ export class UnsupportedSocketType extends Error {
   static {
     this.prototype.name = 'UnsupportedSocketType'
   }
+  readonly code = 'ERR_UNSUPPORTED_SOCKET_TYPE'
   /** The socket's actual SO_TYPE number. */
   readonly socketType: number
+  /** Its name ('SOCK_DGRAM'), or the number as a string when it has none. */
+  readonly socketTypeName: string
+  /** The descriptor, when the error is about one. */
+  declare readonly fd?: number
 
-  constructor(socketType: number, message?: string) {
-    super(message ?? `socket type ${socketType} is not supported here`)
+  constructor(socketType: number, message?: string, details: { fd?: number } = {}) {
+    super(message ?? `socket type ${socketTypeName(socketType)} is not supported here`)
     this.socketType = socketType
+    this.socketTypeName = socketTypeName(socketType)
+    if (details.fd !== undefined) this.fd = details.fd
+  }
+
+  /** The socket behind `fd` is of type `actual`; `method` needs `needed`. */
+  static refused(method: string, fd: number, actual: number, needed: number): UnsupportedSocketType {
+    return new UnsupportedSocketType(actual, `${method}: fd ${fd} is ${typedSocket(actual)}; ${method} needs ${socketTypeName(needed)}`, { fd })
   }
 }
 
@@ -73,41 +161,42 @@ export class MessageLengthError extends Error implements ErrnoError {
   }
 }
 
-/** Base of the reasons given to `connectionLost`. */
+/** Base of the reasons given to `connectionLost`. `code`: 'ERR_CONNECTION_CLOSED' here; each
+ *  subclass has its own. */
 export class ConnectionClosed extends Error {
   static {
     this.prototype.name = 'ConnectionClosed'
   }
-  constructor(message = 'connection closed') {
+  readonly code: string
+
+  constructor(message = 'connection closed', code = 'ERR_CONNECTION_CLOSED') {
     super(message)
+    this.code = code
   }
 }
 
-/** An orderly close: the peer's EOF, or our own `loseConnection()`. */
+/** An orderly close: the peer's EOF, or our own `loseConnection()`. `code` 'ERR_CONNECTION_DONE'. */
 export class ConnectionDone extends ConnectionClosed {
   static {
     this.prototype.name = 'ConnectionDone'
   }
   constructor(message = 'connection was closed cleanly') {
-    super(message)
+    super(message, 'ERR_CONNECTION_DONE')
   }
 }
 
-/** A close that was not orderly; `code`/`errno` say why when a syscall reported it. */
+/** A close that was not orderly. `code`/`errno` say why when a syscall reported it ('ECONNRESET',
+ *  'ETIMEDOUT', ...); without one, `code` is 'ERR_CONNECTION_LOST' and there is no `errno`. */
 export class ConnectionLost extends ConnectionClosed {
   static {
     this.prototype.name = 'ConnectionLost'
   }
-  declare readonly code?: string
   declare readonly errno?: number
 
-  constructor(message = 'connection was lost in a non-clean fashion', code?: string) {
-    super(message)
-    if (code !== undefined) {
-      this.code = code
-      const errno = errnoOf(code)
-      if (errno !== undefined) this.errno = errno
-    }
+  constructor(message = 'connection was lost in a non-clean fashion', code = 'ERR_CONNECTION_LOST') {
+    super(message, code)
+    const errno = errnoOf(code)
+    if (errno !== undefined) this.errno = errno
   }
 
   /** The reason for a close the core reported with a (positive) errno. */
@@ -131,7 +220,6 @@ export class TLSError extends ConnectionLost {
   static {
     this.prototype.name = 'TLSError'
   }
-  declare readonly code: string
   readonly alert: string | null
   readonly alertReceived: boolean
 
@@ -142,49 +230,72 @@ export class TLSError extends ConnectionLost {
   }
 }
 
-/** Our own `abortConnection()` (or `reactor.close()`) ended the connection. */
+/** Our own `abortConnection()` (or `reactor.close()`) ended the connection. `code`
+ *  'ERR_CONNECTION_ABORTED'. */
 export class ConnectionAborted extends ConnectionLost {
   static {
     this.prototype.name = 'ConnectionAborted'
   }
   constructor(message = 'connection was aborted') {
-    super(message)
+    super(message, 'ERR_CONNECTION_ABORTED')
   }
 }
 
 /** An outbound connection (`connectTCP` / `connectUNIX`) could not be made. `code` is Node's:
  *  'ECONNREFUSED', 'ETIMEDOUT' (the timeout), 'ENETUNREACH', 'EHOSTUNREACH', 'ENOENT' (a UNIX path),
- *  'ENOTFOUND' (name lookup), …; `errno` where a syscall failed. */
+ *  'ENOTFOUND' (name lookup), …; `errno` where a syscall failed; `syscall` ('connect',
+ *  'getaddrinfo'); where it was going: `address` and `port` (TCP; `hostname` for a name that
+ *  was not found), or `path` (UNIX; also as `address`, as Node has it). */
 export class ConnectError extends Error {
   static {
     this.prototype.name = 'ConnectError'
   }
   readonly code: string
   declare readonly errno?: number
+  declare readonly syscall?: string
   declare readonly address?: string
   declare readonly port?: number
+  declare readonly path?: string
+  declare readonly hostname?: string
 
-  constructor(code: string, message: string, where?: { address?: string; port?: number }) {
+  constructor(code: string, message: string, details: ErrorDetails & { hostname?: string } = {}) {
     super(message)
     this.code = code
     const errno = errnoOf(code)
     if (errno !== undefined) this.errno = errno
-    if (where?.address !== undefined) this.address = where.address
-    if (where?.port !== undefined) this.port = where.port
+    assignDetails(this, details)
+    if (details.hostname !== undefined) this.hostname = details.hostname
   }
 
-  /** For a (positive) errno the core reported. */
-  static fromErrno(errno: number, target: string, where?: { address?: string; port?: number }): ConnectError {
+  /** For a (positive) errno the core reported, connecting to `target`. */
+  static fromErrno(errno: number, target: ErrorTarget): ConnectError {
     const code = errnoName(errno)
-    return new ConnectError(code, `connect ${code} ${target}: ${errnoMessage(errno)}`, where)
+    return new ConnectError(code, `connect ${code} ${targetLabel(target)}: ${errnoMessage(errno)}`, connectDetails(target))
+  }
+
+  /** No connection to `target` within `ms`. */
+  static timedOut(target: ErrorTarget, ms: number): ConnectError {
+    return new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${targetLabel(target)}: no connection within ${ms} ms`, connectDetails(target))
   }
 
   /** For a connect the binding refused to start: a syscall's failure as a ConnectError, anything
    *  else (an error without an errno) as `nativeError` gives it. */
-  static fromNative(err: unknown, target: string, where?: { address?: string; port?: number }): unknown {
+  static fromNative(err: unknown, target: ErrorTarget): unknown {
     const failure = nativeError(err)
     const errno = errnoOf(codeOf(failure) ?? '')
-    return errno === undefined ? failure : ConnectError.fromErrno(-errno, target, where)
+    return errno === undefined ? failure : ConnectError.fromErrno(-errno, target)
+  }
+}
+
+/** A connect's target as properties: a UNIX path is also the `address`, as in Node's net errors. */
+function connectDetails(target: ErrorTarget): ErrorDetails {
+  return 'path' in target ? { syscall: 'connect', address: target.path, path: target.path } : { syscall: 'connect', ...target }
+}
+
+/** Sets the details that are given (an own property each, as Node's SystemError has them). */
+function assignDetails(err: Error, details: ErrorDetails): void {
+  for (const key of ['syscall', 'address', 'port', 'path', 'fd'] as const) {
+    if (details[key] !== undefined) (err as unknown as Record<string, unknown>)[key] = details[key]
   }
 }
 
@@ -209,20 +320,36 @@ function errnoMessage(errno: number): string {
   return systemErrorMap.get(-errno)?.[1] ?? `errno ${errno}`
 }
 
-/** An Error with `code` and `errno`, as Node's SystemErrors have. */
-export function errnoError(code: string, message: string): ErrnoError {
+/** An Error with `code` and `errno`, as Node's SystemErrors have, and the `details` given. */
+export function errnoError(code: string, message: string, details: ErrorDetails = {}): ErrnoError {
   const err = new Error(message) as ErrnoError
   err.code = code
   const errno = errnoOf(code)
   if (errno !== undefined) err.errno = errno
+  assignDetails(err, details)
   return err
 }
 
-/** An Error for a positive errno the core reported in an event (EV_CLOSED, EV_DATAGRAM_ERROR). */
-export function errorFromErrno(errno: number, context?: string): ErrnoError {
+/** An Error for a positive errno the core reported (an event's, or an adoption's refusal). */
+export function errorFromErrno(errno: number, context?: string, details: ErrorDetails = {}): ErrnoError {
   const code = errnoName(errno)
   const text = `${code}: ${errnoMessage(errno)}`
-  return errnoError(code, context === undefined ? text : `${context}: ${text}`)
+  return errnoError(code, context === undefined ? text : `${context}: ${text}`, details)
+}
+
+/**
+ * A syscall error about `target`: its message gains the target ("EADDRINUSE: address already in
+ * use, listenTcp 127.0.0.1:8080"; "ENOENT: no such file or directory, take '/run/app.handoff'";
+ * "EBADF: bad file descriptor, close fd 9") and it gets `address` and `port`, `path` (as Node's
+ * SystemError has them) or `fd`. Anything that is not a syscall error (no `syscall`: a
+ * TypeError, a RangeError, ...) is returned as it is.
+ */
+export function atTarget<E>(err: E, target: ErrorTarget): E {
+  if (!(err instanceof Error) || codeOf(err) === undefined || typeof (err as { syscall?: unknown }).syscall !== 'string') return err
+  if ('path' in err || 'address' in err || 'fd' in err) return err // already says what it was about
+  err.message = `${err.message} ${targetLabel(target)}`
+  assignDetails(err, target)
+  return err
 }
 
 /** The code of an error (ours, Node's or the binding's), if it has one. */
@@ -269,6 +396,16 @@ export function callNative<T>(call: () => T, address?: unknown): T {
     return call()
   } catch (err) {
     throw nativeError(err, address)
+  }
+}
+
+/** Calls the binding for a call about `target` (an address to bind or connect to, a path, an fd):
+ *  what it throws is shaped by `nativeError`, and a syscall error says where (`atTarget`). */
+export function callNativeAt<T>(target: ErrorTarget, call: () => T): T {
+  try {
+    return call()
+  } catch (err) {
+    throw atTarget(nativeError(err), target)
   }
 }
 

@@ -4,7 +4,7 @@
 // ports and lets its connections finish. The sockets never close, so no connection attempt is
 // refused. The protocol is the core's (crates/core/src/handoff.rs); every wait runs on a small
 // native thread, never on the JS thread (crates/node/src/handoff.rs).
-import { callNative, errnoError, type ErrnoError } from './errors'
+import { atTarget, callNativeAt, errnoError, type ErrnoError } from './errors'
 import { binding, type NativeHandoffControl, type NativeHandoffOutcome } from './native'
 import { arrayArgument, checkFd, integerArgument, nativeTimeout, objectArgument, optionsArgument, stringArgument, timeoutArgument, TIMER_MAX_MS, unixPathArgument } from './validate'
 
@@ -83,7 +83,7 @@ export class Offer {
       settle = (outcome) => {
         // The offer's thread is done and has closed its sockets; let go of the native handle too.
         this.close()
-        if (outcome.code) reject(outcomeError(outcome))
+        if (outcome.code) reject(outcomeError(outcome, path))
         else resolve()
       }
     })
@@ -91,7 +91,7 @@ export class Offer {
     this.taken.catch(() => {})
     const names = listeners.map((l) => l.name)
     const fds = listeners.map((l) => l.fd)
-    this.#native = callNative(() => binding.handoff.offer(path, names, fds, allowUids, takerTimeout, settle))
+    this.#native = callNativeAt({ path }, () => binding.handoff.offer(path, names, fds, allowUids, takerTimeout, settle))
     closeAtExit(this)
   }
 
@@ -135,33 +135,34 @@ export const handoff = Object.freeze({
     const timeoutMs = nativeTimeout(timeoutArgument(timeout, 'take: timeout'))
     const trusted = uidsArgument(trustUids, 'take: trustUids')
     return new Promise<Taken>((resolve, reject) => {
-      callNative(() =>
+      callNativeAt({ path }, () =>
         binding.handoff.take(path, timeoutMs, trusted, (outcome) => {
-          if (outcome.code) return reject(outcomeError(outcome))
-          resolve(taken(outcome, timeoutMs))
+          if (outcome.code) return reject(outcomeError(outcome, path))
+          resolve(taken(outcome, path, timeoutMs))
         }),
       )
     })
   },
 })
 
-function taken(outcome: NativeHandoffOutcome, timeoutMs: number): Taken {
+function taken(outcome: NativeHandoffOutcome, path: string, timeoutMs: number): Taken {
   const control = outcome.control as NativeHandoffControl
   let confirmed: Promise<void> | null = null
   return {
     listeners: (outcome.listeners ?? []).map((l) => ({ ...l })),
     ready() {
       confirmed ??= new Promise<void>((resolve, reject) => {
-        binding.handoff.ready(control, timeoutMs, (done) => (done.code ? reject(outcomeError(done)) : resolve()))
+        binding.handoff.ready(control, timeoutMs, (done) => (done.code ? reject(outcomeError(done, path)) : resolve()))
       })
       return confirmed
     },
   }
 }
 
-function outcomeError(outcome: NativeHandoffOutcome): ErrnoError {
+/** A failed step's error: as the binding's syscall errors, it says the offer's path. */
+function outcomeError(outcome: NativeHandoffOutcome, path: string): ErrnoError {
   const code = outcome.code ?? 'EUNKNOWN'
-  return errnoError(code, outcome.message ?? code)
+  return atTarget(errnoError(code, outcome.message ?? code, { syscall: outcome.syscall ?? undefined }), { path })
 }
 
 /** uids: an array of integers 0..2^32-1. */

@@ -3,7 +3,7 @@
 // and undoes an adoption whose callbacks throw inside the adopt call.
 import { constants as osConstants } from 'node:os'
 import { decodeRecord, decodeSocketAddress, type Address, type AddressOf, type IPAddress, type IPAddressOf, type UNIXAddress } from './address'
-import { AddressFamily, type DatagramFamily, type FamilyArgument } from './constants'
+import { AddressFamily, SocketType, type DatagramFamily, type FamilyArgument } from './constants'
 import { ReactorCore, type ErrorReporter } from './core'
 import { DatagramPort } from './datagram'
 import { checkDatagramProxyOptions, DatagramProxyPort, type DatagramProxyOptions } from './datagram-proxy-port'
@@ -27,7 +27,17 @@ import { ListeningPort } from './port'
 import { proxyPortOptions, streamPortOptions, type ProxyPortOptions, type StreamPortOptions } from './port-options'
 import { ProxyPort } from './proxy-port'
 import { noStats, statsOf, type ReactorStats } from './stats'
-import { booleanArgument, familyArgument, fdArgument, fdInRange, functionArgument, integerArgument, optionsArgument } from './validate'
+import {
+  booleanArgument,
+  datagramProtocolArgument,
+  factoryArgument,
+  familyArgument,
+  fdArgument,
+  fdInRange,
+  functionArgument,
+  integerArgument,
+  optionsArgument,
+} from './validate'
 
 export interface ReactorOptions {
   /** Where exceptions thrown by protocol callbacks are reported (stderr by default). */
@@ -77,10 +87,13 @@ export class Reactor {
     fdArgument(fd, 'adoptStreamPort: fd')
     familyArgument(family, STREAM_FAMILIES, 'adoptStreamPort')
     fdInRange(fd, 'adoptStreamPort')
-    const portOptions = options === undefined ? null : streamPortOptions(options, 'adoptStreamPort: options')
+    const portOptions = afterFdRules(fd, family, ADOPT_LISTENER, 'adoptStreamPort', () => {
+      factoryArgument(factory, 'adoptStreamPort')
+      return options === undefined ? null : streamPortOptions(options, 'adoptStreamPort: options')
+    })
     const core = this.openCore()
     const result = portOptions === null ? core.native.adopt(fd, family, ADOPT_LISTENER) : core.native.adoptPort(fd, family, portOptions)
-    const id = adopted(result, fd, family)
+    const id = adopted(result, fd, family, 'adoptStreamPort', ADOPT_LISTENER)
     let port: ListeningPort<AddressOf<F>>
     try {
       const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
@@ -112,9 +125,9 @@ export class Reactor {
     fdArgument(fd, 'listenProxy: fd')
     familyArgument(family, STREAM_FAMILIES, 'listenProxy')
     fdInRange(fd, 'listenProxy')
-    const { native, route } = proxyPortOptions(options, 'listenProxy: options')
+    const { native, route } = afterFdRules(fd, family, ADOPT_LISTENER, 'listenProxy', () => proxyPortOptions(options, 'listenProxy: options'))
     const core = this.openCore()
-    const id = adopted(core.native.adoptPort(fd, family, native), fd, family)
+    const id = adopted(core.native.adoptPort(fd, family, native), fd, family, 'listenProxy', ADOPT_LISTENER)
     try {
       const address = decodeSocketAddress(core.native.localAddress(id), family, 'TCP')
       if (address === null) throw errnoError('EBADF', `listenProxy: fd ${fd} has no local address`)
@@ -139,8 +152,9 @@ export class Reactor {
     fdArgument(fd, 'adoptStreamConnection: fd')
     familyArgument(family, STREAM_FAMILIES, 'adoptStreamConnection')
     fdInRange(fd, 'adoptStreamConnection')
+    afterFdRules(fd, family, ADOPT_CONNECTION, 'adoptStreamConnection', () => factoryArgument(factory, 'adoptStreamConnection'))
     const core = this.openCore()
-    const id = adopted(core.native.adopt(fd, family, ADOPT_CONNECTION), fd, family)
+    const id = adopted(core.native.adopt(fd, family, ADOPT_CONNECTION), fd, family, 'adoptStreamConnection', ADOPT_CONNECTION)
     // Until the connection is made, undoing closes the duplicate without shutdown: the caller's fd
     // still holds the connection.
     let peer: Address | null
@@ -168,15 +182,12 @@ export class Reactor {
     fdArgument(fd, 'adoptDatagramPort: fd')
     familyArgument(family, DATAGRAM_FAMILIES, 'adoptDatagramPort')
     fdInRange(fd, 'adoptDatagramPort')
-    const sizeError = packetSizeError(maxPacketSize)
-    if (sizeError !== null) {
-      // The fd's checks come before maxPacketSize, and the native adopt would adopt on success: so
-      // the core runs its checks without adopting (and without opening anything), then the size.
-      adopted(binding.checkAdoption(fd, family, ADOPT_DATAGRAM), fd, family)
-      throw sizeError
-    }
+    afterFdRules(fd, family, ADOPT_DATAGRAM, 'adoptDatagramPort', () => {
+      datagramProtocolArgument(protocol, 'adoptDatagramPort')
+      integerArgument(maxPacketSize, 'adoptDatagramPort: maxPacketSize', 1, MAX_PACKET_SIZE)
+    })
     const core = this.openCore()
-    const id = adopted(core.native.adopt(fd, family, ADOPT_DATAGRAM, maxPacketSize), fd, family)
+    const id = adopted(core.native.adopt(fd, family, ADOPT_DATAGRAM, maxPacketSize), fd, family, 'adoptDatagramPort', ADOPT_DATAGRAM)
     let port: DatagramPort<IPAddressOf<F>>
     try {
       const host = decodeRecord(core.native.localAddress(id), 'UDP')
@@ -212,16 +223,9 @@ export class Reactor {
     fdArgument(fd, 'listenDatagramProxy: fd')
     familyArgument(family, DATAGRAM_FAMILIES, 'listenDatagramProxy')
     fdInRange(fd, 'listenDatagramProxy')
-    let checked: ReturnType<typeof checkDatagramProxyOptions>
-    try {
-      checked = checkDatagramProxyOptions(options, 'listenDatagramProxy')
-    } catch (err) {
-      // The fd's rules come first: checked by the core without adopting or opening anything.
-      adopted(binding.checkAdoption(fd, family, ADOPT_DATAGRAM), fd, family)
-      throw err
-    }
+    const checked = afterFdRules(fd, family, ADOPT_DATAGRAM, 'listenDatagramProxy', () => checkDatagramProxyOptions(options, 'listenDatagramProxy'))
     const core = this.openCore()
-    const id = adopted(callNative(() => core.native.adoptDatagramProxy(fd, family, checked.native)), fd, family)
+    const id = adopted(callNative(() => core.native.adoptDatagramProxy(fd, family, checked.native)), fd, family, 'listenDatagramProxy', ADOPT_DATAGRAM)
     try {
       const host = decodeRecord(core.native.localAddress(id), 'UDP')
       if (host === null) throw errnoError('EBADF', `listenDatagramProxy: fd ${fd} has no local address`)
@@ -304,37 +308,43 @@ function openNative(onReady: () => void, thread: boolean): NativeReactor {
   return new binding.NativeReactor(onReady, thread)
 }
 
-// ---- The core's refusals (adoption rules 3-6) and the packet size, in the contract's order -----
+// ---- The core's refusals (adoption rules 3-6), and the arguments checked after them -----------
 
-/** The id of a successful adoption, or the contract's error for the core's refusal (its checks
- *  are the core's: crates/core/src/validate.rs). A check that passed without adopting gives -1. */
-function adopted(result: AdoptResult, fd: number, family: number): number {
+/** The id of a successful adoption by `method`, or the contract's error for the core's refusal
+ *  (its checks are the core's: crates/core/src/sys/validate.rs). A check that passed without
+ *  adopting gives -1. `kind` (ADOPT_*) says which socket type the method needs. */
+function adopted(result: AdoptResult, fd: number, family: number, method: string, kind: number): number {
   switch (result.refusal) {
     case undefined:
       return result.id ?? -1
     case REFUSED_SOCKET_TYPE:
-      throw new UnsupportedSocketType(result.socketType ?? -1, `fd ${fd} has socket type ${result.socketType}, not the one this method needs`)
+      throw UnsupportedSocketType.refused(method, fd, result.socketType ?? -1, kind === ADOPT_DATAGRAM ? SocketType.DGRAM : SocketType.STREAM)
     case REFUSED_FAMILY:
-      throw new UnsupportedAddressFamily(family, result.actualFamily)
+      throw UnsupportedAddressFamily.mismatch(method, fd, family, result.actualFamily ?? -1)
     case REFUSED_NOT_LISTENING:
-      throw errorFromErrno(result.errno ?? 0, `fd ${fd} is not a listening socket (listen() was not called on it)`)
+      throw errorFromErrno(result.errno ?? 0, `${method}: fd ${fd} is not a listening socket (listen() was not called on it)`, { fd })
     case REFUSED_NOT_CONNECTED:
-      throw errorFromErrno(result.errno ?? 0, `fd ${fd} is not connected`)
+      throw errorFromErrno(result.errno ?? 0, `${method}: fd ${fd} is not connected`, { fd })
     default: {
       const errno = result.errno ?? 0
       const what = errno === EBADF ? 'is not open' : errno === ENOTSOCK ? 'is not a socket' : 'cannot be adopted'
-      throw errorFromErrno(errno, `fd ${fd} ${what}`)
+      throw errorFromErrno(errno, `${method}: fd ${fd} ${what}`, { fd })
     }
   }
 }
 
-/** The maxPacketSize error (checked after the fd's rules), or null when the size is fine. */
-function packetSizeError(size: unknown): unknown {
+/**
+ * Runs the checks of the arguments after fd and family (the factory or protocol, options,
+ * maxPacketSize). The fd's rules 3-6 come first (the contract's order), and the native adopt
+ * adopts on success: so when one of these fails, the core runs the fd's rules without adopting
+ * (and without opening anything), and a bad fd gets its own error; else this one is thrown.
+ */
+function afterFdRules<T>(fd: number, family: number, kind: number, method: string, check: () => T): T {
   try {
-    integerArgument(size, 'adoptDatagramPort: maxPacketSize', 1, MAX_PACKET_SIZE)
-    return null
+    return check()
   } catch (err) {
-    return err
+    adopted(binding.checkAdoption(fd, family, kind), fd, family, method, kind)
+    throw err
   }
 }
 

@@ -1,7 +1,7 @@
 // Socket options by name: the one check of a name and a value against the core's table (each
 // option's kind and range, crates/core/src/sys/sockopt.rs, read from the binding once), and the
 // call that sets or reads one, shared by `sockets.setOption` and `StreamTransport#setOption`.
-import { callNative } from './errors'
+import { callNative, callNativeAt, type ErrorTarget } from './errors'
 import { binding } from './native'
 import { SOCKET_OPTION_NAMES, type SocketOptionName, type SocketOptionValues } from './socket-option-names'
 import { asciiNameArgument, booleanArgument, integerArgument, nameArgument } from './validate'
@@ -40,10 +40,11 @@ export function socketOptionValue<N extends SocketOptionName>(name: N, value: un
   }
 }
 
-/** Runs a binding call for option `name`; an error it throws names the option in its message. */
-export function optionCall<T>(name: SocketOptionName, call: () => T): T {
+/** Runs a binding call for option `name`; an error it throws names the option in its message
+ *  (and `target`, the descriptor, when the caller gave one: `atTarget`). */
+export function optionCall<T>(name: SocketOptionName, call: () => T, target?: ErrorTarget): T {
   try {
-    return callNative(call)
+    return target === undefined ? callNative(call) : callNativeAt(target, call)
   } catch (err) {
     if (err instanceof Error) err.message = `${err.message} (${name})`
     throw err

@@ -1,8 +1,10 @@
 // `sockets`: making and inspecting raw descriptors, which Node cannot do itself. All synchronous; every
-// failure is an Error with `code` (syscall errors also have `errno`). The caller owns every fd returned.
+// failure is an Error with `code` (syscall errors also have `errno` and `syscall`, and those of calls
+// that take an address or a path say it: `address`/`port` or `path`, and in the message). The
+// caller owns every fd returned.
 import { decodeRecord, type Address } from './address'
 import { SocketType } from './constants'
-import { callNative } from './errors'
+import { callNative, callNativeAt } from './errors'
 import { binding } from './native'
 import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
 import { optionCall, socketOptionName, socketOptionValue } from './socket-options'
@@ -100,7 +102,7 @@ export const sockets = Object.freeze({
     booleanArgument(reusePort, 'listenTcp: reusePort')
     if (ipv6Only !== undefined) booleanArgument(ipv6Only, 'listenTcp: ipv6Only')
     const [recv, send] = bufferSizes({ recvBufferSize, sendBufferSize }, 'listenTcp')
-    return callNative(() => binding.sockets.listenTcp(ip, port, backlog, reusePort, ipv6Only ?? null, recv, send))
+    return callNativeAt({ address: ip, port }, () => binding.sockets.listenTcp(ip, port, backlog, reusePort, ipv6Only ?? null, recv, send))
   },
 
   /** A bound UDP socket. */
@@ -112,10 +114,10 @@ export const sockets = Object.freeze({
     booleanArgument(gro, 'bindUdp: gro')
     if (recvBufferSize !== undefined) bufferSizeArgument(recvBufferSize, 'bindUdp: recvBufferSize')
     if (sendBufferSize !== undefined) bufferSizeArgument(sendBufferSize, 'bindUdp: sendBufferSize')
-    const fd = callNative(() => binding.sockets.bindUdp(ip, port, reusePort, recvBufferSize, sendBufferSize))
+    const fd = callNativeAt({ address: ip, port }, () => binding.sockets.bindUdp(ip, port, reusePort, recvBufferSize, sendBufferSize))
     if (gro) {
       try {
-        callNative(() => binding.sockets.setUdpGro(fd, true))
+        callNativeAt({ fd }, () => binding.sockets.setUdpGro(fd, true))
       } catch (err) {
         binding.sockets.close(fd)
         throw err
@@ -134,7 +136,7 @@ export const sockets = Object.freeze({
   setUdpGro(fd: number, on: boolean): void {
     checkFd(fd, 'setUdpGro: fd')
     booleanArgument(on, 'setUdpGro: on')
-    callNative(() => binding.sockets.setUdpGro(fd, on))
+    callNativeAt({ fd }, () => binding.sockets.setUdpGro(fd, on))
   },
 
   /**
@@ -146,14 +148,14 @@ export const sockets = Object.freeze({
     unixPathArgument(path, 'listenUnix: path')
     integerArgument(backlog, 'listenUnix: backlog', 0, MAX_BACKLOG)
     const [recv, send] = bufferSizes(optionsArgument(options, 'listenUnix: options'), 'listenUnix')
-    return callNative(() => binding.sockets.listenUnix(path, backlog, recv, send))
+    return callNativeAt({ path }, () => binding.sockets.listenUnix(path, backlog, recv, send))
   },
 
   /** A TCP socket connected with a blocking connect (for tests and tools). */
   connectTcp(host: string, port: number): number {
     stringArgument(host, 'connectTcp: host')
     portArgument(port, 'connectTcp: port')
-    return callNative(() => binding.sockets.connectTcp(host, port))
+    return callNativeAt({ address: host, port }, () => binding.sockets.connectTcp(host, port))
   },
 
   /** A connected pair of AF_UNIX SOCK_STREAM sockets. */
@@ -164,7 +166,7 @@ export const sockets = Object.freeze({
 
   close(fd: number): void {
     checkFd(fd, 'close: fd')
-    callNative(() => binding.sockets.close(fd))
+    callNativeAt({ fd }, () => binding.sockets.close(fd))
   },
 
   /**
@@ -180,7 +182,7 @@ export const sockets = Object.freeze({
     checkFd(fd, 'setOption: fd')
     const option = socketOptionName(name, 'setOption')
     const checked = socketOptionValue(option, value, `setOption: ${option}`)
-    optionCall(option, () => binding.sockets.setOption(fd, option, checked))
+    optionCall(option, () => binding.sockets.setOption(fd, option, checked), { fd })
   },
 
   /**
@@ -193,19 +195,19 @@ export const sockets = Object.freeze({
   getOption<N extends SocketOptionName>(fd: number, name: N): SocketOptionValues[N] {
     checkFd(fd, 'getOption: fd')
     const option = socketOptionName(name, 'getOption')
-    return optionCall(option, () => binding.sockets.getOption(fd, option)) as SocketOptionValues[N]
+    return optionCall(option, () => binding.sockets.getOption(fd, option), { fd }) as SocketOptionValues[N]
   },
 
   /** SO_RCVBUF and SO_SNDBUF of `fd`, as the kernel reports them (see `BufferSizes`). */
   bufferSizes(fd: number): BufferSizes {
     checkFd(fd, 'bufferSizes: fd')
-    return callNative(() => binding.sockets.bufferSizes(fd))
+    return callNativeAt({ fd }, () => binding.sockets.bufferSizes(fd))
   },
 
   /** What the kernel says about `fd`. */
   info(fd: number): SocketInfo {
     checkFd(fd, 'info: fd')
-    const info = callNative(() => binding.sockets.info(fd))
+    const info = callNativeAt({ fd }, () => binding.sockets.info(fd))
     const ipType = info.type === SocketType.DGRAM ? 'UDP' : 'TCP'
     return {
       family: info.family,

@@ -2,7 +2,7 @@
 // (sd_notify, with descriptors for the fd store) and the watchdog, without libsystemd. The
 // protocol work is the core's (crates/core/src/systemd.rs); this file reads and clears the
 // environment, which Node's `process.env` owns.
-import { callNative } from './errors'
+import { callNative, callNativeAt } from './errors'
 import { binding } from './native'
 import { arrayArgument, booleanArgument, checkFd, optionsArgument, stringArgument } from './validate'
 
@@ -83,7 +83,7 @@ export const systemd = Object.freeze({
     for (const fd of arrayArgument(fds, 'notify: fds')) checkFd(fd, 'notify: each of fds')
     const socket = process.env.NOTIFY_SOCKET
     if (socket === undefined || socket === '') return false
-    callNative(() => binding.systemd.notify(socket, state, fds))
+    callNativeAt({ path: socket }, () => binding.systemd.notify(socket, state, fds))
     return true
   },
 

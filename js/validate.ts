@@ -2,8 +2,8 @@
 // UNIX path, ...), used by every public entry point, so that the same value gets the same error
 // everywhere. Each check throws synchronously, before anything is opened, and returns the value in
 // the form the rest of the layer (and the binding) takes.
-import { errnoError, invalidArgType, invalidArgValue, outOfRange, UnsupportedAddressFamily } from './errors'
-import type { IProtocolFactory } from './interfaces'
+import { errnoError, invalidArgType, invalidArgValue, outOfRange, targetLabel, UnsupportedAddressFamily } from './errors'
+import type { IDatagramProtocol, IProtocolFactory } from './interfaces'
 
 /** How a value is named in messages: its type, or its class for objects. */
 export function describe(value: unknown): string {
@@ -198,18 +198,78 @@ export function abortSignalArgument(value: unknown, what: string): AbortSignal {
   return value
 }
 
-/** Any object with a `buildProtocol` method is a factory. */
-export function factoryArgument(value: unknown, what: string): IProtocolFactory {
-  if (typeof value !== 'object' || value === null || typeof (value as IProtocolFactory).buildProtocol !== 'function') {
-    throw invalidArgType(`${what} must have a buildProtocol method`)
+// ---- Factories and protocols -------------------------------------------------------------------
+
+/** Whether `value` (an object, or a class's prototype) has a method called `name`. */
+function hasMethod(value: unknown, name: string): boolean {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as Record<string, unknown>)[name] === 'function'
+}
+
+/** A class's or function's name for messages ("the class Echo", "a function"). */
+function functionLabel(fn: { name?: unknown; prototype?: unknown }): string {
+  const name = typeof fn.name === 'string' && fn.name !== '' ? ` ${fn.name}` : ''
+  return fn.prototype !== undefined && /^class\b/.test(Function.prototype.toString.call(fn)) ? `the class${name}` : name ? `the function${name}` : 'a function'
+}
+
+/**
+ * A factory argument (`method`: the public call, for the message). Any object with a
+ * `buildProtocol` method is a factory; anything else is a TypeError (ERR_INVALID_ARG_TYPE) that
+ * says what was passed and, for the usual mistakes, what to pass: a Protocol class →
+ * `ServerFactory.forProtocol(Echo)`; a factory class → `new MyFactory()`.
+ */
+export function factoryArgument(value: unknown, method: string): IProtocolFactory {
+  if (typeof value === 'object' && value !== null && hasMethod(value, 'buildProtocol')) return value as IProtocolFactory
+  const expected = `${method}: factory must have buildProtocol()`
+  if (typeof value === 'function') {
+    const fn = value as { name?: string; prototype?: unknown }
+    const got = functionLabel(fn)
+    if (hasMethod(fn.prototype, 'buildProtocol')) throw invalidArgType(`${expected}; got ${got}, not an instance of it — pass new ${fn.name || 'Factory'}()`)
+    if (hasMethod(fn.prototype, 'makeConnection') || hasMethod(fn.prototype, 'dataReceived')) {
+      throw invalidArgType(`${expected}; got ${got}, a protocol — pass ServerFactory.forProtocol(${fn.name || 'YourProtocol'})`)
+    }
+    throw invalidArgType(`${expected}; got ${got}`)
   }
-  return value as IProtocolFactory
+  if (typeof value === 'object' && value !== null && (hasMethod(value, 'makeConnection') || hasMethod(value, 'dataReceived'))) {
+    const name = (value as object).constructor?.name || 'YourProtocol'
+    throw invalidArgType(`${expected}; got ${describe(value)}, a protocol — pass a factory that builds one per connection, e.g. ServerFactory.forProtocol(${name})`)
+  }
+  throw invalidArgType(`${expected}; got ${describe(value)}`)
+}
+
+/** What the reactor calls on a datagram protocol (besides the optional ones). */
+const DATAGRAM_PROTOCOL_METHODS = ['makeConnection', 'doStop'] as const
+
+function isDatagramProtocol(value: unknown): boolean {
+  return DATAGRAM_PROTOCOL_METHODS.every((m) => hasMethod(value, m)) && (hasMethod(value, 'datagramReceived') || hasMethod(value, 'datagramsReceived'))
+}
+
+/**
+ * A datagram protocol argument: an object with makeConnection, doStop and datagramReceived (or
+ * datagramsReceived), as a DatagramProtocol has; anything else is a TypeError
+ * (ERR_INVALID_ARG_TYPE) that says what was passed and what is missing.
+ */
+export function datagramProtocolArgument(value: unknown, method: string): IDatagramProtocol {
+  if (typeof value === 'object' && value !== null && isDatagramProtocol(value)) return value as IDatagramProtocol
+  const expected = `${method}: protocol must be a DatagramProtocol (with makeConnection, doStop and datagramReceived)`
+  if (typeof value === 'function') {
+    const fn = value as { name?: string; prototype?: unknown }
+    const got = functionLabel(fn)
+    if (isDatagramProtocol(fn.prototype)) throw invalidArgType(`${expected}; got ${got}, not an instance of it — pass new ${fn.name || 'YourProtocol'}()`)
+    throw invalidArgType(`${expected}; got ${got}`)
+  }
+  if (typeof value === 'object' && value !== null) {
+    const missing: string[] = DATAGRAM_PROTOCOL_METHODS.filter((m) => !hasMethod(value, m))
+    if (!hasMethod(value, 'datagramReceived') && !hasMethod(value, 'datagramsReceived')) missing.push('datagramReceived')
+    const stream = hasMethod(value, 'buildProtocol') ? ', a stream factory' : hasMethod(value, 'dataReceived') ? ', a stream protocol' : ''
+    throw invalidArgType(`${expected}; got ${describe(value)}${stream}, which has no ${missing.join(', ')}`)
+  }
+  throw invalidArgType(`${expected}; got ${describe(value)}`)
 }
 
 /** A family argument: a number (else TypeError) among those `supported` (else UnsupportedAddressFamily). */
 export function familyArgument<F extends number>(value: unknown, supported: readonly F[], what: string): asserts value is F {
   if (typeof value !== 'number') throw invalidArgType(`${what}: family must be a number, not ${describe(value)}`)
-  if (!(supported as readonly number[]).includes(value)) throw new UnsupportedAddressFamily(value, undefined, `${what}: address family ${value} is not supported`)
+  if (!(supported as readonly number[]).includes(value)) throw UnsupportedAddressFamily.unsupported(what, value, supported)
 }
 
 /** sun_path's size on Linux: a path takes at most 107 bytes (and its terminating NUL). */
@@ -228,7 +288,7 @@ export function unixPathArgument(value: unknown, what: string): string {
   const bytes = Buffer.byteLength(value)
   const limit = abstract ? SUN_PATH : SUN_PATH - 1
   if (bytes > limit) {
-    throw errnoError('ENAMETOOLONG', `${what} is too long: ${bytes} bytes, at most ${limit} for ${abstract ? 'an abstract name' : 'a path'}`)
+    throw errnoError('ENAMETOOLONG', `${what} is too long: ${bytes} bytes, at most ${limit} for ${abstract ? 'an abstract name' : 'a path'}: ${targetLabel({ path: value })}`, { path: value })
   }
   return value
 }

@@ -6,17 +6,22 @@ import test, { type ExecutionContext } from 'ava'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import * as pkg from 'reactor-socket'
 import {
   Reactor,
   AddressFamily,
   SocketType,
   sockets,
+  Protocol,
+  ServerFactory,
+  DatagramProtocol,
   UnsupportedAddressFamily,
   UnsupportedSocketType,
 } from 'reactor-socket'
 import {
   RecFactory,
   DgramRec,
+  Rec,
   fdList,
   taskCount,
   warmThreadPool,
@@ -40,6 +45,7 @@ const UNIX = AddressFamily.UNIX
 
 type Method = 'port' | 'connection' | 'datagram'
 const METHODS: Method[] = ['port', 'connection', 'datagram']
+const METHOD_NAMES: Record<Method, string> = { port: 'adoptStreamPort', connection: 'adoptStreamConnection', datagram: 'adoptDatagramPort' }
 
 const fresh: any[] = []
 const plainFds: number[] = []
@@ -83,7 +89,7 @@ function rejects(
   fd: any,
   family: any,
   expectation: any,
-  opts: { mps?: any; passMps?: boolean; reactor?: any } = {},
+  opts: { mps?: any; passMps?: boolean; reactor?: any; factory?: any; protocol?: any } = {},
 ): any {
   const r = opts.reactor ?? new Reactor()
   if (!opts.reactor) fresh.push(r)
@@ -92,7 +98,8 @@ function rejects(
   const infoBefore = infoOrNull(fd)
   const fdsBefore = fdList()
   const tasksBefore = taskCount()
-  const err = t.throws(() => call(r, method, fd, family, f, p, opts.mps, opts.passMps), expectation)
+  const given = (key: 'factory' | 'protocol', own: any) => (Object.hasOwn(opts, key) ? opts[key] : own)
+  const err = t.throws(() => call(r, method, fd, family, given('factory', f), given('protocol', p), opts.mps, opts.passMps), expectation)
   t.deepEqual(fdList(), fdsBefore, 'a failed adopt opens and closes no fd')
   if (!opts.reactor) t.is(taskCount(), tasksBefore, 'a failed adopt on a fresh reactor starts no thread')
   if (infoBefore) t.deepEqual(sockets.info(fd), infoBefore, "the caller's fd is untouched")
@@ -415,4 +422,213 @@ test.serial('after failed adoptions the same reactor and the same fds still adop
   await peer.waitText('ping')
   peer.destroy()
   await within(port.stopListening(), 'stopListening')
+})
+
+// ---------------------------------------------------------------------------------------------
+// Messages name what they are about: the method, the fd, socket types and families by name
+
+test.serial('rule 4 messages name the method, the fd and both socket types', (t) => {
+  for (const method of ['port', 'connection'] as const) {
+    const fd = bindUdp4()
+    const err = rejects(t, method, fd, INET, { instanceOf: UnsupportedSocketType })
+    const name = METHOD_NAMES[method]
+    t.is(err.message, `${name}: fd ${fd} is a SOCK_DGRAM socket; ${name} needs SOCK_STREAM`)
+    t.is(err.socketType, SocketType.DGRAM)
+    t.is(err.socketTypeName, 'SOCK_DGRAM')
+    t.is(err.fd, fd)
+    t.is(err.code, 'ERR_UNSUPPORTED_SOCKET_TYPE')
+  }
+  const fd = listenTcp4()
+  const err = rejects(t, 'datagram', fd, INET, { instanceOf: UnsupportedSocketType })
+  t.is(err.message, `adoptDatagramPort: fd ${fd} is a SOCK_STREAM socket; adoptDatagramPort needs SOCK_DGRAM`)
+  t.is(err.socketTypeName, 'SOCK_STREAM')
+})
+
+test.serial('rule 5 messages name the method, the fd and both families', (t) => {
+  const v4 = listenTcp4()
+  let err = rejects(t, 'port', v4, INET6, { instanceOf: UnsupportedAddressFamily })
+  t.is(err.message, `adoptStreamPort: fd ${v4} is an AF_INET socket, not AF_INET6 as given`)
+  t.like(err, { family: INET6, familyName: 'AF_INET6', actualFamily: INET, actualFamilyName: 'AF_INET', fd: v4, code: 'ERR_UNSUPPORTED_ADDRESS_FAMILY' })
+  const [a, b] = sockets.socketPair()
+  track(a)
+  track(b)
+  err = rejects(t, 'connection', a, INET, { instanceOf: UnsupportedAddressFamily })
+  t.is(err.message, `adoptStreamConnection: fd ${a} is an AF_UNIX socket, not AF_INET as given`)
+  const u6 = bindUdp6()
+  err = rejects(t, 'datagram', u6, INET, { instanceOf: UnsupportedAddressFamily })
+  t.is(err.message, `adoptDatagramPort: fd ${u6} is an AF_INET6 socket, not AF_INET as given`)
+})
+
+test.serial('rule 2 messages name the family given and the ones the method takes', (t) => {
+  let err = rejects(t, 'port', closedFd(), 999, { instanceOf: UnsupportedAddressFamily })
+  t.is(err.message, 'adoptStreamPort: address family 999 is not supported; use AF_INET, AF_INET6 or AF_UNIX')
+  t.is(err.familyName, '999')
+  t.is(err.code, 'ERR_UNSUPPORTED_ADDRESS_FAMILY')
+  err = rejects(t, 'datagram', bindUdp4(), UNIX, { instanceOf: UnsupportedAddressFamily })
+  t.is(err.message, `adoptDatagramPort: address family AF_UNIX (${UNIX}) is not supported; use AF_INET or AF_INET6`)
+  t.is(err.familyName, 'AF_UNIX')
+})
+
+test.serial('rule 3 and rule 6 messages name the method and the fd', (t) => {
+  const closed = closedFd()
+  let err = rejects(t, 'port', closed, INET, { code: 'EBADF' })
+  t.regex(err.message, new RegExp(`^adoptStreamPort: fd ${closed} is not open: EBADF: bad file descriptor$`))
+  t.is(err.fd, closed)
+  const devnull = fs.openSync('/dev/null', 'r')
+  plainFds.push(devnull)
+  err = rejects(t, 'datagram', devnull, INET, { code: 'ENOTSOCK' })
+  t.regex(err.message, new RegExp(`^adoptDatagramPort: fd ${devnull} is not a socket: ENOTSOCK`))
+  const { client } = connectedTcp4()
+  err = rejects(t, 'port', client, INET, { code: 'EINVAL' })
+  t.regex(err.message, new RegExp(`^adoptStreamPort: fd ${client} is not a listening socket`))
+  const listener = listenTcp4()
+  err = rejects(t, 'connection', listener, INET, { code: 'ENOTCONN' })
+  t.regex(err.message, new RegExp(`^adoptStreamConnection: fd ${listener} is not connected: ENOTCONN`))
+  t.is(err.fd, listener)
+})
+
+test('type and family names come from the exported constants; a number without a name stays a number', (t) => {
+  for (const [key, value] of Object.entries(SocketType)) t.is(new UnsupportedSocketType(value).socketTypeName, `SOCK_${key}`)
+  for (const [key, value] of Object.entries(AddressFamily)) t.is(new UnsupportedAddressFamily(value).familyName, `AF_${key}`)
+  t.is(SocketType.RAW, 3)
+  t.is(UnsupportedSocketType.refused('adoptStreamPort', 7, SocketType.SEQPACKET, SocketType.STREAM).message, 'adoptStreamPort: fd 7 is a SOCK_SEQPACKET socket; adoptStreamPort needs SOCK_STREAM')
+  t.is(UnsupportedSocketType.refused('adoptStreamPort', 7, 99, SocketType.STREAM).message, 'adoptStreamPort: fd 7 is a socket of type 99; adoptStreamPort needs SOCK_STREAM')
+  t.is(new UnsupportedSocketType(99).socketTypeName, '99')
+  t.is(UnsupportedAddressFamily.mismatch('adoptStreamPort', 7, INET, 17).message, 'adoptStreamPort: fd 7 is a socket of family 17, not AF_INET as given')
+})
+
+// ---------------------------------------------------------------------------------------------
+// The factory (stream methods) and the protocol (datagram): checked at once, after rules 1–6
+
+class Echo extends Protocol {}
+class MyFactory extends ServerFactory {}
+class Ticks extends DatagramProtocol {}
+
+const BAD_FACTORIES: [string, any, RegExp][] = [
+  ['a Protocol class', Echo, /: factory must have buildProtocol\(\); got the class Echo, a protocol — pass ServerFactory\.forProtocol\(Echo\)$/],
+  ['a factory class', MyFactory, /: factory must have buildProtocol\(\); got the class MyFactory, not an instance of it — pass new MyFactory\(\)$/],
+  ['a protocol instance', new Echo(), /: factory must have buildProtocol\(\); got an instance of Echo, a protocol — .*ServerFactory\.forProtocol\(Echo\)$/],
+  ['a plain object', {}, /: factory must have buildProtocol\(\); got an instance of Object$/],
+  ['null', null, /: factory must have buildProtocol\(\); got null$/],
+  ['undefined', undefined, /: factory must have buildProtocol\(\); got type undefined$/],
+  ['a function', function make() {}, /: factory must have buildProtocol\(\); got the function make$/],
+]
+
+for (const method of ['port', 'connection'] as const) {
+  test.serial(`${method}: a factory without buildProtocol → TypeError ERR_INVALID_ARG_TYPE at once, saying what was passed and what to pass; nothing left behind`, async (t) => {
+    const good = () => (method === 'port' ? listenTcp4() : connectedTcp4().client)
+    for (const [what, factory, message] of BAD_FACTORIES) {
+      const fd = good()
+      const err = rejects(t, method, fd, INET, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' } as any, { factory })
+      t.true(err.message.startsWith(`${METHOD_NAMES[method]}: factory`), `${what}: ${err.message}`)
+      t.regex(err.message, message, what)
+    }
+    // the same fd adopts fine afterwards with a factory
+    const r = new Reactor()
+    fresh.push(r)
+    const fd = good()
+    t.throws(() => (method === 'port' ? r.adoptStreamPort(fd, INET, Echo as any) : r.adoptStreamConnection(fd, INET, Echo as any)), { instanceOf: TypeError })
+    if (method === 'port') {
+      const port = r.adoptStreamPort(fd, INET, ServerFactory.forProtocol(Echo))
+      await within(port.stopListening(), 'stopListening')
+    } else {
+      const p = r.adoptStreamConnection(fd, INET, ServerFactory.forProtocol(Rec)) as Rec
+      t.true(p instanceof Rec)
+      p.t.abortConnection()
+      await p.waitLost()
+    }
+  })
+}
+
+test.serial('datagram: a protocol that is not a DatagramProtocol → TypeError ERR_INVALID_ARG_TYPE at once, saying what is missing; nothing left behind', (t) => {
+  const cases: [string, any, RegExp][] = [
+    ['a DatagramProtocol class', Ticks, /got the class Ticks, not an instance of it — pass new Ticks\(\)$/],
+    ['an object with datagramReceived only', { datagramReceived() {} }, /got an instance of Object, which has no makeConnection, doStop$/],
+    ['a stream protocol', new Echo(), /got an instance of Echo, a stream protocol, which has no doStop, datagramReceived$/],
+    ['a factory', new RecFactory(), /got an instance of RecFactory, a stream factory, which has no makeConnection, datagramReceived$/],
+    ['null', null, /got null$/],
+    ['a number', 3, /got type number$/],
+  ]
+  for (const [what, protocol, message] of cases) {
+    const err = rejects(t, 'datagram', bindUdp4(), INET, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' } as any, { protocol })
+    t.true(err.message.startsWith('adoptDatagramPort: protocol must be a DatagramProtocol (with makeConnection, doStop and datagramReceived); got '), `${what}: ${err.message}`)
+    t.regex(err.message, message, what)
+  }
+  // a protocol with only the batch hook is a datagram protocol
+  const r = new Reactor()
+  fresh.push(r)
+  const bulk = { makeConnection() {}, doStop() {}, datagramsReceived() {} }
+  t.notThrows(() => r.adoptDatagramPort(bindUdp4(), INET, bulk as any))
+})
+
+test.serial('the factory and the protocol are checked after rules 1–6 (a bad fd keeps its own error), and the protocol before maxPacketSize', (t) => {
+  rejects(t, 'port', 'x', INET, { instanceOf: TypeError, message: /fd/ }, { factory: Echo })
+  rejects(t, 'port', closedFd(), 999, { instanceOf: UnsupportedAddressFamily }, { factory: Echo })
+  rejects(t, 'port', closedFd(), INET, { code: 'EBADF' }, { factory: Echo })
+  rejects(t, 'connection', closedFd(), INET, { code: 'EBADF' }, { factory: null })
+  rejects(t, 'port', bindUdp4(), INET, { instanceOf: UnsupportedSocketType }, { factory: null })
+  rejects(t, 'port', listenTcp4(), INET6, { instanceOf: UnsupportedAddressFamily }, { factory: {} })
+  rejects(t, 'connection', listenTcp4(), INET, { code: 'ENOTCONN' }, { factory: {} })
+  rejects(t, 'port', connectedTcp4().client, INET, { code: 'EINVAL' }, { factory: Echo })
+  rejects(t, 'datagram', closedFd(), INET, { code: 'EBADF' }, { protocol: null, mps: 0, passMps: true })
+  rejects(t, 'datagram', listenTcp4(), INET, { instanceOf: UnsupportedSocketType }, { protocol: null })
+  const err = rejects(t, 'datagram', bindUdp4(), INET, { instanceOf: TypeError }, { protocol: null, mps: 0, passMps: true })
+  t.regex(err.message, /protocol/, 'the protocol is checked before maxPacketSize')
+  rejects(t, 'datagram', bindUdp4(), INET, { instanceOf: RangeError }, { mps: 0, passMps: true })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Every error class has a string `code`
+
+/** One instance of each Error class the package exports, and the code it has. A new class needs a row. */
+const ERROR_SAMPLES: Record<string, [() => Error, string]> = {
+  UnsupportedAddressFamily: [() => new UnsupportedAddressFamily(999), 'ERR_UNSUPPORTED_ADDRESS_FAMILY'],
+  UnsupportedSocketType: [() => new UnsupportedSocketType(SocketType.SEQPACKET), 'ERR_UNSUPPORTED_SOCKET_TYPE'],
+  InvalidAddressError: [() => new pkg.InvalidAddressError('not an IP literal'), 'ERR_INVALID_ADDRESS'],
+  MessageLengthError: [() => new pkg.MessageLengthError(), 'EMSGSIZE'],
+  ConnectionClosed: [() => new pkg.ConnectionClosed(), 'ERR_CONNECTION_CLOSED'],
+  ConnectionDone: [() => new pkg.ConnectionDone(), 'ERR_CONNECTION_DONE'],
+  ConnectionLost: [() => new pkg.ConnectionLost(), 'ERR_CONNECTION_LOST'],
+  ConnectionAborted: [() => new pkg.ConnectionAborted(), 'ERR_CONNECTION_ABORTED'],
+  TLSError: [() => new pkg.TLSError('ERR_TLS_HANDSHAKE', 'handshake failed'), 'ERR_TLS_HANDSHAKE'],
+  ConnectError: [() => new pkg.ConnectError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1'), 'ECONNREFUSED'],
+}
+
+test('every Error class the package exports has a string code', (t) => {
+  const classes = Object.entries(pkg)
+    .filter(([, value]) => typeof value === 'function' && (value as any).prototype instanceof Error)
+    .map(([name]) => name)
+    .sort()
+  t.deepEqual(classes, Object.keys(ERROR_SAMPLES).sort(), 'a sample for every exported Error class')
+  for (const name of classes) {
+    const [make, code] = ERROR_SAMPLES[name]
+    const err: any = make()
+    t.true(err instanceof (pkg as any)[name], name)
+    t.is(typeof err.code, 'string', `${name}.code`)
+    t.is(err.code, code, `${name}.code`)
+    t.is(err.name, name)
+  }
+  // a syscall's code wins over ConnectionLost's own, with its errno
+  const reset = new pkg.ConnectionLost('reset', 'ECONNRESET')
+  t.like(reset, { code: 'ECONNRESET', errno: -104 })
+  t.is((new pkg.ConnectionLost() as any).errno, undefined)
+})
+
+test.serial('the reasons a connection gets carry their codes: ConnectionDone, ConnectionAborted', async (t) => {
+  const r = new Reactor()
+  fresh.push(r)
+  const reasons: any[] = []
+  for (const end of ['lose', 'abort'] as const) {
+    const [a, b] = sockets.socketPair()
+    track(b)
+    const p = r.adoptStreamConnection(a, UNIX, ServerFactory.forProtocol(Rec)) as Rec
+    sockets.close(a)
+    if (end === 'lose') p.t.loseConnection()
+    else p.t.abortConnection()
+    reasons.push(await p.waitLost())
+  }
+  t.true(reasons[0] instanceof pkg.ConnectionDone)
+  t.is(reasons[0].code, 'ERR_CONNECTION_DONE')
+  t.true(reasons[1] instanceof pkg.ConnectionAborted)
+  t.is(reasons[1].code, 'ERR_CONNECTION_ABORTED')
 })

@@ -143,16 +143,21 @@ test('socketPair: two connected AF_UNIX stream fds', (t) => {
   t.is(buf.toString(), 'ping')
 })
 
-test('close(fd) closes; closing or inspecting a closed fd → EBADF; a non-socket → ENOTSOCK', (t) => {
+test('close(fd) closes; closing or inspecting a closed fd → EBADF; a non-socket → ENOTSOCK; each error names the fd', (t) => {
   const fd = track(sockets.listenTcp({ host: '127.0.0.1', port: 0 }))
   closeFd(fd)
   t.throws(() => sockets.info(fd), { code: 'EBADF' })
-  const e = t.throws(() => sockets.close(closedFd()), { code: 'EBADF' })
+  const closed = closedFd()
+  const e = t.throws(() => sockets.close(closed), { code: 'EBADF' })
   t.is((e as any).errno, -9, "errno is negative, as in Node (libuv)")
+  t.like(e, { fd: closed, syscall: 'close', message: `EBADF: bad file descriptor, close fd ${closed}` })
   const devnull = fs.openSync('/dev/null', 'r')
   try {
     const e2 = t.throws(() => sockets.info(devnull), { code: 'ENOTSOCK' })
     t.is((e2 as any).errno, -88, "errno is negative, as in Node (libuv)")
+    t.like(e2, { fd: devnull, message: `ENOTSOCK: socket operation on non-socket, info fd ${devnull}` })
+    const e3 = t.throws(() => sockets.getOption(devnull, 'SO_RCVBUF'), { code: 'ENOTSOCK' })
+    t.like(e3, { fd: devnull, message: `ENOTSOCK: socket operation on non-socket, getsockopt fd ${devnull} (SO_RCVBUF)` })
   } finally {
     fs.closeSync(devnull)
   }
@@ -162,6 +167,7 @@ test('SocketType and AddressFamily hold the platform numbers', (t) => {
   t.is(SocketType.STREAM, 1)
   t.is(SocketType.DGRAM, 2)
   t.is(SocketType.SEQPACKET, 5)
+  t.is(SocketType.RAW, 3)
   t.deepEqual([AddressFamily.INET, AddressFamily.INET6, AddressFamily.UNIX], [2, 10, 1])
 })
 
@@ -175,6 +181,63 @@ test('helpers throw an Error with a code on bad input', (t) => {
   coded(() => track(sockets.bindUdp({ host: 'not-an-ip', port: 0 })))
   coded(() => track(sockets.connectTcp('not-an-ip', 80)))
   coded(() => track(sockets.listenTcp({ host: '192.0.2.254', port: 0 }))) // not a local address: EADDRNOTAVAIL
+})
+
+// Errors say where, as Node's do ("listen EADDRINUSE: address already in use 127.0.0.1:8080"):
+// the address and port, or the path, in the message and as properties, with `syscall`.
+
+test('listenTcp / bindUdp / connectTcp errors carry the address and port (message and properties) and syscall', (t) => {
+  for (const host of ['127.0.0.1', '::1']) {
+    const shown = host.includes(':') ? `[${host}]` : host
+    const a = track(sockets.listenTcp({ host, port: 0 }))
+    const port = portOf(a)
+    const e: any = t.throws(() => sockets.listenTcp({ host, port }), { code: 'EADDRINUSE' })
+    t.is(e.message, `EADDRINUSE: address already in use, listenTcp ${shown}:${port}`)
+    t.like(e, { address: host, port, syscall: 'listenTcp', errno: -98 })
+    t.false('path' in e)
+
+    const u = track(sockets.bindUdp({ host, port: 0 }))
+    const udpPort = portOf(u)
+    const eu: any = t.throws(() => sockets.bindUdp({ host, port: udpPort }), { code: 'EADDRINUSE' })
+    t.is(eu.message, `EADDRINUSE: address already in use, bindUdp ${shown}:${udpPort}`)
+    t.like(eu, { address: host, port: udpPort, syscall: 'bindUdp' })
+
+    closeFd(a)
+    const ec: any = t.throws(() => sockets.connectTcp(host, port), { code: 'ECONNREFUSED' })
+    t.is(ec.message, `ECONNREFUSED: connection refused, connectTcp ${shown}:${port}`)
+    t.like(ec, { address: host, port, syscall: 'connectTcp', errno: -111 })
+  }
+  // an address that is not this machine's
+  const ea: any = t.throws(() => track(sockets.listenTcp({ host: '192.0.2.254', port: 0 })), { code: 'EADDRNOTAVAIL' })
+  t.regex(ea.message, / 192\.0\.2\.254:0$/)
+  t.like(ea, { address: '192.0.2.254', port: 0 })
+})
+
+test('listenUnix errors carry the path (message and property) and syscall', (t) => {
+  const p = tmpSockPath('where')
+  const fd = track(sockets.listenUnix(p))
+  const e: any = t.throws(() => sockets.listenUnix(p), { code: 'EADDRINUSE' })
+  t.is(e.message, `EADDRINUSE: address already in use, listenUnix '${p}'`)
+  t.like(e, { path: p, syscall: 'listenUnix' })
+  t.false('address' in e)
+  const missing = path.join(os.tmpdir(), 'no-such-dir-rs', 'x.sock')
+  const en: any = t.throws(() => sockets.listenUnix(missing), { code: 'ENOENT' })
+  t.is(en.message, `ENOENT: no such file or directory, listenUnix '${missing}'`)
+  t.is(en.path, missing)
+  // an abstract name is shown with '@' for its leading NUL; the property keeps the name as given
+  const name = `\0reactor-socket-where-${process.pid}`
+  const abstract = track(sockets.listenUnix(name))
+  const ea: any = t.throws(() => sockets.listenUnix(name), { code: 'EADDRINUSE' })
+  t.true(ea.message.endsWith(`listenUnix '@${name.slice(1)}'`), ea.message)
+  t.is(ea.path, name)
+  // a path too long for sun_path is refused before the kernel sees it, and says which
+  const long = path.join(os.tmpdir(), 'x'.repeat(120))
+  const el: any = t.throws(() => sockets.listenUnix(long), { code: 'ENAMETOOLONG' })
+  t.is(el.path, long)
+  t.true(el.message.includes(long), el.message)
+  closeFd(fd)
+  closeFd(abstract)
+  fs.unlinkSync(p)
 })
 
 testIf(HAS_SS, 'ss not found')('listen backlogs: 511 by default, the given one otherwise (as ss reports them)', async (t) => {

@@ -436,6 +436,12 @@ for (const mode of MODES) {
       datagram: ['UnsupportedAddressFamily', 1],
       port: ['UnsupportedSocketType', 2],
     })
+    // the messages name the types and families (SOCK_SEQPACKET is one Node cannot make)
+    t.deepEqual(out.messages, {
+      seqpacketPort: 'adoptStreamPort: fd 6 is a SOCK_SEQPACKET socket; adoptStreamPort needs SOCK_STREAM',
+      unixDgramDatagram: 'adoptDatagramPort: address family AF_UNIX (1) is not supported; use AF_INET or AF_INET6',
+      unixDgramPort: 'adoptStreamPort: fd 7 is a SOCK_DGRAM socket; adoptStreamPort needs SOCK_STREAM',
+    })
   })
   test(`${tag} datagrams of many sizes, kept by reference, arrive intact`, async (t) => {
     const fd = bindUdp4()

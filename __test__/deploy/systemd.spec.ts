@@ -194,16 +194,21 @@ withPythonSerial('notify: READY=1 without descriptors', async (t) => {
   await r.wait()
 })
 
-test.serial('notify: errors are typed and leak nothing', async (t) => {
+test.serial('notify: errors are typed, say the socket (path and message) or the descriptor, and leak nothing', async (t) => {
   const before = fdList()
   await withNotifySocket('relative/path', () => {
-    t.like(t.throws(() => systemd.notify('READY=1')), { code: 'EINVAL', errno: -22 })
+    t.like(t.throws(() => systemd.notify('READY=1')), { code: 'EINVAL', errno: -22, path: 'relative/path', syscall: 'notify' })
   })
   await withNotifySocket('/nonexistent-dir/notify', () => {
-    t.like(t.throws(() => systemd.notify('READY=1')), { code: 'ENOENT', errno: -2 })
+    const err = t.throws(() => systemd.notify('READY=1'))
+    t.like(err, { code: 'ENOENT', errno: -2, path: '/nonexistent-dir/notify', syscall: 'notify' })
+    t.is(err!.message, "ENOENT: no such file or directory, notify '/nonexistent-dir/notify'")
   })
-  await withNotifySocket(`@reactor-socket-test-${process.pid}-nobody`, () => {
-    t.like(t.throws(() => systemd.notify('READY=1')), { code: 'ECONNREFUSED' })
+  const abstract = `@reactor-socket-test-${process.pid}-nobody`
+  await withNotifySocket(abstract, () => {
+    const err = t.throws(() => systemd.notify('READY=1'))
+    t.like(err, { code: 'ECONNREFUSED', path: abstract })
+    t.true(err!.message.endsWith(`notify '${abstract}'`), err!.message)
   })
   await withNotifySocket(`@reactor-socket-test-${process.pid}-nobody`, () => {
     t.throws(() => systemd.notify(1 as any), { instanceOf: TypeError })
@@ -212,7 +217,9 @@ test.serial('notify: errors are typed and leak nothing', async (t) => {
     t.throws(() => systemd.notify('READY=1', [1.5]), { instanceOf: TypeError })
     const closed = listenTcp4()
     closeFd(closed)
-    t.like(t.throws(() => systemd.notify('READY=1', [closed])), { code: 'EBADF' })
+    const badFd = t.throws(() => systemd.notify('READY=1', [closed]))
+    t.like(badFd, { code: 'EBADF' })
+    t.true(badFd!.message.startsWith(`EBADF: bad file descriptor (fd ${closed}), notify`), badFd!.message)
   })
   t.deepEqual(fdList(), before)
 })

@@ -62,10 +62,18 @@ pub fn remember_env(env: Env) -> napi::Result<()> {
 /// An `Error` for a failed syscall: `code` 'EBADF', `errno` -9, `syscall`, and the message
 /// "EBADF: bad file descriptor, <syscall>".
 pub fn os_error(err: io::Error, syscall: &str) -> napi::Error {
-    let code = errno::number(&err).map_or_else(|| "EUNKNOWN".to_owned(), errno_name);
-    let message = format!("{code}: {}, {syscall}", errno::message(&err));
+    let (code, message) = os_message(&err, syscall);
     let extra = Extra { errno: errno::number(&err), syscall: Some(syscall) };
     build(Class::Error, &code, &message, &extra)
+}
+
+/// The code and message of a failed syscall: ("EBADF", "EBADF: bad file descriptor, <syscall>").
+/// The one format of the binding's syscall errors (js/errors.ts `atTarget` appends the address or
+/// path a call was about).
+pub fn os_message(err: &io::Error, syscall: &str) -> (String, String) {
+    let code = errno::number(err).map_or_else(|| "EUNKNOWN".to_owned(), errno_name);
+    let message = format!("{code}: {}, {syscall}", errno::message(err));
+    (code, message)
 }
 
 /// Node's name for a (positive) errno: libuv's `uv_err_name`, which `util.getSystemErrorName`

@@ -26,13 +26,15 @@ use std::time::{Duration, Instant};
 /// The connection on which a taker confirms readiness; taken out by `ready()` (once).
 pub struct Control(Mutex<Option<Socket>>);
 
-/// What JS receives when a background step ends: `code` (and `errno`, `message`) on failure;
+/// What JS receives when a background step ends: `code` (and `errno`, `message`, `syscall`) on failure;
 /// for a take, the listeners (the fds now belong to JS) and the control connection.
 #[napi(object, namespace = "handoff", object_from_js = false)]
 pub struct Outcome {
     pub code: Option<String>,
     pub errno: Option<i32>,
     pub message: Option<String>,
+    /// The step that failed ('offer', 'take', 'ready'), as a syscall error's `syscall`.
+    pub syscall: Option<String>,
     pub listeners: Option<Vec<TakenListener>>,
     /// Opaque to JS (the generated types must not name the Rust type).
     #[napi(ts_type = "ExternalObject<unknown>")]
@@ -66,18 +68,23 @@ fn done_fn(on_done: Function<'_, Outcome, ()>) -> napi::Result<DoneFn> {
 
 fn outcome(done: Done) -> Outcome {
     match done.result {
-        Err(err) => Outcome {
-            code: Some(errno::number(&err).map_or_else(|| "EUNKNOWN".to_owned(), crate::error::errno_name)),
-            errno: errno::number(&err),
-            message: Some(format!("{}: {}, {}", errno::number(&err).map_or_else(|| "EUNKNOWN".to_owned(), crate::error::errno_name), errno::message(&err), done.syscall)),
-            listeners: None,
-            control: None,
-        },
-        Ok(None) => Outcome { code: None, errno: None, message: None, listeners: None, control: None },
+        Err(err) => {
+            let (code, message) = error::os_message(&err, done.syscall);
+            Outcome {
+                code: Some(code),
+                errno: errno::number(&err),
+                message: Some(message),
+                syscall: Some(done.syscall.to_owned()),
+                listeners: None,
+                control: None,
+            }
+        }
+        Ok(None) => Outcome { code: None, errno: None, message: None, syscall: None, listeners: None, control: None },
         Ok(Some(taken)) => Outcome {
             code: None,
             errno: None,
             message: None,
+            syscall: None,
             listeners: Some(taken.listeners.into_iter().map(taken_listener).collect()),
             control: Some(External::new(Control(Mutex::new(Some(taken.control))))),
         },

@@ -4,7 +4,7 @@
 use crate::error;
 use crate::numbers;
 use napi_derive::napi;
-use reactor_core::{sys::sockets, sys::validate, systemd};
+use reactor_core::{sys::errno, sys::sockets, sys::validate, systemd};
 use std::io;
 use std::os::fd::BorrowedFd;
 
@@ -61,7 +61,11 @@ pub fn notify(notify_socket: String, state: String, fds: Vec<f64>) -> napi::Resu
     for fd in fds {
         let fd = numbers::fd(fd, "notify")?;
         // Any open descriptor may go to the fd store, sockets or not.
-        validate::check_open(fd).map_err(|e| error::os_error(e, "notify"))?;
+        validate::check_open(fd).map_err(|e| {
+            // Name the descriptor: the caller may pass several.
+            let number = errno::number(&e).unwrap_or(libc::EBADF);
+            error::os_error(errno::error(number, format!("{} (fd {fd})", errno::message(&e))), "notify")
+        })?;
         numbers.push(fd);
     }
     // SAFETY: each number was just checked to be open; the borrows last only for this call, on

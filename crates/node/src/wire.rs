@@ -110,3 +110,5 @@ pub const SOCK_STREAM: i32 = socket_type::STREAM;
 pub const SOCK_DGRAM: i32 = socket_type::DGRAM;
 #[napi]
 pub const SOCK_SEQPACKET: i32 = socket_type::SEQPACKET;
+#[napi]
+pub const SOCK_RAW: i32 = socket_type::RAW;

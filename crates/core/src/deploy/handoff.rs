@@ -198,12 +198,23 @@ impl Offer {
                 format!("an offer holds 1 to {} descriptors, not {}", scm::MAX_FDS, listeners.len()),
             ));
         }
-        let mut duplicates = Vec::with_capacity(listeners.len());
+        // Which listener failed goes into the message: the caller may pass many.
+        let about = |e: io::Error, name: &str, fd: RawFd| match errno::number(&e) {
+            Some(n) => errno::error(n, format!("{} (listener {name:?}, fd {fd})", errno::message(&e))),
+            None => e,
+        };
+        // Every descriptor is checked before any is duplicated: a duplicate takes the lowest free
+        // number, which may be that of a closed descriptor further down the list.
         for (name, fd) in listeners {
             if name.len() > usize::from(u16::MAX) {
                 return Err(errno::error(libc::EINVAL, "a listener's name is longer than 65535 bytes"));
             }
-            duplicates.push(Listener { name: name.clone(), fd: duplicate(*fd)? });
+            crate::sys::validate::check_open(*fd).map_err(|e| about(e, name, *fd))?;
+        }
+        let mut duplicates = Vec::with_capacity(listeners.len());
+        for (name, fd) in listeners {
+            let fd = duplicate(*fd).map_err(|e| about(e, name, *fd))?;
+            duplicates.push(Listener { name: name.clone(), fd });
         }
         let socket = bind_private(path)?;
         let meta = std::fs::symlink_metadata(path)?;

@@ -129,6 +129,7 @@ pub mod socket_type {
     pub const STREAM: i32 = libc::SOCK_STREAM;
     pub const DGRAM: i32 = libc::SOCK_DGRAM;
     pub const SEQPACKET: i32 = libc::SOCK_SEQPACKET;
+    pub const RAW: i32 = libc::SOCK_RAW;
 }
 
 /// Appends the payload of an FDS record: the descriptor numbers as u32 LE. Returns its offset.
