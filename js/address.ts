@@ -6,46 +6,60 @@ import { ADDRESS_RECORD_HEADER } from './wire'
 /** 'TCP' for stream sockets, 'UDP' for datagram sockets. */
 export type IPAddressType = 'TCP' | 'UDP'
 
+/** An IPv4 address and port (Twisted's IPv4Address). */
 export class IPv4Address {
   constructor(
+    /** 'TCP' for a stream socket's address, 'UDP' for a datagram socket's. */
     readonly type: IPAddressType,
+    /** The address in dotted-quad form, e.g. "127.0.0.1". */
     readonly host: string,
+    /** The port number (0 for an unbound socket). */
     readonly port: number,
   ) {}
 
+  /** `IPv4Address(TCP, 127.0.0.1, 8080)`, as Twisted prints it. */
   toString(): string {
     return `IPv4Address(${this.type}, ${this.host}, ${this.port})`
   }
 }
 
+/** An IPv6 address and port (Twisted's IPv6Address). */
 export class IPv6Address {
   constructor(
+    /** 'TCP' for a stream socket's address, 'UDP' for a datagram socket's. */
     readonly type: IPAddressType,
-    /** Link-local hosts carry `%<interface>`. */
+    /** The address, e.g. "::1"; link-local hosts carry `%<interface>`. */
     readonly host: string,
+    /** The port number (0 for an unbound socket). */
     readonly port: number,
+    /** The IPv6 flow label (sin6_flowinfo), usually 0. */
     readonly flowInfo = 0,
     /** The interface index of a scoped (link-local) address, else 0. */
     readonly scopeID = 0,
   ) {}
 
+  /** `IPv6Address(TCP, ::1, 8080, 0, 0)`, as Twisted prints it. */
   toString(): string {
     return `IPv6Address(${this.type}, ${this.host}, ${this.port}, ${this.flowInfo}, ${this.scopeID})`
   }
 }
 
+/** A UNIX socket's address (Twisted's UNIXAddress). */
 export class UNIXAddress {
   constructor(
     /** The socket's path (abstract names start with "\0"), or null for an unnamed socket. */
     readonly name: string | null,
   ) {}
 
+  /** `UNIXAddress("/run/app.sock")`, or `UNIXAddress(null)` for an unnamed socket. */
   toString(): string {
     return `UNIXAddress(${this.name === null ? 'null' : JSON.stringify(this.name)})`
   }
 }
 
+/** The address of an IP socket. */
 export type IPAddress = IPv4Address | IPv6Address
+/** The address of any socket the reactor handles. */
 export type Address = IPv4Address | IPv6Address | UNIXAddress
 
 /**

@@ -14,12 +14,14 @@ import type { IProtocol, IProtocolFactory } from './interfaces'
 import { encodeProxyHeader, type ProxyHeaderOptions } from './proxy-header'
 import { abortSignalArgument, armTimer, factoryArgument, optionsArgument, portArgument, stringArgument, timeoutArgument, unixPathArgument } from './validate'
 
+/** Options of `connectTCP` and `connectUNIX`. */
 export interface ConnectOptions {
   /** Milliseconds for the name lookup and the connect together (default 30000; Infinity, or more
    *  than 2^31-1, for none). */
   timeout?: number | undefined
   /** TCP only: the local [host, port] to connect from (host an IP literal; port 0 for any). */
   bindAddress?: [host: string, port: number] | undefined
+  /** Aborts the connect: the promise rejects with the signal's reason and nothing is left open. */
   signal?: AbortSignal | undefined
   /** A PROXY protocol header to send first, before the protocol's connectionMade (HAProxy's
    *  send-proxy, for an upstream that expects one). */

@@ -7,8 +7,17 @@ import { binding } from './native'
  * Address families, as the adopt methods take them. The values are the binding's; their types are
  * Linux's numbers (the only platform the package builds for), so that `AddressFamily.INET` and
  * `AddressFamily.INET6` are told apart by the compiler (`__test__/types` checks that the two agree).
+ *
+ * @enum
  */
-export const AddressFamily: Readonly<{ UNIX: 1; INET: 2; INET6: 10 }> = Object.freeze({
+export const AddressFamily: Readonly<{
+  /** AF_UNIX: UNIX domain sockets. */
+  UNIX: 1
+  /** AF_INET: IPv4. */
+  INET: 2
+  /** AF_INET6: IPv6. */
+  INET6: 10
+}> = Object.freeze({
   UNIX: binding.AF_UNIX as 1,
   INET: binding.AF_INET as 2,
   INET6: binding.AF_INET6 as 10,
@@ -33,7 +42,16 @@ export type FamilyArgument<F extends number, Allowed extends AddressFamily = Add
 
 /** Socket types (SO_TYPE), as `sockets.info()` and `UnsupportedSocketType.socketType` report them
  *  (Linux: STREAM 1, DGRAM 2, RAW 3, SEQPACKET 5). */
-export const SocketType: Readonly<{ STREAM: number; DGRAM: number; SEQPACKET: number; RAW: number }> = Object.freeze({
+export const SocketType: Readonly<{
+  /** SOCK_STREAM: TCP, or a UNIX stream socket. */
+  STREAM: number
+  /** SOCK_DGRAM: UDP, or a UNIX datagram socket. */
+  DGRAM: number
+  /** SOCK_SEQPACKET: a UNIX sequenced-packet socket (the adopt methods refuse it; `sockets.info()` reports it). */
+  SEQPACKET: number
+  /** SOCK_RAW: a raw IP socket (the adopt methods refuse it; `sockets.info()` reports it). */
+  RAW: number
+}> = Object.freeze({
   STREAM: binding.SOCK_STREAM,
   DGRAM: binding.SOCK_DGRAM,
   SEQPACKET: binding.SOCK_SEQPACKET,

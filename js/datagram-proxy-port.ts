@@ -8,13 +8,15 @@ import type { DatagramFamily } from './constants'
 import { InvalidAddressError, invalidArgType, invalidArgValue, outOfRange } from './errors'
 import { Handle, nextTurn } from './handle'
 import type { BatchHook, DatagramProxyEntry, ReactorHost } from './host'
-import type { NativeDatagramProxyOptions, NativeDatagramProxyStats } from './native'
+import type { NativeDatagramProxyOptions, NativeDatagramProxyStats as DatagramProxyStats } from './native'
 import type { Batch } from './records'
 import { arrayArgument, bufferSizeArgument, describe, limitArgument, objectArgument, optionsArgument, portArgument, timeoutArgument } from './validate'
 
 /** Where datagrams go: an IP literal (either family, whatever the port's) and a port (1..65535). */
 export interface DatagramUpstream {
+  /** An IP literal, e.g. "10.0.0.7" or "::1" (no name lookup). */
   host: string
+  /** The upstream's port, 1..65535. */
   port: number
 }
 
@@ -26,6 +28,7 @@ export interface DatagramUpstream {
  */
 export type DatagramRouter = (client: IPAddress, firstDatagram: Buffer) => DatagramUpstream | null | undefined
 
+/** `listenDatagramProxy`'s options. */
 export interface DatagramProxyOptions {
   /** One upstream, a list (new sessions go to each in turn), or a routing function. */
   upstream: DatagramUpstream | readonly DatagramUpstream[] | DatagramRouter
@@ -45,11 +48,13 @@ export interface DatagramProxyOptions {
   /** SO_RCVBUF / SO_SNDBUF for the listening socket (bytes). Past net.core.rmem_max only with
    *  CAP_NET_ADMIN; what the kernel set is in `stats()` (`recvBufferSize`, `sendBufferSize`). */
   recvBufferSize?: number | undefined
+  /** SO_SNDBUF for the listening socket (bytes), as `recvBufferSize`. */
   sendBufferSize?: number | undefined
 }
 
-/** A datagram proxy's figures (generated from the core's list: crates/core/src/wire/stats.rs). */
-export type DatagramProxyStats = NativeDatagramProxyStats
+// A datagram proxy's figures: the binding's type, generated from the core's list
+// (crates/core/src/wire/stats.rs).
+export type { DatagramProxyStats }
 
 type NativeOptions = NativeDatagramProxyOptions
 
@@ -114,7 +119,8 @@ function upstreamArgument(value: unknown, what: string): DatagramUpstream {
   return { host, port: port as number }
 }
 
-/** A UDP forwarder's port; `A` is the class of its address (`getHost()`), by its family. */
+/** A UDP forwarder running in the core, as `listenDatagramProxy` returns it; `A` is the class of
+ *  its address (`getHost()`), by its family. */
 export class DatagramProxyPort<A extends IPAddress = IPAddress> extends Handle implements DatagramProxyEntry, BatchHook {
   private stopped: Promise<void> | null = null
   private closed: () => void = () => {}
@@ -127,6 +133,7 @@ export class DatagramProxyPort<A extends IPAddress = IPAddress> extends Handle i
   constructor(
     host: ReactorHost,
     id: number,
+    /** The socket's address family (`AddressFamily.INET` or `INET6`). */
     readonly family: DatagramFamily,
     /** Decoded once, so it still answers after the stop. */
     private readonly address: A,
@@ -137,6 +144,7 @@ export class DatagramProxyPort<A extends IPAddress = IPAddress> extends Handle i
     this.last = host.native.datagramProxyStats(id) as DatagramProxyStats
   }
 
+  /** The address the port receives on (still answers after the stop). */
   getHost(): A {
     return this.address
   }

@@ -15,7 +15,8 @@ export type DatagramAddress = readonly [host: string, port: number]
 
 const ECONNREFUSED = constants.errno.ECONNREFUSED
 
-/** A datagram port; `A` is the class of its address (`getHost()`), by its family:
+/** A datagram port, as `adoptDatagramPort` returns it and `protocol.transport` holds it; `A` is
+ *  the class of its address (`getHost()`), by its family:
  *  `adoptDatagramPort(fd, AddressFamily.INET6, p)` gives a `DatagramPort<IPv6Address>`. */
 export class DatagramPort<A extends IPAddress = IPAddress> extends Handle implements IDatagramTransport, DatagramEntry {
   private listening = true
@@ -38,7 +39,9 @@ export class DatagramPort<A extends IPAddress = IPAddress> extends Handle implem
   constructor(
     host: ReactorHost,
     id: number,
+    /** The socket's address family (`AddressFamily.INET` or `INET6`). */
     readonly family: DatagramFamily,
+    /** The protocol that receives this port's datagrams. */
     readonly protocol: IDatagramProtocol,
     /** Longer datagrams are delivered truncated to this many bytes. */
     readonly maxPacketSize: number,

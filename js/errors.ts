@@ -10,12 +10,15 @@ import { familyName, socketTypeName } from './constants'
 
 /** An Error that came from a syscall (or is reported like one). */
 export interface ErrnoError extends Error {
+  /** The errno's name ('EBADF'), or a Node-style code ('ERR_...') for an error no syscall made. */
   code: string
+  /** Node's errno: negative ('EBADF' is -9); absent where `code` names no errno. */
   errno?: number
   /** What failed: the syscall, or the package's call that made it ('listenTcp', 'take', ...). */
   syscall?: string | undefined
   /** The IP address a call was about (with `port`), as Node's SystemError has it. */
   address?: string | undefined
+  /** The port a call was about (with `address`). */
   port?: number | undefined
   /** The UNIX socket path a call was about (abstract names start with "\0"). */
   path?: string | undefined
@@ -67,6 +70,7 @@ export class UnsupportedAddressFamily extends Error {
   static {
     this.prototype.name = 'UnsupportedAddressFamily'
   }
+  /** Always 'ERR_UNSUPPORTED_ADDRESS_FAMILY'. */
   readonly code = 'ERR_UNSUPPORTED_ADDRESS_FAMILY'
   /** The family argument given. */
   readonly family: number
@@ -74,6 +78,7 @@ export class UnsupportedAddressFamily extends Error {
   readonly familyName: string
   /** The socket's own family, when the error is a mismatch between the two. */
   declare readonly actualFamily?: number
+  /** Its name ('AF_INET'), or the number as a string when it has none. */
   declare readonly actualFamilyName?: string
   /** The descriptor, when the error is about one. */
   declare readonly fd?: number
@@ -112,6 +117,7 @@ export class UnsupportedSocketType extends Error {
   static {
     this.prototype.name = 'UnsupportedSocketType'
   }
+  /** Always 'ERR_UNSUPPORTED_SOCKET_TYPE'. */
   readonly code = 'ERR_UNSUPPORTED_SOCKET_TYPE'
   /** The socket's actual SO_TYPE number. */
   readonly socketType: number
@@ -138,6 +144,7 @@ export class InvalidAddressError extends Error {
   static {
     this.prototype.name = 'InvalidAddressError'
   }
+  /** Always 'ERR_INVALID_ADDRESS'. */
   readonly code = 'ERR_INVALID_ADDRESS'
   /** The address as given, when there was one. */
   declare readonly address?: unknown
@@ -167,6 +174,7 @@ export class ConnectionClosed extends Error {
   static {
     this.prototype.name = 'ConnectionClosed'
   }
+  /** 'ERR_CONNECTION_CLOSED', or the subclass's code (see each). */
   readonly code: string
 
   constructor(message = 'connection closed', code = 'ERR_CONNECTION_CLOSED') {
@@ -191,6 +199,7 @@ export class ConnectionLost extends ConnectionClosed {
   static {
     this.prototype.name = 'ConnectionLost'
   }
+  /** Node's (negative) errno of `code`, when `code` is an errno's name. */
   declare readonly errno?: number
 
   constructor(message = 'connection was lost in a non-clean fashion', code = 'ERR_CONNECTION_LOST') {
@@ -220,7 +229,9 @@ export class TLSError extends ConnectionLost {
   static {
     this.prototype.name = 'TLSError'
   }
+  /** The TLS alert that went with the failure ('unknown_ca', 'certificate_expired', ...), or null. */
   readonly alert: string | null
+  /** Whether the peer sent `alert` (true) or we did (false). */
   readonly alertReceived: boolean
 
   constructor(code: string, message: string, alert: string | null = null, alertReceived = false) {
@@ -250,14 +261,22 @@ export class ConnectError extends Error {
   static {
     this.prototype.name = 'ConnectError'
   }
+  /** Node's code: 'ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', ... */
   readonly code: string
+  /** Node's (negative) errno of `code`, where a syscall failed. */
   declare readonly errno?: number
+  /** The call that failed ('connect', 'getaddrinfo'), when known. */
   declare readonly syscall?: string
+  /** The host (or UNIX path) the connect was made to, when known. */
   declare readonly address?: string
+  /** The port connected to (TCP), when known. */
   declare readonly port?: number
+  /** The UNIX socket path connected to (also in `address`, as Node has it). */
   declare readonly path?: string
+  /** The name that was not found (`code` 'ENOTFOUND'). */
   declare readonly hostname?: string
 
+  /** @internal Made by `connectTCP` / `connectUNIX`. */
   constructor(code: string, message: string, details: ErrorDetails & { hostname?: string } = {}) {
     super(message)
     this.code = code
@@ -267,19 +286,19 @@ export class ConnectError extends Error {
     if (details.hostname !== undefined) this.hostname = details.hostname
   }
 
-  /** For a (positive) errno the core reported, connecting to `target`. */
+  /** @internal For a (positive) errno the core reported, connecting to `target`. */
   static fromErrno(errno: number, target: ErrorTarget): ConnectError {
     const code = errnoName(errno)
     return new ConnectError(code, `connect ${code} ${targetLabel(target)}: ${errnoMessage(errno)}`, connectDetails(target))
   }
 
-  /** No connection to `target` within `ms`. */
+  /** @internal No connection to `target` within `ms`. */
   static timedOut(target: ErrorTarget, ms: number): ConnectError {
     return new ConnectError('ETIMEDOUT', `connect ETIMEDOUT ${targetLabel(target)}: no connection within ${ms} ms`, connectDetails(target))
   }
 
-  /** For a connect the binding refused to start: a syscall's failure as a ConnectError, anything
-   *  else (an error without an errno) as `nativeError` gives it. */
+  /** @internal For a connect the binding refused to start: a syscall's failure as a ConnectError,
+   *  anything else (an error without an errno) as `nativeError` gives it. */
   static fromNative(err: unknown, target: ErrorTarget): unknown {
     const failure = nativeError(err)
     const errno = errnoOf(codeOf(failure) ?? '')

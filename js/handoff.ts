@@ -10,10 +10,13 @@ import { arrayArgument, checkFd, integerArgument, nativeTimeout, objectArgument,
 
 /** A descriptor to hand over, with a name the successor finds it by. */
 export interface HandoffListener {
+  /** The name the successor finds it by (`TakenListener.name`). */
   name: string
+  /** An open descriptor of this process (the offer sends a duplicate; this one stays ours). */
   fd: number
 }
 
+/** `handoff.offer`'s options. */
 export interface OfferOptions {
   /** Uids besides our own whose processes may take the listeners. */
   allowUids?: number[] | undefined
@@ -22,6 +25,7 @@ export interface OfferOptions {
   takerTimeout?: number | undefined
 }
 
+/** `handoff.take`'s options. */
 export interface TakeOptions {
   /** ms to wait for the offering process's answer, and then for its acknowledgement of
    *  `ready()` (default 30000; Infinity, or more than 2^31-1, waits for ever). */
@@ -33,16 +37,21 @@ export interface TakeOptions {
 
 /** A listener as received: the fd is close-on-exec and belongs to the caller. */
 export interface TakenListener {
+  /** The name it was offered under. */
   name: string
+  /** The received descriptor (close-on-exec), ours to adopt or close. */
   fd: number
   /** AddressFamily number; 0 for a descriptor that is not a socket. */
   family: number
   /** SocketType number; 0 for a descriptor that is not a socket. */
   type: number
+  /** Whether the socket is listening (SO_ACCEPTCONN). */
   listening: boolean
 }
 
+/** What `handoff.take` resolves with. */
 export interface Taken {
+  /** The offered listeners, each with its name. */
   listeners: TakenListener[]
   /** Call once the listeners are served here: the old process is told, withdraws its offer
    *  (the path is gone when this resolves) and starts draining. Every call returns the same
@@ -72,6 +81,7 @@ export class Offer {
   /** Resolves once a successor took the listeners and called ready(); rejects with code
    *  'ECANCELED' after close(), or with the error that ended the offer. */
   readonly taken: Promise<void>
+  /** The UNIX socket path the offer listens on. */
   readonly path: string
   #native: { close(): void } | null = null
 
@@ -104,6 +114,10 @@ export class Offer {
   }
 }
 
+/**
+ * A zero-downtime handoff of listening sockets from an old process to its successor over a UNIX
+ * socket (SCM_RIGHTS): `offer` in the old process, `take` in the new one.
+ */
 export const handoff = Object.freeze({
   /**
    * Offers `listeners` at `path` until a successor takes them. Synchronous errors: TypeError for

@@ -1,5 +1,14 @@
-// reactor-socket: adopt socket descriptors made elsewhere into a Rust event loop, with Twisted's
-// IReactorSocket semantics.
+/**
+ * reactor-socket: adopt socket descriptors made elsewhere (systemd, a parent process, a handoff)
+ * into a Rust event loop, with Twisted's IReactorSocket semantics.
+ *
+ * Start at {@link Reactor} (the package's default one is {@link reactor}): its adopt methods take a
+ * descriptor and a {@link Protocol} / {@link ServerFactory} / {@link DatagramProtocol}; descriptors
+ * come from {@link systemd}, {@link handoff} or {@link sockets}. The package's README explains each
+ * part with examples; this reference lists every exported name.
+ *
+ * @packageDocumentation
+ */
 import { Reactor } from './reactor'
 
 /** The default reactor. Constructing it opens nothing; its core starts with the first adoption. */

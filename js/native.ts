@@ -11,7 +11,9 @@ export type AdoptResult = Generated.AdoptResult
 export type SocketInfo = Generated.sockets.SocketInfo
 export type NativeHandoffOutcome = Generated.handoff.Outcome
 export type NativeDatagramProxyOptions = Generated.DatagramProxyOptions
-export type NativeDatagramProxyStats = Generated.JsDatagramProxyStats
+// Re-exported, not aliased: the public names (ReactorStats, DatagramProxyStats) are these very types,
+// so the API reference documents them with the core's field docs and links every use.
+export type { JsDatagramProxyStats as NativeDatagramProxyStats, ReactorStats as NativeStats } from '../native/binding'
 export type NativeHandoffControl = NonNullable<Generated.handoff.Outcome['control']>
 
 // Throws an Error with a `code` naming the supported platforms when this machine's binary is missing.
@@ -19,4 +21,3 @@ export const binding = loadNativeBinding<NativeBinding>()
 export type PortOptions = Generated.PortOptions
 export type UpstreamAddress = Generated.UpstreamAddress
 export type NativePortStats = Generated.JsPortStats
-export type NativeStats = Generated.ReactorStats

@@ -27,9 +27,27 @@ export interface PortLimits {
   /** Connections open at once from one source: IPv4 addresses cut to `ipv4Prefix` bits (32), IPv6
    *  to `ipv6Prefix` (64). A client over the limit is accepted and closed at once (the backlog cannot
    *  tell sources apart). `tableSize` sources are tracked (4096); one that finds no slot is refused. */
-  perSource?: { max: number; ipv4Prefix?: number | undefined; ipv6Prefix?: number | undefined; tableSize?: number | undefined } | undefined
+  perSource?:
+    | {
+        /** Connections open at once from one source (1 or more). */
+        max: number
+        /** Leading bits of an IPv4 address that make its source, 0..32 (default 32). */
+        ipv4Prefix?: number | undefined
+        /** Leading bits of an IPv6 address that make its source, 0..128 (default 64). */
+        ipv6Prefix?: number | undefined
+        /** Sources tracked at once (default 4096). */
+        tableSize?: number | undefined
+      }
+    | undefined
   /** Accepts per second, with bursts of `burst` (default `perSecond`): past it the port pauses. */
-  acceptRate?: { perSecond: number; burst?: number | undefined } | undefined
+  acceptRate?:
+    | {
+        /** Accepts per second, on average (more than 0). */
+        perSecond: number
+        /** Accepts allowed at once after a quiet spell (default `perSecond`). */
+        burst?: number | undefined
+      }
+    | undefined
 }
 
 /** Reading PROXY protocol headers (from a load balancer in front): the core reads and checks the
@@ -59,7 +77,17 @@ export interface StreamPortOptions extends PortLimits {
 }
 
 /** An upstream of a proxy port: an IP literal and port, or a UNIX path (abstract: "\0name"). */
-export type UpstreamAddress = { host: string; port: number } | { path: string }
+export type UpstreamAddress =
+  | {
+      /** An IP literal (no name lookup). */
+      host: string
+      /** The upstream's port. */
+      port: number
+    }
+  | {
+      /** A UNIX socket path (abstract names start with "\0"). */
+      path: string
+    }
 
 /** What a routing function is told about a client. */
 export interface ProxyClient {

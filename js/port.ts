@@ -12,8 +12,15 @@ import { callNative, invalidState } from './errors'
 import type { DrainCounts } from './records'
 import { optionsArgument, timeoutArgument, TIMER_MAX_MS } from './validate'
 
-/** A listening port's figures (`port.stats()`): totals since its adoption, levels now. */
-export type PortStats = Omit<NativePortStats, 'upstreamFailures'> & { upstreamFailures: number[] }
+/**
+ * A listening port's figures (`port.stats()`): totals since its adoption, levels now.
+ *
+ * @interface
+ */
+export type PortStats = Omit<NativePortStats, 'upstreamFailures'> & {
+  /** Connect failures per upstream, in the order of the port's upstreams. */
+  upstreamFailures: number[]
+}
 
 /** `port.drain()`'s options. */
 export interface DrainOptions {
@@ -71,8 +78,9 @@ export function portStats(host: ReactorHost, id: number, last: PortStats | null)
   return s === null || s === undefined ? (last ?? { ...NO_PORT_STATS }) : s
 }
 
-/** A listening stream port; `A` is the class of its address (`getHost()`), by its family:
- *  `adoptStreamPort(fd, AddressFamily.INET, f)` gives a `ListeningPort<IPv4Address>`. */
+/** A listening stream port, as `adoptStreamPort` returns it; `A` is the class of its address
+ *  (`getHost()`), by its family: `adoptStreamPort(fd, AddressFamily.INET, f)` gives a
+ *  `ListeningPort<IPv4Address>`. */
 export class ListeningPort<A extends Address = Address> extends Handle implements PortEntry {
   private stopped: Promise<void> | null = null
   /** After the stop: accepted connections still to be delivered. */
@@ -91,6 +99,7 @@ export class ListeningPort<A extends Address = Address> extends Handle implement
     id: number,
     /** The socket's family; accepted connections have the same. */
     readonly family: AddressFamily,
+    /** The factory that builds a protocol for each accepted connection. */
     readonly factory: IProtocolFactory,
     /** Decoded once at adoption, so it still answers after the stop. */
     private readonly address: A,
@@ -99,6 +108,7 @@ export class ListeningPort<A extends Address = Address> extends Handle implement
     host.register('port', id, this)
   }
 
+  /** The address the port listens on (still answers after the stop). */
   getHost(): A {
     return this.address
   }

@@ -21,21 +21,27 @@ export class Protocol<Host extends Address = Address, Peer extends Address = Hos
   transport!: IStreamTransport<Host, Peer>
   /** Set by `ServerFactory.buildProtocol`. */
   factory: IProtocolFactory | null = null
+  /** True from `makeConnection` on. */
   connected = false
 
+  /** Sets `transport` and `connected`, then calls `connectionMade()`. */
   makeConnection(transport: IStreamTransport<Host, Peer>): void {
     this.connected = true
     this.transport = transport
     this.connectionMade()
   }
 
+  /** Called once the connection is made and `transport` is set: override it to start talking. */
   connectionMade(): void {}
 
+  /** Bytes from the peer, in order (chunk boundaries carry no meaning). Override it. */
   dataReceived(_data: Buffer): void {}
 
+  /** Called once, last: why the connection ended (`ConnectionDone` for a clean close). Override it. */
   connectionLost(_reason: ConnectionLostReason): void {}
 }
 
+/** A Protocol subclass that `ServerFactory` can construct (`new P()`, no arguments). */
 export type ProtocolClass<P extends Protocol = Protocol> = new () => P
 
 /**
@@ -46,7 +52,7 @@ export type ProtocolClass<P extends Protocol = Protocol> = new () => P
  * says so with `class EchoFactory extends ServerFactory<Echo> { override protocol = Echo }`.
  */
 export class ServerFactory<P extends Protocol = Protocol> implements IProtocolFactory<P> {
-  /** The class `buildProtocol` makes (the base `Protocol` until set: a factory typed with a
+  /** The class `buildProtocol` instantiates (the base `Protocol` until set: a factory typed with a
    *  subclass must set it). */
   protocol: ProtocolClass<P> = Protocol as unknown as ProtocolClass<P>
   /** How many ports are using this factory. */
@@ -74,26 +80,31 @@ export class ServerFactory<P extends Protocol = Protocol> implements IProtocolFa
     return new StreamServerFactory(listener, options)
   }
 
+  /** `new this.protocol()`, with its `factory` set to this factory. Override it to refuse (null) or pick by address. */
   buildProtocol(_addr: Address): P | null | undefined {
     const protocol = new this.protocol()
     protocol.factory = this
     return protocol
   }
 
+  /** A port started using this factory: `startFactory()` on the first, then counts it. */
   doStart(): void {
     // As in Twisted: the count goes up only once startFactory succeeded.
     if (this.numPorts === 0) this.startFactory()
     this.numPorts++
   }
 
+  /** A port that used this factory stopped: `stopFactory()` after the last. */
   doStop(): void {
     if (this.numPorts === 0) return
     this.numPorts--
     if (this.numPorts === 0) this.stopFactory()
   }
 
+  /** Called when the first port starts using this factory: override it to set up shared state. */
   startFactory(): void {}
 
+  /** Called when the last port using this factory has stopped: override it to release shared state. */
   stopFactory(): void {}
 }
 
@@ -125,6 +136,7 @@ export class DatagramProtocol implements IDatagramProtocol {
    * undefined before that and null once `doStop` cleared it).
    */
   transport!: IDatagramTransport
+  /** How many ports are using this protocol. */
   numPorts = 0
 
   makeConnection(transport: IDatagramTransport): void {
@@ -132,6 +144,7 @@ export class DatagramProtocol implements IDatagramProtocol {
     this.doStart()
   }
 
+  /** A port started using this protocol: `startProtocol()` on the first, then counts it. */
   doStart(): void {
     if (this.numPorts === 0) this.startProtocol()
     this.numPorts++
@@ -147,10 +160,13 @@ export class DatagramProtocol implements IDatagramProtocol {
     }
   }
 
+  /** Called when the first port starts using this protocol (`transport` is set): override it. */
   startProtocol(): void {}
 
+  /** Called when the last port using this protocol has stopped (`transport` still set): override it. */
   stopProtocol(): void {}
 
+  /** One datagram from `addr`. Override it (or define `datagramsReceived` to take whole batches). */
   datagramReceived(_data: Buffer, _addr: IPAddress): void {}
 
   /** Connected mode only: the kernel reported that the peer refused a datagram. */

@@ -8,17 +8,38 @@ import { arrayArgument, bytesArgument, describe, integerArgument, objectArgument
 import { invalidArgType, invalidArgValue } from './errors'
 
 /** An endpoint for a header to send: an IP address and port, or a UNIX path (v2 only). */
-export type ProxyEndpoint = { host: string; port: number } | { path: string } | Address
+export type ProxyEndpoint =
+  | {
+      /** An IP literal. */
+      host: string
+      /** A port, 0..65535. */
+      port: number
+    }
+  | {
+      /** A UNIX socket path (version 2 only). */
+      path: string
+    }
+  | Address
 
 /** A PROXY header to send first (`connectTCP`, `relay`). */
 export interface ProxyHeaderOptions {
+  /** 1: the text header; 2: the binary one. */
   version: 1 | 2
   /** 'proxy' (default): carries `source` and `destination`; 'local': carries none. */
   command?: 'proxy' | 'local' | undefined
+  /** The client the header announces (required with 'proxy'). */
   source?: ProxyEndpoint | undefined
+  /** Where that client connected to (required with 'proxy'). */
   destination?: ProxyEndpoint | undefined
-  /** v2 only. */
-  tlvs?: Array<{ type: number; value: Uint8Array | string }> | undefined
+  /** Type-length-value extensions (v2 only). */
+  tlvs?:
+    | Array<{
+        /** The TLV's type, 0..255 (0x01 ALPN, 0x02 AUTHORITY, 0x05 UNIQUE_ID, ...). */
+        type: number
+        /** Its value (a string is sent as UTF-8). */
+        value: Uint8Array | string
+      }>
+    | undefined
 }
 
 /** Checks `options` and has the core encode the header: the bytes to send first. */

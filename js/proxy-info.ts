@@ -5,17 +5,21 @@ import type { Address } from './address'
 /** The transport a PROXY header announces. */
 export type ProxyTransport = 'TCP4' | 'TCP6' | 'UDP4' | 'UDP6' | 'UNIX_STREAM' | 'UNIX_DGRAM' | 'UNSPEC'
 
+/** A type-length-value extension of a PROXY v2 header. */
 export interface ProxyTlv {
   /** The TLV's type (0x01 ALPN, 0x02 AUTHORITY, 0x05 UNIQUE_ID, 0x20 SSL, ...). */
   type: number
+  /** Its value, as received. */
   value: Buffer
 }
 
 /** A PROXY header a connection began with, as the core read and checked it. */
 export interface ProxyInfo {
+  /** The header's version: 1 (text) or 2 (binary). */
   version: 1 | 2
   /** 'local': a health check or the proxy's own connection; addresses are then null. */
   command: 'proxy' | 'local'
+  /** The client's transport, as the header announces it ('UNSPEC' for v1's UNKNOWN). */
   transport: ProxyTransport
   /** The client, as the proxy in front saw it (null for LOCAL or UNKNOWN). */
   source: Address | null

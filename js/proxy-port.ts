@@ -14,7 +14,8 @@ import type { DrainCounts } from './records'
 
 type RouteFunction = Extract<ProxyPortOptions['upstream'], (client: ProxyClient) => unknown>
 
-/** A native proxy port; `A` is the class of its address (`getHost()`), by its family. */
+/** A TCP / UNIX proxy running in the core, as `listenProxy` returns it; `A` is the class of its
+ *  address (`getHost()`), by its family. */
 export class ProxyPort<A extends Address = Address> extends Handle implements ProxyPortEntry {
   private stopped: Promise<void> | null = null
   private draining: Promise<DrainCounts> | null = null
@@ -35,6 +36,7 @@ export class ProxyPort<A extends Address = Address> extends Handle implements Pr
     host.register('proxy', id, this)
   }
 
+  /** The address the port listens on (still answers after the stop). */
   getHost(): A {
     return this.address
   }

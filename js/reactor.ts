@@ -39,6 +39,7 @@ import {
   optionsArgument,
 } from './validate'
 
+/** `new Reactor()`'s options. */
 export interface ReactorOptions {
   /** Where exceptions thrown by protocol callbacks are reported (stderr by default). */
   onError?(err: unknown): void
@@ -54,6 +55,11 @@ const MAX_PACKET_SIZE = 65535
 const EBADF = osConstants.errno.EBADF
 const ENOTSOCK = osConstants.errno.ENOTSOCK
 
+/**
+ * An event loop in the Rust core that adopts socket descriptors made elsewhere (Twisted's
+ * IReactorSocket: `adoptStreamPort`, `adoptStreamConnection`, `adoptDatagramPort`), connects,
+ * proxies and relays. The package's default one is `reactor`; more can be made.
+ */
 export class Reactor {
   private core: ReactorCore | null = null
   private closing: Promise<void> | null = null

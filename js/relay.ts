@@ -9,6 +9,7 @@ import { StreamTransport } from './transport'
 import { integerArgument, nativeTimeout, optionsArgument, timeoutArgument } from './validate'
 import { STATE_CLOSED, STATE_DISCONNECTING, STATE_GONE, STATE_RELAYING, STATE_WRITE_CLOSED, STATE_WRITE_CLOSING } from './wire'
 
+/** `reactor.relay`'s options. */
 export interface RelayOptions {
   /** Bytes each direction holds in the core at most before it stops reading its source (default 262144). */
   bufferSize?: number | undefined
@@ -20,8 +21,11 @@ export interface RelayOptions {
   proxyHeader?: ProxyHeaderOptions | undefined
 }
 
+/** What `reactor.relay` resolves with: the bytes relayed each way. */
 export interface RelayResult {
+  /** Bytes relayed from `a` to `b`. */
   aToB: number
+  /** Bytes relayed from `b` to `a`. */
   bToA: number
 }
 

@@ -1,7 +1,4 @@
-// `sockets`: making and inspecting raw descriptors, which Node cannot do itself. All synchronous; every
-// failure is an Error with `code` (syscall errors also have `errno` and `syscall`, and those of calls
-// that take an address or a path say it: `address`/`port` or `path`, and in the message). The
-// caller owns every fd returned.
+// `sockets` (described at its declaration below) and its options' types.
 import { decodeRecord, type Address } from './address'
 import { SocketType } from './constants'
 import { callNative, callNativeAt } from './errors'
@@ -10,11 +7,13 @@ import type { SocketOptionName, SocketOptionValues } from './socket-option-names
 import { optionCall, socketOptionName, socketOptionValue } from './socket-options'
 import { booleanArgument, bufferSizeArgument, checkFd, integerArgument, optionsArgument, portArgument, stringArgument, unixPathArgument } from './validate'
 
+/** `sockets.listenTcp`'s options. */
 export interface ListenTcpOptions {
   /** An IP literal to bind, e.g. '127.0.0.1', '::', '::1'. */
   host: string
   /** 0 (the default) lets the kernel choose. */
   port?: number | undefined
+  /** The listen(2) backlog (default 511; the kernel caps it at net.core.somaxconn). */
   backlog?: number | undefined
   /** SO_REUSEPORT (default false). */
   reusePort?: boolean | undefined
@@ -39,9 +38,13 @@ export interface ListenUnixOptions {
   sendBufferSize?: number | undefined
 }
 
+/** `sockets.bindUdp`'s options. */
 export interface BindUdpOptions {
+  /** An IP literal to bind, e.g. '127.0.0.1', '::', '::1'. */
   host: string
+  /** 0 (the default) lets the kernel choose. */
   port?: number | undefined
+  /** SO_REUSEPORT (default false). */
   reusePort?: boolean | undefined
   /** UDP_GRO (default false): see `setUdpGro`. */
   gro?: boolean | undefined
@@ -53,6 +56,7 @@ export interface BindUdpOptions {
   sendBufferSize?: number | undefined
 }
 
+/** What `sockets.info` reports of a descriptor. */
 export interface SocketInfo {
   /** AddressFamily number. */
   family: number
@@ -62,7 +66,9 @@ export interface SocketInfo {
   listening: boolean
   /** O_NONBLOCK. */
   nonBlocking: boolean
+  /** The bound address (getsockname), or null when it has none. */
   local: Address | null
+  /** The connected peer's address (getpeername), or null when it is not connected. */
   peer: Address | null
 }
 
@@ -89,6 +95,12 @@ const DEFAULT_BACKLOG = 511
 /** The kernel caps a backlog at somaxconn; this is only what fits its int. */
 const MAX_BACKLOG = 0x7fffffff
 
+/**
+ * Making and inspecting raw socket descriptors, which Node cannot do itself. All synchronous; every
+ * failure is an Error with `code` (syscall errors also have `errno` and `syscall`, and those of calls
+ * that take an address or a path say it: `address`/`port` or `path`, and in the message). The
+ * caller owns every fd returned.
+ */
 export const sockets = Object.freeze({
   /**
    * A bound, listening TCP socket. `recvBufferSize` / `sendBufferSize` are set before bind and
@@ -164,6 +176,7 @@ export const sockets = Object.freeze({
     return [pair[0], pair[1]]
   },
 
+  /** Closes a descriptor (close(2)); EBADF when it is not open. */
   close(fd: number): void {
     checkFd(fd, 'close: fd')
     callNativeAt({ fd }, () => binding.sockets.close(fd))

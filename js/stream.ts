@@ -8,6 +8,7 @@ import { ConnectionAborted, ConnectionClosed, ConnectionDone } from './errors'
 import type { ConnectionLostReason, IProtocol, IProtocolFactory, IPullProducer, IStreamTransport } from './interfaces'
 import { armTimer, functionArgument, optionsArgument, timeoutArgument } from './validate'
 
+/** `new SocketStream()`'s and `ServerFactory.forStreams`'s options. */
 export interface SocketStreamOptions {
   /** Keep the writable side open after the peer's EOF (default false, as for `net.Socket`). */
   allowHalfOpen?: boolean | undefined
@@ -29,14 +30,23 @@ type PendingWrite = { chunks: Buffer[]; bytes: number; callback: (err?: Error | 
 
 /** What `SocketStream#getPeerCertificate()` gives (the fields of Node's it can fill). */
 export interface PeerCertificate {
+  /** The certificate, DER. */
   raw: Buffer
+  /** The subject's attributes ({ CN: 'host.example.com', O: ..., ... }). */
   subject: Record<string, string>
+  /** The issuer's attributes, as `subject`. */
   issuer: Record<string, string>
+  /** The subject alternative names ('DNS:host.example.com, IP Address:127.0.0.1'), if any. */
   subjectaltname: string | undefined
+  /** Start of validity, as Node prints it ('Jan  1 00:00:00 2025 GMT'). */
   valid_from: string
+  /** End of validity, likewise. */
   valid_to: string
+  /** The serial number, hexadecimal. */
   serialNumber: string
+  /** SHA-1 fingerprint, colon-separated hexadecimal. */
   fingerprint: string
+  /** SHA-256 fingerprint, colon-separated hexadecimal. */
   fingerprint256: string
 }
 
@@ -75,14 +85,19 @@ export class SocketStreamProtocol implements IProtocol {
    * `Protocol`, whose members this class has: it can stand wherever a `Protocol` is expected).
    */
   transport!: IStreamTransport
+  /** The factory that built this protocol, if one did. */
   factory: IProtocolFactory | null = null
+  /** True from `makeConnection` on. */
   connected = false
 
   /** @internal Called with the stream once the connection is made (`ServerFactory.forStreams`). */
   onConnect: ((stream: SocketStream) => void) | null = null
 
   /** @internal Made by the stream. */
-  constructor(readonly stream: SocketStream) {}
+  constructor(
+    /** The stream this protocol feeds. */
+    readonly stream: SocketStream,
+  ) {}
 
   makeConnection(transport: IStreamTransport): void {
     this.connected = true
@@ -90,6 +105,7 @@ export class SocketStreamProtocol implements IProtocol {
     this.connectionMade()
   }
 
+  /** The stream becomes connected (emits 'connect'); a `forStreams` listener gets it now. */
   connectionMade(): void {
     this.stream[kConnected](this.transport)
     if (this.onConnect !== null && !this.stream.destroyed) this.onConnect(this.stream)
@@ -183,36 +199,51 @@ export class SocketStream extends Duplex {
 
   // ---- net.Socket's address members ----------------------------------------------------------
 
+  /** The peer's IP address (`net.Socket#remoteAddress`); undefined for UNIX sockets or before the connection. */
   get remoteAddress(): string | undefined {
     const peer = this.peer()
     return peer === null ? undefined : peer.host
   }
 
+  /** The peer's port (`net.Socket#remotePort`); undefined for UNIX sockets or before the connection. */
   get remotePort(): number | undefined {
     const peer = this.peer()
     return peer === null ? undefined : peer.port
   }
 
+  /** 'IPv4' or 'IPv6' (`net.Socket#remoteFamily`); undefined for UNIX sockets or before the connection. */
   get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
     return familyName(this.peer())
   }
 
+  /** This end's IP address (`net.Socket#localAddress`); undefined for UNIX sockets or before the connection. */
   get localAddress(): string | undefined {
     const host = this.host()
     return host === null ? undefined : host.host
   }
 
+  /** This end's port (`net.Socket#localPort`); undefined for UNIX sockets or before the connection. */
   get localPort(): number | undefined {
     const host = this.host()
     return host === null ? undefined : host.port
   }
 
+  /** 'IPv4' or 'IPv6' (`net.Socket#localFamily`); undefined for UNIX sockets or before the connection. */
   get localFamily(): 'IPv4' | 'IPv6' | undefined {
     return familyName(this.host())
   }
 
   /** The local address as `net.Socket#address()` gives it (`{}` for UNIX sockets). */
-  address(): { address: string; family: string; port: number } | Record<string, never> {
+  address():
+    | {
+        /** The local IP address. */
+        address: string
+        /** 'IPv4' or 'IPv6'. */
+        family: string
+        /** The local port. */
+        port: number
+      }
+    | Record<string, never> {
     const host = this.host()
     return host === null ? {} : { address: host.host, family: familyName(host)!, port: host.port }
   }
@@ -241,7 +272,14 @@ export class SocketStream extends Duplex {
   }
 
   /** The cipher suite, as `tls.TLSSocket#getCipher()` (IANA name in both fields), or null. */
-  getCipher(): { name: string; standardName: string; version: string } | null {
+  getCipher(): {
+    /** The cipher suite's IANA name. */
+    name: string
+    /** The same IANA name. */
+    standardName: string
+    /** The TLS version, 'TLSv1.3' or 'TLSv1.2'. */
+    version: string
+  } | null {
     const info = this.conn?.tlsInfo
     return info == null ? null : { name: info.cipher, standardName: info.cipher, version: info.protocol }
   }
@@ -345,6 +383,7 @@ export class SocketStream extends Duplex {
 
   // ---- Duplex implementation -----------------------------------------------------------------
 
+  /** @internal */
   override _read(_size: number): void {
     if (this.readPaused) {
       this.readPaused = false
@@ -352,6 +391,7 @@ export class SocketStream extends Duplex {
     }
   }
 
+  /** @internal */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     const conn = this.conn
     if (conn === null) {
@@ -362,6 +402,7 @@ export class SocketStream extends Duplex {
     this.afterWrite(conn, chunk.length, callback)
   }
 
+  /** @internal */
   override _writev(
     chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>,
     callback: (err?: Error | null) => void,
@@ -381,6 +422,7 @@ export class SocketStream extends Duplex {
     this.afterWrite(conn, bytes, callback)
   }
 
+  /** @internal */
   override _final(callback: (err?: Error | null) => void): void {
     const conn = this.conn
     if (conn === null || this.pendingWrite !== null) {
@@ -396,6 +438,7 @@ export class SocketStream extends Duplex {
     conn.loseWriteConnection() // writeConnectionLost follows once the FIN is out
   }
 
+  /** @internal */
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     this.clearIdleTimer()
     this.pendingWrite = null
@@ -578,40 +621,70 @@ export class SocketStream extends Duplex {
  * `'error'` a `ConnectionLost` (with `code`) when the connection failed, or the stream's own errors.
  */
 export interface SocketStreamEvents {
+  /** The stream is closed: emitted once, last. */
   close: []
+  /** The connection is up (with `'ready'` after it). */
   connect: []
+  /** Bytes from the peer (a string after `setEncoding()`). */
   data: [data: Buffer]
+  /** The write buffer has emptied: writing may resume. */
   drain: []
+  /** The peer ended its side (EOF): no more `'data'`. */
   end: []
+  /** The connection failed (a `ConnectionLost`, with `code`), or the stream's own error. */
   error: [err: Error]
+  /** `end()` was called and every write was flushed to the core. */
   finish: []
+  /** Reading was paused (`pause()`). */
   pause: []
+  /** A readable stream was piped into this one. */
   pipe: [src: Readable]
+  /** Data is there to `read()`. */
   readable: []
+  /** The stream can be used (right after `'connect'`). */
   ready: []
+  /** Reading was resumed (`resume()`). */
   resume: []
+  /** No reading or writing for the `setTimeout()` time (the stream stays open). */
   timeout: []
+  /** A readable stream was unpiped from this one. */
   unpipe: [src: Readable]
 }
 
 // The typed listener methods (as @types/node gives net.Socket), merged into the class's type; any
 // other event name still takes any listener.
 export interface SocketStream {
+  /** As `net.Socket`'s `addListener`, typed for the stream's events (`SocketStreamEvents`). */
   addListener<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  /** As `net.Socket`'s `addListener`, for any other event. */
   addListener(event: string | symbol, listener: (...args: any[]) => void): this
+  /** As `net.Socket`'s `on`, typed for the stream's events (`SocketStreamEvents`). */
   on<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  /** As `net.Socket`'s `on`, for any other event. */
   on(event: string | symbol, listener: (...args: any[]) => void): this
+  /** As `net.Socket`'s `once`, typed for the stream's events (`SocketStreamEvents`). */
   once<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  /** As `net.Socket`'s `once`, for any other event. */
   once(event: string | symbol, listener: (...args: any[]) => void): this
+  /** As `net.Socket`'s `prependListener`, typed for the stream's events (`SocketStreamEvents`). */
   prependListener<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  /** As `net.Socket`'s `prependListener`, for any other event. */
   prependListener(event: string | symbol, listener: (...args: any[]) => void): this
+  /** As `net.Socket`'s `prependOnceListener`, typed for the stream's events (`SocketStreamEvents`). */
   prependOnceListener<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  /** As `net.Socket`'s `prependOnceListener`, for any other event. */
   prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this
+  /** As `net.Socket`'s `off`, typed for the stream's events (`SocketStreamEvents`). */
   off<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  /** As `net.Socket`'s `off`, for any other event. */
   off(event: string | symbol, listener: (...args: any[]) => void): this
+  /** As `net.Socket`'s `removeListener`, typed for the stream's events (`SocketStreamEvents`). */
   removeListener<E extends keyof SocketStreamEvents>(event: E, listener: (...args: SocketStreamEvents[E]) => void): this
+  /** As `net.Socket`'s `removeListener`, for any other event. */
   removeListener(event: string | symbol, listener: (...args: any[]) => void): this
+  /** Emits one of the stream's events with its arguments (typed by `SocketStreamEvents`). */
   emit<E extends keyof SocketStreamEvents>(event: E, ...args: SocketStreamEvents[E]): boolean
+  /** Emits any other event. */
   emit(event: string | symbol, ...args: any[]): boolean
 }
 

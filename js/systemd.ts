@@ -6,12 +6,14 @@ import { callNative, callNativeAt } from './errors'
 import { binding } from './native'
 import { arrayArgument, booleanArgument, checkFd, optionsArgument, stringArgument } from './validate'
 
+/** `systemd.listenFds`'s options. */
 export interface ListenFdsOptions {
   /** Remove LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from process.env (default true), so that
    *  child processes do not see them. */
   unsetEnvironment?: boolean | undefined
 }
 
+/** A descriptor systemd passed, as `systemd.listenFds` reports it. */
 export interface ListenFd {
   /** 3, 4, ... */
   fd: number
@@ -51,6 +53,10 @@ function warnIfPassedElsewhere(listenPid: string | null): void {
   )
 }
 
+/**
+ * The service side of systemd's socket activation (sd_listen_fds_with_names), notification
+ * (sd_notify, with descriptors for the fd store) and watchdog, without libsystemd.
+ */
 export const systemd = Object.freeze({
   /**
    * The descriptors systemd (or any supervisor speaking its protocol) passed to this process,

@@ -143,6 +143,11 @@ export function clientContext(options: unknown, what: string): TlsClientContext 
 }
 
 /** What this machine offers for TLS: `ktls` (the kernel can take TLS records over) and why not. */
-export function tlsSupport(): { ktls: boolean; ktlsReason: string } {
+export function tlsSupport(): {
+  /** The kernel can take TLS records over (kTLS: the TCP "tls" ULP, probed once). */
+  ktls: boolean
+  /** Why not (empty when it can). */
+  ktlsReason: string
+} {
   return binding.tlsSupport()
 }

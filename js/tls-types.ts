@@ -9,10 +9,21 @@ export type Pem = string | Uint8Array | Array<string | Uint8Array>
 export interface TlsServerOptions {
   /** The certificate chain (leaf first) for clients whose SNI matches no `sni` entry. */
   cert?: Pem | undefined
+  /** The private key of `cert` (PEM). */
   key?: Pem | undefined
   /** Certificates by the name clients ask for ('host.example.com', '*.example.com'). A client
    *  asking for a name with no entry gets the default `cert`, or `unrecognized_name` without one. */
-  sni?: Record<string, { cert: Pem; key: Pem }> | undefined
+  sni?:
+    | Record<
+        string,
+        {
+          /** The certificate chain (leaf first) for this name. */
+          cert: Pem
+          /** Its private key. */
+          key: Pem
+        }
+      >
+    | undefined
   /** The CAs client certificates must chain to (with `requestCert`). */
   ca?: Pem | undefined
   /** Ask clients for a certificate (default false). */
@@ -43,16 +54,21 @@ export interface TlsClientOptions {
   ca?: Pem | undefined
   /** The name sent (SNI) and checked against the certificate, instead of the host connected to. */
   servername?: string | undefined
+  /** ALPN protocols to offer, in preference order ('h2', 'http/1.1'). */
   ALPNProtocols?: Array<string | Uint8Array> | undefined
   /** A client certificate, for servers that ask. */
   cert?: Pem | undefined
+  /** The private key of `cert` (PEM). */
   key?: Pem | undefined
   /** false: no check of the server's certificate at all (anyone on the path can pose as it). */
   rejectUnauthorized?: boolean | undefined
+  /** 'TLSv1.2' (default) or 'TLSv1.3'. */
   minVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined
+  /** 'TLSv1.3' (default) or 'TLSv1.2'. */
   maxVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined
   /** Sessions remembered for resumption (default 256; 0: none). Kept per options object. */
   sessionCacheSize?: number | undefined
+  /** Milliseconds a handshake may take (default 10000; 0 or Infinity: no limit). */
   handshakeTimeout?: number | undefined
 }
 

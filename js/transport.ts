@@ -37,6 +37,7 @@ const ENDED = STATE_CLOSED | STATE_GONE
 
 type Producer = IPullProducer & { pauseProducing?(): void }
 
+/** A stream connection (TCP or UNIX), as `protocol.transport` holds it. */
 export class StreamTransport extends Handle implements IStreamTransport, ConnectionEntry {
   /**
    * The connection's state as the core last reported it (STATE_* bits). The core owns the state
@@ -72,6 +73,7 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
     host: ReactorHost,
     id: number,
     private readonly family: AddressFamily,
+    /** The protocol this connection's events go to. */
     readonly protocol: IProtocol,
     private readonly peer: Address,
     /** The PROXY header the connection began with (ports that read them), else null. */

@@ -24,9 +24,9 @@ macro_rules! for_each_stat {
             datagrams_in,
             #[doc = "Datagrams the kernel took from sends."]
             datagrams_out,
-            #[doc = "Datagrams lost: sends that found no room (EAGAIN/ENOBUFS), plus `datagrams_dropped_by_kernel`."]
+            #[doc = "Datagrams lost: sends that found no room (EAGAIN/ENOBUFS), plus those the kernel dropped at our datagram ports."]
             datagrams_dropped,
-            #[doc = "Datagrams the kernel dropped at our datagram ports since their adoption (SO_MEMINFO), and those it cut off a coalesced GRO buffer (see `Datagram::dropped_total`)."]
+            #[doc = "Datagrams the kernel dropped at our datagram ports since their adoption (SO_MEMINFO), and those it cut off a coalesced GRO buffer."]
             datagrams_dropped_by_kernel,
             #[doc = "Batches the consumer took."]
             batches,
