@@ -2,10 +2,13 @@
 // The package as users get it (the last step of `npm test`; needs dist/ and the built addon in native/).
 //
 // Packs the main package and this machine's platform package the way .github/workflows/release.yml
-// publishes them (`napi artifacts` copies the .node into npm/<platform>/; `napi pre-publish` lists
-// every platform package as an optional dependency of the main one), installs both tarballs into an
-// empty project with `npm install --offline`, without a Rust toolchain on PATH and with an empty npm
-// cache, and then, from that project:
+// publishes them (the main one with scripts/pack.mjs, as the workflow does; `napi artifacts` copies
+// the .node into npm/<platform>/; `napi pre-publish` lists every platform package as an optional
+// dependency of the main one), checks the main tarball's file list against the sources, installs
+// both tarballs into an empty project with `npm install --offline --foreground-scripts`, without a
+// Rust toolchain on PATH and with an empty npm cache, and then, from that project:
+//   - checks that npm ran and flagged no lifecycle script of ours, and that the installed manifests
+//     carry no development fields (scripts, devDependencies, ava);
 //   - checks that the only .node file is the platform package's;
 //   - echoes through the installed package from CommonJS, ESM (named imports, default import) and
 //     TypeScript (tsc, module node16: a .cts and an .mts program), in both reactor modes;
@@ -22,6 +25,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { JS_PROGRAMS, TS_PROGRAMS, LOAD_CJS, LOAD_ESM, tsconfig } from './install-test/consumers.mjs'
 import { CheckFailed, check, mustRun, onPath, run, userEnv } from './install-test/run.mjs'
+import { packMain } from './pack.mjs'
 
 const repo = path.resolve(fileURLToPath(new URL('..', import.meta.url)))
 const requireRepo = createRequire(path.join(repo, 'package.json'))
@@ -51,19 +55,6 @@ function pack(dir, dest, env) {
   return JSON.parse(out)[0]
 }
 
-/**
- * The main package as the publish job has it: this checkout's files with package.json's
- * optionalDependencies added, and (as `napi artifacts` leaves it) the .node also in native/, which
- * `files` must keep out of the tarball.
- */
-function stageMain(stage, built) {
-  for (const entry of ['README.md', 'LICENSE', 'dist', 'native']) {
-    fs.cpSync(path.join(repo, entry), path.join(stage, entry), { recursive: true })
-  }
-  const manifest = { ...pkg, optionalDependencies: built.optionalDependencies }
-  fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest, null, 2))
-}
-
 /** npm/<platform>/ with the built binary copied in, at the main package's version (as pre-publish sets it). */
 function stagePlatform(stage, built) {
   const source = path.join(repo, 'npm', built.target.platformArchAbi)
@@ -85,12 +76,27 @@ function nodeFiles(dir) {
     .filter((file) => file.endsWith('.node'))
 }
 
+/**
+ * Every file the main tarball must hold, and no other: the manifest, README and LICENSE, the
+ * generated loader, and dist/ as tsc and write-esm.js make it from js/ (a module built from a source
+ * since removed would ship dead code).
+ */
+function expectedMainFiles() {
+  const modules = fs.readdirSync(path.join(repo, 'js')).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+  const dist = modules.flatMap((f) => [`dist/${f.replace(/\.ts$/, '.js')}`, `dist/${f.replace(/\.ts$/, '.d.ts')}`])
+  return ['package.json', 'README.md', 'LICENSE', 'native/binding.js', 'native/binding.d.ts', 'dist/index.mjs', 'dist/index.d.mts', ...dist].sort()
+}
+
 function checkTarballs(main, platform, built) {
   const mainFiles = main.files.map((f) => f.path)
-  check(!mainFiles.some((f) => f.endsWith('.node')), `the main tarball ships a .node: ${mainFiles.join(', ')}`)
-  for (const required of ['dist/index.js', 'dist/index.d.ts', 'dist/index.mjs', 'dist/index.d.mts', 'native/binding.js', 'native/binding.d.ts']) {
-    check(mainFiles.includes(required), `the main tarball lacks ${required}`)
-  }
+  const expected = expectedMainFiles()
+  const extra = mainFiles.filter((f) => !expected.includes(f))
+  const missing = expected.filter((f) => !mainFiles.includes(f))
+  check(
+    extra.length === 0 && missing.length === 0,
+    `the main tarball's files are not the expected ones; extra: ${extra.join(', ') || 'none'}; missing: ${missing.join(', ') || 'none'}` +
+      (extra.some((f) => f.startsWith('dist/')) ? ' (a stale dist/: npm run build:js rebuilds it from scratch)' : ''),
+  )
   const platformFiles = platform.files.map((f) => f.path)
   check(platformFiles.includes(built.binary), `the platform tarball lacks ${built.binary}: ${platformFiles.join(', ')}`)
 }
@@ -112,6 +118,36 @@ function checkInstalled(project, built) {
   )
   const installedManifest = JSON.parse(fs.readFileSync(path.join(modules, pkg.name, 'package.json'), 'utf8'))
   check(installedManifest.os === undefined, 'the main package has an "os" field (npm refuses it on other systems)')
+  checkPublishedManifest(installedManifest, built)
+  const platformManifest = JSON.parse(fs.readFileSync(path.join(modules, platformPackage, 'package.json'), 'utf8'))
+  for (const field of DEVELOPMENT_FIELDS) check(platformManifest[field] === undefined, `${platformPackage}'s package.json has "${field}"`)
+}
+
+/** Fields only development uses: the published manifests have none of them. */
+const DEVELOPMENT_FIELDS = ['scripts', 'devDependencies', 'ava']
+/** Fields users' tools read: the published manifest has them as package.json has them. */
+const RUNTIME_FIELDS = ['name', 'version', 'main', 'types', 'exports', 'files', 'engines', 'napi', 'license', 'repository', 'keywords']
+
+/** The main package's manifest as installed: package.json's, less development, plus the platforms. */
+function checkPublishedManifest(installed, built) {
+  for (const field of DEVELOPMENT_FIELDS) check(installed[field] === undefined, `the installed package.json has "${field}": ${JSON.stringify(installed[field])}`)
+  for (const field of RUNTIME_FIELDS) {
+    check(JSON.stringify(installed[field]) === JSON.stringify(pkg[field]), `the installed package.json's "${field}" differs from package.json's: ${JSON.stringify(installed[field])}`)
+  }
+  check(
+    JSON.stringify(installed.optionalDependencies) === JSON.stringify(built.optionalDependencies),
+    `the installed package.json's optionalDependencies are ${JSON.stringify(installed.optionalDependencies)}, not every platform package`,
+  )
+}
+
+/**
+ * `npm install --foreground-scripts` prints a `> name@version script` header for each lifecycle
+ * script it runs, and npm 11 warns ("install-scripts") about packages that have one (`prepare`
+ * counts): neither may name our packages.
+ */
+function checkNoLifecycleScripts(output) {
+  const ours = output.split('\n').filter((line) => line.includes(pkg.name) && (/^> /.test(line) || /install-scripts/.test(line)))
+  check(ours.length === 0, `npm install ran or flagged a lifecycle script of ours:\n${ours.join('\n')}`)
 }
 
 function echoes(project, env) {
@@ -224,13 +260,11 @@ function main() {
     check(!onPath('cargo', env) && !onPath('rustc', env), 'cargo or rustc is still on the scrubbed PATH')
     const built = builtPlatform()
 
-    const stageMainDir = path.join(tmp, 'stage', 'main')
     const stagePlatformDir = path.join(tmp, 'stage', built.target.platformArchAbi)
     const tarballs = path.join(tmp, 'tarballs')
     fs.mkdirSync(tarballs, { recursive: true })
-    stageMain(stageMainDir, built)
     stagePlatform(stagePlatformDir, built)
-    const mainPacked = pack(stageMainDir, tarballs, env)
+    const mainPacked = packMain(tarballs, { overrides: { optionalDependencies: built.optionalDependencies }, env })
     const platformPacked = pack(stagePlatformDir, tarballs, env)
     checkTarballs(mainPacked, platformPacked, built)
     for (const packed of [mainPacked, platformPacked]) {
@@ -240,9 +274,12 @@ function main() {
     const project = path.join(tmp, 'app')
     newProject(project)
     const tgz = (report) => path.join(tarballs, report.filename)
-    mustRun('npm', ['install', '--offline', tgz(mainPacked), tgz(platformPacked)], { cwd: project, env, timeoutMs: 60000 })
+    const installed = run('npm', ['install', '--offline', '--foreground-scripts', tgz(mainPacked), tgz(platformPacked)], { cwd: project, env, timeoutMs: 60000 })
+    check(installed.status === 0, installed.describe())
+    checkNoLifecycleScripts(`${installed.stdout}\n${installed.stderr}`)
     checkInstalled(project, built)
-    note(`installed offline, no cargo/rustc on PATH; the only .node is ${pkg.name}-${built.target.platformArchAbi}'s`)
+    note(`installed offline, no cargo/rustc on PATH, no lifecycle script; the only .node is ${pkg.name}-${built.target.platformArchAbi}'s`)
+    note(`the installed package.json has no ${DEVELOPMENT_FIELDS.join(', ')}; the tarball holds exactly the expected ${mainPacked.entryCount} files`)
     echoes(project, env)
     otherMajors(project, env)
     withoutPlatformPackage(path.join(tmp, 'app-without-binary'), tgz(mainPacked), env, built)
