@@ -166,7 +166,11 @@ export class DatagramProtocol implements IDatagramProtocol {
   /** Called when the last port using this protocol has stopped (`transport` still set): override it. */
   stopProtocol(): void {}
 
-  /** One datagram from `addr`. Override it (or define `datagramsReceived` to take whole batches). */
+  /**
+   * One datagram from `addr`. Override it (or define `datagramsReceived` to take whole batches).
+   * `data` is yours to keep and change: a view into the buffer of the batch it came in, which the
+   * core never reuses (keeping it keeps that buffer alive; `Buffer.from(data)` copies it out).
+   */
   datagramReceived(_data: Buffer, _addr: IPAddress): void {}
 
   /** Connected mode only: the kernel reported that the peer refused a datagram. */

@@ -217,8 +217,8 @@ export class Reactor {
    * Adopts a SOCK_DGRAM fd (INET or INET6) as a UDP forwarder that runs in the core: each client
    * address gets a session with its own connected upstream socket, so replies come back by the
    * kernel's demultiplexing; datagrams never pass through JS (a routing function, if given, is
-   * called once per new client, in batches). The caller keeps its fd. See the README, "A UDP
-   * forwarder". Argument checks: the fd's (as `adoptDatagramPort`), then the options'.
+   * called once per new client, in batches). The caller keeps its fd. See docs/udp-forwarder.md.
+   * Argument checks: the fd's (as `adoptDatagramPort`), then the options'.
    */
   listenDatagramProxy<F extends number>(
     fd: number,
@@ -267,7 +267,7 @@ export class Reactor {
   /**
    * Moves bytes both ways between two connected stream transports of this reactor inside the core
    * (splice(2) between stream sockets), never through JS. Resolves with the byte counts once both
-   * connections are closed (each protocol gets connectionLost once). See the README, "Building a proxy".
+   * connections are closed (each protocol gets connectionLost once). See docs/proxy.md, "Building a proxy".
    */
   relay(a: IStreamTransport, b: IStreamTransport, options?: RelayOptions): Promise<RelayResult> {
     this.checkOpen()
@@ -278,7 +278,7 @@ export class Reactor {
   /**
    * The reactor's counters (connections, bytes, datagrams, batches, wake-ups, relays) as plain
    * numbers: cheap to call, kept by the core at O(1) per event. Zeros before the first adoption;
-   * the final figures after `close()`. See the README, "reactor.stats()".
+   * the final figures after `close()`. See docs/adopting.md, "reactor.stats()".
    */
   stats(): ReactorStats {
     return this.core === null ? noStats() : statsOf(this.core.native)

@@ -183,7 +183,7 @@ export const sockets = Object.freeze({
   },
 
   /**
-   * Sets socket option `name` (see `SocketOption` and the README's "Socket options") on `fd`, a
+   * Sets socket option `name` (see `SocketOption` and docs/adopting.md, "Socket options") on `fd`, a
    * socket the caller holds. The value is checked by the option's kind first: a boolean, an
    * integer in the option's range, or an ASCII name (TypeError / RangeError, nothing set). An
    * unknown name is a TypeError with code 'ERR_INVALID_ARG_VALUE' listing the known ones. Then the

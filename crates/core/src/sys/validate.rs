@@ -1,4 +1,4 @@
-//! Checks an fd before adoption, in the documented order (README, "Errors, in the order they are
+//! Checks an fd before adoption, in the documented order (docs/adopting.md, "Errors, in the order they are
 //! checked"), without taking it over.
 //!
 //! Order: open (EBADF) → socket (ENOTSOCK) → SO_TYPE → SO_DOMAIN → listening / connected.
@@ -94,7 +94,7 @@ pub(crate) fn with_socket<R>(fd: RawFd, f: impl FnOnce(SockRef<'_>) -> R) -> io:
     Ok(f(SockRef::from(&borrowed)))
 }
 
-/// Runs the fd checks (open, socket, type, family, state: README "Errors, in the order they are checked") on `fd` for a socket of `family` (already known to be supported).
+/// Runs the fd checks (open, socket, type, family, state: docs/adopting.md "Errors, in the order they are checked") on `fd` for a socket of `family` (already known to be supported).
 pub fn validate(fd: RawFd, family: i32, expect: Expect) -> Result<(), AdoptError> {
     with_socket(fd, |sock| {
         let ty = sock.r#type()?; // ENOTSOCK for anything that is not a socket
