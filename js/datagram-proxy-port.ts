@@ -2,15 +2,15 @@
 // client gets a session with its own connected upstream socket; datagrams and replies never pass
 // through JS. This module checks the options, answers the routing function's questions (once per
 // batch), and reports the port's figures.
-import { isIP } from 'node:net'
 import type { IPAddress } from './address'
 import type { DatagramFamily } from './constants'
-import { InvalidAddressError, invalidArgType, invalidArgValue, outOfRange } from './errors'
+import { invalidArgType, invalidArgValue, outOfRange } from './errors'
 import { Handle, nextTurn } from './handle'
 import type { BatchHook, DatagramProxyEntry, ReactorHost } from './host'
 import type { NativeDatagramProxyOptions, NativeDatagramProxyStats as DatagramProxyStats } from './native'
+import { upstreamAddress } from './port-options'
 import type { Batch } from './records'
-import { arrayArgument, bufferSizeArgument, describe, limitArgument, objectArgument, optionsArgument, portArgument, timeoutArgument } from './validate'
+import { arrayArgument, bufferSizeArgument, describe, limitArgument, optionsArgument, portArgument, timeoutArgument } from './validate'
 
 /** Where datagrams go: an IP literal (either family, whatever the port's) and a port (1..65535). */
 export interface DatagramUpstream {
@@ -78,9 +78,9 @@ export function checkDatagramProxyOptions(options: unknown, what: string): Check
   } else if (Array.isArray(upstream)) {
     const list = arrayArgument(upstream, `${what}: options.upstream`)
     if (list.length === 0) throw invalidArgValue(`${what}: options.upstream must not be an empty list`)
-    native.upstreams = list.map((u, i) => upstreamArgument(u, `${what}: options.upstream[${i}]`))
+    native.upstreams = list.map((u, i) => upstreamAddress(u, `${what}: options.upstream[${i}]`, { unix: false }))
   } else if (upstream !== undefined && upstream !== null && typeof upstream === 'object') {
-    native.upstreams = [upstreamArgument(upstream, `${what}: options.upstream`)]
+    native.upstreams = [upstreamAddress(upstream, `${what}: options.upstream`, { unix: false })]
   } else {
     throw invalidArgType(`${what}: options.upstream must be { host, port }, a list of them, or a function, not ${describe(upstream)}`)
   }
@@ -109,15 +109,6 @@ export function checkDatagramProxyOptions(options: unknown, what: string): Check
   return { native, router }
 }
 
-/** An upstream: `{ host, port }` with an IP literal and a port in 1..65535. */
-function upstreamArgument(value: unknown, what: string): DatagramUpstream {
-  const { host, port } = objectArgument(value, what) as Partial<DatagramUpstream>
-  if (typeof host !== 'string') throw invalidArgType(`${what}.host must be a string, not ${describe(host)}`)
-  if (isIP(host) === 0) throw new InvalidAddressError(`${what}.host must be an IP literal, not ${JSON.stringify(host)}`, host)
-  portArgument(port, `${what}.port`)
-  if (port === 0) throw outOfRange(`${what}.port must be in 1..65535, not 0`)
-  return { host, port: port as number }
-}
 
 /** A UDP forwarder running in the core, as `listenDatagramProxy` returns it; `A` is the class of
  *  its address (`getHost()`), by its family. */
@@ -198,7 +189,7 @@ export class DatagramProxyPort<A extends IPAddress = IPAddress> extends Handle i
     if (this.router === null) return null
     const to = this.router(client, datagram)
     if (to === null || to === undefined) return null
-    return upstreamArgument(to, 'listenDatagramProxy: the routing function\'s answer')
+    return upstreamAddress(to, 'listenDatagramProxy: the routing function\'s answer', { unix: false })
   }
 
   /** @internal Sends the batch's routing answers in one call. */

@@ -3,7 +3,7 @@
 // policies of validate.ts, and turned into the binding's `PortOptions` (the core applies them).
 import { isIP } from 'node:net'
 import { IPv4Address, IPv6Address, UNIXAddress, type Address } from './address'
-import { invalidArgType, invalidArgValue, outOfRange } from './errors'
+import { InvalidAddressError, invalidArgType, invalidArgValue, outOfRange } from './errors'
 import type { PortOptions as NativePortOptions, UpstreamAddress as NativeUpstream } from './native'
 import type { ProxyInfo } from './proxy-info'
 import { tlsClientOptions, tlsServerOptions, type TlsClientOptions, type TlsServerOptions } from './tls-options'
@@ -162,9 +162,9 @@ export function proxyPortOptions(options: unknown, what: string): { native: Nati
     route = o.upstream
   } else if (Array.isArray(o.upstream)) {
     if (o.upstream.length === 0) throw invalidArgValue(`${what}.upstream: the list is empty`)
-    out.upstreams = o.upstream.map((u, i) => upstreamAddress(u, `${what}.upstream[${i}]`))
+    out.upstreams = o.upstream.map((u, i) => upstreamAddress(u, `${what}.upstream[${i}]`, { unix: true }))
   } else {
-    out.upstreams = [upstreamAddress(o.upstream, `${what}.upstream`)]
+    out.upstreams = [upstreamAddress(o.upstream, `${what}.upstream`, { unix: true })]
   }
   if (o.balance !== undefined) {
     if (o.balance !== 'roundRobin' && o.balance !== 'leastConnections') throw invalidArgValue(`${what}.balance must be 'roundRobin' or 'leastConnections', not ${String(o.balance)}`)
@@ -185,17 +185,27 @@ export function proxyPortOptions(options: unknown, what: string): { native: Nati
   return { native: out, route }
 }
 
-/** An upstream the core can connect to: an IP literal (names are for the caller to resolve first,
- *  with `dns.lookup`: the core never blocks on DNS) and port, or a UNIX path. */
-export function upstreamAddress(value: unknown, what: string): NativeUpstream {
-  if (value instanceof IPv4Address || value instanceof IPv6Address) return { host: value.host.split('%')[0], port: value.port }
-  if (value instanceof UNIXAddress && value.name !== null) return { path: value.name }
-  if (value === null || typeof value !== 'object') throw invalidArgType(`${what} must be { host, port } or { path }, not ${describe(value)}`)
+/** An upstream the core sends to: an IP literal and a port 1..65535, an IP address object, or (for
+ *  streams, `unix: true`) a UNIX path. Names are refused (`InvalidAddressError`): the caller resolves
+ *  them first, with `dns.lookup`, because the core never blocks on DNS. The one check for every
+ *  upstream: `listenProxy`'s and `listenDatagramProxy`'s options and their routing functions' answers. */
+export function upstreamAddress(value: unknown, what: string, kinds: { unix: true }): NativeUpstream
+export function upstreamAddress(value: unknown, what: string, kinds: { unix: false }): { host: string; port: number }
+export function upstreamAddress(value: unknown, what: string, kinds: { unix: boolean }): NativeUpstream {
+  if (value instanceof IPv4Address || value instanceof IPv6Address) return { host: value.host.split('%')[0]!, port: value.port }
+  if (kinds.unix && value instanceof UNIXAddress && value.name !== null) return { path: value.name }
+  const shape = kinds.unix ? '{ host, port } or { path }' : '{ host, port }'
+  if (value === null || typeof value !== 'object') throw invalidArgType(`${what} must be ${shape}, not ${describe(value)}`)
   const u = value as { host?: unknown; port?: unknown; path?: unknown }
-  if (u.path !== undefined) return { path: unixPathArgument(u.path, `${what}.path`) }
+  if (u.path !== undefined) {
+    if (!kinds.unix) throw invalidArgType(`${what} must be ${shape} (an IP upstream), not a UNIX path`)
+    return { path: unixPathArgument(u.path, `${what}.path`) }
+  }
   const host = stringArgument(u.host, `${what}.host`)
-  if (isIP(host) === 0) throw invalidArgValue(`${what}.host must be an IP address (resolve names first, e.g. with dns.lookup), not ${JSON.stringify(host)}`)
-  return { host, port: portArgument(u.port, `${what}.port`) }
+  if (isIP(host) === 0) throw new InvalidAddressError(`${what}.host must be an IP literal (resolve names first, e.g. with dns.lookup), not ${JSON.stringify(host)}`, host)
+  const port = portArgument(u.port, `${what}.port`)
+  if (port === 0) throw outOfRange(`${what}.port must be in 1..65535, not 0`)
+  return { host, port }
 }
 
 function addressBlock(value: unknown, what: string): string {

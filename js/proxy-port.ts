@@ -113,7 +113,7 @@ export class ProxyPort<A extends Address = Address> extends Handle implements Pr
     let port = 0
     if (to !== null) {
       try {
-        const checked = upstreamAddress(to, 'listenProxy: the routing function\'s answer')
+        const checked = upstreamAddress(to, 'listenProxy: the routing function\'s answer', { unix: true })
         host = checked.path ?? checked.host ?? ''
         port = checked.port ?? 0
       } catch (err) {

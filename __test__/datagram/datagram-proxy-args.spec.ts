@@ -25,6 +25,7 @@ const BAD_OPTIONS: [string, unknown, object][] = [
   ['upstream host a name', { upstream: { host: 'localhost', port: 53 } }, addressError],
   ['upstream host not a string', { upstream: { host: 1, port: 53 } }, typeError],
   ['upstream port 0', { upstream: { host: '127.0.0.1', port: 0 } }, rangeError],
+  ['upstream a UNIX path (streams only)', { upstream: { path: '/tmp/x.sock' } }, typeError],
   ['upstream port 65536', { upstream: { host: '127.0.0.1', port: 65536 } }, rangeError],
   ['upstream port 2^32', { upstream: { host: '127.0.0.1', port: 2 ** 32 } }, rangeError],
   ['upstream port NaN', { upstream: { host: '127.0.0.1', port: NaN } }, rangeError],

@@ -4,7 +4,7 @@
 import test from 'ava'
 import * as crypto from 'node:crypto'
 import * as net from 'node:net'
-import { Reactor, AddressFamily, ProxyPort, sockets, IPv4Address } from 'reactor-socket'
+import { Reactor, AddressFamily, InvalidAddressError, ProxyPort, sockets, IPv4Address } from 'reactor-socket'
 import { MODES, fdList, fileTeardown, settleFds, within, waitUntil } from '../helpers.js'
 
 const { reactors, cleanups } = fileTeardown()
@@ -237,11 +237,13 @@ for (const mode of MODES) {
     const before = fdList()
     const l = listener()
     const up = { host: '127.0.0.1', port: 9 }
-    const bad: Array<[unknown, RegExp | { instanceOf: any }]> = [
+    const bad: Array<[unknown, RegExp | { instanceOf: any; code?: string }]> = [
       [undefined, { instanceOf: TypeError }],
       [{}, { instanceOf: TypeError }],
       [{ upstream: [] }, { instanceOf: TypeError }],
-      [{ upstream: { host: 'localhost', port: 80 } }, { instanceOf: TypeError }],
+      // A name is for the caller to resolve (the core never blocks on DNS): the same error as the UDP forwarder's.
+      [{ upstream: { host: 'localhost', port: 80 } }, { instanceOf: InvalidAddressError, code: 'ERR_INVALID_ADDRESS' }],
+      [{ upstream: { host: '127.0.0.1', port: 0 } }, { instanceOf: RangeError }],
       [{ upstream: { host: '127.0.0.1', port: 65536 } }, { instanceOf: RangeError }],
       [{ upstream: up, connectTimeout: Infinity }, { instanceOf: RangeError }],
       [{ upstream: up, connectTimeout: -1 }, { instanceOf: RangeError }],
