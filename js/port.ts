@@ -50,14 +50,30 @@ const NO_PORT_STATS: NativePortStats = {
   upstreamFailures: [],
 }
 
-/** Drains port `id` in the core (stops accepting, closes idle connections, the rest at the
- *  deadline): `settle` runs when the core reports the end. Shared by ListeningPort and ProxyPort. */
-export function startDrain(host: ReactorHost, id: number, options: unknown, what: string): void {
-  const { deadline = 30_000, idleAfter = 1000 } = optionsArgument(options as DrainOptions | undefined, `${what}: options`)
-  const deadlineMs = timeoutArgument(deadline, `${what}: options.deadline`)
-  const idleMs = timeoutArgument(idleAfter, `${what}: options.idleAfter`)
-  // "No deadline" goes to the core as the longest a deadline can be (about 24.8 days).
-  host.native.drain(id, Math.ceil(deadlineMs ?? TIMER_MAX_MS), Math.ceil(idleMs ?? TIMER_MAX_MS))
+/**
+ * A port's drain (ListeningPort, ProxyPort): started once, in the core (stops accepting, closes
+ * idle connections, the rest at the deadline); every `drain()` call gets the same promise of the
+ * counts, which `finish` settles once the core reported the end and the port's stop is done.
+ */
+export class PortDrain {
+  private counts: Promise<DrainCounts> | null = null
+  private settle: (counts: DrainCounts) => void = () => {}
+
+  start(host: ReactorHost, id: number, live: boolean, options: unknown): Promise<DrainCounts> {
+    if (this.counts !== null) return this.counts
+    if (!live) return (this.counts = Promise.resolve({ ended: 0, idleClosed: 0, closedAtDeadline: 0 }))
+    const { deadline = 30_000, idleAfter = 1000 } = optionsArgument(options as DrainOptions | undefined, 'drain: options')
+    const deadlineMs = timeoutArgument(deadline, 'drain: options.deadline')
+    const idleMs = timeoutArgument(idleAfter, 'drain: options.idleAfter')
+    // "No deadline" goes to the core as the longest a deadline can be (about 24.8 days).
+    host.native.drain(id, Math.ceil(deadlineMs ?? TIMER_MAX_MS), Math.ceil(idleMs ?? TIMER_MAX_MS))
+    return (this.counts = new Promise((resolve) => (this.settle = resolve)))
+  }
+
+  /** EV_PORT_DRAINED: the counts, given once `stopped` (the port's own stop) has resolved. */
+  finish(stopped: Promise<void>, counts: DrainCounts): void {
+    void stopped.then(() => this.settle(counts))
+  }
 }
 
 /** `setSecureContext` of a listening or proxy port. */
@@ -89,8 +105,7 @@ export class ListeningPort<A extends Address = Address> extends Handle implement
   drained: () => void = () => {}
   /** Set when the adopt call is undone: `doStop` must not follow. */
   private abandoned = false
-  private draining: Promise<DrainCounts> | null = null
-  private drainEnded: (counts: DrainCounts) => void = () => {}
+  private readonly draining = new PortDrain()
   private lastStats: PortStats | null = null
 
   /** @internal Made by the reactor. */
@@ -158,12 +173,7 @@ export class ListeningPort<A extends Address = Address> extends Handle implement
    * stopped, as after stopListening(). With a handoff, the successor accepts meanwhile.
    */
   drain(options?: DrainOptions): Promise<DrainCounts> {
-    if (this.draining !== null) return this.draining
-    if (!this.isLive) return (this.draining = Promise.resolve({ ended: 0, idleClosed: 0, closedAtDeadline: 0 }))
-    this.stats()
-    this.draining = new Promise((resolve) => (this.drainEnded = resolve))
-    startDrain(this.host, this.id, options, 'drain')
-    return this.draining
+    return this.draining.start(this.host, this.id, this.isLive, options)
   }
 
   /**
@@ -180,7 +190,7 @@ export class ListeningPort<A extends Address = Address> extends Handle implement
     this.stats()
     this.detach()
     this.stopped ??= nextTurn().then(() => this.runDoStop())
-    void this.stopped.then(() => this.drainEnded(counts))
+    this.draining.finish(this.stopped, counts)
   }
 
   /** @internal EV_ACCEPT: `id` is the new connection; `peer` decodes its peer's address; `proxy`

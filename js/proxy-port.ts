@@ -7,7 +7,7 @@ import { Handle, nextTurn } from './handle'
 import type { ProxyPortEntry, ReactorHost } from './host'
 import type { ProxyClient, ProxyPortOptions, UpstreamAddress } from './port-options'
 import { upstreamAddress } from './port-options'
-import { portStats, setPortSecureContext, startDrain, type DrainOptions, type PortStats } from './port'
+import { PortDrain, portStats, setPortSecureContext, type DrainOptions, type PortStats } from './port'
 import type { TlsServerOptions } from './tls-options'
 import type { ProxyInfo } from './proxy-info'
 import type { DrainCounts } from './records'
@@ -18,8 +18,7 @@ type RouteFunction = Extract<ProxyPortOptions['upstream'], (client: ProxyClient)
  *  address (`getHost()`), by its family. */
 export class ProxyPort<A extends Address = Address> extends Handle implements ProxyPortEntry {
   private stopped: Promise<void> | null = null
-  private draining: Promise<DrainCounts> | null = null
-  private drainEnded: (counts: DrainCounts) => void = () => {}
+  private readonly draining = new PortDrain()
   private lastStats: PortStats | null = null
   /** Routing answers of the batch being dispatched, sent to the core in one call at its end. */
   private answers: { sessions: number[]; hosts: string[]; ports: number[] } = { sessions: [], hosts: [], ports: [] }
@@ -84,11 +83,7 @@ export class ProxyPort<A extends Address = Address> extends Handle implements Pr
    * `deadline` ms, then closes the rest. Resolves with the counts once the last session is gone.
    */
   drain(options?: DrainOptions): Promise<DrainCounts> {
-    if (this.draining !== null) return this.draining
-    if (!this.isLive) return (this.draining = Promise.resolve({ ended: 0, idleClosed: 0, closedAtDeadline: 0 }))
-    this.draining = new Promise((resolve) => (this.drainEnded = resolve))
-    startDrain(this.host, this.id, options, 'drain')
-    return this.draining
+    return this.draining.start(this.host, this.id, this.isLive, options)
   }
 
   /** @internal EV_PORT_DRAINED. */
@@ -96,7 +91,7 @@ export class ProxyPort<A extends Address = Address> extends Handle implements Pr
     this.stats()
     this.detach()
     this.stopped ??= nextTurn()
-    void this.stopped.then(() => this.drainEnded(counts))
+    this.draining.finish(this.stopped, counts)
   }
 
   /** @internal EV_ROUTE: asks the routing function; its answer leaves with the batch's others. */
