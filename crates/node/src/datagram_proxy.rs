@@ -66,10 +66,6 @@ fn upstream(u: &DatagramUpstream) -> Result<SockAddr> {
     ip_socket_addr(&u.host, port).map(SockAddr::from).map_err(|_| invalid(format!("upstream host {:?} is not an IP address", u.host)))
 }
 
-fn buffer_size(value: Option<f64>, name: &str) -> Result<Option<i32>> {
-    value.map(|v| numbers::buffer_size(v, name)).transpose()
-}
-
 /// The core's configuration and the buffer sizes of `o`.
 pub(crate) fn config(o: &DatagramProxyOptions) -> Result<(DatagramProxyConfig, BufferSizes)> {
     let route = match (&o.upstreams, o.route_by_consumer.unwrap_or(false)) {
@@ -97,7 +93,7 @@ pub(crate) fn config(o: &DatagramProxyOptions) -> Result<(DatagramProxyConfig, B
         proxy_header: o.proxy_header.unwrap_or(false),
         source_ports,
     };
-    let sizes = BufferSizes { receive: buffer_size(o.recv_buffer_size, "recvBufferSize")?, send: buffer_size(o.send_buffer_size, "sendBufferSize")? };
+    let sizes = numbers::buffer_sizes(o.recv_buffer_size, o.send_buffer_size)?;
     Ok((config, sizes))
 }
 

@@ -58,6 +58,15 @@ pub fn u32_exact(value: f64, name: &str) -> napi::Result<u32> {
 
 /// A kernel buffer size (SO_RCVBUF, SO_SNDBUF): an integer in 0..=2^31-1, the kernel's C int,
 /// else a RangeError.
+/// The `recvBufferSize` / `sendBufferSize` pair of every helper that makes a socket (listenTcp,
+/// listenUnix, bindUdp, listenDatagramProxy): undefined leaves the system's default.
+pub fn buffer_sizes(receive: Option<f64>, send: Option<f64>) -> napi::Result<reactor_core::sys::buffers::BufferSizes> {
+    Ok(reactor_core::sys::buffers::BufferSizes {
+        receive: receive.map(|v| buffer_size(v, "recvBufferSize")).transpose()?,
+        send: send.map(|v| buffer_size(v, "sendBufferSize")).transpose()?,
+    })
+}
+
 pub fn buffer_size(value: f64, name: &str) -> napi::Result<i32> {
     integer(value).and_then(|n| i32::try_from(n).ok()).filter(|n| *n >= 0).ok_or_else(|| {
         error::range_error(

@@ -8,7 +8,7 @@ use crate::numbers;
 use crate::reactor::NativeReactor;
 use napi::bindgen_prelude::Either3;
 use napi_derive::napi;
-use reactor_core::sys::sockopt::{self, Buffers, Kind, SocketOption, Value};
+use reactor_core::sys::sockopt::{self, Kind, SocketOption, Value};
 
 // A value as JS gives and gets it is `Either3<bool, f64, String>` (a boolean, a number or a
 // string, by the option's kind), spelled out in each signature: napi-rs writes the .d.ts from
@@ -94,14 +94,6 @@ impl NativeReactor {
         let option = option_named(&name)?;
         self.core()?.socket_option(id, option).map(js_value).map_err(|e| os_error(e, "getsockopt"))
     }
-}
-
-/// The buffer sizes `listenTcp` / `listenUnix` were given (undefined: the system's default).
-pub fn buffers(receive: Option<f64>, send: Option<f64>) -> napi::Result<Buffers> {
-    Ok(Buffers {
-        receive: receive.map(|n| numbers::option_integer(n, "recvBufferSize")).transpose()?,
-        send: send.map(|n| numbers::option_integer(n, "sendBufferSize")).transpose()?,
-    })
 }
 
 fn option_named(name: &str) -> napi::Result<SocketOption> {

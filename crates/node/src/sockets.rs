@@ -6,7 +6,6 @@ use crate::error;
 use crate::numbers;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use reactor_core::sys::buffers::BufferSizes;
 use reactor_core::sys::sockets;
 
 
@@ -43,7 +42,7 @@ pub fn listen_tcp(
 ) -> napi::Result<i32> {
     let port = numbers::port(port)?;
     let backlog = numbers::backlog(backlog)?;
-    let buffers = crate::socket_options::buffers(recv_buffer_size, send_buffer_size)?;
+    let buffers = numbers::buffer_sizes(recv_buffer_size, send_buffer_size)?;
     sockets::listen_tcp_sized(&host, port, backlog, reuse_port, ipv6_only, buffers)
         .map_err(|e| error::os_error(e, "listenTcp"))
 }
@@ -53,8 +52,7 @@ pub fn listen_tcp(
 #[napi(namespace = "sockets", catch_unwind)]
 pub fn bind_udp(host: String, port: f64, reuse_port: bool, recv_buffer_size: Option<f64>, send_buffer_size: Option<f64>) -> napi::Result<i32> {
     let port = numbers::port(port)?;
-    let size = |v: Option<f64>, name: &str| v.map(|v| numbers::buffer_size(v, name)).transpose();
-    let sizes = BufferSizes { receive: size(recv_buffer_size, "recvBufferSize")?, send: size(send_buffer_size, "sendBufferSize")? };
+    let sizes = numbers::buffer_sizes(recv_buffer_size, send_buffer_size)?;
     sockets::bind_udp_sized(&host, port, reuse_port, sizes).map_err(|e| error::os_error(e, "bindUdp"))
 }
 
@@ -66,7 +64,7 @@ pub fn listen_unix(
     send_buffer_size: Option<f64>,
 ) -> napi::Result<i32> {
     let backlog = numbers::backlog(backlog)?;
-    let buffers = crate::socket_options::buffers(recv_buffer_size, send_buffer_size)?;
+    let buffers = numbers::buffer_sizes(recv_buffer_size, send_buffer_size)?;
     sockets::listen_unix_sized(&path, backlog, buffers).map_err(|e| error::os_error(e, "listenUnix"))
 }
 

@@ -41,8 +41,12 @@ pub struct BufferSizes {
 }
 
 impl BufferSizes {
-    /// Sets those asked for on `fd`; the first failure is returned (with its errno).
+    /// Sets those asked for on `fd`; the first failure is returned (with its errno). A negative
+    /// size is EINVAL here: the kernel would read it as 0 (`SO_RCVBUFFORCE`) or as huge (`SO_RCVBUF`).
     pub fn apply(self, fd: RawFd) -> io::Result<()> {
+        if self.receive.is_some_and(|n| n < 0) || self.send.is_some_and(|n| n < 0) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         if let Some(bytes) = self.receive {
             set_buffer_size(fd, Buffer::Receive, bytes)?;
         }

@@ -4,7 +4,6 @@
 
 use crate::sys::buffers::BufferSizes;
 use crate::sys::errno;
-use crate::sys::sockopt::Buffers;
 use crate::wire::address;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::io;
@@ -37,7 +36,7 @@ pub fn listen_tcp(
     reuse_port: bool,
     ipv6_only: Option<bool>,
 ) -> io::Result<RawFd> {
-    listen_tcp_sized(host, port, backlog, reuse_port, ipv6_only, Buffers::default())
+    listen_tcp_sized(host, port, backlog, reuse_port, ipv6_only, BufferSizes::default())
 }
 
 /// A UDP socket bound to `host:port` (no SO_REUSEADDR, as Node's dgram defaults).
@@ -61,7 +60,7 @@ pub fn bind_udp_sized(host: &str, port: u16, reuse_port: bool, sizes: BufferSize
 /// A UNIX stream socket listening at `path` (a leading NUL names an abstract socket). An existing
 /// file at `path` is left alone, so bind fails with EADDRINUSE rather than stealing the name.
 pub fn listen_unix(path: &str, backlog: i32) -> io::Result<RawFd> {
-    listen_unix_sized(path, backlog, Buffers::default())
+    listen_unix_sized(path, backlog, BufferSizes::default())
 }
 
 /// A TCP socket connected to `host:port` with a blocking connect.
@@ -129,16 +128,16 @@ fn peer_record(socket: &SockRef<'_>) -> io::Result<Option<Vec<u8>>> {
 }
 
 
-/// `listen_tcp` with kernel buffers of `buffers` (SO_RCVBUF / SO_SNDBUF, set before the bind so
-/// every accepted connection inherits them). A size the kernel refuses fails the call with its
-/// errno and closes the socket.
+/// `listen_tcp` with kernel buffers of `buffers` (set before the bind so every accepted connection
+/// inherits them; as far as the process may, see `sys::buffers`). A size the kernel refuses fails
+/// the call with its errno and closes the socket.
 pub fn listen_tcp_sized(
     host: &str,
     port: u16,
     backlog: i32,
     reuse_port: bool,
     ipv6_only: Option<bool>,
-    buffers: Buffers,
+    buffers: BufferSizes,
 ) -> io::Result<RawFd> {
     let addr = ip_socket_addr(host, port)?;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -149,7 +148,7 @@ pub fn listen_tcp_sized(
     if let (SocketAddr::V6(_), Some(only)) = (addr, ipv6_only) {
         socket.set_only_v6(only)?;
     }
-    buffers.apply(&socket)?;
+    buffers.apply(std::os::fd::AsRawFd::as_raw_fd(&socket))?;
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
     Ok(socket.into_raw_fd())
@@ -158,10 +157,10 @@ pub fn listen_tcp_sized(
 /// `listen_unix` with kernel buffers of `buffers`, set before the bind. They stay the listening
 /// socket's: unlike TCP, Linux gives each accepted UNIX connection the system's defaults. A size
 /// the kernel refuses fails the call and leaves no file at `path`.
-pub fn listen_unix_sized(path: &str, backlog: i32, buffers: Buffers) -> io::Result<RawFd> {
+pub fn listen_unix_sized(path: &str, backlog: i32, buffers: BufferSizes) -> io::Result<RawFd> {
     let addr = unix_socket_addr(path)?;
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    buffers.apply(&socket)?;
+    buffers.apply(std::os::fd::AsRawFd::as_raw_fd(&socket))?;
     socket.bind(&addr)?;
     socket.listen(backlog)?;
     Ok(socket.into_raw_fd())
@@ -425,7 +424,7 @@ mod tests {
     #[test]
     fn listeners_get_their_buffers_before_listening() {
         use crate::sys::sockopt::{get, SocketOption, Value};
-        let buffers = Buffers { receive: Some(1 << 17), send: Some(1 << 16) };
+        let buffers = BufferSizes { receive: Some(1 << 17), send: Some(1 << 16) };
         let tcp = own(listen_tcp_sized("127.0.0.1", 0, 8, false, None, buffers).unwrap());
         let sock = SockRef::from(&tcp);
         // Linux keeps twice what it is asked for (far below net.core.rmem_max / wmem_max here).
@@ -439,11 +438,11 @@ mod tests {
         assert_eq!(get(&accepted, SocketOption::SoRcvbuf).unwrap(), Value::Int(1 << 18));
 
         let path = TempPath::new("sized");
-        let unix = own(listen_unix_sized(path.as_str(), 8, Buffers { receive: None, send: Some(1 << 16) }).unwrap());
+        let unix = own(listen_unix_sized(path.as_str(), 8, BufferSizes { receive: None, send: Some(1 << 16) }).unwrap());
         assert_eq!(get(&SockRef::from(&unix), SocketOption::SoSndbuf).unwrap(), Value::Int(1 << 17));
         // A size the option does not take: EINVAL, and nothing was bound.
         let refused = TempPath::new("refused");
-        let err = listen_unix_sized(refused.as_str(), 8, Buffers { receive: Some(-1), send: None }).unwrap_err();
+        let err = listen_unix_sized(refused.as_str(), 8, BufferSizes { receive: Some(-1), send: None }).unwrap_err();
         assert_eq!(code(&err), libc::EINVAL);
         assert!(!refused.0.exists());
     }

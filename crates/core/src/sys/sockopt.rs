@@ -232,27 +232,6 @@ pub fn get_fd(fd: RawFd, option: SocketOption) -> io::Result<Value> {
     crate::sys::validate::with_socket(fd, |sock| get(&sock, option))?
 }
 
-/// Kernel buffer sizes to set on a socket the `sockets` helpers make, before it binds and listens
-/// (None: the system's default). Each is exactly `SO_RCVBUF` / `SO_SNDBUF` as [`set`] sets them.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Buffers {
-    pub receive: Option<i64>,
-    pub send: Option<i64>,
-}
-
-impl Buffers {
-    /// Sets those given; the first failure is returned with its errno.
-    pub fn apply(self, sock: &Socket) -> io::Result<()> {
-        if let Some(bytes) = self.receive {
-            set(sock, SocketOption::SoRcvbuf, &Value::Int(bytes))?;
-        }
-        if let Some(bytes) = self.send {
-            set(sock, SocketOption::SoSndbuf, &Value::Int(bytes))?;
-        }
-        Ok(())
-    }
-}
-
 /// A name the kernel wrote into a fixed buffer, up to its first NUL (TCP_CONGESTION fills all
 /// 16 bytes, padding with NULs).
 fn text(mut bytes: Vec<u8>) -> String {
@@ -520,14 +499,5 @@ mod tests {
         let (_l, client, _s) = tcp_pair();
         set_fd(client.as_raw_fd(), TcpNodelay, &Value::Bool(true)).unwrap();
         assert_eq!(get_fd(client.as_raw_fd(), TcpNodelay).unwrap(), Value::Bool(true));
-    }
-
-    #[test]
-    fn buffers_apply_each_given() {
-        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        Buffers { receive: Some(65_536), send: None }.apply(&sock).unwrap();
-        assert_eq!(get(&sock, SoRcvbuf).unwrap(), Value::Int(131_072));
-        let err = Buffers { receive: None, send: Some(-1) }.apply(&sock).unwrap_err();
-        assert_eq!(errno_of(&err), libc::EINVAL);
     }
 }
