@@ -82,7 +82,7 @@ function tcpClient(port, i) {
 
 async function udpClient(port) {
   const socket = dgram.createSocket('udp4')
-  await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve))
+  await new Promise((resolve) => socket.bind(0, '127.0.0.1', () => resolve(undefined)))
   const expected = new Set()
   let bytes = 0
   const allEchoed = new Promise((resolve, reject) => {

@@ -13,7 +13,7 @@
 // once ready. SIGTERM stops it: it stops accepting, lets open connections finish, and exits.
 const fs = require('node:fs')
 const http = require('node:http')
-const { Reactor, ServerFactory, sockets, systemd } = require('..')
+const { Reactor, ServerFactory, SocketStream, sockets, systemd } = require('..')
 
 function option(name) {
   const i = process.argv.indexOf(`--${name}`)
@@ -29,9 +29,11 @@ const balancer = option('proxy-protocol')
 
 // recipe: https-client-address
 const server = http.createServer((req, res) => {
-  const stream = req.socket // the SocketStream: TLS is already off, in the core
+  // req.socket is the SocketStream the factory below made: TLS is already off, in the core.
+  const { remoteAddress, remotePort } = req.socket
+  const tls = req.socket instanceof SocketStream ? req.socket.getProtocol() : null
   res.setHeader('content-type', 'application/json')
-  res.end(JSON.stringify({ client: stream.remoteAddress, port: stream.remotePort, tls: stream.getProtocol() }) + '\n')
+  res.end(JSON.stringify({ client: remoteAddress, port: remotePort, tls }) + '\n')
 })
 server.emit('listening') // the server never listens itself: turn on its connection tracking
 

@@ -22,6 +22,7 @@ const log = (event, fields = {}) => process.stdout.write(`${event} ${JSON.string
 
 /** The TLS options, read from disk now (the files may have been replaced since the last read). */
 function tlsOptions() {
+  /** @type {Record<string, { cert: Buffer, key: Buffer }>} */
   const sni = {}
   for (const { name, cert, key } of args.sni) sni[name] = { cert: fs.readFileSync(cert), key: fs.readFileSync(key) }
   return {

@@ -46,6 +46,12 @@ export class IPv6Address {
 
 /** A UNIX socket's address (Twisted's UNIXAddress). */
 export class UNIXAddress {
+  /** None: a UNIX socket has no host. Declared so that `getHost().host` reads `string | undefined`
+   *  on a port whose family is known only at run time (the union of the three classes). */
+  declare readonly host?: undefined
+  /** None: a UNIX socket has no port (`getHost().port` is `number | undefined` on the union). */
+  declare readonly port?: undefined
+
   constructor(
     /** The socket's path (abstract names start with "\0"), or null for an unnamed socket. */
     readonly name: string | null,

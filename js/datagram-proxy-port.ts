@@ -45,8 +45,8 @@ export interface DatagramProxyOptions {
   /** Bind each upstream socket to a local port in [low, high]; a client for whom none is free is
    *  refused and counted (`refusedNoSourcePort`). Default: any port the kernel picks. */
   sourcePortRange?: readonly [low: number, high: number] | undefined
-  /** SO_RCVBUF / SO_SNDBUF for the listening socket (bytes). Past net.core.rmem_max only with
-   *  CAP_NET_ADMIN; what the kernel set is in `stats()` (`recvBufferSize`, `sendBufferSize`). */
+  /** SO_RCVBUF of the listening socket (bytes). Past net.core.rmem_max only with CAP_NET_ADMIN;
+   *  what the kernel set, doubled by Linux for its bookkeeping, is in `stats().recvBufferSize`. */
   recvBufferSize?: number | undefined
   /** SO_SNDBUF for the listening socket (bytes), as `recvBufferSize`. */
   sendBufferSize?: number | undefined

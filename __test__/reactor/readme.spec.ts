@@ -175,3 +175,27 @@ test("the README's import list names every export of the package, values and typ
   }
   for (const name of [...values, ...types]) t.true(declared.includes(name), `the README imports ${name}, which the package does not export`)
 })
+
+// The recipes are excerpts of examples/: those are JavaScript, so they are type-checked as such
+// (checkJs, without strict's demands on unannotated JS) against the package's declarations, the
+// way an editor checks a user's JS: a call, property or option the types do not have fails here.
+test.serial('every example type-checks (checkJs) against the package as users import it', async (t) => {
+  const examples = (fs.readdirSync(path.join(ROOT, 'examples'), { recursive: true }) as string[])
+    .filter((f) => /\.(m?js)$/.test(f))
+    .map((f) => path.join(ROOT, 'examples', f))
+  t.true(examples.length >= 10, `examples found: ${examples.length}`)
+  const dir = path.join(ROOT, 'target', 'examples-check')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(
+    path.join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        allowJs: true, checkJs: true, noEmit: true, target: 'ES2022', module: 'Node16', moduleResolution: 'Node16',
+        skipLibCheck: true, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules', '@types')],
+      },
+      files: examples,
+    }),
+  )
+  const tsc = await run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir, 60000)
+  t.is(tsc.code, 0, `tsc found errors in examples/:\n${tsc.out}`)
+})

@@ -89,6 +89,7 @@ async function replace() {
   } finally {
     for (const { fd } of listeners) sockets.close(fd) // the offer holds its own duplicates
   }
+  /** @type {NodeJS.ProcessEnv} */
   const env = { ...process.env, ECHO_HANDOFF: '1' }
   delete env.WATCHDOG_PID // it names this process; the successor pets the watchdog as the new main one
   // The same script under the same node options (a loader such as tsx, --max-old-space-size, ...).

@@ -35,6 +35,7 @@ class DatagramEcho extends DatagramProtocol {
   }
 }
 
+/** @type {number[]} */
 const IP_FAMILIES = [AddressFamily.INET, AddressFamily.INET6]
 const ports = []
 const served = []
