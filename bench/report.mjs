@@ -206,7 +206,7 @@ function tableLines(workloads, rows, skipped, format, columns) {
   return out
 }
 
-export function writeReport({ workloads, rows, skipped = [], memory, udpForwarders = null, rounds, clientRounds, durationMs, warmupMs, iperfSeconds, seconds, file }) {
+export function writeReport({ workloads, rows, skipped = [], memory, udpForwarders = null, phaseFailures = [], rounds, clientRounds, durationMs, warmupMs, iperfSeconds, seconds, file }) {
   const lines = []
   const main = workloads.filter((w) => !w.client)
   const clients = workloads.filter((w) => w.client)
@@ -248,6 +248,10 @@ export function writeReport({ workloads, rows, skipped = [], memory, udpForwarde
   if (udpForwarders) {
     lines.push('')
     lines.push(udpForwarderReport(udpForwarders).trimEnd())
+  }
+  for (const failure of phaseFailures) {
+    lines.push('')
+    lines.push(`**Failed phase** — ${failure} (its rows are missing from this report).`)
   }
   if (memory) {
     lines.push('')

@@ -322,14 +322,25 @@ async function main() {
   )
   rmSync(dir, { recursive: true, force: true })
   const forwarderKeys = new Set(UDP_FORWARDER_WORKLOADS.map((w) => w.key).filter((k) => !only || only.has(k)))
-  const udpForwarders = forwarderKeys.size === 0 ? null : await runUdpForwarderBenchmarks({ rounds: CLIENT_ROUNDS, durationMs: DURATION_MS, warmupMs: WARMUP_MS, only: forwarderKeys, verbose: Boolean(args.verbose) })
+  // A phase that fails is reported (and sets the exit status) without losing the rounds above.
+  const phaseFailures = []
+  const phase = async (name, run) => {
+    try {
+      return await run()
+    } catch (err) {
+      console.error(`  ! ${name}: ${err.stack ?? err}`)
+      phaseFailures.push(`${name}: ${err.message ?? err}`)
+      return null
+    }
+  }
+  const udpForwarders = forwarderKeys.size === 0 ? null : await phase('UDP forwarders', () => runUdpForwarderBenchmarks({ rounds: CLIENT_ROUNDS, durationMs: DURATION_MS, warmupMs: WARMUP_MS, only: forwarderKeys, verbose: Boolean(args.verbose) }))
   if (process.env.BENCH_TLS_DIR) rmSync(path.dirname(process.env.BENCH_TLS_DIR), { recursive: true, force: true })
-  const memory = args['no-memory'] ? null : await runMemoryBenchmarks({ root })
+  const memory = args['no-memory'] ? null : await phase('memory', () => runMemoryBenchmarks({ root }))
   const seconds = (Date.now() - started) / 1000
-  const report = writeReport({ workloads, rows, skipped, memory, udpForwarders, rounds: ROUNDS, clientRounds, durationMs: DURATION_MS, warmupMs: WARMUP_MS, iperfSeconds: IPERF_SECONDS, seconds, file: args.write ? path.resolve(root, String(args.write)) : null })
+  const report = writeReport({ workloads, rows, skipped, memory, udpForwarders, phaseFailures, rounds: ROUNDS, clientRounds, durationMs: DURATION_MS, warmupMs: WARMUP_MS, iperfSeconds: IPERF_SECONDS, seconds, file: args.write ? path.resolve(root, String(args.write)) : null })
   console.log('\n' + report)
-  // A server that failed is reported in its row; the exit status says so too.
-  if (Object.keys(failures).length) process.exitCode = 1
+  // A server or a phase that failed is reported; the exit status says so too.
+  if (Object.keys(failures).length || phaseFailures.length) process.exitCode = 1
 }
 
 main().catch((err) => {

@@ -29,11 +29,16 @@ if (what === 'blast') {
   const count = Number(n)
   const open = []
   let made = 0
+  let failed = 0
   const more = () => {
     // A few hundred at a time, so the listener's backlog is never the limit.
     for (let i = 0; i < 200 && made < count; i++, made++) {
-      const s = net.connect(Number(port), '127.0.0.1')
-      s.on('error', () => {})
+      // Each from its own loopback source address in turn (127.0.0.2 to 127.0.0.201): after the
+      // connect-heavy rows, TIME_WAIT can hold most of one address's ephemeral ports.
+      const s = net.connect({ port: Number(port), host: '127.0.0.1', localAddress: `127.0.0.${2 + (made % 200)}` })
+      s.on('error', (err) => {
+        if (failed++ === 0) process.stderr.write(`memory-client: a connection failed: ${err.code ?? err.message}\n`)
+      })
       open.push(s)
     }
     if (made < count) setTimeout(more, 10)
