@@ -237,18 +237,7 @@ impl Reactor {
     /// connection's id. Its completion is a CONNECTED event (or CLOSED with the errno); a connect the
     /// kernel refuses at once (a UNIX path that does not exist, ...) is an error here.
     pub fn connect(&self, to: &SockAddr, bind: Option<&SockAddr>) -> io::Result<u32> {
-        let sock = Socket::new(to.domain(), socket2::Type::STREAM.nonblocking().cloexec(), None)?;
-        if let Some(local) = bind {
-            sock.bind(local)?;
-        }
-        match sock.connect(to) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => return Err(e),
-        }
-        let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(Stream::connecting(sock, to.domain() == socket2::Domain::UNIX)))?;
-        self.shared.wake();
-        Ok(id)
+        self.start_connect(to, bind, None)
     }
 
     /// `connect` with TLS: the client's handshake runs in the core once TCP is up, and the
@@ -257,6 +246,13 @@ impl Reactor {
     pub fn connect_tls(&self, to: &SockAddr, bind: Option<&SockAddr>, config: &ClientTlsConfig, server_name: ServerName<'static>) -> io::Result<u32> {
         let session = TlsSession::client(config, server_name).map_err(io::Error::other)?;
         let layer = TlsLayer::new(session, config.handshake_timeout, Report::Connected);
+        self.start_connect(to, bind, Some(Box::new(layer)))
+    }
+
+    /// The one non-blocking connect behind `connect` and `connect_tls`: a close-on-exec socket,
+    /// bound to `bind` when given, connecting (EINPROGRESS is the normal answer), registered as a
+    /// connecting stream with its TLS layer, if any.
+    fn start_connect(&self, to: &SockAddr, bind: Option<&SockAddr>, tls: Option<Box<TlsLayer>>) -> io::Result<u32> {
         let sock = Socket::new(to.domain(), socket2::Type::STREAM.nonblocking().cloexec(), None)?;
         if let Some(local) = bind {
             sock.bind(local)?;
@@ -267,7 +263,7 @@ impl Reactor {
             Err(e) => return Err(e),
         }
         let mut stream = Stream::connecting(sock, to.domain() == socket2::Domain::UNIX);
-        stream.tls = Some(Box::new(layer));
+        stream.tls = tls;
         let id = self.shared.lock().insert(&self.shared.registry, Entry::Stream(stream))?;
         self.shared.wake();
         Ok(id)

@@ -19,15 +19,8 @@ impl Stream {
             return self.service_tls(id, ready, batch);
         }
         if (ready.writable || ready.error) && !self.queue.is_empty() {
-            match self.flush() {
-                Ok(true) => {
-                    let action = self.state.on(Input::Flushed, true);
-                    if let Some(step) = self.carry_out(id, action, true, batch) {
-                        return step;
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => return Step::Fail(e),
+            if let Some(step) = self.flush_and_carry_out(id, batch) {
+                return step;
             }
         }
         if ready.readable {
@@ -82,6 +75,20 @@ impl Stream {
         let record = address::encode(&peer, &mut batch.data);
         batch.push(kind::CONNECTED, id, record as u32, 0);
         Step::More // bytes may already be waiting: read them on the next pass
+    }
+
+    /// Writes what is queued (plain, or through the TLS session); once all is out, the state's
+    /// answer to `Flushed` (report the drain, send the FIN, close) is carried out. None while the
+    /// connection goes on; a failed write is `Step::Fail`.
+    pub fn flush_and_carry_out(&mut self, id: u32, batch: &mut Batch) -> Option<Step> {
+        match self.flush() {
+            Ok(true) => {
+                let action = self.state.on(Input::Flushed, true);
+                self.carry_out(id, action, true, batch)
+            }
+            Ok(false) => None,
+            Err(e) => Some(Step::Fail(e)),
+        }
     }
 
     /// Carries out what a transition of the state asked for. Events tell the consumer, except for a

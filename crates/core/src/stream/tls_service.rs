@@ -48,15 +48,8 @@ impl Stream {
         }
         // What was written, and what reading produced for the peer (a KeyUpdate's answer).
         if !self.is_flushed() {
-            match self.flush() {
-                Ok(true) => {
-                    let action = self.state.on(Input::Flushed, true);
-                    if let Some(step) = self.carry_out(id, action, true, batch) {
-                        return step;
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => return Step::Fail(e),
+            if let Some(step) = self.flush_and_carry_out(id, batch) {
+                return step;
             }
         }
         if ready.error {

@@ -5,21 +5,19 @@
 //! a new connection.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::event::Event;
 use mio::Registry;
 
+use super::per_connection::PerConnection;
 use super::Workload;
 use crate::args::Config;
 use crate::conn::{read_chunks, ConnTable};
 use crate::pattern::Pattern;
 use crate::schedule::Schedule;
-use crate::stats::{micros, Stats};
+use crate::stats::Stats;
 use crate::tcp::{invalid, write_pending};
-
-/// How soon a slot whose `connect()` failed outright (e.g. no ephemeral port left) tries again.
-const RETRY: Duration = Duration::from_millis(1);
 
 pub struct Connect {
     size: usize,
@@ -104,68 +102,40 @@ impl Connect {
     }
 }
 
+impl PerConnection for Connect {
+    const NAME: &'static str = "connect";
+    fn table(&self) -> &ConnTable {
+        &self.table
+    }
+    fn table_mut(&mut self) -> &mut ConnTable {
+        &mut self.table
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn started(&self, i: usize) -> Instant {
+        self.slots[i].started
+    }
+    fn open(&mut self, registry: &Registry, i: usize, stats: &mut Stats) {
+        Connect::open(self, registry, i, stats)
+    }
+    fn advance(&mut self, i: usize, event: &Event) -> io::Result<bool> {
+        self.service(i, event.is_read_closed() || event.is_error())
+    }
+}
+
 impl Workload for Connect {
-    fn start(
-        &mut self,
-        registry: &Registry,
-        _sched: &Schedule,
-        stats: &mut Stats,
-    ) -> io::Result<()> {
-        stats.latencies_us.reserve(1 << 16);
-        for i in 0..self.slots.len() {
-            self.open(registry, i, stats);
-        }
+    fn start(&mut self, registry: &Registry, _sched: &Schedule, stats: &mut Stats) -> io::Result<()> {
+        self.open_all(registry, stats);
         Ok(())
     }
 
-    fn on_event(
-        &mut self,
-        registry: &Registry,
-        event: &Event,
-        sched: &Schedule,
-        stats: &mut Stats,
-    ) {
-        let i = event.token().0;
-        let done = match self.service(i, event.is_read_closed() || event.is_error()) {
-            Ok(false) => return,
-            Ok(true) => true,
-            Err(e) => {
-                stats.error(format_args!("connect slot {i}: {e}"));
-                false
-            }
-        };
-        let now = Instant::now();
-        if done && sched.counting(now) {
-            stats.ops += 1;
-            stats.bytes += self.size as u64;
-            stats.latencies_us.push(micros(now - self.slots[i].started));
-        }
-        self.table.close(registry, i);
-        if sched.issuing(now) {
-            self.open(registry, i, stats);
-        }
+    fn on_event(&mut self, registry: &Registry, event: &Event, sched: &Schedule, stats: &mut Stats) {
+        self.on_slot_event(registry, event, sched, stats)
     }
 
-    fn on_tick(
-        &mut self,
-        registry: &Registry,
-        sched: &Schedule,
-        stats: &mut Stats,
-    ) -> Option<Instant> {
-        let now = Instant::now();
-        if !sched.issuing(now) {
-            return None;
-        }
-        let mut retry = None;
-        for i in 0..self.slots.len() {
-            if !self.table.is_open(i) {
-                self.open(registry, i, stats);
-                if !self.table.is_open(i) {
-                    retry = Some(now + RETRY);
-                }
-            }
-        }
-        retry
+    fn on_tick(&mut self, registry: &Registry, sched: &Schedule, stats: &mut Stats) -> Option<Instant> {
+        self.reopen_closed(registry, sched, stats)
     }
 
     fn outstanding(&self) -> (u64, &'static str) {

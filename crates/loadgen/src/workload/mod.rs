@@ -6,6 +6,7 @@
 
 mod connect;
 mod http;
+mod per_connection;
 mod pingpong;
 mod roundtrip;
 mod stream;

@@ -9,22 +9,20 @@
 //!   resumed ones: one config (and its session cache) shared by every connection.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::event::Event;
 use mio::Registry;
 use reactor_core::tls::{ClientTlsConfig, ClientTlsOptions, End, ServerName, TlsSession};
 
+use super::per_connection::PerConnection;
 use super::Workload;
 use crate::args::Config;
 use crate::conn::ConnTable;
 use crate::pattern::Pattern;
 use crate::schedule::Schedule;
-use crate::stats::{micros, Stats};
+use crate::stats::Stats;
 use crate::tcp::invalid;
-
-/// How soon a slot whose `connect()` failed outright tries again.
-const RETRY: Duration = Duration::from_millis(1);
 
 fn client_config(cfg: &Config, resume: bool) -> io::Result<(ClientTlsConfig, ServerName<'static>)> {
     let path = cfg
@@ -317,69 +315,43 @@ impl TlsConnect {
     }
 }
 
+impl PerConnection for TlsConnect {
+    const NAME: &'static str = "tls connect";
+    fn table(&self) -> &ConnTable {
+        &self.table
+    }
+    fn table_mut(&mut self) -> &mut ConnTable {
+        &mut self.table
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn started(&self, i: usize) -> Instant {
+        self.slots[i].started
+    }
+    fn open(&mut self, registry: &Registry, i: usize, stats: &mut Stats) {
+        TlsConnect::open(self, registry, i, stats)
+    }
+    fn advance(&mut self, i: usize, _event: &Event) -> io::Result<bool> {
+        self.service(i)
+    }
+    fn release(&mut self, i: usize) {
+        self.slots[i].session = None;
+    }
+}
+
 impl Workload for TlsConnect {
-    fn start(
-        &mut self,
-        registry: &Registry,
-        _sched: &Schedule,
-        stats: &mut Stats,
-    ) -> io::Result<()> {
-        stats.latencies_us.reserve(1 << 16);
-        for i in 0..self.slots.len() {
-            self.open(registry, i, stats);
-        }
+    fn start(&mut self, registry: &Registry, _sched: &Schedule, stats: &mut Stats) -> io::Result<()> {
+        self.open_all(registry, stats);
         Ok(())
     }
 
-    fn on_event(
-        &mut self,
-        registry: &Registry,
-        event: &Event,
-        sched: &Schedule,
-        stats: &mut Stats,
-    ) {
-        let i = event.token().0;
-        let done = match self.service(i) {
-            Ok(false) => return,
-            Ok(true) => true,
-            Err(e) => {
-                stats.error(format_args!("tls connect slot {i}: {e}"));
-                false
-            }
-        };
-        let now = Instant::now();
-        if done && sched.counting(now) {
-            stats.ops += 1;
-            stats.bytes += self.size as u64;
-            stats.latencies_us.push(micros(now - self.slots[i].started));
-        }
-        self.slots[i].session = None;
-        self.table.close(registry, i);
-        if sched.issuing(now) {
-            self.open(registry, i, stats);
-        }
+    fn on_event(&mut self, registry: &Registry, event: &Event, sched: &Schedule, stats: &mut Stats) {
+        self.on_slot_event(registry, event, sched, stats)
     }
 
-    fn on_tick(
-        &mut self,
-        registry: &Registry,
-        sched: &Schedule,
-        stats: &mut Stats,
-    ) -> Option<Instant> {
-        let now = Instant::now();
-        if !sched.issuing(now) {
-            return None;
-        }
-        let mut retry = None;
-        for i in 0..self.slots.len() {
-            if !self.table.is_open(i) {
-                self.open(registry, i, stats);
-                if !self.table.is_open(i) {
-                    retry = Some(now + RETRY);
-                }
-            }
-        }
-        retry
+    fn on_tick(&mut self, registry: &Registry, sched: &Schedule, stats: &mut Stats) -> Option<Instant> {
+        self.reopen_closed(registry, sched, stats)
     }
 
     fn outstanding(&self) -> (u64, &'static str) {
