@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import * as net from 'node:net'
 import * as path from 'node:path'
+import { jsonLines } from './json-lines.mjs'
 
 const BUFFER_SIZE = 262_144 // the relay's default
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -43,23 +44,9 @@ export async function relayMemory({ root, mode, pairs = 1000, perPair = 2 * 2 **
     stdio: ['pipe', 'pipe', 'inherit', fd],
   })
   sockets.close(fd)
-  const lines = []
-  let partial = ''
-  server.stdout.setEncoding('utf8')
-  server.stdout.on('data', (d) => {
-    partial += d
-    while (partial.includes('\n')) {
-      lines.push(JSON.parse(partial.slice(0, partial.indexOf('\n'))))
-      partial = partial.slice(partial.indexOf('\n') + 1)
-    }
-  })
-  const nextLine = async () => {
-    const at = lines.length
-    server.stdin.write('rss\n')
-    while (lines.length <= at) await sleep(10)
-    return lines[lines.length - 1]
-  }
-  while (lines.length === 0) await sleep(10)
+  const answers = jsonLines(server, 'the relay memory server')
+  const nextLine = () => answers.ask('rss')
+  await answers.ready()
   const base = (await nextLine()).rssMiB
   // Downstream clients that do not read.
   const clients = []

@@ -14,6 +14,7 @@ import * as dgram from 'node:dgram'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { jsonLines } from './json-lines.mjs'
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Long enough for a whole wave to be live when it is measured (making 10,000 clients takes a
@@ -66,24 +67,10 @@ export async function udpSessions({ root, mode, sessions = 100_000, waveSize = 1
   const port = sockets.info(fd).local.port
   const server = spawn(process.execPath, ['--expose-gc', path.join(root, 'bench/servers/udp-sessions-server.js'), mode, String(upstreamPort), String(IDLE_MS)], { stdio: ['pipe', 'pipe', 'inherit', fd] })
   sockets.close(fd)
-  const lines = []
-  let partial = ''
-  server.stdout.setEncoding('utf8')
-  server.stdout.on('data', (d) => {
-    partial += d
-    while (partial.includes('\n')) {
-      lines.push(JSON.parse(partial.slice(0, partial.indexOf('\n'))))
-      partial = partial.slice(partial.indexOf('\n') + 1)
-    }
-  })
-  const measure = async () => {
-    const at = lines.length
-    server.stdin.write('m\n')
-    while (lines.length <= at) await sleep(10)
-    return lines[lines.length - 1]
-  }
+  const answers = jsonLines(server, 'the UDP sessions server')
+  const measure = () => answers.ask('m')
   try {
-    while (lines.length === 0) await sleep(10)
+    await answers.ready()
     const base = await measure()
     const perSession = []
     const liveAtMeasure = []
