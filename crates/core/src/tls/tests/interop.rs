@@ -161,6 +161,23 @@ fn our_server(m: &Material, alpn: &[&[u8]]) -> ServerTlsConfig {
     .unwrap()
 }
 
+/// s_client's options that verify our server as `localhost` against the test CA and present the
+/// client certificate.
+const VERIFY_AND_PRESENT_CLIENT_CERT: [&str; 9] =
+    ["-servername", "localhost", "-CAfile", "ca.pem", "-verify_return_error", "-cert", "client.pem", "-key", "client.key"];
+
+/// An `openssl s_client` with `args` connected to a listener of ours, and our server's side of
+/// that connection (a session of `config`), not yet driven.
+fn s_client_to_our_server(dir: &TempDir, config: &ServerTlsConfig, args: &[&str], deadline: Instant) -> (Child, Peer<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let mut all = vec!["s_client", "-connect", target.as_str()];
+    all.extend_from_slice(args);
+    let openssl = Child::spawn(dir, &all);
+    let peer = Peer::new(TlsSession::server(config).unwrap(), accept(&listener, deadline));
+    (openssl, peer)
+}
+
 /// Our server, `openssl s_client` as the client: TLS 1.3 with ALPN h2, TLS 1.2 with http/1.1,
 /// both presenting a client certificate that our server requires and verifies.
 #[test]
@@ -170,32 +187,9 @@ fn openssl_client_against_our_server_tls13_tls12_alpn_client_cert() {
     for (flag, alpn, protocol) in [("-tls1_3", "h2", "TLSv1.3"), ("-tls1_2", "http/1.1", "TLSv1.2")] {
         let deadline = Instant::now() + DEADLINE;
         let config = our_server(m, &[b"h2", b"http/1.1"]);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port().to_string();
-        let mut openssl = Child::spawn(
-            &dir,
-            &[
-                "s_client",
-                "-connect",
-                &format!("127.0.0.1:{port}"),
-                flag,
-                "-alpn",
-                alpn,
-                "-servername",
-                "localhost",
-                "-CAfile",
-                "ca.pem",
-                "-verify_return_error",
-                "-verify_hostname",
-                "localhost",
-                "-cert",
-                "client.pem",
-                "-key",
-                "client.key",
-                "-quiet",
-            ],
-        );
-        let mut peer = Peer::new(TlsSession::server(&config).unwrap(), accept(&listener, deadline));
+        let mut args = vec![flag, "-alpn", alpn, "-verify_hostname", "localhost", "-quiet"];
+        args.extend_from_slice(&VERIFY_AND_PRESENT_CLIENT_CERT);
+        let (mut openssl, mut peer) = s_client_to_our_server(&dir, &config, &args, deadline);
         drive(&mut peer, deadline, |p| p.completed || p.end.is_some());
         assert!(peer.completed, "{flag}: {:?}\n{}", peer.end, openssl.stderr());
         let info = peer.session.info();
@@ -318,27 +312,9 @@ fn openssl_client_key_update_keeps_data_flowing() {
     let dir = files(m);
     let deadline = Instant::now() + DEADLINE;
     let config = our_server(m, &[]);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    let mut openssl = Child::spawn(
-        &dir,
-        &[
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{port}"),
-            "-tls1_3",
-            "-servername",
-            "localhost",
-            "-CAfile",
-            "ca.pem",
-            "-verify_return_error",
-            "-cert",
-            "client.pem",
-            "-key",
-            "client.key",
-        ],
-    );
-    let mut peer = Peer::new(TlsSession::server(&config).unwrap(), accept(&listener, deadline));
+    let mut args = vec!["-tls1_3"];
+    args.extend_from_slice(&VERIFY_AND_PRESENT_CLIENT_CERT);
+    let (mut openssl, mut peer) = s_client_to_our_server(&dir, &config, &args, deadline);
     drive(&mut peer, deadline, |p| p.completed || p.end.is_some());
     assert!(peer.completed, "{:?}", peer.end);
     openssl.type_line("before update\n");
@@ -365,27 +341,9 @@ fn openssl_client_renegotiation_is_refused() {
     let dir = files(m);
     let deadline = Instant::now() + DEADLINE;
     let config = our_server(m, &[]);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    let mut openssl = Child::spawn(
-        &dir,
-        &[
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{port}"),
-            "-tls1_2",
-            "-servername",
-            "localhost",
-            "-CAfile",
-            "ca.pem",
-            "-verify_return_error",
-            "-cert",
-            "client.pem",
-            "-key",
-            "client.key",
-        ],
-    );
-    let mut peer = Peer::new(TlsSession::server(&config).unwrap(), accept(&listener, deadline));
+    let mut args = vec!["-tls1_2"];
+    args.extend_from_slice(&VERIFY_AND_PRESENT_CLIENT_CERT);
+    let (mut openssl, mut peer) = s_client_to_our_server(&dir, &config, &args, deadline);
     drive(&mut peer, deadline, |p| p.completed || p.end.is_some());
     assert!(peer.completed);
     openssl.type_line("before\n");
@@ -415,13 +373,7 @@ fn openssl_client_with_an_unknown_sni_gets_unrecognized_name() {
     }
     .build()
     .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    let mut openssl = Child::spawn(
-        &dir,
-        &["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "nomatch.test", "-CAfile", "ca.pem"],
-    );
-    let mut peer = Peer::new(TlsSession::server(&config).unwrap(), accept(&listener, deadline));
+    let (mut openssl, mut peer) = s_client_to_our_server(&dir, &config, &["-servername", "nomatch.test", "-CAfile", "ca.pem"], deadline);
     drive(&mut peer, deadline, |p| p.end.is_some() && !p.session.wants_write());
     match &peer.end {
         Some(End::Failed(e)) => {
