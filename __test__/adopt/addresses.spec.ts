@@ -1,4 +1,4 @@
-// Addresses (README "API"): the exported classes, their fields, instanceof, UNIX
+// Addresses (README "API", docs/adopting.md): the exported classes, their fields, instanceof, UNIX
 // names (null for unnamed), IPv6 link-local scope.
 import test from 'ava'
 import * as fs from 'node:fs'

@@ -1,4 +1,4 @@
-// README "Errors, in the order they are checked" (all three adopt methods), checked synchronously in
+// docs/adopting.md "Errors, in the order they are checked" (all three adopt methods), checked synchronously in
 // order, plus the closed reactor (first of all) and maxPacketSize (last). After every failure: nothing
 // adopted, no fd opened/closed, the caller's fd untouched, and on a fresh reactor no thread started.
 // Serial: the tests compare /proc/self/fd and /proc/self/task.

@@ -1,4 +1,4 @@
-// The systemd / supervisor case from README "What it is, and why": a parent makes the socket, a child
+// The systemd / supervisor case from docs/adopting.md "What it is, and why": a parent makes the socket, a child
 // inherits it as fd 3, adopts it and serves; told to stop, the child exits 0 by itself. The parent's fd
 // still listens afterwards (the child only closed its duplicate). Both reactor modes.
 import test from 'ava'

@@ -1,4 +1,4 @@
-// README "`sockets`: making and inspecting fds": listenTcp, bindUdp,
+// docs/adopting.md "`sockets`: making and inspecting fds": listenTcp, bindUdp,
 // listenUnix, connectTcp, socketPair, close, info; errors carry code and errno.
 import test from 'ava'
 import * as fs from 'node:fs'

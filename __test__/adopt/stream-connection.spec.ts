@@ -1,4 +1,4 @@
-// README "adoptStreamConnection": adoptStreamConnection, the protocol's lifecycle, the reasons given to
+// docs/adopting.md "adoptStreamConnection": adoptStreamConnection, the protocol's lifecycle, the reasons given to
 // connectionLost, abort and close semantics towards the peer. Both reactor modes.
 import test from 'ava'
 import * as fs from 'node:fs'

@@ -1,4 +1,4 @@
-// README "adoptStreamPort" and the ownership rules of the adopt calls: adoptStreamPort, accepting,
+// docs/adopting.md "adoptStreamPort" and the ownership rules of the adopt calls: adoptStreamPort, accepting,
 // buildProtocol, stopListening, the caller's fd. Every test runs in both reactor modes.
 import test from 'ava'
 import * as fs from 'node:fs'

@@ -1,4 +1,4 @@
-// README "A UDP forwarder": reactor.listenDatagramProxy. Sessions per client with their own
+// docs/udp-forwarder.md: reactor.listenDatagramProxy. Sessions per client with their own
 // connected upstream socket, idle expiry, responses, the session cap, source ports, replies from a
 // wrong source, round robin, the routing function (null, throwing, batched), the PROXY v2 header,
 // stopListening, buffer sizes. Both reactor modes; every test checks that no fd is left.

@@ -1,4 +1,4 @@
-// README "adoptDatagramPort": adoptDatagramPort, datagramReceived, truncation,
+// docs/adopting.md "adoptDatagramPort": adoptDatagramPort, datagramReceived, truncation,
 // write/writeSequence/connect, address and size errors, connectionRefused, broadcast, stopListening,
 // DatagramProtocol counting. Both reactor modes.
 import test from 'ava'

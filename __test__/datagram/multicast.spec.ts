@@ -1,4 +1,4 @@
-// README "adoptDatagramPort", multicast (IPv4 and IPv6): joinGroup/leaveGroup, TTL, loopback mode, outgoing
+// docs/adopting.md "adoptDatagramPort", multicast (IPv4 and IPv6): joinGroup/leaveGroup, TTL, loopback mode, outgoing
 // interface. IPv4 round trip on 127.0.0.1; IPv6 join/leave on 'lo' where the kernel allows it.
 import test from 'ava'
 import { Reactor, AddressFamily } from 'reactor-socket'

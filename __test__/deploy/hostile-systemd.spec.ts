@@ -1,6 +1,6 @@
 // Hostile input, round two: systemd. A LISTEN_FDS of two billion (with a matching LISTEN_PID) must
 // be EINVAL, not an allocation that aborts Node; notify() to a manager that does not read must
-// throw EAGAIN instead of blocking the JS thread; the README's socket-activation loop must not
+// throw EAGAIN instead of blocking the JS thread; the README's socket-activation recipe must not
 // close Node's own descriptors when LISTEN_FDS overstates what was passed. Real child processes,
 // started as systemd starts a service (`sh -c 'LISTEN_PID=$$ exec node ...'`).
 import test from 'ava'

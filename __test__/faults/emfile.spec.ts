@@ -1,4 +1,4 @@
-// README "Guarantees": out of descriptors while accepting, the pending client is accepted and closed at
+// docs/guarantees.md: out of descriptors while accepting, the pending client is accepted and closed at
 // once (a clean close for the peer), no protocol is built, the loop does not spin, and the port works
 // again once descriptors are free. Runs in a child with a low RLIMIT_NOFILE.
 import test from 'ava'

@@ -1,4 +1,4 @@
-// No fd is leaked (README "Guarantees"): churn through accepted connections, adopted connections (kept
+// No fd is leaked (docs/guarantees.md): churn through accepted connections, adopted connections (kept
 // and declined), datagram ports, failures; afterwards the fd table and thread count are back where they
 // were. Serial: compares /proc/self/fd.
 import test from 'ava'

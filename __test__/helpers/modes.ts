@@ -6,7 +6,7 @@ import { closeTracked } from './raw-sockets.js'
 import { settleFds, fdList, warmThreadPool } from './fds.js'
 import { killChildren } from './children.js'
 
-/** Both ways the reactor can run (README, "Reactor options"); every behaviour holds in both. */
+/** Both ways the reactor can run (docs/adopting.md, "Reactor options"); every behaviour holds in both. */
 export const MODES = [
   { name: 'thread', thread: true },
   { name: 'no-thread', thread: false },

@@ -1,4 +1,4 @@
-// README "Lifetime" and "`Reactor` options": what keeps the process alive, unref(), exiting when nothing
+// docs/adopting.md "Lifetime" and "`Reactor` options": what keeps the process alive, unref(), exiting when nothing
 // is left, process.exit() from callbacks and while busy, reactor.close(), when the I/O thread starts.
 // Each scenario runs in a child process (fixtures/lifetime.mjs), in both reactor modes.
 import test from 'ava'

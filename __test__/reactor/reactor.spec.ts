@@ -1,4 +1,4 @@
-// README "`Reactor` options" and "Lifetime": constructing opens nothing; the poller and thread come with
+// docs/adopting.md "`Reactor` options" and "Lifetime": constructing opens nothing; the poller and thread come with
 // the first successful adoption (none at all with thread: false); close() aborts connections
 // (ConnectionAborted), stops ports, joins the thread, releases every fd, is idempotent; then every adopt
 // throws ERR_REACTOR_CLOSED. Serial: compares /proc/self/fd and /proc/self/task.

@@ -1,4 +1,4 @@
-// README "Lifetime": the package works in worker_threads (each worker its own reactor) and loads once
+// docs/adopting.md "Lifetime": the package works in worker_threads (each worker its own reactor) and loads once
 // per process without crashing at exit. Run in a child process so that its exit status is checked.
 import test from 'ava'
 import { MODES, fixture, child, killChildren } from '../helpers.js'

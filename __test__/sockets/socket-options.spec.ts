@@ -1,4 +1,4 @@
-// README "Socket options": sockets.setOption / getOption on raw fds, transport.setOption / getOption
+// docs/adopting.md "Socket options": sockets.setOption / getOption on raw fds, transport.setOption / getOption
 // on connections a Reactor adopted or accepted (both reactor modes), and the recvBufferSize /
 // sendBufferSize options of listenTcp and listenUnix. Every option is set and read back on a real
 // socket of each kind it applies to; values at and past their limits; options on the wrong kind of

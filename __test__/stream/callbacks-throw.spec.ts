@@ -1,4 +1,4 @@
-// Callbacks that throw (README, "`Reactor` options", onError): inside an adopt call the exception
+// Callbacks that throw (docs/adopting.md, "`Reactor` options", onError): inside an adopt call the exception
 // propagates with nothing left over and onError not called; otherwise it is reported (onError / stderr),
 // the connection aborted with it as the reason, the port / datagram port keeps working. Both reactor
 // modes.

@@ -1,4 +1,4 @@
-// Half-close, both directions (README "adoptStreamConnection"): readConnectionLost on the peer's EOF,
+// Half-close, both directions (docs/adopting.md "adoptStreamConnection"): readConnectionLost on the peer's EOF,
 // loseWriteConnection → FIN after pending data then writeConnectionLost, and
 // connectionLost(ConnectionDone) once both are closed. Both reactor modes; TCP and UNIX.
 import test from 'ava'

@@ -1,4 +1,4 @@
-// README "adoptStreamConnection", the transport as a consumer: streaming and pull producers on a stream
+// docs/adopting.md "adoptStreamConnection", the transport as a consumer: streaming and pull producers on a stream
 // transport, the 65536-byte line, drain, second registerProducer, stopProducing on loss and after
 // loseConnection. Both modes.
 import test from 'ava'

@@ -1,4 +1,4 @@
-// README "adoptStreamConnection" — the transport: write/writeSequence, loseConnection ordering, writes after
+// docs/adopting.md "adoptStreamConnection" — the transport: write/writeSequence, loseConnection ordering, writes after
 // loss, addresses, TCP options, pause/resume, bufferSize, flags, ref/unref. Both reactor modes.
 import test from 'ava'
 import * as crypto from 'node:crypto'

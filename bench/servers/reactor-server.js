@@ -60,7 +60,7 @@ const factory = role === 'proxy' ? new ProxyFactory() : Object.assign(new Server
 reactor.adoptStreamPort(3, AddressFamily.INET, factory)
 sockets.close(3)
 if (role === 'echo') {
-  // UDP_GRO is the opt-in a user makes for throughput (README: UDP offloads): a GSO sender's
+  // UDP_GRO is the opt-in a user makes for throughput (docs/adopting.md: UDP offloads): a GSO sender's
   // datagrams then arrive as one buffer per train, cut apart in the core.
   sockets.setUdpGro(4, true)
   reactor.adoptDatagramPort(4, AddressFamily.INET, new EchoDatagram(), 65535)
