@@ -16,7 +16,6 @@ import {
   within,
   limiter,
   quietPeriod,
-  waitStable,
   waitUntil,
 } from '../helpers.js'
 
@@ -66,11 +65,18 @@ function spawnLimited(mode: string): Child {
 
 type Outcome = 'served' | 'closed' | 'hang' | `error ${string}` | `bad ${string}`
 
+/** How many attempts so far were greeted (served, maybe holding), closed without data, or failed. */
+interface Progress {
+  greeted: number
+  closed: number
+  failed: number
+}
+
 /**
  * One connection attempt. The server greets every client it serves; a client it cannot serve must
  * see a clean close (FIN, no data). A served client waits for `hold`, then checks an echo and ends.
  */
-function attempt(port: number, hold?: Promise<void>, ms = 15000): Promise<Outcome> {
+function attempt(port: number, hold?: Promise<void>, progress?: Progress, ms = 15000): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     const sock = net.connect(port, '127.0.0.1')
     let got = ''
@@ -78,6 +84,7 @@ function attempt(port: number, hold?: Promise<void>, ms = 15000): Promise<Outcom
     const done = (o: Outcome) => {
       if (settled) return
       settled = true
+      if (progress && o !== 'served' && o !== 'closed') progress.failed++
       clearTimeout(timer)
       resolve(o)
     }
@@ -88,12 +95,16 @@ function attempt(port: number, hold?: Promise<void>, ms = 15000): Promise<Outcom
     sock.setEncoding('utf8')
     sock.on('error', (e: NodeJS.ErrnoException) => done(`error ${e.code}`))
     sock.on('end', () => {
-      if (got === '') done('closed')
+      if (got === '') {
+        if (progress) progress.closed++
+        done('closed')
+      }
       else if (got !== 'hello\nping\n') done(`bad ended after ${JSON.stringify(got)}`)
     })
     sock.on('data', async (d: string) => {
       got += d
       if (got === 'hello\n') {
+        if (progress) progress.greeted++
         if (hold) await hold
         sock.write('ping\n')
       } else if (got === 'hello\nping\n') {
@@ -104,9 +115,15 @@ function attempt(port: number, hold?: Promise<void>, ms = 15000): Promise<Outcom
   })
 }
 
-async function flood(port: number, n: number, concurrency: number, hold?: Promise<void>): Promise<Map<string, number>> {
+async function flood(
+  port: number,
+  n: number,
+  concurrency: number,
+  hold?: Promise<void>,
+  progress?: Progress,
+): Promise<Map<string, number>> {
   const slot = limiter(concurrency)
-  const outcomes = await Promise.all(Array.from({ length: n }, () => slot(() => attempt(port, hold))))
+  const outcomes = await Promise.all(Array.from({ length: n }, () => slot(() => attempt(port, hold, progress))))
   const tally = new Map<string, number>()
   for (const o of outcomes) tally.set(o, (tally.get(o) ?? 0) + 1)
   return tally
@@ -166,21 +183,28 @@ for (const mode of MODES) {
     let release!: () => void
     const hold = new Promise<void>((r) => (release = r))
     const N2 = 200
-    const phase2 = flood(port, N2, N2, hold)
-    // wait until the child has built what it could (no event says so: its count stops growing),
-    // then let the served clients finish
-    await waitStable(async () => (await stats(c)).built, 'the child to build what it could', {
-      period: 200,
-      ms: 15000,
-      accept: (built) => built > builtBefore,
-    })
+    const progress: Progress = { greeted: 0, closed: 0, failed: 0 }
+    const phase2 = flood(port, N2, N2, hold, progress)
+    // Every client is either greeted (served, holding its descriptor) or closed by the shedding;
+    // none may wait in the backlog. Only then let the served ones finish: a client still queued
+    // at that point would be served with a descriptor a finished one gave back.
+    await waitUntil(
+      () => progress.greeted + progress.closed + progress.failed === N2,
+      'every phase-2 client greeted or closed',
+      15000,
+      20,
+    )
+    t.is(progress.failed, 0, 'no client reset or left hanging')
+    const live = (await stats(c)).live
+    t.true(progress.greeted >= 1 && progress.greeted <= FREE, `service resumed for the freed descriptors (${progress.greeted} greeted)`)
+    t.is(live, progress.greeted, 'the child holds exactly the greeted clients')
     release()
     const tally2 = await within(phase2, 'phase 2 clients', 20000)
     const served2 = tally2.get('served') ?? 0
     const closed2 = tally2.get('closed') ?? 0
     t.log(`phase 2 (${FREE} descriptors freed, ${N2} clients holding): ${JSON.stringify(Object.fromEntries(tally2))}`)
     t.is(served2 + closed2, N2, `only served or cleanly closed: ${JSON.stringify(Object.fromEntries(tally2))}`)
-    t.true(served2 >= 1 && served2 <= FREE, `service resumed for the freed descriptors (${served2})`)
+    t.is(served2, progress.greeted, 'each greeted client was served to the end, no other')
     const s3 = await stats(c)
     t.is(s3.built - builtBefore, served2, 'a protocol was built exactly for each served client')
 

@@ -69,6 +69,15 @@ impl SpareFd {
         Ok(SpareFd(Some(File::open("/dev/null")?)))
     }
 
+    /// Takes the reserve back if it was lost. With the loop on its own thread, another thread
+    /// (JS opening a file) can take the descriptor between `shed_one`'s close and reopen; without
+    /// this, the listener would never shed again and clients would wait in the backlog.
+    fn restore(&mut self) {
+        if self.0.is_none() {
+            self.0 = File::open("/dev/null").ok();
+        }
+    }
+
     /// Frees the reserve, accepts and closes one client, then takes the reserve back.
     /// Returns false when nothing could be done (no reserve, or the accept failed again).
     fn shed_one(&mut self, listener: &Socket) -> bool {
@@ -114,6 +123,8 @@ impl Listener {
         if batch.is_full() {
             return Step::More;
         }
+        // The reserve before any client: a free descriptor goes to it first.
+        spare.restore();
         let mut count = 0;
         loop {
             match self.admission.gate() {
@@ -186,4 +197,27 @@ impl Listener {
 fn as_raw(sock: &Socket) -> std::os::fd::RawFd {
     use std::os::fd::AsRawFd;
     sock.as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_reserve_is_taken_back_before_the_next_accept() {
+        let sock = Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        sock.listen(8).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let addr = sock.local_addr().unwrap().as_socket().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+
+        let mut listener = Listener::new(sock);
+        let mut spare = SpareFd(None); // as after a race lost it
+        let batch = Batch::with_capacity();
+        let mut accepted = Vec::new();
+        listener.service(&batch, &mut spare, &mut accepted);
+        assert!(spare.0.is_some(), "the reserve is held again");
+        assert_eq!(accepted.len(), 1, "and the waiting client was accepted");
+    }
 }
