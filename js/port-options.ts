@@ -14,6 +14,7 @@ import {
   nativeTimeout,
   objectArgument,
   portArgument,
+  shown,
   stringArgument,
   timeoutArgument,
   unixPathArgument,
@@ -167,7 +168,7 @@ export function proxyPortOptions(options: unknown, what: string): { native: Nati
     out.upstreams = [upstreamAddress(o.upstream, `${what}.upstream`, { unix: true })]
   }
   if (o.balance !== undefined) {
-    if (o.balance !== 'roundRobin' && o.balance !== 'leastConnections') throw invalidArgValue(`${what}.balance must be 'roundRobin' or 'leastConnections', not ${String(o.balance)}`)
+    if (o.balance !== 'roundRobin' && o.balance !== 'leastConnections') throw invalidArgValue(`${what}.balance must be 'roundRobin' or 'leastConnections', not ${shown(o.balance)}`)
     out.balance = o.balance
   }
   if (o.connectTimeout !== undefined) out.connectTimeoutMs = finiteTimeout(o.connectTimeout, `${what}.connectTimeout`)
@@ -178,7 +179,7 @@ export function proxyPortOptions(options: unknown, what: string): { native: Nati
   }
   if (o.bufferSize !== undefined) out.bufferSize = integerArgument(o.bufferSize, `${what}.bufferSize`, 1, 0x7fffffff)
   if (o.proxyHeader !== undefined) {
-    if (o.proxyHeader !== 'v1' && o.proxyHeader !== 'v2') throw invalidArgValue(`${what}.proxyHeader must be 'v1' or 'v2', not ${String(o.proxyHeader)}`)
+    if (o.proxyHeader !== 'v1' && o.proxyHeader !== 'v2') throw invalidArgValue(`${what}.proxyHeader must be 'v1' or 'v2', not ${shown(o.proxyHeader)}`)
     out.sendHeader = o.proxyHeader === 'v1' ? 1 : 2
   }
   if (o.upstreamTls !== undefined) out.upstreamTls = tlsClientOptions(o.upstreamTls, `${what}.upstreamTls`)
@@ -223,7 +224,7 @@ function addressBlock(value: unknown, what: string): string {
  *  would let one stalled peer hold a slot for ever). */
 function finiteTimeout(value: unknown, what: string): number {
   const ms = timeoutArgument(value, what, { positive: true })
-  if (ms === null) throw outOfRange(`${what} must be a finite number of ms (at most ${0x7fffffff}), not ${String(value)}`)
+  if (ms === null) throw outOfRange(`${what} must be a finite number of ms (at most ${0x7fffffff}), not ${shown(value)}`)
   return nativeTimeout(ms)
 }
 

@@ -4,7 +4,7 @@ import { IPv4Address, IPv6Address, UNIXAddress, type Address } from './address'
 export type { ProxyInfo, ProxyTlv, ProxyTransport } from './proxy-info'
 import { callNative } from './errors'
 import { binding } from './native'
-import { arrayArgument, bytesArgument, describe, integerArgument, objectArgument, portArgument, stringArgument } from './validate'
+import { arrayArgument, bytesArgument, describe, integerArgument, objectArgument, portArgument, shown, stringArgument } from './validate'
 import { invalidArgType, invalidArgValue } from './errors'
 
 /** An endpoint for a header to send: an IP address and port, or a UNIX path (v2 only). */
@@ -47,7 +47,7 @@ export function encodeProxyHeader(options: unknown, what: string): Buffer {
   const o = objectArgument(options, what) as Partial<ProxyHeaderOptions>
   const version = integerArgument(o.version, `${what}.version`, 1, 2)
   const command = o.command ?? 'proxy'
-  if (command !== 'proxy' && command !== 'local') throw invalidArgValue(`${what}.command must be 'proxy' or 'local', not ${String(command)}`)
+  if (command !== 'proxy' && command !== 'local') throw invalidArgValue(`${what}.command must be 'proxy' or 'local', not ${shown(command)}`)
   const local = command === 'local'
   const source = local ? null : endpoint(o.source, `${what}.source`)
   const destination = local ? null : endpoint(o.destination, `${what}.destination`)

@@ -13,7 +13,7 @@ import type { NativeReactor } from './native'
 import { clientContext, serverContext, type TlsClientOptions, type TlsInfo, type TlsServerOptions } from './tls-options'
 import type { SocketOptionName, SocketOptionValues } from './socket-option-names'
 import { optionCall, socketOptionName, socketOptionValue } from './socket-options'
-import { booleanArgument, byteChunksArgument, bytesArgument, checkFd, optionsArgument } from './validate'
+import { booleanArgument, byteChunksArgument, bytesArgument, checkFd, optionsArgument, shown } from './validate'
 import {
   STATE_CLOSED,
   STATE_DISCONNECTING,
@@ -575,7 +575,8 @@ export class StreamTransport extends Handle implements IStreamTransport, Connect
     this.host.report(err)
     if (!this.connected) return
     this.host.native.abort(this.id)
-    this.finish(err instanceof Error ? err : new Error(String(err)), true)
+    // not String(err): a thrown object's own toString may throw in turn
+    this.finish(err instanceof Error ? err : new Error(typeof err === 'string' ? err : shown(err)), true)
   }
 
   /**

@@ -8,15 +8,41 @@ import type { IDatagramProtocol, IProtocolFactory } from './interfaces'
 /** How a value is named in messages: its type, or its class for objects. */
 export function describe(value: unknown): string {
   if (value === null) return 'null'
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`
+  if (typeof value === 'object') return `an instance of ${className(value, 'Object')}`
   return `type ${typeof value}`
 }
 
-/** A value as messages show it (strings quoted, anything else as String() gives it). */
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'symbol') return value.toString()
-  return String(value)
+/**
+ * An object's class name, or `fallback`. Messages are built from what the caller passed, which may
+ * be hostile: a `constructor` getter that throws, or a name that is not a string, must not turn
+ * the typed error being built into another one.
+ */
+export function className(value: object, fallback: string): string {
+  try {
+    const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name
+    return typeof name === 'string' && name !== '' ? name : fallback
+  } catch {
+    return fallback
+  }
+}
+
+/**
+ * A value as messages show it: strings quoted, numbers and the like as `String` gives them, objects
+ * and functions by their type. Never throws: `String(value)` would call an object's own
+ * `toString` or `Symbol.toPrimitive`, and `{ toString: {} }` makes that a TypeError of its own.
+ */
+export function shown(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value)
+    case 'bigint':
+      return `${value}n`
+    case 'object':
+    case 'function':
+      return describe(value)
+    default:
+      return String(value) // number, boolean, undefined, symbol: no user code runs
+  }
 }
 
 // ---- Descriptors -------------------------------------------------------------------------------
@@ -205,6 +231,11 @@ function hasMethod(value: unknown, name: string): boolean {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as Record<string, unknown>)[name] === 'function'
 }
 
+/** A function's own name if it is a non-empty string, else `fallback`. */
+function functionName(fn: { name?: unknown }, fallback: string): string {
+  return typeof fn.name === 'string' && fn.name !== '' ? fn.name : fallback
+}
+
 /** A class's or function's name for messages ("the class Echo", "a function"). */
 function functionLabel(fn: { name?: unknown; prototype?: unknown }): string {
   const name = typeof fn.name === 'string' && fn.name !== '' ? ` ${fn.name}` : ''
@@ -221,16 +252,16 @@ export function factoryArgument(value: unknown, method: string): IProtocolFactor
   if (typeof value === 'object' && value !== null && hasMethod(value, 'buildProtocol')) return value as IProtocolFactory
   const expected = `${method}: factory must have buildProtocol()`
   if (typeof value === 'function') {
-    const fn = value as { name?: string; prototype?: unknown }
+    const fn = value as { name?: unknown; prototype?: unknown }
     const got = functionLabel(fn)
-    if (hasMethod(fn.prototype, 'buildProtocol')) throw invalidArgType(`${expected}; got ${got}, not an instance of it — pass new ${fn.name || 'Factory'}()`)
+    if (hasMethod(fn.prototype, 'buildProtocol')) throw invalidArgType(`${expected}; got ${got}, not an instance of it — pass new ${functionName(fn, 'Factory')}()`)
     if (hasMethod(fn.prototype, 'makeConnection') || hasMethod(fn.prototype, 'dataReceived')) {
-      throw invalidArgType(`${expected}; got ${got}, a protocol — pass ServerFactory.forProtocol(${fn.name || 'YourProtocol'})`)
+      throw invalidArgType(`${expected}; got ${got}, a protocol — pass ServerFactory.forProtocol(${functionName(fn, 'YourProtocol')})`)
     }
     throw invalidArgType(`${expected}; got ${got}`)
   }
   if (typeof value === 'object' && value !== null && (hasMethod(value, 'makeConnection') || hasMethod(value, 'dataReceived'))) {
-    const name = (value as object).constructor?.name || 'YourProtocol'
+    const name = className(value, 'YourProtocol')
     throw invalidArgType(`${expected}; got ${describe(value)}, a protocol — pass a factory that builds one per connection, e.g. ServerFactory.forProtocol(${name})`)
   }
   throw invalidArgType(`${expected}; got ${describe(value)}`)
@@ -252,9 +283,9 @@ export function datagramProtocolArgument(value: unknown, method: string): IDatag
   if (typeof value === 'object' && value !== null && isDatagramProtocol(value)) return value as IDatagramProtocol
   const expected = `${method}: protocol must be a DatagramProtocol (with makeConnection, doStop and datagramReceived)`
   if (typeof value === 'function') {
-    const fn = value as { name?: string; prototype?: unknown }
+    const fn = value as { name?: unknown; prototype?: unknown }
     const got = functionLabel(fn)
-    if (isDatagramProtocol(fn.prototype)) throw invalidArgType(`${expected}; got ${got}, not an instance of it — pass new ${fn.name || 'YourProtocol'}()`)
+    if (isDatagramProtocol(fn.prototype)) throw invalidArgType(`${expected}; got ${got}, not an instance of it — pass new ${functionName(fn, 'YourProtocol')}()`)
     throw invalidArgType(`${expected}; got ${got}`)
   }
   if (typeof value === 'object' && value !== null) {

@@ -146,14 +146,20 @@ const BAD_FDS: [string, any][] = [
   ['undefined', undefined],
   ['{}', {}],
   ['3n', 3n],
+  // hostile: the message is built from the value, and must not call its toString or constructor
+  ['{ toString: {} }', { toString: {} }],
+  ['a Symbol.toPrimitive that throws', { [Symbol.toPrimitive]: () => { throw new Error('toPrimitive called') } }],
+  ['Object.create(null)', Object.create(null)],
+  ['a constructor getter that throws', Object.defineProperty({}, 'constructor', { get: () => { throw new Error('constructor read') } })],
+  ['Symbol()', Symbol('fd')],
 ]
 
 for (const method of METHODS) {
   test.serial(`rule 1: ${method} with a non-integer or negative fd → TypeError, even with a bad family`, (t) => {
     for (const [, fd] of BAD_FDS) {
-      rejects(t, method, fd, INET, { instanceOf: TypeError })
-      rejects(t, method, fd, 999, { instanceOf: TypeError })
-      rejects(t, method, fd, 'INET', { instanceOf: TypeError })
+      rejects(t, method, fd, INET, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+      rejects(t, method, fd, 999, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+      rejects(t, method, fd, 'INET', { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
     }
   })
 }
@@ -176,9 +182,9 @@ for (const method of METHODS) {
 
   test.serial(`rule 2: ${method} with a family that is not a number → TypeError`, (t) => {
     const fd = method === 'datagram' ? bindUdp4() : method === 'port' ? listenTcp4() : connectedTcp4().client
-    for (const family of ['2', null, undefined, {}, 2n]) {
-      rejects(t, method, fd, family, { instanceOf: TypeError })
-      rejects(t, method, closedFd(), family, { instanceOf: TypeError })
+    for (const family of ['2', null, undefined, {}, 2n, ...BAD_FDS.slice(-5).map(([, v]) => v)]) {
+      rejects(t, method, fd, family, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+      rejects(t, method, closedFd(), family, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
     }
   })
 }
@@ -370,8 +376,8 @@ test.serial('rule 6: adoptStreamConnection with a socket that is not connected �
 // maxPacketSize: checked after rules 1–6
 
 test.serial('maxPacketSize: not an integer → TypeError; outside 1..65535 → RangeError', (t) => {
-  for (const mps of [1.5, '100', NaN, null, {}, Infinity, 100n]) {
-    rejects(t, 'datagram', bindUdp4(), INET, { instanceOf: TypeError }, { mps, passMps: true })
+  for (const mps of [1.5, '100', NaN, null, {}, Infinity, 100n, ...BAD_FDS.slice(-5).map(([, v]) => v)]) {
+    rejects(t, 'datagram', bindUdp4(), INET, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' }, { mps, passMps: true })
   }
   for (const mps of [0, -1, 65536, 100000]) {
     rejects(t, 'datagram', bindUdp4(), INET, { instanceOf: RangeError }, { mps, passMps: true })

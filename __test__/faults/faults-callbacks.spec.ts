@@ -248,7 +248,7 @@ for (const mode of MODES) {
       },
     })
     t.teardown(() => r.close())
-    const values = ['a string', undefined, null, 42, { not: 'an error' }]
+    const values: unknown[] = ['a string', undefined, null, 42, { not: 'an error' }, { toString: {} }, Symbol('thrown')]
     const f = plainRecFactory((p) => {
       p.onData = (_p, d) => {
         throw values[Number(d.toString())]
@@ -265,7 +265,7 @@ for (const mode of MODES) {
         await waitUntil(() => f.built.length === i + 1, 'built')
         c.sock.write(String(i))
         const reason = await within(f.built[i].waitLost(), 'lost')
-        t.true(reason instanceof Error, `connectionLost got an Error for ${String(values[i])}: ${className(reason)}`)
+        t.true(reason instanceof Error, `connectionLost got an Error for values[${i}]: ${className(reason)}`)
         await exactlyOnce(t, f.built[i])
         await c.waitClose()
       }

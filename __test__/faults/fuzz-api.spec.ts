@@ -207,13 +207,13 @@ function model(method: Method, fdArg: unknown, kind: Kind | null, family: unknow
 }
 
 function checkError(thrown: unknown, exp: Expect, what: string) {
-  assert.ok(thrown instanceof Error, `${what}: threw a non-Error ${String(thrown)}`)
+  assert.ok(thrown instanceof Error, `${what}: threw a non-Error ${fc.stringify(thrown)}`)
   const err: any = thrown
   if ('type' in exp) {
     assert.equal(err.constructor, exp.type === 'TypeError' ? TypeError : RangeError, `${what}: ${err}`)
   } else if ('cls' in exp && exp.cls === 'UnsupportedAddressFamily') {
     assert.ok(err instanceof UnsupportedAddressFamily, `${what}: ${err}`)
-    assert.ok(Object.is(err.family, exp.family), `${what}: .family ${err.family} (given ${String(exp.family)})`)
+    assert.ok(Object.is(err.family, exp.family), `${what}: .family ${err.family} (given ${fc.stringify(exp.family)})`)
     if (exp.actualFamily !== undefined) assert.equal(err.actualFamily, exp.actualFamily, `${what}: .actualFamily`)
   } else if ('cls' in exp) {
     assert.ok(err instanceof UnsupportedSocketType, `${what}: ${err}`)
@@ -322,8 +322,10 @@ for (const mode of MODES) {
                 ? rr.adoptStreamConnection(fdArg as any, family as any, factory)
                 : rr.adoptDatagramPort(fdArg as any, family as any, new DgramRec(), mps as any),
           )
-          const what = `${method}(${fdc.kind ?? String(fdc.value)}, ${String(family)}, ${String(mps)})`
+          // fc.stringify, not String: a generated value may have no usable toString ({ toString: {} })
+          const what = `${method}(${fdc.kind ?? fc.stringify(fdc.value)}, ${fc.stringify(family)}, ${fc.stringify(mps)})`
           const key = res.ok ? 'ok' : (res.err as any)?.code
+          assert.ok(typeof key === 'string', `${what}: every error has a code, got ${res.ok ? '' : String(res.err)}`)
           stats[key] = (stats[key] ?? 0) + 1
           if ('ok' in exp) {
             assert.ok(res.ok, `${what}: expected success, got ${res.ok ? '' : String(res.err)}`)
@@ -367,7 +369,7 @@ for (const mode of MODES) {
           try {
             r = new Reactor(options as any)
           } catch (err) {
-            assert.ok(err instanceof TypeError, `new Reactor(${String(options)}) threw ${String(err)}`)
+            assert.ok(err instanceof TypeError, `new Reactor(${fc.stringify(options)}) threw ${String(err)}`)
           }
           if (r !== null) {
             const exp = model(method, made.fd, kind, family, undefined, false)
@@ -379,7 +381,7 @@ for (const mode of MODES) {
                   : r!.adoptDatagramPort(made.fd, family as any, new DgramRec()),
             )
             if (!res.ok) {
-              checkError(res.err, exp, `${method}(${kind}, ${String(family)})`)
+              checkError(res.err, exp, `${method}(${kind}, ${fc.stringify(family)})`)
               assert.deepEqual(fdList(), fds, 'a failed call on a fresh reactor opens no fd')
               assert.equal(taskCount(), tasks, 'and starts no thread')
             } else if (method === 'conn') {
