@@ -29,8 +29,10 @@ pub enum Step {
     Fail(io::Error),
     /// The entry closed in order (shutdown done): remove it, and report the close when `report`.
     Close { report: bool },
-    /// A relaying connection: its relay is the relay engine's to serve.
-    Relay(u32),
+    /// A relaying connection: its relay is the relay engine's to serve. With the event that
+    /// called for it (which connection, how it is ready), so that only the direction it concerns
+    /// is pumped; a pass with no event (`Ready::default()`) pumps both.
+    Relay(u32, u32, Ready),
     /// End this relay in order (the consumer closed one of its connections).
     EndRelay(u32),
     /// Out of descriptors, none could be freed: try again after a while.

@@ -10,7 +10,7 @@ use reactor_core::proxy::{PortRole, ProxyConfig, Route};
 use reactor_core::proxy_protocol::{self, Parsed, Version};
 use reactor_core::socket2::SockAddr;
 use reactor_core::wire::kind;
-use reactor_core::{Limits, PerSource, RelayOptions, StreamInput};
+use reactor_core::{Limits, PerSource, Reactor, RelayOptions, StreamInput};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -365,4 +365,62 @@ fn proxy_header_cost() {
     }
     let parse_ns = t.elapsed().as_nanos() as f64 / n as f64;
     println!("PROXY v2 header ({} bytes): encode {encode_ns:.0} ns, parse {parse_ns:.0} ns per connection", out.len());
+}
+
+/// A client that sends its request and its FIN at once: both are in the socket before the relay
+/// starts (the edges went to the proxy session), and the upstream must still get both, then its
+/// answer and FIN must reach the client. Several rounds, each with its own upstream connection.
+fn requests_sent_with_their_fin(reactor: &Reactor) {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        for _ in 0..10 {
+            let (mut conn, _) = upstream.accept().unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut request = Vec::new();
+            conn.read_to_end(&mut request).expect("the client's FIN reaches the upstream");
+            conn.write_all(&[b"got ", &request[..]].concat()).unwrap();
+        } // dropped: the upstream's FIN
+    });
+    let (l, addr) = listener();
+    let port = reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
+    drop(l);
+    for i in 0..10u8 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(&[b'r', b'0' + i]).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer).unwrap();
+        assert_eq!(answer, [&b"got r"[..], &[b'0' + i]].concat());
+    }
+    server.join().unwrap();
+    eventually("every session ended", || reactor.port_stats(port).unwrap().0.connections_active == 0);
+}
+
+#[test]
+fn a_request_and_fin_sent_before_the_relay_starts_reach_the_upstream() {
+    requests_sent_with_their_fin(&Harness::new().reactor);
+}
+
+/// The same with the loop turned by its host: no relay poller, so no re-registration raises a
+/// fresh edge when the relay starts.
+#[test]
+fn a_request_and_fin_sent_before_the_relay_starts_reach_the_upstream_hosted() {
+    let reactor = Arc::new(Reactor::start_hosted().unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let host = {
+        let (reactor, stop) = (reactor.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                reactor.turn_hosted().unwrap();
+                while reactor.take_batch().is_some() {}
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        })
+    };
+    requests_sent_with_their_fin(&reactor);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    host.join().unwrap();
+    reactor.close();
 }

@@ -143,7 +143,7 @@ impl State {
                     self.batch.push(kind::CLOSED, id, 0, 0);
                 }
             }
-            Step::Relay(rid) => self.relays.on_event(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid),
+            Step::Relay(rid, conn, ready) => self.relays.on_event(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid, conn, ready),
             Step::EndRelay(rid) => self.relays.end(Self::lend(&mut self.entries, &mut self.batch, &mut self.deadlines, registry), rid, 0),
             Step::RetryLater => self.retry_accept = true,
             Step::WakeAt(at) => self.deadlines.wake(id, at),

@@ -8,7 +8,7 @@ use super::pipes::PipePool;
 use super::{Failed, PortRelay, Pumped, Relay, RelayOptions, Tools};
 use crate::batch::Batch;
 use crate::entry::{Entries, Entry};
-use crate::service::Deadlines;
+use crate::service::{Deadlines, Ready};
 use crate::stream::state::{Input, Reading};
 use crate::wire::{kind, push_relay_counts};
 use mio::{Registry, Waker};
@@ -136,13 +136,14 @@ impl RelayEngine {
         Ok(a)
     }
 
-    /// An event for a relaying socket. With a poller of their own, an event that reached the main
-    /// loop (harvested before the socket moved) is passed on to it.
-    pub fn on_event(&mut self, cx: Lent<'_>, rid: u32) {
+    /// An event (`ready`) for `conn`, a relaying socket. With a poller of their own, an event that
+    /// reached the main loop (harvested before the socket moved) is passed on to it (as work: both
+    /// directions).
+    pub fn on_event(&mut self, cx: Lent<'_>, rid: u32, conn: u32, ready: Ready) {
         if self.poller.is_some() && !self.serving {
             return self.queue_work(rid);
         }
-        self.service(cx, rid);
+        self.service(cx, rid, Some((conn, ready)));
     }
 
     /// Runs the relays that have work left (on the loop that serves relays).
@@ -150,7 +151,7 @@ impl RelayEngine {
         for _ in 0..self.work.len() {
             let Some(rid) = self.work.pop_front() else { return };
             self.work_ids.remove(&rid);
-            self.service(Lent { entries: cx.entries, batch: cx.batch, registry: cx.registry, deadlines: cx.deadlines }, rid);
+            self.service(Lent { entries: cx.entries, batch: cx.batch, registry: cx.registry, deadlines: cx.deadlines }, rid, None);
         }
     }
 
@@ -163,14 +164,21 @@ impl RelayEngine {
         }
     }
 
-    /// Pumps both directions of a relay, and ends it when both are done.
-    fn service(&mut self, mut cx: Lent<'_>, rid: u32) {
+    /// Pumps the directions of a relay that `event` concerns (both without one), and ends the relay
+    /// when both are done.
+    fn service(&mut self, mut cx: Lent<'_>, rid: u32, event: Option<(u32, Ready)>) {
         let Some(mut relay) = self.relays.remove(&rid) else { return };
         let before = relay.counts();
+        let wanted = relay.directions(event);
         let (mut more, mut done, mut failure) = (false, 0, None);
-        for forward in [true, false] {
+        for (forward, wanted) in [(true, wanted[0]), (false, wanted[1])] {
             let (src_id, dst_id) = if forward { (relay.a, relay.b) } else { (relay.b, relay.a) };
             let dir = if forward { &mut relay.ab } else { &mut relay.ba };
+            if !wanted {
+                // Not this event's: it waits for an edge of its own, or is queued as work.
+                done += usize::from(dir.finished);
+                continue;
+            }
             let [src, dst] = cx.entries.stream_pair(src_id, dst_id);
             let Some(dst) = dst else {
                 done += 1; // nowhere to write: this direction is over
@@ -178,7 +186,10 @@ impl RelayEngine {
             };
             let mut tools = Tools { scratch: &mut self.scratch, pipes: &mut self.pipes };
             match dir.pump(src, dst, relay.cap, &mut tools) {
-                Ok(Pumped::Finished) => done += 1,
+                Ok(Pumped::Finished) => {
+                    dir.finished = true;
+                    done += 1
+                }
                 Ok(Pumped::More) => more = true,
                 Ok(Pumped::Waiting) => {}
                 Err(Failed::Source(e)) => failure = Some((src_id, e)),
@@ -275,7 +286,7 @@ impl RelayEngine {
             relay.ab.src_done = true;
             relay.ba.src_done = true;
             self.relays.insert(rid, relay);
-            return self.service(cx, rid);
+            return self.service(cx, rid, None);
         }
         for id in [relay.a, relay.b] {
             self.abort_one(&mut cx, id, relay.owner.is_none().then_some(errno));

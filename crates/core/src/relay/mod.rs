@@ -7,6 +7,10 @@
 //! back to copying when they turn small again. Where the kernel refuses to splice (EINVAL) the
 //! direction copies for good.
 //!
+//! An event pumps only the direction it concerns (see `Relay::directions`), and a short read on
+//! the copy path ends the pass as `Stream::read_into`'s does: a request and its answer cost two
+//! `recv` and two `send`, not twice as many `recv` that find nothing.
+//!
 //! Per direction, at most `cap` bytes are held in the core (in the pipe, or bytes the destination
 //! did not take yet); past that the source is not read, so the kernel pushes back on its peer.
 //! Bytes the destination's write queue already held (written before the relay started) go out
@@ -19,6 +23,7 @@ pub mod engine;
 pub mod pipes;
 
 use crate::relay::pipes::PipePool;
+use crate::service::Ready;
 use crate::stream::Stream;
 use crate::sys::pipe::Pipe;
 use socket2::Socket;
@@ -67,6 +72,14 @@ pub struct Direction {
     /// The source is done: EOF, an error, or the relay is ending.
     pub src_done: bool,
     pub fin_sent: bool,
+    /// The last pump found it done (`Pumped::Finished`): src_done, FIN sent, nothing held. Nothing
+    /// undoes that (the consumer cannot write to a relaying connection), so a pass that skips
+    /// the direction counts it as done.
+    pub finished: bool,
+    /// A read of the source found it empty (EAGAIN) since the relay began: from then on every edge
+    /// of the source, its FIN's included, reaches the relay (see `Stream::service`). Before, an
+    /// edge may have been spent elsewhere (a proxy session reading a PROXY header, the consumer).
+    src_drained: bool,
     /// Bulk reads (copying) or small splices (splicing) in a row: what moves the path.
     streak: u8,
     /// The kernel refused to splice these sockets: copy for good.
@@ -146,6 +159,21 @@ impl Relay {
         (self.ab.moved, self.ba.moved)
     }
 
+    /// Which directions (a→b, b→a) an event calls for: a side's readable edge concerns the
+    /// direction it is the source of, its writable edge the one it is the destination of. An
+    /// error, a pass with no event, or a connection not of this relay: both.
+    pub fn directions(&self, event: Option<(u32, Ready)>) -> [bool; 2] {
+        let Some((conn, ready)) = event else { return [true, true] };
+        if ready.error || !(ready.readable || ready.writable) || (conn != self.a && conn != self.b) {
+            return [true, true];
+        }
+        if conn == self.a {
+            [ready.readable, ready.writable]
+        } else {
+            [ready.writable, ready.readable]
+        }
+    }
+
     /// Gives the pipes back to the pool (those still holding bytes are closed).
     pub fn release(&mut self, pool: &mut PipePool) {
         for dir in [&mut self.ab, &mut self.ba] {
@@ -212,12 +240,23 @@ impl Direction {
                     Err(e) => Err(Failed::Source(e)),
                 }
             } else {
-                self.copy(&src.sock, &dst.sock, room, tools.scratch)
+                let want = room.min(COPY_CHUNK);
+                match self.copy(&src.sock, &dst.sock, room, tools.scratch) {
+                    // A short read drained the source, as a stream's read does (`Stream::read_into`)
+                    // and nginx's: new bytes raise a new edge, so no second recv only to hear
+                    // EAGAIN. Not when the peer's FIN was seen (that raises no further edge: read
+                    // on to the EOF), nor before the source was once found empty.
+                    Ok(n) if n > 0 && n < want && self.held == 0 && self.src_drained && !src.peer_closed => return Ok(Pumped::Waiting),
+                    other => other,
+                }
             };
             match read {
                 Ok(0) => self.src_done = true,
                 Ok(_) => {}
-                Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
+                Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.src_drained = true;
+                    return Ok(Pumped::Waiting);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -366,4 +405,29 @@ impl Direction {
 fn recv(sock: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     use std::io::Read;
     (&*sock).read(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(readable: bool, writable: bool, error: bool) -> Ready {
+        Ready { readable, read_closed: false, writable, error }
+    }
+
+    #[test]
+    fn an_event_pumps_the_directions_its_side_reads_or_writes_for() {
+        let relay = Relay::new(3, 7, 1024);
+        // a→b reads 3 and writes 7; b→a reads 7 and writes 3
+        assert_eq!(relay.directions(Some((3, ready(true, false, false)))), [true, false]);
+        assert_eq!(relay.directions(Some((3, ready(false, true, false)))), [false, true]);
+        assert_eq!(relay.directions(Some((7, ready(true, false, false)))), [false, true]);
+        assert_eq!(relay.directions(Some((7, ready(false, true, false)))), [true, false]);
+        assert_eq!(relay.directions(Some((7, ready(true, true, false)))), [true, true]);
+        // an error, a pass with no event or no flags, a connection not of this relay: both
+        assert_eq!(relay.directions(Some((3, ready(true, false, true)))), [true, true]);
+        assert_eq!(relay.directions(Some((3, Ready::default()))), [true, true]);
+        assert_eq!(relay.directions(None), [true, true]);
+        assert_eq!(relay.directions(Some((9, ready(true, false, false)))), [true, true]);
+    }
 }

@@ -12,7 +12,14 @@ impl Stream {
     pub fn service(&mut self, id: u32, ready: Ready, batch: &mut Batch, read_buf: &mut Vec<u8>) -> Step {
         match self.state.phase {
             Phase::Connecting => return self.finish_connect(id, ready, batch),
-            Phase::Relaying(rid) => return Step::Relay(rid),
+            Phase::Relaying(rid) => {
+                // Remembered for the relay's short-read rule: the FIN behind the data raises no
+                // further edge, so a source that had one is read to its EOF.
+                if ready.read_closed {
+                    self.peer_closed = true;
+                }
+                return Step::Relay(rid, id, ready);
+            }
             Phase::Established => {}
         }
         if self.tls.is_some() {
