@@ -398,29 +398,62 @@ fn requests_sent_with_their_fin(reactor: &Reactor) {
     eventually("every session ended", || reactor.port_stats(port).unwrap().0.connections_active == 0);
 }
 
-#[test]
-fn a_request_and_fin_sent_before_the_relay_starts_reach_the_upstream() {
-    requests_sent_with_their_fin(&Harness::new().reactor);
+/// An upstream that speaks first and closes at once (a banner, then FIN): both may be in its socket
+/// before the relay starts (the edges went to the connecting upstream's entry), and the client must
+/// get both.
+fn an_upstream_that_speaks_first_and_closes(reactor: &Reactor) {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        for i in 0..10u8 {
+            let (mut conn, _) = upstream.accept().unwrap();
+            conn.write_all(&[b'b', b'0' + i]).unwrap();
+        } // dropped at once: the banner's FIN
+    });
+    let (l, addr) = listener();
+    let port = reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
+    drop(l);
+    for i in 0..10u8 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut banner = Vec::new();
+        c.read_to_end(&mut banner).expect("the upstream's FIN reaches the client");
+        assert_eq!(banner, [b'b', b'0' + i]);
+    }
+    server.join().unwrap();
+    eventually("every session ended", || reactor.port_stats(port).unwrap().0.connections_active == 0);
 }
 
-/// The same with the loop turned by its host: no relay poller, so no re-registration raises a
-/// fresh edge when the relay starts.
-#[test]
-fn a_request_and_fin_sent_before_the_relay_starts_reach_the_upstream_hosted() {
+/// Runs `body` against a reactor whose loop is turned by a host thread, as Node's would be: no
+/// relay poller, so no re-registration raises a fresh edge when a relay starts.
+fn hosted(body: impl FnOnce(&Reactor)) {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let reactor = Arc::new(Reactor::start_hosted().unwrap());
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let host = {
         let (reactor, stop) = (reactor.clone(), stop.clone());
         std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 reactor.turn_hosted().unwrap();
                 while reactor.take_batch().is_some() {}
                 std::thread::sleep(Duration::from_micros(200));
             }
         })
     };
-    requests_sent_with_their_fin(&reactor);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    body(&reactor);
+    stop.store(true, Ordering::Relaxed);
     host.join().unwrap();
     reactor.close();
+}
+
+#[test]
+fn a_request_and_fin_sent_before_the_relay_starts_reach_the_upstream() {
+    requests_sent_with_their_fin(&Harness::new().reactor);
+    hosted(requests_sent_with_their_fin);
+}
+
+#[test]
+fn a_banner_and_fin_sent_before_the_relay_starts_reach_the_client() {
+    an_upstream_that_speaks_first_and_closes(&Harness::new().reactor);
+    hosted(an_upstream_that_speaks_first_and_closes);
 }

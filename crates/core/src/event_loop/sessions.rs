@@ -224,6 +224,7 @@ impl State {
                     None => Stream::new(u.sock, u.unix),
                 };
                 s.only_descriptor = true;
+                s.peer_closed = u.peer_closed;
                 Entry::Stream(s)
             }
             other => other,
@@ -297,6 +298,7 @@ fn session_stream(c: Incoming) -> Stream {
     };
     s.origin = Some(c.origin);
     s.only_descriptor = true;
+    s.peer_closed = c.peer_closed;
     s
 }
 

@@ -51,6 +51,8 @@ pub struct Incoming {
     pub tls: Option<Box<TlsLayer>>,
     /// An edge said bytes (or a FIN) may be waiting.
     readable: bool,
+    /// An edge reported the client's FIN: handed to the stream it becomes (see `Stream::peer_closed`).
+    pub peer_closed: bool,
 }
 
 impl Incoming {
@@ -70,6 +72,7 @@ impl Incoming {
             target: None,
             tried: Vec::new(),
             tls: None,
+            peer_closed: false,
             readable: true,
         };
         if incoming.role.header.is_none() {
@@ -113,6 +116,9 @@ impl Incoming {
     pub fn service(&mut self, ready: Ready) -> Step {
         if ready.readable {
             self.readable = true;
+        }
+        if ready.read_closed {
+            self.peer_closed = true;
         }
         let expired = self.deadline.is_some_and(|at| Instant::now() >= at);
         match self.phase {

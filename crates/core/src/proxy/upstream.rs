@@ -15,6 +15,9 @@ pub struct Upstream {
     pub unix: bool,
     /// The TLS this proxy originates to the upstream (the client side), handed to the stream.
     pub tls: Option<Box<TlsLayer>>,
+    /// An edge reported the upstream's FIN (it may speak first and close before the relay starts):
+    /// handed to the stream it becomes (see `Stream::peer_closed`).
+    pub peer_closed: bool,
 }
 
 impl Upstream {
@@ -26,10 +29,13 @@ impl Upstream {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        Ok(Upstream { sock, client, unix: to.is_unix(), tls: tls.map(Box::new) })
+        Ok(Upstream { sock, client, unix: to.is_unix(), tls: tls.map(Box::new), peer_closed: false })
     }
 
     pub fn service(&mut self, ready: Ready) -> Step {
+        if ready.read_closed {
+            self.peer_closed = true;
+        }
         let client = self.client;
         if self.tls.as_ref().is_some_and(|t| t.connected) {
             return self.handshake();

@@ -76,10 +76,6 @@ pub struct Direction {
     /// undoes that (the consumer cannot write to a relaying connection), so a pass that skips
     /// the direction counts it as done.
     pub finished: bool,
-    /// A read of the source found it empty (EAGAIN) since the relay began: from then on every edge
-    /// of the source, its FIN's included, reaches the relay (see `Stream::service`). Before, an
-    /// edge may have been spent elsewhere (a proxy session reading a PROXY header, the consumer).
-    src_drained: bool,
     /// Bulk reads (copying) or small splices (splicing) in a row: what moves the path.
     streak: u8,
     /// The kernel refused to splice these sockets: copy for good.
@@ -244,19 +240,17 @@ impl Direction {
                 match self.copy(&src.sock, &dst.sock, room, tools.scratch) {
                     // A short read drained the source, as a stream's read does (`Stream::read_into`)
                     // and nginx's: new bytes raise a new edge, so no second recv only to hear
-                    // EAGAIN. Not when the peer's FIN was seen (that raises no further edge: read
-                    // on to the EOF), nor before the source was once found empty.
-                    Ok(n) if n > 0 && n < want && self.held == 0 && self.src_drained && !src.peer_closed => return Ok(Pumped::Waiting),
+                    // EAGAIN. Not when an edge reported the peer's FIN (`peer_closed`: every entry
+                    // the socket passed through before the relay remembers it, as no further edge
+                    // says it again): then read on to the EOF.
+                    Ok(n) if n > 0 && n < want && self.held == 0 && !src.peer_closed => return Ok(Pumped::Waiting),
                     other => other,
                 }
             };
             match read {
                 Ok(0) => self.src_done = true,
                 Ok(_) => {}
-                Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.src_drained = true;
-                    return Ok(Pumped::Waiting);
-                }
+                Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
                 Err(e) => return Err(e),
             }
         }

@@ -10,16 +10,14 @@ use crate::wire::{address, kind};
 
 impl Stream {
     pub fn service(&mut self, id: u32, ready: Ready, batch: &mut Batch, read_buf: &mut Vec<u8>) -> Step {
+        // First, whatever the phase: the short-read rules (`read_into`, the relay's copy) count on
+        // every FIN an edge reported being remembered, as no further edge will say it again.
+        if ready.read_closed {
+            self.peer_closed = true;
+        }
         match self.state.phase {
             Phase::Connecting => return self.finish_connect(id, ready, batch),
-            Phase::Relaying(rid) => {
-                // Remembered for the relay's short-read rule: the FIN behind the data raises no
-                // further edge, so a source that had one is read to its EOF.
-                if ready.read_closed {
-                    self.peer_closed = true;
-                }
-                return Step::Relay(rid, id, ready);
-            }
+            Phase::Relaying(rid) => return Step::Relay(rid, id, ready),
             Phase::Established => {}
         }
         if self.tls.is_some() {
@@ -32,9 +30,6 @@ impl Stream {
         }
         if ready.readable {
             self.readable = true;
-        }
-        if ready.read_closed {
-            self.peer_closed = true;
         }
         if self.wants_read() {
             if batch.is_full() {
