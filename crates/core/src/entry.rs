@@ -140,16 +140,20 @@ impl Entries {
     }
 
     /// Moves a socket's registration from one poller to another (a relay's sockets in the
-    /// threaded mode).
+    /// threaded mode). Added to `to` first: a proxy port's sessions live on the relay poller from
+    /// the start (with the interest they keep as streams), and its EEXIST then ends the move at one
+    /// call instead of a remove and an add. `from` and `to` may be two descriptors of one poller,
+    /// so the registries themselves cannot tell.
     pub fn move_registration(&self, id: u32, from: &Registry, to: &Registry) -> io::Result<()> {
         let Some(entry) = self.map.get(&id) else { return Ok(()) };
         let fd = entry.socket().as_raw_fd();
-        let _ = from.deregister(&mut SourceFd(&fd));
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        match to.register(&mut SourceFd(&fd), Token(id as usize), interest) {
-            // Already there (a proxy port's sessions live on the relay poller from the start).
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => to.reregister(&mut SourceFd(&fd), Token(id as usize), interest),
-            other => other,
+        match to.register(&mut SourceFd(&fd), Token(id as usize), entry.interest()) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => {
+                let _ = from.deregister(&mut SourceFd(&fd));
+                Ok(())
+            }
         }
     }
 

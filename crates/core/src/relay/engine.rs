@@ -159,6 +159,12 @@ impl RelayEngine {
         if self.work_ids.insert(rid) {
             self.work.push_back(rid);
         }
+        // Queued from the relay poller's own turn, the work is found by the I/O thread before it
+        // waits again (it does not block while relays have work: `driver::thread`): no wake-up,
+        // no syscall. From anywhere else the poller must be woken.
+        if self.serving {
+            return;
+        }
         if let Some(p) = &self.poller {
             let _ = p.waker.wake();
         }

@@ -70,7 +70,8 @@ pub fn spawn(
             (true, relay_work)
         } else {
             // A deadline (or a listener's retry) that comes turns the main engine, which runs it.
-            let timeout = limit.map_or(-1, |d| d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32);
+            // Relay work left by the relay poller's own turn is not woken for: only looked at.
+            let timeout = if relay_work { 0 } else { limit.map_or(-1, |d| d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32) };
             let (m, r) = wait_readable(epfd, relays.fd(), timeout);
             (m || (limit.is_some() && !r), r || relay_work)
         };
@@ -89,11 +90,15 @@ pub fn spawn(
                 if left.is_zero() {
                     break;
                 }
-                let (_, r) = wait_readable(-1, relays.fd(), left.as_millis().max(1) as i32);
+                let work = {
+                    let st = shared.lock();
+                    st.relays.has_work() || st.has_datagram_work()
+                };
+                let (_, r) = wait_readable(-1, relays.fd(), if work { 0 } else { left.as_millis().max(1) as i32 });
                 if shared.lock().stopping {
                     return;
                 }
-                if r && !turn_relays(&mut relays, &shared, &assist, notify.as_ref()) {
+                if (r || work) && !turn_relays(&mut relays, &shared, &assist, notify.as_ref()) {
                     return;
                 }
             }
