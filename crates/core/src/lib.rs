@@ -34,8 +34,9 @@ mod service;
 mod stream;
 pub mod sys;
 pub mod tls;
-#[cfg(test)]
-mod test_support;
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod test_support;
 pub mod wire;
 
 pub use batch::counters::SendCounters;

@@ -5,15 +5,15 @@
 
 mod common;
 
-use common::certs::Certs;
 use common::{listener, Event, Harness};
 use reactor_core::proxy::balance::Balance;
 use reactor_core::proxy::{PortRole, ProxyConfig, Route};
 use reactor_core::socket2::SockAddr;
 use reactor_core::tls::{
-    CertKeyPem, ClientTlsConfig, ClientTlsOptions, ReloadableServerConfig, ServerName, ServerTlsConfig,
+    ClientTlsConfig, ClientTlsOptions, ReloadableServerConfig, ServerName, ServerTlsConfig,
     ServerTlsOptions,
 };
+use reactor_core::test_support::certs::Material as Certs;
 use reactor_core::wire::kind;
 use reactor_core::{Adopt, Limits, Reactor, RelayOptions, StreamInput, TlsRole};
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
@@ -25,16 +25,9 @@ use std::time::{Duration, Instant};
 
 const INET: i32 = libc::AF_INET;
 
-fn pair(p: &(Vec<u8>, Vec<u8>)) -> CertKeyPem {
-    CertKeyPem {
-        cert_chain: p.0.clone(),
-        key: p.1.clone(),
-    }
-}
-
 fn server_config(c: &Certs, f: impl FnOnce(&mut ServerTlsOptions)) -> ServerTlsConfig {
     let mut o = ServerTlsOptions {
-        default_cert: Some(pair(&c.server)),
+        default_cert: Some(c.server.clone()),
         ..Default::default()
     };
     f(&mut o);
@@ -198,7 +191,7 @@ fn failed_handshakes_never_reach_the_consumer_and_are_counted() {
     );
     // A client that does not trust the certificate.
     let untrusting = ClientTlsOptions {
-        ca: Some(c.server.0.clone()),
+        ca: Some(c.server.cert_chain.clone()),
         ..Default::default()
     }
     .build();
@@ -440,7 +433,8 @@ fn a_reload_changes_the_certificate_of_new_handshakes_only() {
     h.until(|ev| ev.iter().any(|e| e.kind == kind::DATA));
     let first_leaf = leaf(&before);
     let other = ServerTlsOptions {
-        default_cert: Some(pair(&c.other)),
+        // a second `localhost` certificate (RSA): the reload is seen in the leaf
+        default_cert: Some(c.server_rsa.clone()),
         ..Default::default()
     }
     .build()

@@ -2,7 +2,20 @@
 //! announcements, and the events it took.
 #![allow(dead_code)]
 
-pub mod certs;
+/// `let c = need_certs!();`: the test certificates (the core's own maker, `test_support::certs`),
+/// or skip the test, saying so.
+#[macro_export]
+macro_rules! need_certs {
+    () => {
+        match reactor_core::test_support::certs::material() {
+            Some(c) => c,
+            None => {
+                reactor_core::test_support::certs::skip("openssl is not available to make test certificates");
+                return;
+            }
+        }
+    };
+}
 
 use reactor_core::wire::{address, kind};
 use reactor_core::{Notify, Reactor};

@@ -1,7 +1,7 @@
 //! Options → configs: every bad input is a typed error naming its field; every key encoding
 //! the brief lists loads and signs a real handshake.
 
-use super::certs::need_material;
+use crate::test_support::certs::need_material;
 use super::harness::Harness;
 use crate::tls::resolver::{NameProblem, SniResolver};
 use crate::tls::{CertKeyPem, ClientAuth, ClientTlsOptions, ConfigError, ServerTlsOptions, SniCertificate, TlsVersion};

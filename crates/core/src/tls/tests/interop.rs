@@ -2,7 +2,7 @@
 //! `openssl s_server`, over loopback TCP. Each child runs under a deadline and is killed when its
 //! test ends, passed or failed (`Child`'s drop). Skipped, with a printed reason, without openssl.
 
-use super::certs::{need_material, Material, TempDir};
+use crate::test_support::certs::{need_material, Material, TempDir};
 use super::harness::{contains, Peer};
 use crate::tls::{ClientAuth, ClientTlsOptions, End, ServerTlsConfig, ServerTlsOptions, TlsErrorKind, TlsSession};
 use std::io::{Read, Write};

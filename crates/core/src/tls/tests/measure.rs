@@ -8,7 +8,7 @@
 //! makes: rustls's work plus its syscalls), and both sides together. The target: the server's
 //! share at or under HAProxy's 456 µs for the same handshake.
 
-use super::certs::need_material;
+use crate::test_support::certs::need_material;
 use crate::tls::{ClientTlsConfig, ClientTlsOptions, ServerTlsConfig, ServerTlsOptions, TlsSession};
 use std::io::Write;
 use std::os::unix::net::UnixStream;

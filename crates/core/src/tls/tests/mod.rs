@@ -1,8 +1,7 @@
-//! The TLS module's tests. Certificates are made at test time (`certs`); sessions run over real
+//! The TLS module's tests. Certificates are made at test time (`test_support::certs`); sessions run over real
 //! non-blocking loopback sockets (`harness`); `interop` runs the `openssl` command as the peer;
 //! `measure` (ignored) times full handshakes.
 
-pub mod certs;
 mod config_tests;
 pub mod harness;
 mod interop;

@@ -1,7 +1,7 @@
 //! The security properties, over real sockets: refused certificates and names with their typed
 //! errors and alerts, client certificates, KeyUpdate, renegotiation, resumption, hot reload.
 
-use super::certs::{need_material, Material};
+use crate::test_support::certs::{need_material, Material};
 use super::harness::{contains, Harness};
 use crate::tls::{
     ClientAuth, ClientTlsConfig, ClientTlsOptions, End, ReloadableServerConfig, ServerTlsConfig, ServerTlsOptions,
@@ -341,7 +341,7 @@ fn a_hot_reload_changes_new_handshakes_only() {
 
 /// A TLS 1.2 client's records sealed by hand (AES-128-GCM, RFC 5288): the renegotiation test.
 mod renegotiation {
-    use super::super::certs::Material;
+    use crate::test_support::certs::Material;
     use crate::tls::{pem, ClientTlsConfig, TlsSession};
     use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
     use rustls::client::Resumption;

@@ -1,13 +1,13 @@
 //! The session's life over real sockets: handshake and info, data both ways, bounds,
 //! close_notify against truncation, and TCP.
 
-use super::certs::need_material;
+use crate::test_support::certs::need_material;
 use super::harness::{contains, Harness};
 use crate::tls::{ClientTlsOptions, End, ServerTlsOptions, TlsSession, SEND_BUFFER_LIMIT};
 use std::net::{TcpListener, TcpStream};
 
 fn configs(
-    m: &super::certs::Material,
+    m: &crate::test_support::certs::Material,
     server: impl FnOnce(&mut ServerTlsOptions),
     client: impl FnOnce(&mut ClientTlsOptions),
 ) -> (crate::tls::ClientTlsConfig, crate::tls::ServerTlsConfig) {

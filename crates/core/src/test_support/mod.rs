@@ -1,4 +1,7 @@
-//! Helpers shared by the core's unit tests.
+//! Helpers shared by the core's unit tests and, through the `test-support` feature (its own
+//! dev-dependency turns it on), by its integration tests: one maker of test certificates.
+
+pub mod certs;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -60,18 +60,20 @@ pub fn skip(reason: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {reason}");
 }
 
-/// `let m = need_material!();` at the top of a test: the material, or skip the test.
+/// `let m = need_material!();` at the top of a unit test: the material, or skip the test.
+#[cfg(test)]
 macro_rules! need_material {
     () => {
-        match $crate::tls::tests::certs::material() {
+        match $crate::test_support::certs::material() {
             Some(m) => m,
             None => {
-                $crate::tls::tests::certs::skip("openssl is not available to make test certificates");
+                $crate::test_support::certs::skip("openssl is not available to make test certificates");
                 return;
             }
         }
     };
 }
+#[cfg(test)]
 pub(crate) use need_material;
 
 /// The `openssl` binary, if it runs.
