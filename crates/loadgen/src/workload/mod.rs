@@ -5,6 +5,7 @@
 //! generator's own CPU clock, and turns the counters into a `Report`.
 
 mod connect;
+mod echo_window;
 mod http;
 mod per_connection;
 mod pingpong;

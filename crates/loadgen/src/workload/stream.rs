@@ -8,18 +8,17 @@
 //! tile: no buffer is filled, and a window of several messages costs one syscall.
 
 use std::io::{self, IoSlice};
-use std::time::Instant;
 
 use mio::event::Event;
 use mio::Registry;
 
+use super::echo_window::{outstanding, EchoWindow};
 use super::Workload;
 use crate::args::Config;
 use crate::conn::{read_chunks, ConnTable};
-use crate::pattern::Pattern;
 use crate::schedule::Schedule;
 use crate::stats::Stats;
-use crate::tcp::{invalid, writev_once};
+use crate::tcp::writev_once;
 
 /// Slices per `writev`: a 64 KiB window spans at most five tile slices.
 const MAX_IOV: usize = 16;
@@ -29,18 +28,8 @@ pub struct Stream {
     /// Bytes allowed unanswered per connection.
     window: u64,
     table: ConnTable,
-    conns: Vec<Conn>,
+    conns: Vec<EchoWindow>,
     scratch: Vec<u8>,
-}
-
-struct Conn {
-    pattern: Pattern,
-    /// Stream bytes issued: whole messages the window admitted (written or not yet).
-    queued: u64,
-    /// Stream bytes written to the socket.
-    written: u64,
-    /// Stream bytes echoed and verified.
-    received: u64,
 }
 
 impl Stream {
@@ -49,14 +38,7 @@ impl Stream {
             size: cfg.size as u64,
             window: (cfg.size * cfg.inflight) as u64,
             table: ConnTable::new(cfg.addr, cfg.conns),
-            conns: (0..cfg.conns)
-                .map(|i| Conn {
-                    pattern: Pattern::new(i as u64),
-                    queued: 0,
-                    written: 0,
-                    received: 0,
-                })
-                .collect(),
+            conns: (0..cfg.conns).map(EchoWindow::new).collect(),
             scratch: vec![0; 256 * 1024],
         }
     }
@@ -76,32 +58,11 @@ impl Stream {
         let drain = event.is_read_closed() || event.is_error();
         if event.is_readable() || drain {
             read_chunks(sock, &mut self.scratch, drain, |chunk| {
-                let n = chunk.len() as u64;
-                if c.received + n > c.written {
-                    return Err(invalid(format!(
-                        "server echoed more than the {} bytes sent",
-                        c.written
-                    )));
-                }
-                // A chunk with any wrong byte counts nothing, and the connection is
-                // dropped: after one wrong byte the stream cannot be trusted.
-                c.pattern
-                    .verify(c.received, chunk)
-                    .map_err(|m| invalid(format!("echo mismatch: {m}")))?;
-                if sched.counting(Instant::now()) {
-                    stats.bytes += n;
-                    stats.ops += (c.received + n) / size - c.received / size;
-                }
-                c.received += n;
-                Ok(true)
+                c.echoed(chunk, size, sched, stats).map(|()| true)
             })?;
         }
         // Reading may have opened the window; a writable event may have made room.
-        if sched.issuing(Instant::now()) {
-            while c.queued - c.received + size <= self.window {
-                c.queued += size;
-            }
-        }
+        c.admit(size, self.window, sched);
         while c.written < c.queued {
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
             let mut k = 0;
@@ -150,11 +111,7 @@ impl Workload for Stream {
     }
 
     fn outstanding(&self) -> (u64, &'static str) {
-        let n = (0..self.table.len())
-            .filter(|&i| self.table.is_open(i))
-            .map(|i| self.conns[i].queued - self.conns[i].received)
-            .sum();
-        (n, "echo bytes")
+        (outstanding(&self.table, self.conns.iter()), "echo bytes")
     }
 
     fn is_dead(&self) -> bool {

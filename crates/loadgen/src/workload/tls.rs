@@ -15,6 +15,7 @@ use mio::event::Event;
 use mio::Registry;
 use reactor_core::tls::{ClientTlsConfig, ClientTlsOptions, End, ServerName, TlsSession};
 
+use super::echo_window::{outstanding, EchoWindow};
 use super::per_connection::PerConnection;
 use super::Workload;
 use crate::args::Config;
@@ -86,11 +87,8 @@ pub struct TlsStream {
 }
 
 struct StreamConn {
-    pattern: Pattern,
-    queued: u64,
-    /// Plaintext bytes the session took.
-    written: u64,
-    received: u64,
+    /// Counted in plaintext bytes (`written`: those the session took).
+    echo: EchoWindow,
     session: Option<TlsSession>,
 }
 
@@ -102,13 +100,7 @@ impl TlsStream {
             window: (cfg.size * cfg.inflight) as u64,
             table: ConnTable::new(cfg.addr, cfg.conns),
             conns: (0..cfg.conns)
-                .map(|i| StreamConn {
-                    pattern: Pattern::new(i as u64),
-                    queued: 0,
-                    written: 0,
-                    received: 0,
-                    session: None,
-                })
+                .map(|i| StreamConn { echo: EchoWindow::new(i), session: None })
                 .collect(),
             config,
             name,
@@ -127,33 +119,12 @@ impl TlsStream {
         let Some(sock) = self.table.ready(i)? else {
             return Ok(());
         };
-        let c = &mut self.conns[i];
-        let session = c.session.as_mut().expect("opened with its session");
+        let StreamConn { echo: c, session } = &mut self.conns[i];
+        let session = session.as_mut().expect("opened with its session");
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            let (pattern, received, written) = (&c.pattern, &mut c.received, c.written);
-            read_plain(session, sock, &mut self.scratch, |chunk| {
-                let n = chunk.len() as u64;
-                if *received + n > written {
-                    return Err(invalid(format!(
-                        "server echoed more than the {written} bytes sent"
-                    )));
-                }
-                pattern
-                    .verify(*received, chunk)
-                    .map_err(|m| invalid(format!("echo mismatch: {m}")))?;
-                if sched.counting(Instant::now()) {
-                    stats.bytes += n;
-                    stats.ops += (*received + n) / size - *received / size;
-                }
-                *received += n;
-                Ok(())
-            })?;
+            read_plain(session, sock, &mut self.scratch, |chunk| c.echoed(chunk, size, sched, stats))?;
         }
-        if sched.issuing(Instant::now()) {
-            while c.queued - c.received + size <= self.window {
-                c.queued += size;
-            }
-        }
+        c.admit(size, self.window, sched);
         'fill: while c.written < c.queued {
             for s in c.pattern.slices(c.written, c.queued - c.written) {
                 let n = session.write_plaintext(s);
@@ -199,11 +170,7 @@ impl Workload for TlsStream {
     }
 
     fn outstanding(&self) -> (u64, &'static str) {
-        let n = (0..self.table.len())
-            .filter(|&i| self.table.is_open(i))
-            .map(|i| self.conns[i].queued - self.conns[i].received)
-            .sum();
-        (n, "echo bytes")
+        (outstanding(&self.table, self.conns.iter().map(|c| &c.echo)), "echo bytes")
     }
 
     fn is_dead(&self) -> bool {
