@@ -187,7 +187,9 @@ impl RelayEngine {
             }
             let [src, dst] = cx.entries.stream_pair(src_id, dst_id);
             let Some(dst) = dst else {
-                done += 1; // nowhere to write: this direction is over
+                // Nowhere to write: this direction is over, also for the passes that skip it.
+                dir.finished = true;
+                done += 1;
                 continue;
             };
             let mut tools = Tools { scratch: &mut self.scratch, pipes: &mut self.pipes };

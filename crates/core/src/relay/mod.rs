@@ -72,9 +72,9 @@ pub struct Direction {
     /// The source is done: EOF, an error, or the relay is ending.
     pub src_done: bool,
     pub fin_sent: bool,
-    /// The last pump found it done (`Pumped::Finished`): src_done, FIN sent, nothing held. Nothing
-    /// undoes that (the consumer cannot write to a relaying connection), so a pass that skips
-    /// the direction counts it as done.
+    /// The last pump found it done (`Pumped::Finished`: src_done, FIN sent, nothing held), or its
+    /// destination is gone. Nothing undoes that (the consumer cannot write to a relaying
+    /// connection), so a pass that skips the direction counts it as done.
     pub finished: bool,
     /// Bulk reads (copying) or small splices (splicing) in a row: what moves the path.
     streak: u8,
