@@ -4,18 +4,23 @@
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-export function jsonLines(child, what, ms = 120_000) {
-  const lines = []
+/** Calls `line` with each whole line `child` prints (without its newline). */
+export function onLines(child, line) {
   let partial = ''
   child.stdout.setEncoding('utf8')
   child.stdout.on('data', (d) => {
     partial += d
     let at
     while ((at = partial.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(partial.slice(0, at)))
+      line(partial.slice(0, at))
       partial = partial.slice(at + 1)
     }
   })
+}
+
+export function jsonLines(child, what, ms = 120_000) {
+  const lines = []
+  onLines(child, (line) => lines.push(JSON.parse(line)))
   const until = async (count, waiting) => {
     const deadline = Date.now() + ms
     while (lines.length < count) {

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
+import { onLines } from './json-lines.mjs'
 import { relayMemory } from './relay-memory.mjs'
 import { udpSessions, udpSessionsRow } from './udp-sessions.mjs'
 
@@ -10,17 +11,7 @@ const GIB = 2 ** 30
 
 function lines(child) {
   const waiting = []
-  let buf = ''
-  child.stdout.setEncoding('utf8')
-  child.stdout.on('data', (d) => {
-    buf += d
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      waiting.shift()?.resolve(line)
-    }
-  })
+  onLines(child, (line) => waiting.shift()?.resolve(line))
   return (ms = 120_000) =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('timed out waiting for a line')), ms)

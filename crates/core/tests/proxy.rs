@@ -66,6 +66,13 @@ fn echo_upstream(header: bool) -> SocketAddr {
     addr
 }
 
+/// A listening loopback socket adopted by `reactor` as a port with `role` (the reactor holds its
+/// own duplicate): its id and address.
+fn proxy_port(reactor: &Reactor, role: PortRole) -> (u32, SocketAddr) {
+    let (l, addr) = listener();
+    (reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), role).unwrap(), addr)
+}
+
 /// A loopback port nothing listens on.
 fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -113,9 +120,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 fn a_proxy_port_relays_its_clients_with_no_event_for_the_consumer() {
     let h = Harness::new();
     let up = echo_upstream(false);
-    let (l, addr) = listener();
-    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
-    drop(l);
+    let (port, addr) = proxy_port(&h.reactor, proxy_role(upstreams(&[up]), None));
     for i in 0..20u8 {
         let payload = vec![i; 100_000];
         assert_eq!(echo_through(addr, &payload), payload);
@@ -150,8 +155,7 @@ fn the_upstream_gets_a_proxy_header_with_the_clients_address_first() {
 fn a_refused_upstream_is_retried_on_the_next_and_counted() {
     let h = Harness::new();
     let (dead, live) = (closed_port(), echo_upstream(false));
-    let (l, addr) = listener();
-    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[dead, live]), None)).unwrap();
+    let (port, addr) = proxy_port(&h.reactor, proxy_role(upstreams(&[dead, live]), None));
     for _ in 0..4 {
         assert_eq!(echo_through(addr, b"retry"), b"retry");
     }
@@ -165,8 +169,7 @@ fn a_refused_upstream_is_retried_on_the_next_and_counted() {
 #[test]
 fn with_no_upstream_left_the_client_is_closed_and_counted() {
     let h = Harness::new();
-    let (l, addr) = listener();
-    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[closed_port()]), None)).unwrap();
+    let (port, addr) = proxy_port(&h.reactor, proxy_role(upstreams(&[closed_port()]), None));
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 8];
@@ -179,8 +182,7 @@ fn with_no_upstream_left_the_client_is_closed_and_counted() {
 fn the_consumer_routes_each_client_or_refuses_it() {
     let mut h = Harness::new();
     let up = echo_upstream(false);
-    let (l, addr) = listener();
-    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(Route::Consumer, None)).unwrap();
+    let (port, addr) = proxy_port(&h.reactor, proxy_role(Route::Consumer, None));
     let mut routed = TcpStream::connect(addr).unwrap();
     let ev = h.until(|ev| ev.iter().any(|e| e.kind == kind::ROUTE));
     let route = ev.iter().find(|e| e.kind == kind::ROUTE).unwrap();
@@ -199,9 +201,7 @@ fn the_consumer_routes_each_client_or_refuses_it() {
 }
 
 fn header_port(h: &Harness, policy: HeaderPolicy) -> (u32, SocketAddr) {
-    let (l, addr) = listener();
-    let role = PortRole { header: Some(Arc::new(policy)), proxy: None, tls: None };
-    (h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), role).unwrap(), addr)
+    proxy_port(&h.reactor, PortRole { header: Some(Arc::new(policy)), proxy: None, tls: None })
 }
 
 #[test]
@@ -296,9 +296,7 @@ fn drain_counts(h: &mut Harness, port: u32) -> (u64, u64, u64) {
 fn a_drain_closes_idle_sessions_and_lets_active_ones_finish() {
     let mut h = Harness::new();
     let up = echo_upstream(false);
-    let (l, addr) = listener();
-    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
-    drop(l);
+    let (port, addr) = proxy_port(&h.reactor, proxy_role(upstreams(&[up]), None));
     let mut idle = TcpStream::connect(addr).unwrap();
     let mut active = TcpStream::connect(addr).unwrap();
     for c in [&mut idle, &mut active] {
@@ -328,8 +326,7 @@ fn a_drain_closes_idle_sessions_and_lets_active_ones_finish() {
 fn at_the_drain_deadline_what_is_left_is_closed() {
     let mut h = Harness::new();
     let up = echo_upstream(false);
-    let (l, addr) = listener();
-    let port = h.reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
+    let (port, addr) = proxy_port(&h.reactor, proxy_role(upstreams(&[up]), None));
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     c.write_all(b"x").unwrap();
@@ -382,9 +379,7 @@ fn requests_sent_with_their_fin(reactor: &Reactor) {
             conn.write_all(&[b"got ", &request[..]].concat()).unwrap();
         } // dropped: the upstream's FIN
     });
-    let (l, addr) = listener();
-    let port = reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
-    drop(l);
+    let (port, addr) = proxy_port(reactor, proxy_role(upstreams(&[up]), None));
     for i in 0..10u8 {
         let mut c = TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -410,9 +405,7 @@ fn an_upstream_that_speaks_first_and_closes(reactor: &Reactor) {
             conn.write_all(&[b'b', b'0' + i]).unwrap();
         } // dropped at once: the banner's FIN
     });
-    let (l, addr) = listener();
-    let port = reactor.adopt_listener(l.as_raw_fd(), INET, Limits::default(), proxy_role(upstreams(&[up]), None)).unwrap();
-    drop(l);
+    let (port, addr) = proxy_port(reactor, proxy_role(upstreams(&[up]), None));
     for i in 0..10u8 {
         let mut c = TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -237,7 +237,7 @@ impl Direction {
                 }
             } else {
                 let want = room.min(COPY_CHUNK);
-                match self.copy(&src.sock, &dst.sock, room, tools.scratch) {
+                match self.copy(&src.sock, &dst.sock, want, tools.scratch) {
                     // A short read drained the source, as a stream's read does (`Stream::read_into`)
                     // and nginx's: new bytes raise a new edge, so no second recv only to hear
                     // EAGAIN. Not when an edge reported the peer's FIN (`peer_closed`: every entry
@@ -349,11 +349,10 @@ impl Direction {
         self.streak = 0;
     }
 
-    /// One copy: `recv` into the scratch buffer, `send` at once; what the destination does not take
+    /// One copy: `recv` of up to `want` (at most COPY_CHUNK) bytes into the scratch buffer, `send` at once; what the destination does not take
     /// is kept (held). Errors are tagged with the side that failed.
-    fn copy(&mut self, src: &Socket, dst: &Socket, room: usize, scratch: &mut Vec<u8>) -> Result<usize, Failed> {
+    fn copy(&mut self, src: &Socket, dst: &Socket, want: usize, scratch: &mut Vec<u8>) -> Result<usize, Failed> {
         scratch.resize(COPY_CHUNK, 0);
-        let want = room.min(COPY_CHUNK);
         let n = recv(src, &mut scratch[..want]).map_err(Failed::Source)?;
         self.streak = if n >= LARGE_READ.min(want) { self.streak.saturating_add(1) } else { 0 };
         if n == 0 {

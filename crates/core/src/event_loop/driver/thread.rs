@@ -90,14 +90,15 @@ pub fn spawn(
                 if left.is_zero() {
                     break;
                 }
-                let work = {
+                // One look at the state per pass (a turn of the relays sees `stopping` too).
+                let (stopping, work) = {
                     let st = shared.lock();
-                    st.relays.has_work() || st.has_datagram_work()
+                    (st.stopping, st.relays.has_work() || st.has_datagram_work())
                 };
-                let (_, r) = wait_readable(-1, relays.fd(), if work { 0 } else { left.as_millis().max(1) as i32 });
-                if shared.lock().stopping {
+                if stopping {
                     return;
                 }
+                let (_, r) = wait_readable(-1, relays.fd(), if work { 0 } else { left.as_millis().max(1) as i32 });
                 if (r || work) && !turn_relays(&mut relays, &shared, &assist, notify.as_ref()) {
                     return;
                 }
