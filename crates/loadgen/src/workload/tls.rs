@@ -9,18 +9,16 @@
 //!   resumed ones: one config (and its session cache) shared by every connection.
 
 use std::io;
-use std::time::Instant;
 
 use mio::event::Event;
 use mio::Registry;
 use reactor_core::tls::{ClientTlsConfig, ClientTlsOptions, End, ServerName, TlsSession};
 
 use super::echo_window::{outstanding, EchoWindow};
-use super::per_connection::PerConnection;
+use super::per_connection::{PerConnection, Slots};
 use super::Workload;
 use crate::args::Config;
 use crate::conn::ConnTable;
-use crate::pattern::Pattern;
 use crate::schedule::Schedule;
 use crate::stats::Stats;
 use crate::tcp::invalid;
@@ -179,149 +177,57 @@ impl Workload for TlsStream {
 }
 
 pub struct TlsConnect {
-    size: usize,
-    table: ConnTable,
-    slots: Vec<Slot>,
+    slots: Slots,
+    /// Each open slot's TLS session.
+    sessions: Vec<Option<TlsSession>>,
     config: ClientTlsConfig,
     name: ServerName<'static>,
-    scratch: Vec<u8>,
-}
-
-struct Slot {
-    pattern: Pattern,
-    msg: Vec<u8>,
-    /// Plaintext bytes of `msg` the session took.
-    wpos: usize,
-    got: usize,
-    round: u64,
-    started: Instant,
-    session: Option<TlsSession>,
 }
 
 impl TlsConnect {
     pub fn new(cfg: &Config) -> io::Result<TlsConnect> {
         let (config, name) = client_config(cfg, cfg.resume)?;
-        let slots = (0..cfg.conns)
-            .map(|i| Slot {
-                pattern: Pattern::new(i as u64),
-                msg: vec![0; cfg.size],
-                wpos: 0,
-                got: 0,
-                round: 0,
-                started: Instant::now(),
-                session: None,
-            })
-            .collect();
-        Ok(TlsConnect {
-            size: cfg.size,
-            table: ConnTable::new(cfg.addr, cfg.conns),
-            slots,
-            config,
-            name,
-            scratch: vec![0; 64 * 1024],
-        })
+        Ok(TlsConnect { slots: Slots::new(cfg), sessions: (0..cfg.conns).map(|_| None).collect(), config, name })
+    }
+}
+
+impl PerConnection for TlsConnect {
+    const NAME: &'static str = "tls connect";
+    fn slots(&self) -> &Slots {
+        &self.slots
+    }
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
+    }
+    fn prepare(&mut self, i: usize) -> io::Result<()> {
+        self.sessions[i] = Some(TlsSession::client(&self.config, self.name.clone()).map_err(tls_failure)?);
+        Ok(())
+    }
+    fn release(&mut self, i: usize) {
+        self.sessions[i] = None;
     }
 
-    fn open(&mut self, registry: &Registry, i: usize, stats: &mut Stats) {
-        let session = match TlsSession::client(&self.config, self.name.clone()) {
-            Ok(s) => s,
-            Err(e) => return stats.error(format_args!("tls connect slot {i}: {e}")),
-        };
-        match self.table.open(registry, i) {
-            Ok(()) => {
-                let s = &mut self.slots[i];
-                s.pattern.fill(s.round * self.size as u64, &mut s.msg);
-                s.round += 1;
-                s.wpos = 0;
-                s.got = 0;
-                s.started = Instant::now();
-                s.session = Some(session);
-            }
-            Err(e) => stats.error(format_args!("tls connect slot {i}: {e}")),
-        }
-    }
-
-    /// Advances slot `i`; `Ok(true)` once its echo is complete (close_notify is then on its way).
-    fn service(&mut self, i: usize) -> io::Result<bool> {
-        let size = self.size;
-        let Some(sock) = self.table.ready(i)? else {
+    /// `Ok(true)` once the echo is complete (close_notify is then on its way).
+    fn advance(&mut self, i: usize, _event: &Event) -> io::Result<bool> {
+        let Slots { table, echoes, scratch } = &mut self.slots;
+        let Some(sock) = table.ready(i)? else {
             return Ok(false);
         };
-        let s = &mut self.slots[i];
-        let session = s.session.as_mut().expect("opened with its session");
+        let echo = &mut echoes[i];
+        let session = self.sessions[i].as_mut().expect("opened with its session");
         // The message is taken at once and held by the session until the handshake completes.
-        s.wpos += session.write_plaintext(&s.msg[s.wpos..]);
+        echo.wpos += session.write_plaintext(&echo.msg[echo.wpos..]);
         session.write_tls_to(sock)?;
-        let (pattern, got, wpos, round) = (&s.pattern, &mut s.got, s.wpos, s.round);
-        read_plain(session, sock, &mut self.scratch, |echoed| {
-            let n = echoed.len();
-            if *got + n > wpos {
-                return Err(invalid(format!(
-                    "server echoed {} bytes, only {wpos} were sent",
-                    *got + n
-                )));
-            }
-            let offset = (round - 1) * size as u64 + *got as u64;
-            pattern
-                .verify(offset, echoed)
-                .map_err(|m| invalid(format!("echo mismatch: {m}")))?;
-            *got += n;
-            Ok(())
-        })
-        .map_err(|e| invalid(format!("{e} (after {} of {size} echo bytes)", s.got)))?;
-        if s.got < size {
+        read_plain(session, sock, scratch, |chunk| echo.echoed(chunk)).map_err(|e| echo.failed(e))?;
+        if !echo.complete() {
             // What reading produced for the server (the client's Finished, and the message the
             // session held until then) leaves now: no other edge would announce it.
-            s.wpos += session.write_plaintext(&s.msg[s.wpos..]);
+            echo.wpos += session.write_plaintext(&echo.msg[echo.wpos..]);
             session.write_tls_to(sock)?;
             return Ok(false);
         }
         session.send_close_notify();
         let _ = session.write_tls_to(sock);
         Ok(true)
-    }
-}
-
-impl PerConnection for TlsConnect {
-    const NAME: &'static str = "tls connect";
-    fn table(&self) -> &ConnTable {
-        &self.table
-    }
-    fn table_mut(&mut self) -> &mut ConnTable {
-        &mut self.table
-    }
-    fn size(&self) -> usize {
-        self.size
-    }
-    fn started(&self, i: usize) -> Instant {
-        self.slots[i].started
-    }
-    fn open(&mut self, registry: &Registry, i: usize, stats: &mut Stats) {
-        TlsConnect::open(self, registry, i, stats)
-    }
-    fn advance(&mut self, i: usize, _event: &Event) -> io::Result<bool> {
-        self.service(i)
-    }
-    fn release(&mut self, i: usize) {
-        self.slots[i].session = None;
-    }
-}
-
-impl Workload for TlsConnect {
-    fn start(&mut self, registry: &Registry, _sched: &Schedule, stats: &mut Stats) -> io::Result<()> {
-        self.open_all(registry, stats);
-        Ok(())
-    }
-
-    fn on_event(&mut self, registry: &Registry, event: &Event, sched: &Schedule, stats: &mut Stats) {
-        self.on_slot_event(registry, event, sched, stats)
-    }
-
-    fn on_tick(&mut self, registry: &Registry, sched: &Schedule, stats: &mut Stats) -> Option<Instant> {
-        self.reopen_closed(registry, sched, stats)
-    }
-
-    fn outstanding(&self) -> (u64, &'static str) {
-        (self.table.open_count() as u64, "connections")
     }
 }
