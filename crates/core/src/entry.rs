@@ -140,10 +140,10 @@ impl Entries {
     }
 
     /// Moves a socket's registration from one poller to another (a relay's sockets in the
-    /// threaded mode). Added to `to` first: a proxy port's sessions live on the relay poller from
-    /// the start (with the interest they keep as streams), and its EEXIST then ends the move at one
-    /// call instead of a remove and an add. `from` and `to` may be two descriptors of one poller,
-    /// so the registries themselves cannot tell.
+    /// threaded mode): added to `to` first, then removed from `from`; a socket already on `to`
+    /// (EEXIST) stays as it is. `from` and `to` may be two descriptors of one poller, so the
+    /// registries themselves cannot tell: the relay engine does not ask this for a proxy port's
+    /// sessions, which live on the relay poller from the start.
     pub fn move_registration(&self, id: u32, from: &Registry, to: &Registry) -> io::Result<()> {
         let Some(entry) = self.map.get(&id) else { return Ok(()) };
         let fd = entry.socket().as_raw_fd();

@@ -367,7 +367,9 @@ fn proxy_header_cost() {
 /// A client that sends its request and its FIN at once: both are in the socket before the relay
 /// starts (the edges went to the proxy session), and the upstream must still get both, then its
 /// answer and FIN must reach the client. Several rounds, each with its own upstream connection.
-fn requests_sent_with_their_fin(reactor: &Reactor) {
+/// With `header`, a PROXY header comes first in the same write: the session reads the socket
+/// empty to parse it, and the FIN behind the request must still be read.
+fn requests_sent_with_their_fin(reactor: &Reactor, header: bool) {
     let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
     let up = upstream.local_addr().unwrap();
     let server = std::thread::spawn(move || {
@@ -379,11 +381,17 @@ fn requests_sent_with_their_fin(reactor: &Reactor) {
             conn.write_all(&[b"got ", &request[..]].concat()).unwrap();
         } // dropped: the upstream's FIN
     });
-    let (port, addr) = proxy_port(reactor, proxy_role(upstreams(&[up]), None));
+    let mut role = proxy_role(upstreams(&[up]), None);
+    let mut first = Vec::new();
+    if header {
+        role.header = Some(Arc::new(HeaderPolicy::default()));
+        first.extend_from_slice(b"PROXY TCP4 192.0.2.1 192.0.2.2 5555 80\r\n");
+    }
+    let (port, addr) = proxy_port(reactor, role);
     for i in 0..10u8 {
         let mut c = TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(&[b'r', b'0' + i]).unwrap();
+        c.write_all(&[&first[..], &[b'r', b'0' + i]].concat()).unwrap();
         c.shutdown(std::net::Shutdown::Write).unwrap();
         let mut answer = Vec::new();
         c.read_to_end(&mut answer).unwrap();
@@ -417,6 +425,39 @@ fn an_upstream_that_speaks_first_and_closes(reactor: &Reactor) {
     eventually("every session ended", || reactor.port_stats(port).unwrap().0.connections_active == 0);
 }
 
+/// An upstream that speaks first and then waits for the client (a greeting: SMTP, MySQL): the
+/// greeting may be in its socket before the relay starts, and its edge was the connecting
+/// upstream's. The relay reads a source only while an edge says it may hold bytes, so the upstream
+/// must hand that edge on: else the client waits for a greeting that sits in the proxy's socket.
+fn an_upstream_that_greets_and_waits(reactor: &Reactor) {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap();
+    const CLIENTS: u8 = 20;
+    let server = std::thread::spawn(move || {
+        for i in 0..CLIENTS {
+            let (mut conn, _) = upstream.accept().unwrap();
+            conn.write_all(&[b'g', b'0' + i]).unwrap();
+            let mut request = [0u8; 1];
+            conn.read_exact(&mut request).unwrap();
+            conn.write_all(&[b'r', request[0]]).unwrap();
+        }
+    });
+    let (port, addr) = proxy_port(reactor, proxy_role(upstreams(&[up]), None));
+    for i in 0..CLIENTS {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut greeting = [0u8; 2];
+        c.read_exact(&mut greeting).expect("the upstream's greeting reaches the client");
+        assert_eq!(greeting, [b'g', b'0' + i]);
+        c.write_all(&[b'q']).unwrap();
+        let mut reply = [0u8; 2];
+        c.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"rq");
+    }
+    server.join().unwrap();
+    eventually("every session ended", || reactor.port_stats(port).unwrap().0.connections_active == 0);
+}
+
 /// Runs `body` against a reactor whose loop is turned by a host thread, as Node's would be: no
 /// relay poller, so no re-registration raises a fresh edge when a relay starts.
 fn hosted(body: impl FnOnce(&Reactor)) {
@@ -441,12 +482,20 @@ fn hosted(body: impl FnOnce(&Reactor)) {
 
 #[test]
 fn a_request_and_fin_sent_before_the_relay_starts_reach_the_upstream() {
-    requests_sent_with_their_fin(&Harness::new().reactor);
-    hosted(requests_sent_with_their_fin);
+    for header in [false, true] {
+        requests_sent_with_their_fin(&Harness::new().reactor, header);
+        hosted(|reactor| requests_sent_with_their_fin(reactor, header));
+    }
 }
 
 #[test]
 fn a_banner_and_fin_sent_before_the_relay_starts_reach_the_client() {
     an_upstream_that_speaks_first_and_closes(&Harness::new().reactor);
     hosted(an_upstream_that_speaks_first_and_closes);
+}
+
+#[test]
+fn a_greeting_sent_before_the_relay_starts_reaches_the_client() {
+    an_upstream_that_greets_and_waits(&Harness::new().reactor);
+    hosted(an_upstream_that_greets_and_waits);
 }

@@ -225,6 +225,8 @@ impl State {
                 };
                 s.only_descriptor = true;
                 s.peer_closed = u.peer_closed;
+                // A TLS upstream's session may hold bytes its handshake read: the stream reads.
+                s.readable = u.readable || s.tls.is_some();
                 Entry::Stream(s)
             }
             other => other,
@@ -299,6 +301,8 @@ fn session_stream(c: Incoming) -> Stream {
     s.origin = Some(c.origin);
     s.only_descriptor = true;
     s.peer_closed = c.peer_closed;
+    // A TLS client's session may hold bytes its handshake read: the stream reads.
+    s.readable = c.readable || s.tls.is_some();
     s
 }
 

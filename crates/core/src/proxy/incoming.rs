@@ -49,8 +49,9 @@ pub struct Incoming {
     pub tried: Vec<usize>,
     /// Its TLS layer (a TLS port), handed to the stream it becomes.
     pub tls: Option<Box<TlsLayer>>,
-    /// An edge said bytes (or a FIN) may be waiting.
-    readable: bool,
+    /// An edge said bytes (or a FIN) may be waiting, and no read has drained them since: handed
+    /// to the stream it becomes (see `Stream::readable`).
+    pub readable: bool,
     /// An edge reported the client's FIN: handed to the stream it becomes (see `Stream::peer_closed`).
     pub peer_closed: bool,
 }

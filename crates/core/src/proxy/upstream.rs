@@ -18,6 +18,9 @@ pub struct Upstream {
     /// An edge reported the upstream's FIN (it may speak first and close before the relay starts):
     /// handed to the stream it becomes (see `Stream::peer_closed`).
     pub peer_closed: bool,
+    /// An edge said the upstream sent bytes (it may speak first): handed to the stream it becomes
+    /// (see `Stream::readable`). None can arrive before the connect it is registered for completes.
+    pub readable: bool,
 }
 
 impl Upstream {
@@ -29,12 +32,15 @@ impl Upstream {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        Ok(Upstream { sock, client, unix: to.is_unix(), tls: tls.map(Box::new), peer_closed: false })
+        Ok(Upstream { sock, client, unix: to.is_unix(), tls: tls.map(Box::new), peer_closed: false, readable: false })
     }
 
     pub fn service(&mut self, ready: Ready) -> Step {
         if ready.read_closed {
             self.peer_closed = true;
+        }
+        if ready.readable {
+            self.readable = true;
         }
         let client = self.client;
         if self.tls.as_ref().is_some_and(|t| t.connected) {

@@ -190,7 +190,7 @@ impl Direction {
         if dst.tls.is_some() || src.as_ref().is_some_and(|s| s.tls.is_some()) {
             return self.pump_tls(src, dst, cap, tools);
         }
-        let src = src.map(|s| &*s);
+        let mut src = src;
         for _ in 0..PASSES_PER_TURN {
             if !dst.queue.is_empty() {
                 match dst.flush() {
@@ -217,7 +217,14 @@ impl Direction {
                 }
                 return Ok(Pumped::Finished);
             }
-            let Some(src) = src else { unreachable!("src_done is set without a source") };
+            let Some(src) = src.as_deref_mut() else { unreachable!("src_done is set without a source") };
+            if !src.readable && !src.peer_closed {
+                // A read drained it and no edge came since: new bytes (or the FIN) raise one, which
+                // pumps this direction. No recv only to hear EAGAIN (e.g. on the writable edge that
+                // comes with every readable one of the other side). A FIN an edge reported is read
+                // to its EOF whatever a short read said (see `Stream::peer_closed`).
+                return Ok(Pumped::Waiting);
+            }
             self.choose_path(tools.pipes);
             let room = cap - self.held;
             let read = if let Path::Splice(pipe) = &self.path {
@@ -243,14 +250,23 @@ impl Direction {
                     // EAGAIN. Not when an edge reported the peer's FIN (`peer_closed`: every entry
                     // the socket passed through before the relay remembers it, as no further edge
                     // says it again): then read on to the EOF.
-                    Ok(n) if n > 0 && n < want && self.held == 0 && !src.peer_closed => return Ok(Pumped::Waiting),
+                    Ok(n) if n > 0 && n < want && !src.peer_closed => {
+                        src.readable = false;
+                        if self.held == 0 {
+                            return Ok(Pumped::Waiting);
+                        }
+                        Ok(n) // what the destination did not take is sent first
+                    }
                     other => other,
                 }
             };
             match read {
                 Ok(0) => self.src_done = true,
                 Ok(_) => {}
-                Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
+                Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    src.readable = false;
+                    return Ok(Pumped::Waiting);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -422,5 +438,66 @@ mod tests {
         assert_eq!(relay.directions(Some((3, Ready::default()))), [true, true]);
         assert_eq!(relay.directions(None), [true, true]);
         assert_eq!(relay.directions(Some((9, ready(true, false, false)))), [true, true]);
+    }
+
+    /// A relaying stream over one end of a loopback TCP connection, and the other end (blocking,
+    /// with a deadline).
+    fn tcp_stream() -> (Stream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        (Stream::new(Socket::from(ours), false), peer)
+    }
+
+    /// Waits (5 s at most) until the socket reports `events` (POLLIN, POLLRDHUP).
+    fn until_polled(sock: &Socket, events: libc::c_short) {
+        let mut fd = libc::pollfd { fd: sock.as_raw_fd(), events, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut fd, 1, 5000) };
+        assert!(n == 1 && fd.revents & events == events, "the socket never reported {events:#x}");
+    }
+
+    fn nothing_arrives(peer: &std::net::TcpStream) -> bool {
+        peer.set_nonblocking(true).unwrap();
+        let quiet = matches!(std::io::Read::read(&mut &*peer, &mut [0u8; 8]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        peer.set_nonblocking(false).unwrap();
+        quiet
+    }
+
+    #[test]
+    fn a_source_is_read_only_while_an_edge_says_it_may_hold_bytes() {
+        use std::io::{Read, Write};
+        let ((mut src, mut client), (mut dst, mut upstream)) = (tcp_stream(), tcp_stream());
+        let (mut scratch, mut pipes) = (Vec::new(), PipePool::default());
+        let mut dir = Direction::default();
+        let mut pump = |dir: &mut Direction, src: &mut Stream, dst: &mut Stream| {
+            dir.pump(Some(src), dst, 1024, &mut Tools { scratch: &mut scratch, pipes: &mut pipes }).map_err(|_| "failed").unwrap()
+        };
+        client.write_all(b"hello").unwrap();
+        until_polled(&src.sock, libc::POLLIN);
+        // A read drained the source and no edge came since: no recv, nothing moves.
+        src.readable = false;
+        assert_eq!(pump(&mut dir, &mut src, &mut dst), Pumped::Waiting);
+        assert!(nothing_arrives(&upstream));
+        // The edge: read (a short read, which drains it), and sent on.
+        src.readable = true;
+        assert_eq!(pump(&mut dir, &mut src, &mut dst), Pumped::Waiting);
+        assert!(!src.readable, "a short read drains the source");
+        let mut got = [0u8; 5];
+        upstream.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+        // Bytes and the FIN behind them, the FIN reported by an edge: a short read does not stop
+        // the read, which goes on to the EOF and sends the FIN on.
+        client.write_all(b"bye").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        until_polled(&src.sock, libc::POLLIN | libc::POLLRDHUP);
+        src.peer_closed = true;
+        src.readable = false;
+        assert_eq!(pump(&mut dir, &mut src, &mut dst), Pumped::Finished);
+        let mut rest = Vec::new();
+        upstream.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"bye");
     }
 }

@@ -11,9 +11,13 @@ use crate::wire::{address, kind};
 impl Stream {
     pub fn service(&mut self, id: u32, ready: Ready, batch: &mut Batch, read_buf: &mut Vec<u8>) -> Step {
         // First, whatever the phase: the short-read rules (`read_into`, the relay's copy) count on
-        // every FIN an edge reported being remembered, as no further edge will say it again.
+        // every edge being remembered, as none says it again: the FIN it reported, and that bytes
+        // may be waiting (a relaying source is read only then).
         if ready.read_closed {
             self.peer_closed = true;
+        }
+        if ready.readable {
+            self.readable = true;
         }
         match self.state.phase {
             Phase::Connecting => return self.finish_connect(id, ready, batch),
@@ -27,9 +31,6 @@ impl Stream {
             if let Some(step) = self.flush_and_carry_out(id, batch) {
                 return step;
             }
-        }
-        if ready.readable {
-            self.readable = true;
         }
         if self.wants_read() {
             if batch.is_full() {
