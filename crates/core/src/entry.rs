@@ -12,6 +12,7 @@ use crate::stream::Stream;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use socket2::Socket;
+use crate::ids::IdMap;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -69,7 +70,7 @@ impl Entry {
 
 #[derive(Debug, Default)]
 pub struct Entries {
-    map: HashMap<u32, Entry>,
+    map: IdMap<Entry>,
     next_id: u32,
     /// Counted under the state's lock (connections open, batches, relayed bytes, ...).
     pub counters: LoopCounters,
@@ -85,7 +86,7 @@ pub struct Entries {
 /// Gives back a map's memory once it holds less than an eighth of what it has room for (after a
 /// burst of connections or datagram sessions), keeping room for twice what it holds: amortised
 /// O(1) per removal, and no shrinking back and forth around one size.
-pub fn shrink_when_mostly_empty<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+pub fn shrink_when_mostly_empty<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(map: &mut HashMap<K, V, S>) {
     if map.capacity() > 1024 && map.len() * 8 < map.capacity() {
         map.shrink_to(map.len() * 2);
     }

@@ -26,6 +26,7 @@ pub mod datagram_proxy;
 pub mod deploy;
 mod entry;
 mod event_loop;
+mod ids;
 pub mod proxy;
 pub mod proxy_protocol;
 mod reactor;

@@ -4,7 +4,8 @@
 use crate::datagram::send_queue::SendQueue;
 use crate::sys::mmsg::RecvBatch;
 use crate::wire::DatagramProxyStats;
-use std::collections::{HashMap, HashSet, VecDeque};
+use crate::ids::IdSet;
+use std::collections::{HashMap, VecDeque};
 
 /// What the datagram proxies of a reactor share: one reader for every session's replies, one
 /// queue for the datagrams on their way to one session's upstream, and the final figures of
@@ -18,6 +19,6 @@ pub struct Forwarding {
     pub closed: HashMap<u32, DatagramProxyStats>,
     /// Ports and sessions to service again before the turn ends (replies to send, budget spent).
     pub work: VecDeque<u32>,
-    pub work_ids: HashSet<u32>,
+    pub work_ids: IdSet,
 }
 

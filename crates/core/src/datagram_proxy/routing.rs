@@ -1,6 +1,7 @@
 //! New clients of a datagram proxy whose route the consumer decides: each waits, with the first
 //! datagrams it sent, for the answer to its DATAGRAM_ROUTE record, named by a token.
 
+use crate::ids::IdMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -18,7 +19,7 @@ pub struct Waiting {
 
 #[derive(Debug, Default)]
 pub struct Routing {
-    by_token: HashMap<u32, Waiting>,
+    by_token: IdMap<Waiting>,
     by_client: HashMap<SocketAddr, u32>,
     next_token: u32,
 }

@@ -13,14 +13,14 @@ use crate::datagram::outbox::{Outbox, SendError};
 use crate::batch::counters::SendCounters;
 use crate::Reactor;
 use socket2::{SockAddr, Socket};
-use std::collections::HashMap;
+use crate::ids::IdMap;
 use std::io;
 use std::sync::Arc;
 
 pub struct Consumer {
     core: Arc<Reactor>,
     /// Datagram ports' sending sides, made on first use.
-    outboxes: HashMap<u32, Outbox>,
+    outboxes: IdMap<Outbox>,
     dispatching: bool,
     /// The batch last taken (its buffers go back to the core with the next take).
     taken: Batch,
@@ -38,7 +38,7 @@ impl Consumer {
     pub fn new(core: Arc<Reactor>) -> Consumer {
         Consumer {
             core,
-            outboxes: HashMap::new(),
+            outboxes: IdMap::default(),
             dispatching: false,
             taken: Batch::default(),
             chunks: Vec::new(),

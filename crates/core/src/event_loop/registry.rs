@@ -11,7 +11,8 @@ use crate::stream::listener::{Admitted, SpareFd};
 use crate::stream::Stream;
 use crate::wire::{address, kind, PortStats};
 use mio::Registry;
-use std::collections::{HashMap, HashSet, VecDeque};
+use crate::ids::IdSet;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ pub struct State {
     pub stalled: bool,
     /// Sockets with work left over from an earlier turn, and their ids (O(1) deferral).
     deferred: VecDeque<u32>,
-    deferred_ids: HashSet<u32>,
+    deferred_ids: IdSet,
     /// A listener ran out of descriptors with none to shed: poll with a timeout to retry.
     pub retry_accept: bool,
     pub stopping: bool,
@@ -54,7 +55,7 @@ impl State {
             in_flight: false,
             stalled: false,
             deferred: VecDeque::new(),
-            deferred_ids: HashSet::new(),
+            deferred_ids: IdSet::default(),
             retry_accept: false,
             stopping: false,
             relays: RelayEngine::default(),

@@ -12,7 +12,8 @@ use crate::service::{Deadlines, Ready};
 use crate::stream::state::{Input, Reading};
 use crate::wire::{kind, push_relay_counts};
 use mio::{Registry, Waker};
-use std::collections::{HashMap, HashSet, VecDeque};
+use crate::ids::{IdMap, IdSet};
+use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -34,10 +35,10 @@ pub struct Lent<'a> {
 #[derive(Default)]
 pub struct RelayEngine {
     /// Relays by id (the id of their first connection).
-    relays: HashMap<u32, Relay>,
+    relays: IdMap<Relay>,
     /// Relays with work left for a later pass, and their ids.
     work: VecDeque<u32>,
-    work_ids: HashSet<u32>,
+    work_ids: IdSet,
     pipes: PipePool,
     /// The copy path's read buffer, lent to each pump in turn.
     scratch: Vec<u8>,
