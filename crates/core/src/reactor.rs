@@ -313,8 +313,15 @@ impl Reactor {
     /// relay's id. `held_a`/`held_b`: bytes read from each that the consumer still holds (they go
     /// out first). EINVAL: the pair cannot relay; ENOENT: one of them is gone.
     pub fn relay(&self, a: u32, b: u32, held_a: &[&[u8]], held_b: &[&[u8]], options: RelayOptions) -> io::Result<u32> {
-        let rid = self.shared.lock().start_relay(&self.shared.registry, a, b, held_a, held_b, options)?;
-        self.shared.wake();
+        let (rid, own_poller) = {
+            let mut st = self.shared.lock();
+            (st.start_relay(&self.shared.registry, a, b, held_a, held_b, options)?, st.relays.has_poller())
+        };
+        // With a relay poller of its own, starting the relay woke that poller; the main loop has
+        // nothing to do for it (a wake-up there would only cost the host and the I/O thread a turn).
+        if !own_poller {
+            self.shared.wake();
+        }
         Ok(rid)
     }
 
