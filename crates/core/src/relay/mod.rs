@@ -200,14 +200,9 @@ impl Direction {
                 }
             }
             if self.held > 0 {
-                match self.drain(&dst.sock) {
-                    Ok(0) => return Ok(Pumped::Waiting),
-                    Ok(n) => {
-                        self.wrote(n);
-                        continue;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
-                    Err(e) => return Err(Failed::Destination(e)),
+                match self.write_held(dst) {
+                    Some(stop) => return stop,
+                    None => continue,
                 }
             }
             if self.src_done {
@@ -244,7 +239,7 @@ impl Direction {
                 }
             } else {
                 let want = room.min(COPY_CHUNK);
-                match self.copy(&src.sock, &dst.sock, want, tools.scratch) {
+                match self.copy(&src.sock, dst, want, tools.scratch) {
                     // A short read drained the source, as a stream's read does (`Stream::read_into`)
                     // and nginx's: new bytes raise a new edge, so no second recv only to hear
                     // EAGAIN. Not when an edge reported the peer's FIN (`peer_closed`: every entry
@@ -293,16 +288,9 @@ impl Direction {
                 }
             }
             if self.held > 0 {
-                let Path::Pending(buf, start) = &mut self.path else { unreachable!("a TLS relay only copies") };
-                match dst.send_plain(&buf[*start..]) {
-                    Ok(0) => return Ok(Pumped::Waiting),
-                    Ok(n) => {
-                        *start += n;
-                        self.wrote(n);
-                        continue;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
-                    Err(e) => return Err(Failed::Destination(e)),
+                match self.write_held(dst) {
+                    Some(stop) => return stop,
+                    None => continue,
                 }
             }
             if self.src_done {
@@ -325,16 +313,8 @@ impl Direction {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Waiting),
                 Err(e) => return Err(Failed::Source(e)),
             };
-            let sent = match dst.send_plain(&tools.scratch[..n]) {
-                Ok(sent) => sent,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(e) => return Err(Failed::Destination(e)),
-            };
-            self.moved += sent as u64;
-            if sent < n {
-                self.path = Path::Pending(tools.scratch[sent..n].to_vec(), 0);
-                self.held = n - sent;
-            }
+            let chunk = &tools.scratch[..n];
+            self.pass_on(chunk, dst.send_plain(chunk))?;
         }
         Ok(Pumped::More)
     }
@@ -365,37 +345,52 @@ impl Direction {
         self.streak = 0;
     }
 
-    /// One copy: `recv` of up to `want` (at most COPY_CHUNK) bytes into the scratch buffer, `send` at once; what the destination does not take
-    /// is kept (held). Errors are tagged with the side that failed.
-    fn copy(&mut self, src: &Socket, dst: &Socket, want: usize, scratch: &mut Vec<u8>) -> Result<usize, Failed> {
+    /// One copy: `recv` of up to `want` (at most COPY_CHUNK) bytes into the scratch buffer, `send` at
+    /// once (`pass_on`). Errors are tagged with the side that failed.
+    fn copy(&mut self, src: &Socket, dst: &mut Stream, want: usize, scratch: &mut Vec<u8>) -> Result<usize, Failed> {
         scratch.resize(COPY_CHUNK, 0);
         let n = recv(src, &mut scratch[..want]).map_err(Failed::Source)?;
         self.streak = if n >= LARGE_READ.min(want) { self.streak.saturating_add(1) } else { 0 };
         if n == 0 {
             return Ok(0);
         }
-        let sent = match dst.send_with_flags(&scratch[..n], libc::MSG_NOSIGNAL) {
+        let chunk = &scratch[..n];
+        self.pass_on(chunk, dst.send_plain(chunk))?;
+        Ok(n)
+    }
+
+    /// A chunk just read, after the destination was offered it (`sent`): what it took counts as
+    /// moved, the rest is held (WouldBlock: all of it) and goes first on the next pass.
+    fn pass_on(&mut self, chunk: &[u8], sent: io::Result<usize>) -> Result<(), Failed> {
+        let sent = match sent {
             Ok(sent) => sent,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(e) => return Err(Failed::Destination(e)),
         };
         self.moved += sent as u64;
-        if sent < n {
-            self.path = Path::Pending(scratch[sent..n].to_vec(), 0);
-            self.held = n - sent;
+        if sent < chunk.len() {
+            self.path = Path::Pending(chunk[sent..].to_vec(), 0);
+            self.held = chunk.len() - sent;
         }
-        Ok(n)
+        Ok(())
     }
 
-    fn drain(&mut self, dst: &Socket) -> io::Result<usize> {
-        match &mut self.path {
-            Path::Splice(pipe) => pipe.drain_into(dst.as_raw_fd(), self.held),
-            Path::Pending(buf, start) => {
-                let n = dst.send_with_flags(&buf[*start..], libc::MSG_NOSIGNAL)?;
-                *start += n;
-                Ok(n)
-            }
+    /// Writes what is held (from the pipe, or the bytes a copy could not send): None when some
+    /// went and the pass goes on, else how the pump stops (the destination is full, or failed).
+    fn write_held(&mut self, dst: &mut Stream) -> Option<Result<Pumped, Failed>> {
+        let written = match &mut self.path {
+            Path::Splice(pipe) => pipe.drain_into(dst.sock.as_raw_fd(), self.held),
+            Path::Pending(buf, start) => dst.send_plain(&buf[*start..]).inspect(|&n| *start += n),
             Path::Copy => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        };
+        match written {
+            Ok(0) => Some(Ok(Pumped::Waiting)),
+            Ok(n) => {
+                self.wrote(n);
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(Ok(Pumped::Waiting)),
+            Err(e) => Some(Err(Failed::Destination(e))),
         }
     }
 
