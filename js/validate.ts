@@ -19,8 +19,8 @@ export function describe(value: unknown): string {
  */
 export function className(value: object, fallback: string): string {
   try {
-    const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name
-    return typeof name === 'string' && name !== '' ? name : fallback
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor
+    return ctor === undefined || ctor === null ? fallback : functionName(ctor, fallback)
   } catch {
     return fallback
   }
@@ -238,8 +238,9 @@ function functionName(fn: { name?: unknown }, fallback: string): string {
 
 /** A class's or function's name for messages ("the class Echo", "a function"). */
 function functionLabel(fn: { name?: unknown; prototype?: unknown }): string {
-  const name = typeof fn.name === 'string' && fn.name !== '' ? ` ${fn.name}` : ''
-  return fn.prototype !== undefined && /^class\b/.test(Function.prototype.toString.call(fn)) ? `the class${name}` : name ? `the function${name}` : 'a function'
+  const name = functionName(fn, '')
+  const isClass = fn.prototype !== undefined && /^class\b/.test(Function.prototype.toString.call(fn))
+  return isClass ? `the class${name && ` ${name}`}` : name ? `the function ${name}` : 'a function'
 }
 
 /**

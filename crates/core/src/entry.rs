@@ -141,21 +141,13 @@ impl Entries {
     }
 
     /// Moves a socket's registration from one poller to another (a relay's sockets in the
-    /// threaded mode): added to `to` first, then removed from `from`; a socket already on `to`
-    /// (EEXIST) stays as it is. `from` and `to` may be two descriptors of one poller, so the
-    /// registries themselves cannot tell: the relay engine does not ask this for a proxy port's
-    /// sessions, which live on the relay poller from the start.
+    /// threaded mode): added to `to` first, so that a failure leaves it served where it was.
     pub fn move_registration(&self, id: u32, from: &Registry, to: &Registry) -> io::Result<()> {
         let Some(entry) = self.map.get(&id) else { return Ok(()) };
         let fd = entry.socket().as_raw_fd();
-        match to.register(&mut SourceFd(&fd), Token(id as usize), entry.interest()) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            Err(e) => Err(e),
-            Ok(()) => {
-                let _ = from.deregister(&mut SourceFd(&fd));
-                Ok(())
-            }
-        }
+        to.register(&mut SourceFd(&fd), Token(id as usize), entry.interest())?;
+        let _ = from.deregister(&mut SourceFd(&fd));
+        Ok(())
     }
 
     pub fn get(&self, id: u32) -> Option<&Entry> {

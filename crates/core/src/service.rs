@@ -17,6 +17,70 @@ pub struct Ready {
     pub error: bool,
 }
 
+/// What the edges said of a socket's read side, kept until a read settles it: edge triggering
+/// reports each change once, so the entry that owns the socket remembers it, and hands it on with
+/// the socket (a proxy session's client and upstream, to the streams they become).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadEdges {
+    /// An edge said bytes may be waiting, and no read has drained them since.
+    pub readable: bool,
+    /// An edge reported the peer's FIN (EPOLLRDHUP). Kept apart from `readable`: a short read
+    /// clears `readable`, but the FIN behind that data raises no further edge.
+    pub peer_closed: bool,
+}
+
+impl ReadEdges {
+    /// A socket registered after the peer could send: data may be waiting already.
+    pub const UNKNOWN: ReadEdges = ReadEdges { readable: true, peer_closed: false };
+    /// A socket whose connect is in progress: nothing can arrive before an edge says so.
+    pub const QUIET: ReadEdges = ReadEdges { readable: false, peer_closed: false };
+
+    /// Remembers what one event said.
+    pub fn record(&mut self, ready: Ready) {
+        self.readable |= ready.readable;
+        self.peer_closed |= ready.read_closed;
+    }
+
+    /// A read returned less than it asked for: the socket is drained (new bytes raise a new edge),
+    /// unless a FIN was reported, which must still be read to its EOF.
+    pub fn short_read(&mut self) {
+        if !self.peer_closed {
+            self.readable = false;
+        }
+    }
+
+    /// A read found nothing (WouldBlock), or the EOF: nothing to read until the next edge.
+    pub fn drained(&mut self) {
+        self.readable = false;
+    }
+
+    /// A read may find something: bytes, or the FIN not read yet.
+    pub fn worth_reading(&self) -> bool {
+        self.readable || self.peer_closed
+    }
+}
+
+#[cfg(test)]
+mod read_edges_tests {
+    use super::{ReadEdges, Ready};
+
+    #[test]
+    fn a_short_read_drains_unless_a_fin_waits_behind_it() {
+        let mut edges = ReadEdges::QUIET;
+        assert!(!edges.worth_reading());
+        edges.record(Ready { readable: true, ..Ready::default() });
+        assert!(edges.worth_reading());
+        edges.short_read();
+        assert!(!edges.worth_reading(), "drained: the next bytes raise an edge");
+        edges.record(Ready { readable: true, read_closed: true, ..Ready::default() });
+        edges.short_read();
+        assert!(edges.readable, "the FIN behind the bytes is still to be read");
+        edges.drained();
+        assert!(edges.worth_reading(), "a reported FIN stays worth a read until the EOF ends the source");
+        assert!(!ReadEdges::QUIET.readable && ReadEdges::UNKNOWN.readable);
+    }
+}
+
 /// What an entry's service asks of the loop.
 #[derive(Debug)]
 pub enum Step {

@@ -75,7 +75,7 @@ impl State {
         layer.start(&s.sock);
         let s = self.entries.stream(id).expect("checked above");
         s.tls = Some(Box::new(layer));
-        s.readable = true;
+        s.edges.readable = true;
         let bits = s.state.bits();
         self.defer(id); // a client's ClientHello (or the bytes owed in the clear) go out at once
         Ok(bits)

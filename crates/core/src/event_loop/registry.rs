@@ -84,11 +84,14 @@ impl State {
     }
 
     /// Whether an entry is registered with the relay poller (the threaded mode's; hosted, that is
-    /// the main poller anyway): relaying sockets and proxy ports, so the I/O thread alone serves them.
+    /// the main poller anyway): relaying sockets, and proxy ports with their sessions (clients and
+    /// upstreams, from accept and connect on), so the I/O thread alone serves them.
     pub fn on_relay_poller(&self, id: u32) -> bool {
         match self.entries.get(id) {
             Some(Entry::Stream(s)) => s.state.relay().is_some(),
             Some(Entry::Listener(l)) => l.role.proxy.is_some(),
+            Some(Entry::Incoming(c)) => c.role.proxy.is_some(),
+            Some(Entry::Upstream(_)) => true,
             Some(Entry::DatagramProxy(_) | Entry::DatagramSession(_)) => true,
             _ => false,
         }

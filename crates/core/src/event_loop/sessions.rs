@@ -27,10 +27,12 @@ impl State {
     pub(super) fn register_incoming(&mut self, registry: &Registry, listener: u32, a: Admitted) {
         let Some(Entry::Listener(l)) = self.entries.get(listener) else { return };
         let incoming = Incoming::new(a.sock, a.peer, (listener, a.ticket), l.role.clone(), l.unix);
+        // A proxy port's sessions live on the relay poller, whichever loop accepted them (a retry
+        // after EMFILE runs on the main one): their relay then starts where its sockets are.
+        let home = if incoming.role.proxy.is_some() { self.relays.registry(registry) } else { registry };
         // A registration failure drops (closes) it: the client sees a close. It is looked at once,
-        // now, on the loop that accepted it (the I/O thread, for a proxy port in the threaded
-        // mode), rather than on a later pass of the main loop.
-        if let Ok(id) = self.entries.insert(registry, Entry::Incoming(Box::new(incoming))) {
+        // now, rather than on a later pass.
+        if let Ok(id) = self.entries.insert(home, Entry::Incoming(Box::new(incoming))) {
             self.service(registry, id, crate::service::Ready::default());
         }
     }
@@ -159,7 +161,9 @@ impl State {
             Ok(tls) => tls,
             Err(_) => return self.upstream_failed(registry, id),
         };
-        match Upstream::connect(to, id, tls).and_then(|u| self.entries.insert(registry, Entry::Upstream(u))) {
+        // On the relay poller with its client, whoever asked (a routing answer comes from JS).
+        let poller = self.relays.registry(registry);
+        match Upstream::connect(to, id, tls).and_then(|u| self.entries.insert(poller, Entry::Upstream(u))) {
             Ok(up) => {
                 if let Some(Entry::Incoming(c)) = self.entries.get_mut(id) {
                     c.upstream = Some(up);
@@ -224,9 +228,7 @@ impl State {
                     None => Stream::new(u.sock, u.unix),
                 };
                 s.only_descriptor = true;
-                s.peer_closed = u.peer_closed;
-                // A TLS upstream's session may hold bytes its handshake read: the stream reads.
-                s.readable = u.readable || s.tls.is_some();
+                s.take_edges(u.edges);
                 Entry::Stream(s)
             }
             other => other,
@@ -300,9 +302,7 @@ fn session_stream(c: Incoming) -> Stream {
     };
     s.origin = Some(c.origin);
     s.only_descriptor = true;
-    s.peer_closed = c.peer_closed;
-    // A TLS client's session may hold bytes its handshake read: the stream reads.
-    s.readable = c.readable || s.tls.is_some();
+    s.take_edges(c.edges);
     s
 }
 

@@ -4,7 +4,7 @@
 
 use super::PortRole;
 use crate::proxy_protocol::{self, Header, Parsed};
-use crate::service::{Ready, SessionStep, Step};
+use crate::service::{ReadEdges, Ready, SessionStep, Step};
 use crate::stream::admission::Ticket;
 use crate::stream::tls::{Handshake, Report, TlsLayer};
 use crate::tls::TlsSession;
@@ -49,11 +49,8 @@ pub struct Incoming {
     pub tried: Vec<usize>,
     /// Its TLS layer (a TLS port), handed to the stream it becomes.
     pub tls: Option<Box<TlsLayer>>,
-    /// An edge said bytes (or a FIN) may be waiting, and no read has drained them since: handed
-    /// to the stream it becomes (see `Stream::readable`).
-    pub readable: bool,
-    /// An edge reported the client's FIN: handed to the stream it becomes (see `Stream::peer_closed`).
-    pub peer_closed: bool,
+    /// What the edges said of the client's read side: handed to the stream it becomes.
+    pub edges: ReadEdges,
 }
 
 impl Incoming {
@@ -73,8 +70,7 @@ impl Incoming {
             target: None,
             tried: Vec::new(),
             tls: None,
-            peer_closed: false,
-            readable: true,
+            edges: ReadEdges::UNKNOWN,
         };
         if incoming.role.header.is_none() {
             incoming.begin_tls();
@@ -115,12 +111,7 @@ impl Incoming {
     }
 
     pub fn service(&mut self, ready: Ready) -> Step {
-        if ready.readable {
-            self.readable = true;
-        }
-        if ready.read_closed {
-            self.peer_closed = true;
-        }
+        self.edges.record(ready);
         let expired = self.deadline.is_some_and(|at| Instant::now() >= at);
         match self.phase {
             Phase::Handshake => self.handshake(),
@@ -150,18 +141,18 @@ impl Incoming {
     /// policy or a client that closed or failed first.
     fn read_header(&mut self, opts: &proxy_protocol::ParseOptions) -> io::Result<bool> {
         let invalid = || io::Error::from_raw_os_error(libc::EPROTO);
-        while self.readable {
+        while self.edges.readable {
             let mut buf = [0u8; HEADER_READ];
             match std::io::Read::read(&mut &self.sock, &mut buf) {
                 Ok(0) => return Err(io::Error::from_raw_os_error(libc::ECONNRESET)),
                 Ok(n) => {
                     self.early.extend_from_slice(&buf[..n]);
                     if n < HEADER_READ {
-                        self.readable = false;
+                        self.edges.short_read();
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
+                    self.edges.drained();
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -2,7 +2,7 @@
 //! handshake) is in progress. It only waits for them to finish, one way or the other; then the
 //! session turns both sockets into streams and relays them (see `event_loop::sessions`).
 
-use crate::service::{Ready, SessionStep, Step};
+use crate::service::{ReadEdges, Ready, SessionStep, Step};
 use crate::stream::tls::{Handshake, TlsLayer};
 use socket2::{SockAddr, Socket};
 use std::io;
@@ -15,12 +15,9 @@ pub struct Upstream {
     pub unix: bool,
     /// The TLS this proxy originates to the upstream (the client side), handed to the stream.
     pub tls: Option<Box<TlsLayer>>,
-    /// An edge reported the upstream's FIN (it may speak first and close before the relay starts):
-    /// handed to the stream it becomes (see `Stream::peer_closed`).
-    pub peer_closed: bool,
-    /// An edge said the upstream sent bytes (it may speak first): handed to the stream it becomes
-    /// (see `Stream::readable`). None can arrive before the connect it is registered for completes.
-    pub readable: bool,
+    /// What the edges said of its read side (it may speak first, and close, before the relay
+    /// starts): handed to the stream it becomes.
+    pub edges: ReadEdges,
 }
 
 impl Upstream {
@@ -32,16 +29,11 @@ impl Upstream {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        Ok(Upstream { sock, client, unix: to.is_unix(), tls: tls.map(Box::new), peer_closed: false, readable: false })
+        Ok(Upstream { sock, client, unix: to.is_unix(), tls: tls.map(Box::new), edges: ReadEdges::QUIET })
     }
 
     pub fn service(&mut self, ready: Ready) -> Step {
-        if ready.read_closed {
-            self.peer_closed = true;
-        }
-        if ready.readable {
-            self.readable = true;
-        }
+        self.edges.record(ready);
         let client = self.client;
         if self.tls.as_ref().is_some_and(|t| t.connected) {
             return self.handshake();

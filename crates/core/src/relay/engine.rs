@@ -124,9 +124,9 @@ impl RelayEngine {
             // The peer's FIN was already read: this direction only flushes, then sends FIN.
             dir.src_done = s.state.reading == Reading::PeerClosed;
         }
-        // Started in the relay poller's own turn (a proxy port's session), the sockets are on that
-        // poller already; from anywhere else they move to it.
-        if let Some(poller) = self.poller.as_ref().filter(|_| !self.serving) {
+        // A proxy port's session (`owner`) lives on the relay poller from its accept and connect
+        // on; a pair JS joins moves to it.
+        if let Some(poller) = self.poller.as_ref().filter(|_| owner.is_none()) {
             for id in [a, b] {
                 cx.entries.move_registration(id, cx.registry, &poller.registry)?;
             }

@@ -213,11 +213,10 @@ impl Direction {
                 return Ok(Pumped::Finished);
             }
             let Some(src) = src.as_deref_mut() else { unreachable!("src_done is set without a source") };
-            if !src.readable && !src.peer_closed {
+            if !src.edges.worth_reading() {
                 // A read drained it and no edge came since: new bytes (or the FIN) raise one, which
                 // pumps this direction. No recv only to hear EAGAIN (e.g. on the writable edge that
-                // comes with every readable one of the other side). A FIN an edge reported is read
-                // to its EOF whatever a short read said (see `Stream::peer_closed`).
+                // comes with every readable one of the other side).
                 return Ok(Pumped::Waiting);
             }
             self.choose_path(tools.pipes);
@@ -242,12 +241,10 @@ impl Direction {
                 match self.copy(&src.sock, dst, want, tools.scratch) {
                     // A short read drained the source, as a stream's read does (`Stream::read_into`)
                     // and nginx's: new bytes raise a new edge, so no second recv only to hear
-                    // EAGAIN. Not when an edge reported the peer's FIN (`peer_closed`: every entry
-                    // the socket passed through before the relay remembers it, as no further edge
-                    // says it again): then read on to the EOF.
-                    Ok(n) if n > 0 && n < want && !src.peer_closed => {
-                        src.readable = false;
-                        if self.held == 0 {
+                    // EAGAIN; unless a FIN was reported, which is read on to the EOF (`ReadEdges`).
+                    Ok(n) if n > 0 && n < want => {
+                        src.edges.short_read();
+                        if self.held == 0 && !src.edges.worth_reading() {
                             return Ok(Pumped::Waiting);
                         }
                         Ok(n) // what the destination did not take is sent first
@@ -259,7 +256,7 @@ impl Direction {
                 Ok(0) => self.src_done = true,
                 Ok(_) => {}
                 Err(Failed::Source(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    src.readable = false;
+                    src.edges.drained();
                     return Ok(Pumped::Waiting);
                 }
                 Err(e) => return Err(e),
@@ -473,13 +470,13 @@ mod tests {
         client.write_all(b"hello").unwrap();
         until_polled(&src.sock, libc::POLLIN);
         // A read drained the source and no edge came since: no recv, nothing moves.
-        src.readable = false;
+        src.edges.readable = false;
         assert_eq!(pump(&mut dir, &mut src, &mut dst), Pumped::Waiting);
         assert!(nothing_arrives(&upstream));
         // The edge: read (a short read, which drains it), and sent on.
-        src.readable = true;
+        src.edges.readable = true;
         assert_eq!(pump(&mut dir, &mut src, &mut dst), Pumped::Waiting);
-        assert!(!src.readable, "a short read drains the source");
+        assert!(!src.edges.readable, "a short read drains the source");
         let mut got = [0u8; 5];
         upstream.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"hello");
@@ -488,8 +485,8 @@ mod tests {
         client.write_all(b"bye").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         until_polled(&src.sock, libc::POLLIN | libc::POLLRDHUP);
-        src.peer_closed = true;
-        src.readable = false;
+        src.edges.peer_closed = true;
+        src.edges.readable = false;
         assert_eq!(pump(&mut dir, &mut src, &mut dst), Pumped::Finished);
         let mut rest = Vec::new();
         upstream.read_to_end(&mut rest).unwrap();

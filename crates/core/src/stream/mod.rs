@@ -9,6 +9,7 @@ mod tls_service;
 pub mod write_queue;
 
 use crate::{batch::Batch, wire::kind};
+use crate::service::ReadEdges;
 use crate::sys::scm;
 use admission::Ticket;
 use std::os::fd::{AsFd, OwnedFd};
@@ -32,11 +33,8 @@ const READS_PER_TURN: usize = 4;
 pub struct Stream {
     pub sock: Socket,
     pub queue: WriteQueue,
-    /// An edge said there may be bytes to read, and no read has drained them since.
-    pub readable: bool,
-    /// An edge reported the peer's FIN (EPOLLRDHUP). It is remembered apart from `readable`: a
-    /// short read clears `readable`, but the FIN behind that data raises no further edge.
-    pub peer_closed: bool,
+    /// What the edges said of its read side (the short-read rules of `read_into` and the relay).
+    pub edges: ReadEdges,
     /// Where the connection is in its life (the only record of it).
     pub state: StreamState,
     /// An AF_UNIX connection: reads use recvmsg to receive descriptors (SCM_RIGHTS).
@@ -69,8 +67,7 @@ impl Stream {
         Stream {
             sock,
             queue: WriteQueue::default(),
-            readable: true, // data may have arrived before registration
-            peer_closed: false,
+            edges: ReadEdges::UNKNOWN,
             state: StreamState::default(),
             unix,
             outgoing_fds: Vec::new(),
@@ -108,9 +105,16 @@ impl Stream {
         !self.outgoing_fds.is_empty()
     }
 
+    /// What the entry the socket came from (a proxy session's client or upstream) learnt of its
+    /// read side. A TLS session may hold bytes its handshake read: then the stream reads anyway.
+    pub fn take_edges(&mut self, mut edges: ReadEdges) {
+        edges.readable |= self.tls.is_some();
+        self.edges = edges;
+    }
+
     pub fn wants_read(&self) -> bool {
         // A TLS session may hold plaintext that no edge will announce: look on every resume.
-        (self.readable || self.tls.is_some()) && self.state.reads()
+        (self.edges.readable || self.tls.is_some()) && self.state.reads()
     }
 
     /// Bytes `write` accepted that have not left yet (for TLS, an upper bound: see `TlsLayer`).
@@ -139,7 +143,7 @@ impl Stream {
             }
             match self.recv(id, batch, buf) {
                 Ok(0) => {
-                    self.readable = false;
+                    self.edges.drained();
                     self.state.on(Input::PeerEof, self.queue.is_empty());
                     batch.push(kind::EOF, id, 0, 0);
                     return Ok(ReadState::Eof);
@@ -155,14 +159,15 @@ impl Stream {
                         batch.data.extend_from_slice(&buf[..n]);
                         batch.push_data(id, offset, n);
                     }
-                    if n < READ_CHUNK && !self.peer_closed {
-                        // A short read drained the socket; new bytes or a FIN raise a new edge.
-                        self.readable = false;
-                        return Ok(ReadState::Idle);
+                    if n < READ_CHUNK {
+                        self.edges.short_read();
+                        if !self.edges.worth_reading() {
+                            return Ok(ReadState::Idle);
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
+                    self.edges.drained();
                     return Ok(ReadState::Idle);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

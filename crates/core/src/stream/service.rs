@@ -11,14 +11,8 @@ use crate::wire::{address, kind};
 impl Stream {
     pub fn service(&mut self, id: u32, ready: Ready, batch: &mut Batch, read_buf: &mut Vec<u8>) -> Step {
         // First, whatever the phase: the short-read rules (`read_into`, the relay's copy) count on
-        // every edge being remembered, as none says it again: the FIN it reported, and that bytes
-        // may be waiting (a relaying source is read only then).
-        if ready.read_closed {
-            self.peer_closed = true;
-        }
-        if ready.readable {
-            self.readable = true;
-        }
+        // every edge being remembered, as none says it again.
+        self.edges.record(ready);
         match self.state.phase {
             Phase::Connecting => return self.finish_connect(id, ready, batch),
             Phase::Relaying(rid) => return Step::Relay(rid, id, ready),

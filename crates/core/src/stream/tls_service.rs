@@ -18,17 +18,11 @@ const TLS_READS_PER_TURN: usize = 16;
 impl Stream {
     /// An established TLS stream (its handshake may still run, after `startTLS`).
     pub(super) fn service_tls(&mut self, id: u32, ready: Ready, batch: &mut Batch) -> Step {
-        if ready.readable {
-            self.readable = true;
-        }
-        if ready.read_closed {
-            self.peer_closed = true;
-        }
         let tls = self.tls.as_mut().expect("a TLS stream");
         if tls.session.is_handshaking() {
             match tls.handshake(&self.sock) {
                 Handshake::Done => {
-                    self.readable = true; // application data may have come behind the handshake
+                    self.edges.readable = true; // application data may have come behind the handshake
                     self.handshake_done(id, batch);
                 }
                 Handshake::Waiting(at) => return at.map_or(Step::Idle, Step::WakeAt),
@@ -74,7 +68,7 @@ impl Stream {
                 self.handshake_done(id, batch);
                 let record = address::encode(&peer, &mut batch.data);
                 batch.push(kind::CONNECTED, id, record as u32, 0);
-                self.readable = true;
+                self.edges.readable = true;
                 Step::More // application data may have come behind the handshake
             }
             Handshake::Waiting(at) => at.map_or(Step::Idle, Step::WakeAt),
@@ -116,7 +110,7 @@ impl Stream {
             match tls.session.end() {
                 None => {}
                 Some(End::CloseNotify) => {
-                    self.readable = false;
+                    self.edges.drained();
                     self.state.on(Input::PeerEof, true);
                     batch.push(kind::EOF, id, 0, 0);
                     return Ok(ReadState::Eof);
@@ -128,12 +122,12 @@ impl Stream {
                     return Err(tls_error(e));
                 }
             }
-            if !self.readable && !tls.more {
+            if !self.edges.readable && !tls.more {
                 return Ok(ReadState::Idle);
             }
             let outcome = tls.read(&self.sock)?;
             if !outcome.more {
-                self.readable = false; // read to WouldBlock (or EOF): a new edge says when
+                self.edges.drained(); // read to WouldBlock (or EOF): a new edge says when
             }
             if !outcome.plaintext && outcome.end.is_none() && !outcome.more {
                 return Ok(ReadState::Idle);
