@@ -200,6 +200,23 @@ fn the_consumer_routes_each_client_or_refuses_it() {
     eventually("counted", || h.reactor.port_stats(port).unwrap().0.refused_by_route == 1);
 }
 
+#[test]
+fn a_client_that_closes_inside_its_header_is_closed_at_once_and_counted() {
+    let h = Harness::new();
+    // A long timeout: the close must come from the FIN, not from the deadline.
+    let (port, addr) = header_port(&h, HeaderPolicy { timeout: Duration::from_secs(30), ..HeaderPolicy::default() });
+    for _ in 0..5 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"PROXY TCP4 ").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let read = c.read(&mut [0u8; 8]);
+        let closed = matches!(read, Ok(0)) || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset);
+        assert!(closed, "closed when the client closed, not at the header deadline: {read:?}");
+    }
+    eventually("counted", || h.reactor.port_stats(port).unwrap().0.proxy_header_errors == 5);
+}
+
 fn header_port(h: &Harness, policy: HeaderPolicy) -> (u32, SocketAddr) {
     proxy_port(&h.reactor, PortRole { header: Some(Arc::new(policy)), proxy: None, tls: None })
 }
